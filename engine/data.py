@@ -114,7 +114,7 @@ def load_table(path: str | Path, na_values: list[str] | None = None) -> pd.DataF
 def _read_parquet(path: Path, na_values: list[str] | None) -> pd.DataFrame:
     try:
         df = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises many types for corrupt files
+    except (OSError, ValueError) as exc:  # pyarrow's errors subclass one of these
         raise DataError(
             f"data file '{path}' could not be read as Parquet ({type(exc).__name__}): "
             "check the file or export it again as CSV or Parquet"

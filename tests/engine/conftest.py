@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from mlpilot.engine.config import ModelConfig, OptimizerConfig, TaskSpec, TrainingConfig
 from mlpilot.engine.data import load_table
 

@@ -1,0 +1,241 @@
+"""The fitted encoder a model carries: raw feature columns in, float32 matrix out.
+
+`Preprocessor` learns imputation, scaling and one-hot levels from training rows and
+the target encoding (sorted classes, or regression scaling); it is picklable, so a saved
+model can encode new rows exactly as its training rows were encoded.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+from sklearn.preprocessing import QuantileTransformer, RobustScaler, StandardScaler
+
+from .config import PreprocessingConfig, TaskType
+from .data import DataError, datetime_format, infer_kind
+
+_DATETIME_PARTS = ("year", "month", "dayofweek", "days")
+
+
+class Preprocessor:
+    """Turns raw feature columns into a float32 matrix and the target into model space.
+
+    numeric: impute (median/mean), add a missing-indicator when train had missing values,
+    then scale. categorical/boolean: one-hot of the `max_categories` most frequent levels
+    plus an "other" slot (rare and unseen levels) and a missing slot when train had
+    missing values. datetime: year, month, day of week and days since 1970, as numeric.
+    Columns absent at transform time are treated as all missing. Picklable.
+    """
+
+    def __init__(self, config: PreprocessingConfig, task_type: TaskType):
+        self.config = config
+        self.task_type = task_type
+        self.numeric: list[str] = []
+        self.categorical: list[str] = []
+        self.datetime_formats: dict[str, str | None] = {}
+        self.fill_values: np.ndarray = np.zeros(0)
+        self.indicator_columns: list[int] = []
+        self.scaler = None
+        self.levels: dict[str, list[str]] = {}
+        self.has_missing_level: dict[str, bool] = {}
+        self.classes: list | None = None
+        self.target_shift = 0.0
+        self.target_scale = 1.0
+        self.feature_names: list[str] = []
+
+    @property
+    def columns(self) -> list[str]:
+        """The raw feature columns this preprocessor reads, in order."""
+        return self.numeric + list(self.datetime_formats) + self.categorical
+
+    def fit(self, df: pd.DataFrame, y: pd.Series | None = None,
+            kinds: dict[str, str] | None = None) -> Preprocessor:
+        """Learn encodings from training rows `df` (and target `y`); `kinds` overrides inference."""
+        kinds = kinds or {c: infer_kind(df[c]) for c in df.columns}
+        for col in df.columns:
+            kind = kinds[col]
+            if kind == "numeric":
+                self.numeric.append(col)
+            elif kind == "datetime":
+                self.datetime_formats[col] = _datetime_fmt(df[col])
+            else:
+                self.categorical.append(col)
+        self._fit_numeric(self._numeric_block(df))
+        for col in self.categorical:
+            keys = _as_keys(df[col])
+            counts = keys.value_counts()
+            ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            self.levels[col] = [k for k, _ in ranked[: self.config.max_categories]]
+            self.has_missing_level[col] = bool(keys.isna().any())
+            self.feature_names += [f"{col}={lv}" for lv in self.levels[col]] + [f"{col}=<other>"]
+            if self.has_missing_level[col]:
+                self.feature_names.append(f"{col}=<missing>")
+        if y is not None:
+            self.fit_target(y)
+        return self
+
+    def transform(self, df: pd.DataFrame) -> np.ndarray:
+        """Encode raw rows into a float32 matrix; extra columns are ignored."""
+        blocks = [self._transform_numeric(self._numeric_block(df))]
+        for col in self.categorical:
+            blocks.append(self._one_hot(col, _column(df, col)))
+        return np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
+
+    # ---------------------------------------------------------------- target
+
+    def fit_target(self, y: pd.Series, classes: list | None = None) -> None:
+        """Learn the target encoding: the sorted classes, or the regression scaling."""
+        if self.task_type != "regression":
+            self.classes = classes if classes is not None else sorted_classes(y)
+            self._class_index = {key_of(c): i for i, c in enumerate(self.classes)}
+            return
+        values = self._target_space(y)
+        if self.config.standardize_target:
+            self.target_shift = float(values.mean())
+            self.target_scale = float(values.std()) or 1.0
+
+    def encode_target(self, series: pd.Series | np.ndarray) -> np.ndarray:
+        """Class ids (int64) for classification; shifted/scaled float32 values for regression."""
+        series = pd.Series(series)
+        if self.classes is not None:
+            ids = _as_keys(series).map(self._class_index)
+            if ids.isna().any():
+                unknown = _as_keys(series)[ids.isna()].iloc[0]
+                raise DataError(
+                    f"target label '{unknown}' was not among the training classes "
+                    f"{self.classes}: remove those rows or retrain with them"
+                )
+            return ids.to_numpy(dtype=np.int64)
+        values = self._target_space(series)
+        return ((values - self.target_shift) / self.target_scale).astype(np.float32)
+
+    def decode_target(self, array: np.ndarray) -> np.ndarray:
+        """Class labels from class ids, or original-scale values from model outputs."""
+        array = np.asarray(array)
+        if self.classes is not None:
+            return np.asarray(self.classes)[array.astype(np.int64)]
+        values = array.astype(np.float64).reshape(-1) * self.target_scale + self.target_shift
+        return np.expm1(values) if self.config.log_target else values
+
+    def _target_space(self, y: pd.Series) -> np.ndarray:
+        values = pd.to_numeric(y, errors="coerce").to_numpy(dtype=np.float64)
+        if self.config.log_target:
+            if np.nanmin(values, initial=0.0) < 0:
+                raise DataError(
+                    f"target '{y.name}' has negative values so log_target cannot be used: "
+                    "set preprocessing.log_target to false"
+                )
+            values = np.log1p(values)
+        return values
+
+    # ---------------------------------------------------------------- features
+
+    def _numeric_block(self, df: pd.DataFrame) -> np.ndarray:
+        parts = [pd.to_numeric(_column(df, c), errors="coerce").to_numpy(dtype=np.float64)
+                 for c in self.numeric]
+        for col, fmt in self.datetime_formats.items():
+            parts += list(_datetime_parts(_column(df, col), fmt))
+        if not parts:
+            return np.zeros((len(df), 0))
+        block = np.stack(parts, axis=1)
+        block[~np.isfinite(block)] = np.nan
+        return block
+
+    def _fit_numeric(self, block: np.ndarray) -> None:
+        names = self.numeric + [f"{c}.{p}" for c in self.datetime_formats for p in _DATETIME_PARTS]
+        missing = np.isnan(block)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: filled with 0
+            impute = np.nanmedian if self.config.numeric_imputation == "median" else np.nanmean
+            fill = impute(block, axis=0) if block.shape[1] else np.zeros(0)
+        self.fill_values = np.nan_to_num(fill)
+        self.indicator_columns = [i for i in range(block.shape[1]) if missing[:, i].any()]
+        self.scaler = _make_scaler(self.config.scaling, len(block))
+        if self.scaler is not None and block.shape[1]:
+            self.scaler.fit(np.where(missing, self.fill_values, block))
+        self.feature_names = names + [f"{names[i]}.missing" for i in self.indicator_columns]
+
+    def _transform_numeric(self, block: np.ndarray) -> np.ndarray:
+        missing = np.isnan(block)
+        filled = np.where(missing, self.fill_values, block)
+        if self.scaler is not None and block.shape[1]:
+            filled = self.scaler.transform(filled)
+        return np.concatenate([filled, missing[:, self.indicator_columns]], axis=1)
+
+    def _one_hot(self, col: str, values: pd.Series) -> np.ndarray:
+        levels = self.levels[col]
+        keys = _as_keys(values)
+        codes = pd.Index(levels, dtype=object).get_indexer(keys).astype(np.int64)
+        codes[codes < 0] = len(levels)  # rare or unseen level -> "other"
+        if self.has_missing_level[col]:
+            codes[keys.isna().to_numpy()] = len(levels) + 1
+        width = len(levels) + 1 + int(self.has_missing_level[col])
+        out = np.zeros((len(keys), width), dtype=np.float32)
+        out[np.arange(len(keys)), codes] = 1.0
+        return out
+
+
+def sorted_classes(y: pd.Series) -> list:
+    """Distinct labels of `y` as plain Python values, sorted (by text when types are mixed)."""
+    values = pd.Series(y).dropna().unique().tolist()
+    values = [v.item() if isinstance(v, np.generic) else v for v in values]
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=str)
+
+
+def _make_scaler(name: str, n_rows: int):
+    if name == "standard":
+        return StandardScaler()
+    if name == "robust":
+        return RobustScaler()
+    if name == "quantile":
+        return QuantileTransformer(output_distribution="normal", n_quantiles=max(2, min(1000, n_rows)))
+    return None
+
+
+def _datetime_fmt(series: pd.Series) -> str | None:
+    if ptypes.is_datetime64_any_dtype(series.dtype):
+        return None
+    return datetime_format(series.dropna().astype(str))
+
+
+def _datetime_parts(series: pd.Series, fmt: str | None) -> tuple[np.ndarray, ...]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if ptypes.is_datetime64_any_dtype(series.dtype):
+            stamps = pd.to_datetime(series, utc=True)
+        else:
+            stamps = pd.to_datetime(series.astype("string"), format=fmt, errors="coerce", utc=True)
+    stamps = stamps.dt.tz_localize(None)
+    days = (stamps - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
+    parts = (stamps.dt.year, stamps.dt.month, stamps.dt.day_of_week, days)
+    return tuple(pd.Series(p).to_numpy(dtype=np.float64, na_value=np.nan) for p in parts)
+
+
+def _column(df: pd.DataFrame, col: str) -> pd.Series:
+    """Column `col` of `df`, or an all-missing column when the frame lacks it."""
+    if col in df.columns:
+        return df[col]
+    return pd.Series(np.nan, index=df.index, dtype=object, name=col)
+
+
+def key_of(value: object) -> str:
+    """A label or level as text that agrees across dtypes: 2.0, 2 and "2" all give "2"."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _as_keys(series: pd.Series) -> pd.Series:
+    """Values as comparable strings (2.0 and 2 and "2" agree); missing stays missing."""
+    series = pd.Series(series)
+    if ptypes.is_string_dtype(series.dtype) or ptypes.is_integer_dtype(series.dtype):
+        keys = series.astype(str)  # fast path: no per-value Python call
+    else:
+        keys = series.map(key_of, na_action="ignore")
+    return keys.astype(object).where(series.notna(), None)
