@@ -18,6 +18,7 @@ import importlib.util
 import os
 import re
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -30,10 +31,11 @@ EMBEDDING_ENV = "MLPILOT_EMBEDDING"
 _WORD = re.compile(r"[a-z_][a-z0-9_]*|\d+(?:\.\d+)?")
 _DIGITS = re.compile(r"\d+(?:\.\d+)?")
 # Words that carry no meaning in an error message; bigrams still see them.
-_STOPWORDS = frozenset(
-    "a an the is are was were be been of to in on at by for with and or after before "
-    "this that it its as from into".split()
-)
+_STOPWORDS = frozenset({
+    "a", "an", "the", "is", "are", "was", "were", "be", "been", "of", "to", "in", "on", "at",
+    "by", "for", "with", "and", "or", "after", "before", "this", "that", "it", "its", "as",
+    "from", "into",
+})
 
 
 def _tokens(text: str) -> list[str]:
@@ -68,7 +70,7 @@ class HashingEmbedding(EmbeddingFunction[Documents]):
         vec = np.zeros(self.dim, dtype=np.float64)
         words = _tokens(text)
         features: list[tuple[str, float]] = [(f"w:{w}", 1.0) for w in words if w not in _STOPWORDS]
-        features += [(f"b:{a} {b}", 1.0) for a, b in zip(words, words[1:])]
+        features += [(f"b:{a} {b}", 1.0) for a, b in pairwise(words)]
         joined = f" {' '.join(words)} "
         features += [(f"c:{joined[i:i + 3]}", self.char_weight) for i in range(len(joined) - 2)]
         for feature, weight in features:

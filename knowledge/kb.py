@@ -24,11 +24,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import chromadb
 from chromadb.api.types import Documents, EmbeddingFunction
 from chromadb.config import Settings
+from chromadb.errors import NotFoundError
 from pydantic import BaseModel, Field
 
 from .embeddings import default_embedding
@@ -49,7 +50,7 @@ class KnowledgeEntry(BaseModel):
     """
 
     id: str
-    signature: str = Field(description="Error text this fault shows, e.g. 'loss is nan at epoch 3'.")
+    signature: str = Field(description="Error text of the fault, e.g. 'loss is nan at epoch 3'.")
     fault_kind: str = Field(description="Short snake_case kind, e.g. 'nan_loss', 'out_of_memory'.")
     diagnosis: str = Field(description="Why it happens, in one or two sentences.")
     fix: dict[str, Any] = Field(description="Config patch, dotted path -> instruction.")
@@ -100,6 +101,11 @@ def _from_record(entry_id: str, document: str, meta: dict[str, Any]) -> Knowledg
         fix_description=meta["fix_description"], successes=int(meta["successes"]),
         failures=int(meta["failures"]), source=meta["source"],
     )
+
+
+def _entries(rows: Any) -> list[KnowledgeEntry]:
+    records = zip(rows["ids"], rows["documents"], rows["metadatas"], strict=True)
+    return [_from_record(i, d, m) for i, d, m in records]
 
 
 def load_seed_entries(seeds_dir: Path = SEEDS_DIR) -> list[KnowledgeEntry]:
@@ -156,7 +162,7 @@ class KnowledgeBase:
         """Open "faults"; if it was built with another embedding, re-embed it with ours."""
         try:
             existing = self._client.get_collection(COLLECTION, embedding_function=None)
-        except Exception:  # chromadb raises NotFoundError (a ValueError subclass in 1.x)
+        except NotFoundError:
             return self._create()
         persisted = existing.configuration_json.get("embedding_function") or {}
         ours = {"name": self.embedding.name(), "config": self.embedding.get_config()}
@@ -166,14 +172,16 @@ class KnowledgeBase:
         self._client.delete_collection(COLLECTION)
         collection = self._create()
         if rows["ids"]:
-            collection.upsert(ids=rows["ids"], documents=rows["documents"], metadatas=rows["metadatas"])
+            collection.upsert(
+                ids=rows["ids"], documents=rows["documents"], metadatas=rows["metadatas"]
+            )
         return collection
 
     def close(self) -> None:
         """Release the ChromaDB client (file handles); the instance is unusable afterwards."""
         self._client.close()
 
-    def __enter__(self) -> KnowledgeBase:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -222,8 +230,7 @@ class KnowledgeBase:
         self._ensure_seeded()
         where = {"fault_kind": fault_kind} if fault_kind else None
         rows = self._collection.get(where=where, include=["documents", "metadatas"])
-        found = [_from_record(i, d, m) for i, d, m in zip(rows["ids"], rows["documents"], rows["metadatas"])]
-        return sorted(found, key=lambda e: e.id)
+        return sorted(_entries(rows), key=lambda e: e.id)
 
     def search(self, query: str, k: int = 5, fault_kind: str | None = None) -> list[Hit]:
         """The `k` best entries for an error text, best first, by `rank_score`.
@@ -246,7 +253,8 @@ class KnowledgeBase:
         ):
             entry = _from_record(entry_id, doc, meta)
             similarity = min(1.0, max(0.0, 1.0 - float(dist)))
-            hits.append(Hit(entry=entry, similarity=similarity, rank_score=rank_score(similarity, entry)))
+            score = rank_score(similarity, entry)
+            hits.append(Hit(entry=entry, similarity=similarity, rank_score=score))
         hits.sort(key=lambda h: (-h.rank_score, -h.similarity, h.entry.id))
         return hits[:k]
 
@@ -300,8 +308,7 @@ class KnowledgeBase:
         return max(same_fix, key=lambda h: h.similarity).entry if same_fix else None
 
     def _get_many(self, ids: list[str]) -> list[KnowledgeEntry]:
-        rows = self._collection.get(ids=ids, include=["documents", "metadatas"])
-        return [_from_record(i, d, m) for i, d, m in zip(rows["ids"], rows["documents"], rows["metadatas"])]
+        return _entries(self._collection.get(ids=ids, include=["documents", "metadatas"]))
 
     def _upsert(self, entries: list[KnowledgeEntry]) -> None:
         self._collection.upsert(

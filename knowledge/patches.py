@@ -6,7 +6,8 @@ instruction:
 - a number, bool, None, list or dict **sets** the value
   (`{"optimizer.grad_clip_norm": 1.0}`, `{"optimizer.grad_clip_norm": None}` turns clipping off);
 - a string `"x<factor>"` **multiplies** the current number (`{"optimizer.learning_rate": "x0.1"}`);
-- a string `"+<n>"` or `"-<n>"` **adds** to the current number (`{"early_stopping_patience": "+10"}`);
+- a string `"+<n>"` or `"-<n>"` **adds** to the current number
+  (`{"early_stopping_patience": "+10"}`);
 - any other string **sets** that string (`{"optimizer.scheduler": "plateau"}`).
 
 Arithmetic on an integer field gives an integer (rounded, and at least 1 when the
@@ -35,7 +36,9 @@ def _resolve(config: dict, path: str) -> tuple[dict, str]:
             raise KeyError(f"unknown config path {path!r}: {where!r} is not a section")
         if key not in node:
             known = ", ".join(sorted(node)) or "none"
-            raise KeyError(f"unknown config path {path!r}: no key {key!r} in {where} (known: {known})")
+            raise KeyError(
+                f"unknown config path {path!r}: no key {key!r} in {where} (known: {known})"
+            )
         if depth == len(parts) - 1:
             return node, key
         node = node[key]
@@ -54,7 +57,7 @@ def _arithmetic(path: str, current: Any, op: str, amount: float) -> int | float:
         )
     result = current * amount if op in "x*" else current + amount if op == "+" else current - amount
     if isinstance(current, int):
-        result = int(round(result))
+        result = round(result)
         if current > 0:
             result = max(result, 1)
     return result

@@ -8,7 +8,6 @@ import warnings
 
 import numpy as np
 import pytest
-
 from mlpilot.knowledge import embeddings
 from mlpilot.knowledge.embeddings import HashingEmbedding, MiniLMEmbedding, default_embedding
 

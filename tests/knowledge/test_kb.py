@@ -7,7 +7,6 @@ import sys
 import textwrap
 
 import pytest
-
 from mlpilot.knowledge.embeddings import HashingEmbedding
 from mlpilot.knowledge.kb import SEEDS_DIR, KnowledgeBase, load_seed_entries
 
@@ -24,7 +23,7 @@ def kb(tmp_path):
 def run_python(code: str) -> str:
     """Run code in a fresh interpreter (a second process on the same store)."""
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                         text=True, timeout=60)
+                         text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     return out.stdout
 

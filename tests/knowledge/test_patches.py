@@ -1,7 +1,6 @@
 """Config patches: the fix language of the knowledge base."""
 
 import pytest
-
 from mlpilot.engine.config import TrainingConfig
 from mlpilot.knowledge.kb import load_seed_entries
 from mlpilot.knowledge.patches import apply_patch, describe_patch
@@ -52,7 +51,8 @@ def test_returns_a_new_dict_and_leaves_the_input_alone(config):
 
 @pytest.mark.parametrize(
     ("path", "fragment"),
-    [("optimizer.lr", "no key 'lr' in optimizer"), ("optimiser.learning_rate", "no key 'optimiser'"),
+    [("optimizer.lr", "no key 'lr' in optimizer"),
+     ("optimiser.learning_rate", "no key 'optimiser'"),
      ("batch_size.value", "'batch_size' is not a section")],
 )
 def test_unknown_path_is_a_key_error_naming_it(config, path, fragment):
