@@ -1,0 +1,287 @@
+"""Evidence about the data that the critic acts on: ID-like columns, leakage, imbalance.
+
+Each check takes a DataFrame (features and target), the target's name and the task
+type, and returns `Flag`s that carry the evidence as numbers and one line of text.
+Pure pandas/numpy/scikit-learn: no engine import, no model training beyond tiny trees.
+
+What the statistics can and cannot see: a column that is known only after the outcome
+(a call's duration in a marketing campaign, a discharge code in a hospital stay) but
+predicts it only moderately is invisible to them; that takes domain knowledge.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+#: A column needs this many non-missing values before uniqueness means anything.
+MIN_VALUES = 20
+ID_UNIQUE_FRACTION = 0.95
+MONOTONIC_UNIQUE_FRACTION = 0.8
+NAME_UNIQUE_FRACTION = 0.5
+LEAK_THRESHOLD = 0.98
+LEAK_MARGIN = 0.1
+#: Standard errors of slack when a classification score is compared with LEAK_THRESHOLD.
+LEAK_Z = 2.0
+IMBALANCE_RATIO = 0.5
+SAMPLE_ROWS = 5000
+TREE_DEPTH = 8
+CV_FOLDS = 3
+
+_DATE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\S.*)?$")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+class Flag(BaseModel):
+    """One thing the critic found, with the evidence for it and what to do."""
+
+    kind: Literal["id_like", "leakage", "imbalance"]
+    column: str | None
+    evidence: str
+    score: float | None = None
+    action: Literal["drop", "ask", "switch_metric"]
+    suggestion: str
+
+
+# -- ID-like columns -------------------------------------------------------------------------
+
+def _is_text(s: pd.Series) -> bool:
+    return (pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(s)
+            or isinstance(s.dtype, pd.CategoricalDtype))
+
+
+def _sample_strings(values: pd.Series, n: int = 1000) -> pd.Series:
+    if len(values) > n:
+        values = values.sample(n, random_state=0)
+    return values.astype(str)
+
+
+def _numbers_or_dates(text: pd.Series) -> str | None:
+    """'measurements' for decimal numbers written as text, 'dates' for dates; else None."""
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().mean() >= 0.9:
+        finite = numbers.dropna()
+        return "measurements" if (finite != np.round(finite)).any() else None
+    if text.str.match(_DATE).mean() >= 0.9:
+        return "dates"
+    return None
+
+
+def _is_free_text(text: pd.Series) -> bool:
+    """Sentences (reviews, notes): unique per row by nature, yet not identifiers."""
+    return text.str.len().median() > 60 or text.str.split().str.len().median() > 6
+
+
+def _looks_like_names(text: pd.Series) -> bool:
+    """Short labels with letters (car models, person or product names), not free text."""
+    return (text.str.contains(_LETTER).mean() >= 0.8 and not _is_free_text(text)
+            and _numbers_or_dates(text) is None)
+
+
+def _id_flag(column: str, evidence: str, fraction: float, action: str) -> Flag:
+    return Flag(kind="id_like", column=column, evidence=evidence, score=round(fraction, 4),
+                action=action, suggestion=f"drop column {column!r}: an identifier carries no "
+                "signal that generalises to new rows")
+
+
+def find_id_like_columns(df: pd.DataFrame, target: str) -> list[Flag]:
+    """Columns that identify rows rather than describe them.
+
+    Flags integer or text columns unique per row (unique fraction >= 0.95), integer columns
+    that increase (or decrease) with row order and are nearly unique (>= 0.8), and text
+    columns of high cardinality (> 0.5) whose values look like names or identifiers.
+    Never flags booleans, datetimes, decimal measurements (floats with fractions, or
+    such numbers written as text), date strings or free text (median > 6 words or 60
+    chars). Uniqueness is over the non-missing values of the full frame; columns with fewer
+    than MIN_VALUES of them, or mostly missing, are skipped.
+    """
+    flags = []
+    for column in df.columns:
+        if column == target:
+            continue
+        s = df[column]
+        values = s.dropna()
+        if (len(values) < MIN_VALUES or len(values) < 0.5 * len(s)
+                or pd.api.types.is_bool_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)):
+            continue
+        n_unique = values.nunique()
+        fraction = n_unique / len(values)
+        counts = (f"{n_unique} distinct values in {len(values)} rows "
+                  f"(unique fraction {fraction:.2f})")
+        if pd.api.types.is_numeric_dtype(s):
+            if not (values == np.round(values)).all():
+                continue  # a continuous measurement, however unique
+            monotonic = values.is_monotonic_increasing or values.is_monotonic_decreasing
+            near_unique = fraction >= MONOTONIC_UNIQUE_FRACTION
+            if fraction >= ID_UNIQUE_FRACTION or (monotonic and near_unique):
+                order = " and follows the row order" if monotonic else ""
+                flags.append(_id_flag(column, f"integer column {column!r} is unique per row"
+                                      f"{order}: {counts}", fraction, "drop"))
+        elif _is_text(s):
+            text = _sample_strings(values)
+            if _is_free_text(text):
+                continue
+            if fraction >= ID_UNIQUE_FRACTION and _numbers_or_dates(text) is None:
+                flags.append(_id_flag(column, f"text column {column!r} is unique per row: {counts}",
+                                      fraction, "drop"))
+            elif fraction > NAME_UNIQUE_FRACTION and _looks_like_names(text):
+                examples = ", ".join(repr(v) for v in text.iloc[:3])
+                flags.append(_id_flag(column, f"text column {column!r} holds names or identifiers "
+                                      f"(e.g. {examples}): {counts}", fraction, "ask"))
+    return flags
+
+
+# -- leakage -----------------------------------------------------------------------------------
+
+def _codes(s: pd.Series) -> np.ndarray:
+    """Integer codes of a column's values, with missing as a value of its own."""
+    try:
+        return pd.factorize(s, sort=True, use_na_sentinel=False)[0]
+    except TypeError:  # mixed types (numbers and text in one object column) do not sort
+        return pd.factorize(s, use_na_sentinel=False)[0]
+
+
+def _tree_input(s: pd.Series) -> np.ndarray:
+    """One column as tree input: numbers as floats (NaN kept, trees split on it), rest ordinal."""
+    if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+        if pd.api.types.is_datetime64_any_dtype(s):
+            stamps = pd.to_datetime(s, utc=True)
+            seconds = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+            return seconds.to_numpy(dtype=float, na_value=np.nan).reshape(-1, 1)
+        return _codes(s).astype(float).reshape(-1, 1)
+    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float).reshape(-1, 1)
+
+
+def _is_reencoding(feature: pd.Series, target: pd.Series) -> bool:
+    """True when feature and target determine each other: each value maps to exactly one."""
+    f, t = _codes(feature), _codes(target)
+    n_f, n_t = f.max() + 1, t.max() + 1
+    # A bijection between near-unique columns (an ID and a continuous target) means nothing.
+    if n_f != n_t or n_f < 2 or n_f > 0.5 * len(f):
+        return False
+    return len(np.unique(f * n_t + t)) == n_f
+
+
+def _cv_score(x: np.ndarray, y: np.ndarray, classification: bool, seed: int) -> tuple[float, float]:
+    """Out-of-fold score of a depth-limited tree on one feature, and its standard error.
+
+    Classification: balanced accuracy of the pooled out-of-fold predictions, with the
+    standard error of that mean of per-class recalls. Regression: pooled R^2, error 0.
+    """
+    if classification:
+        model = DecisionTreeClassifier(max_depth=TREE_DEPTH, random_state=seed)
+        enough = np.bincount(y).min() >= CV_FOLDS
+        folds = (StratifiedKFold if enough else KFold)(CV_FOLDS, shuffle=True, random_state=seed)
+    else:
+        model = DecisionTreeRegressor(max_depth=TREE_DEPTH, random_state=seed)
+        folds = KFold(CV_FOLDS, shuffle=True, random_state=seed)
+    pred = np.empty_like(y)
+    for train, test in folds.split(x, y):
+        pred[test] = model.fit(x[train], y[train]).predict(x[test])
+    if not classification:
+        total = ((y - y.mean()) ** 2).sum()
+        return (1.0 - ((y - pred) ** 2).sum() / total if total > 0 else 0.0), 0.0
+    present = np.unique(y)
+    sizes = np.array([(y == c).sum() for c in present])
+    recalls = np.array([(pred[y == c] == c).mean() for c in present])
+    error = np.sqrt((recalls * (1 - recalls) / sizes).sum()) / len(present)
+    return float(recalls.mean()), float(error)
+
+
+def _single_feature_scores(df: pd.DataFrame, target: str, classification: bool, seed: int
+                           ) -> dict[str, tuple[float, float]]:
+    if len(df) > SAMPLE_ROWS:
+        df = df.sample(SAMPLE_ROWS, random_state=seed)
+    if classification:
+        y = _codes(df[target])
+    else:
+        y = pd.to_numeric(df[target], errors="coerce").to_numpy(dtype=float)
+    scores = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for column in df.columns:
+            if column != target:
+                scores[column] = _cv_score(_tree_input(df[column]), y, classification, seed)
+    return scores
+
+
+def find_leaky_columns(df: pd.DataFrame, target: str, task_type: str, *, seed: int = 0
+                       ) -> list[Flag]:
+    """Features that give the target away: they predict it (almost) perfectly on their own.
+
+    Each feature alone gets a cross-validated score from a depth-8 decision tree (3 shuffled
+    folds on at most 5000 sampled rows; categoricals ordinal-encoded, missing as its own
+    code): balanced accuracy for classification, R^2 for regression. A feature is flagged
+    when its score reaches 0.98 and beats the best other feature by at least 0.1 (several
+    near-perfect features mean an easy task, not a leak). For classification, "reaches"
+    allows two standard errors of the score: on small data with rare classes a perfect
+    predictor still loses a few rows at fold boundaries (glass: the row Id, sorted by
+    class, scores 0.94-0.98 on 214 rows depending on the folds). Two noisy copies of one
+    leak hide each other from this test; exact copies are caught by the next one.
+
+    Independently, a column that is a 1:1 re-encoding of the target (each of its values
+    maps to one target value and back; both with repeated values) is always flagged.
+    """
+    if target not in df.columns:
+        return []
+    classification = task_type != "regression"
+    data = df[df[target].notna()]
+    if len(data) < MIN_VALUES or data.shape[1] < 2:
+        return []
+    if not classification and pd.to_numeric(data[target], errors="coerce").isna().any():
+        return []  # a regression target that is not numeric is the validators' problem
+    scores = _single_feature_scores(data, target, classification, seed)
+    reaches = {c for c, (s, err) in scores.items() if s + LEAK_Z * err >= LEAK_THRESHOLD}
+    metric = "balanced accuracy" if classification else "R^2"
+    flags = []
+    for column, (score, _) in sorted(scores.items(), key=lambda kv: -kv[1][0]):
+        others = {c: s for c, (s, _) in scores.items() if c != column}
+        runner = max(others, key=others.get) if others else None
+        versus = f"runner-up {runner!r} {others[runner]:.3f}" if runner else "no other feature"
+        said = (f"{column!r} alone predicts {target!r} with {metric} {score:.3f} "
+                f"(cross-validated tree, {min(len(data), SAMPLE_ROWS)} rows); {versus}")
+        if _is_reencoding(data[column], data[target]):
+            n = data[column].nunique(dropna=False)
+            evidence = (f"{column!r} is a 1:1 re-encoding of {target!r} ({n} values, each "
+                        f"mapping to one target value and back); {said}")
+        elif column in reaches and runner is not None and score - others[runner] >= LEAK_MARGIN:
+            evidence = said
+        else:
+            continue
+        flags.append(Flag(kind="leakage", column=column, evidence=evidence, score=round(score, 4),
+                          action="drop", suggestion=f"drop column {column!r}: it gives the target "
+                          "away and will not be known when predicting new rows"))
+    return flags
+
+
+# -- metric vs class balance -----------------------------------------------------------------
+
+def check_metric_vs_imbalance(df: pd.DataFrame, target: str, task_type: str, metric: str
+                              ) -> list[Flag]:
+    """Accuracy on imbalanced classes (minority/majority < 0.5) rewards predicting the majority.
+
+    The flag's `suggestion` is the metric to switch to: "f1" for binary tasks,
+    "balanced_accuracy" for multiclass. Other metrics and regression are never flagged.
+    """
+    if task_type == "regression" or metric != "accuracy" or target not in df.columns:
+        return []
+    counts = df[target].value_counts(dropna=True)
+    if len(counts) < 2:
+        return []
+    ratio = float(counts.iloc[-1] / counts.iloc[0])
+    if ratio >= IMBALANCE_RATIO:
+        return []
+    better = "f1" if task_type == "binary" else "balanced_accuracy"
+    shown = ", ".join(f"{k}: {v}" for k, v in counts.head(10).items())
+    majority = counts.iloc[0] / counts.sum()
+    evidence = (f"{target!r} is imbalanced: minority/majority = {ratio:.2f} ({shown}); always "
+                f"predicting '{counts.index[0]}' already scores accuracy {majority:.2f}")
+    return [Flag(kind="imbalance", column=target, evidence=evidence, score=round(ratio, 4),
+                 action="switch_metric", suggestion=better)]
