@@ -136,7 +136,8 @@ def engine_drop_reason(col: ColumnProfile, n_rows: int) -> str | None:
         return "a single constant value"
     if col.kind == "text":
         return "free text"
-    if col.kind == "categorical" and col.unique_fraction > 0.5 and col.n_unique > MAX_LEVELS_FOR_ID_CHECK:
+    many_levels = col.n_unique > MAX_LEVELS_FOR_ID_CHECK
+    if col.kind == "categorical" and col.unique_fraction > 0.5 and many_levels:
         return f"identifier-like ({col.n_unique} distinct values)"
     return None
 

@@ -52,7 +52,9 @@ class RiskPolicy(BaseModel):
                 f"{self.approval_budget_s:g} s"
             )
             if not within_hard:
-                reason += f" and over the hard limit of {self.hard_budget_s:g} s for advance approval"
+                reason += (
+                    f" and over the hard limit of {self.hard_budget_s:g} s for advance approval"
+                )
             return PolicyDecision(decision="approve", reason=reason, pre_approvable=within_hard)
         if action == "register_champion":
             return PolicyDecision(

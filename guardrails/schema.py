@@ -66,7 +66,9 @@ def _hint(error: dict[str, Any], model: type[BaseModel], field: str) -> str:
     return f"change {field} so that it is valid: {error['msg']}."
 
 
-def schema_findings(exc: ValidationError, model: type[BaseModel], prefix: str = "") -> list[Finding]:
+def schema_findings(
+    exc: ValidationError, model: type[BaseModel], prefix: str = ""
+) -> list[Finding]:
     """One "schema" error finding per pydantic error, on the dotted field path (with `prefix`)."""
     findings = []
     for error in exc.errors():

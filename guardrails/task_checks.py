@@ -33,7 +33,8 @@ def target_in_data(ctx: CheckContext) -> Finding | None:
     same_but_case = [n for n in names if n.lower() == ctx.task.target.lower()]
     if len(same_but_case) == 1:
         return ctx.finding(
-            f"target {ctx.task.target!r} is not a column; {same_but_case[0]!r} differs only in case.",
+            f"target {ctx.task.target!r} is not a column; "
+            f"{same_but_case[0]!r} differs only in case.",
             f"set task.target to {same_but_case[0]!r}.",
             repair={"task.target": same_but_case[0]},
         )
@@ -147,7 +148,9 @@ def goal_vs_metric(ctx: CheckContext) -> Finding | None:
     if goal is None:
         return None
     if not math.isfinite(goal):
-        return ctx.finding(f"goal {goal} is not a finite number.", "set task.goal to a score or null.")
+        return ctx.finding(
+            f"goal {goal} is not a finite number.", "set task.goal to a score or null."
+        )
     bounded = metric in UNIT_INTERVAL_METRICS or metric == "r2"
     if bounded and 1.0 < goal <= 100.0:
         return ctx.finding(

@@ -34,7 +34,9 @@ ConfigInput = TrainingConfig | dict[str, Any] | str
 Regenerate = Callable[[TrainingConfig | dict[str, Any], list[Finding]], ConfigInput]
 
 
-def _parse(model: type[BaseModel], raw: Any, prefix: str) -> tuple[Any, dict[str, Any], list[Finding]]:
+def _parse(
+    model: type[BaseModel], raw: Any, prefix: str
+) -> tuple[Any, dict[str, Any], list[Finding]]:
     """`raw` as (`model` instance or None, its fields as a dict, schema findings)."""
     if isinstance(raw, model):
         return raw, raw.model_dump(mode="json"), []
@@ -142,7 +144,7 @@ def validate_and_repair(
     *,
     dry_run: bool = True,
 ) -> ValidationReport:
-    """Validate, and while errors remain ask `regenerate` for a new config, at most `max_rounds` times.
+    """Validate; while errors remain, ask `regenerate` for a new config, up to `max_rounds` rounds.
 
     `regenerate(config, errors)` gets the last (auto-repaired) config — a `TrainingConfig`,
     or the raw dict when its schema failed — and the error findings, and returns a new
