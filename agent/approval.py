@@ -1,0 +1,73 @@
+"""Approval gates: one node per risky action, each an `interrupt()` with no side effects
+before it (LangGraph re-runs a node from its start on resume).
+
+The risk policy decides: auto, log, or approve. With `--yes` the job pre-approves what
+the policy allows to be pre-approved; otherwise the graph pauses and the runner puts
+the question in the approval queue, where a human answers from the CLI (or any other
+driver), in this process or another one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langgraph.graph import END
+from langgraph.runtime import Runtime
+from langgraph.types import Command, interrupt
+
+from mlpilot.agent.context import JobContext
+from mlpilot.agent.state import JobState, decision
+from mlpilot.guardrails.policy import RiskPolicy
+from mlpilot.tools.base import risk_of
+from mlpilot.tools.training import register_model, train_model
+
+
+def approve_training(state: JobState, runtime: Runtime[JobContext]
+                     ) -> Command[Literal["train", "__end__"]]:
+    """Gate before training: large compute budgets wait for a human."""
+    task = state["task"]
+    payload = {"budget_s": task["budget_s"], "target": task["target"], "metric": task["metric"],
+               "config": state.get("config")}
+    approved, update = _gate(state, runtime.context, "train", risk_of(train_model),
+                             budget_s=task["budget_s"], payload=payload)
+    if approved:
+        return Command(goto="train", update=update)
+    return Command(goto=END, update={**update, "status": "rejected"})
+
+
+def approve_registration(state: JobState, runtime: Runtime[JobContext]
+                         ) -> Command[Literal["deployer", "report"]]:
+    """Gate before the model becomes the registry's champion."""
+    payload = {"metrics": state.get("metrics"), "goal_met": state.get("goal_met"),
+               "model_dir": (state.get("best") or {}).get("model_dir")}
+    approved, update = _gate(state, runtime.context, "register_champion",
+                             risk_of(register_model), payload=payload)
+    return Command(goto="deployer" if approved else "report", update=update)
+
+
+def _gate(state: JobState, ctx: JobContext, action: str, risk: str, *,
+          payload: dict[str, Any], budget_s: float | None = None) -> tuple[bool, dict[str, Any]]:
+    """Ask the policy, then pre-approve, pass, or interrupt for a human; returns (approved, update)."""
+    settings = ctx.settings
+    policy = RiskPolicy(approval_budget_s=settings.approval_budget_s,
+                        hard_budget_s=settings.hard_budget_s)
+    verdict = policy.decide(action, risk, budget_s=budget_s)
+    if verdict.decision != "approve":
+        return True, {"decisions": [decision("approval", f"{action}: {verdict.decision}",
+                                             verdict.reason)]}
+    if state.get("auto_approve") and verdict.pre_approvable:
+        record = {"action": action, "status": "approved", "by": "--yes (pre-approved)",
+                  "reason": verdict.reason}
+        return True, {"approvals": [record],
+                      "decisions": [decision("approval", f"{action}: pre-approved", verdict.reason)]}
+    ctx.emit("approval", f"waiting for approval: {action} ({verdict.reason})")
+    answer = interrupt({"action": action, "reason": verdict.reason, "risk": risk,
+                        "pre_approvable": verdict.pre_approvable, "payload": payload})
+    approved = bool(answer.get("approved"))
+    record = {"action": action, "status": "approved" if approved else "rejected",
+              "by": answer.get("by"), "reason": answer.get("reason") or verdict.reason,
+              "approval_id": answer.get("approval_id")}
+    why = answer.get("reason") or ("approved" if approved else "rejected")
+    return approved, {"approvals": [record],
+                      "decisions": [decision("approval", f"{action}: {record['status']} by "
+                                                         f"{answer.get('by')}", why)]}

@@ -1,0 +1,164 @@
+"""Config generator: writes the `TrainingConfig` for a TaskSpec and a data profile.
+
+Offline, the expert applies sizing rules (below) and, on a repair round, the fixes the
+validator chain's findings name. With an LLM, the model gets the expert's draft and the
+findings and answers by calling `submit_training_config`; its answer is not trusted:
+the validator node checks it like any other.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from langchain_core.messages import HumanMessage
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from mlpilot.agent.context import JobContext
+from mlpilot.agent.llm import call_until_submitted
+from mlpilot.agent.state import JobState, TaskRequest, decision
+from mlpilot.engine.config import TaskSpec, TrainingConfig
+from mlpilot.engine.data import DataProfile
+from mlpilot.knowledge.patches import apply_patch
+from mlpilot.prompts import render
+from mlpilot.tools.agent_tools import submit_training_config
+
+PROMPT = "config_generator"
+
+
+def generate_config(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["validator"]]:
+    """Config generator node: draft (or repair) the TrainingConfig, then hand it to the validator."""
+    ctx = runtime.context
+    task = TaskSpec.model_validate(state["task"])
+    profile = DataProfile.model_validate(state["profile"])
+    request = TaskRequest.model_validate(state["request"])
+    errors = [f for f in state.get("findings") or [] if f.get("severity") == "error"]
+    repairing = bool(errors) and state.get("config") is not None
+    draft = expert_config(task, profile, seed=request.seed).model_dump(mode="json")
+    if ctx.chat_model is not None:
+        config, how = llm_config(task, profile, draft, errors, ctx), "written by the LLM"
+    elif repairing:
+        config, how = repair_config(state["config"], errors), "repaired from the validator's findings"
+    else:
+        config, how = draft, "the offline expert's sizing rules"
+    if request.training and not repairing:
+        config = deep_merge(config, request.training)
+        how += ", with the user's overrides"
+    summary = describe(config)
+    ctx.emit("config_generator", f"config: {summary}")
+    return Command(goto="validator", update={
+        "config": config,
+        "decisions": [decision("config_generator", summary, how)],
+    })
+
+
+def expert_config(task: TaskSpec, profile: DataProfile, seed: int = 0) -> TrainingConfig:
+    """The offline expert's config: sized by rows and features, tuned by the data's shape.
+
+    - width grows with the training rows (small data overfits big nets);
+    - batch size ~ 1/10 of the training rows, between 16 and 512 (enough steps per epoch);
+    - heavy-tailed numeric features get a quantile transform, others standard scaling;
+    - skewed non-negative regression targets are learnt in log space;
+    - imbalanced classes with a balance-aware metric get class weights.
+    """
+    n_train = int(profile.n_rows * 0.8 * 0.85)
+    if n_train < 1_000:
+        hidden, widths, patience = [128, 64], [32, 64, 128], 30
+    elif n_train < 20_000:
+        hidden, widths, patience = [256, 128], [64, 128, 256], 20
+    else:
+        hidden, widths, patience = [256, 256, 128], [128, 256, 512], 12
+    batch = _power_of_two(min(512, max(16, n_train // 10)))
+    numeric = [c for c in profile.columns if c.kind == "numeric" and c.name != task.target]
+    heavy_tails = any(_skewed(c) for c in numeric)
+    target = profile.column(task.target)
+    log_target = (task.task_type == "regression" and target is not None and target.min is not None
+                  and target.min >= 0 and _skewed(target))
+    imbalance = profile.target.imbalance_ratio if profile.target else None
+    config = {
+        "preprocessing": {
+            "scaling": "quantile" if heavy_tails and profile.n_rows >= 1_000 else "standard",
+            "log_target": bool(log_target),
+            "standardize_target": task.task_type == "regression",
+        },
+        "model": {"family": "mlp", "hidden_sizes": hidden,
+                  "dropout": 0.1 if n_train < 20_000 else 0.05},
+        "optimizer": {"name": "adamw", "learning_rate": 2e-3, "weight_decay": 1e-4,
+                      "scheduler": "plateau"},
+        "batch_size": batch,
+        "max_epochs": 400,
+        "early_stopping_patience": patience,
+        "class_weighting": bool(task.is_classification and imbalance is not None
+                                and imbalance < 0.5 and task.metric != "accuracy"),
+        "search": {
+            "max_trials": 60,
+            "space": {"width": widths,
+                      "batch_size": sorted({_power_of_two(max(16, batch // 2)), batch,
+                                            _power_of_two(min(1024, batch * 2))})},
+        },
+        "seed": seed,
+    }
+    return TrainingConfig.model_validate(config)
+
+
+def repair_config(config: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """Apply the safe repairs the error findings carry (task fields are the validator's to fix)."""
+    repaired = dict(config)
+    for finding in errors:
+        patch = {k: v for k, v in (finding.get("repair") or {}).items() if not k.startswith("task.")}
+        if patch:
+            repaired = apply_patch(repaired, patch)
+    return repaired
+
+
+def llm_config(task: TaskSpec, profile: DataProfile, draft: dict[str, Any],
+               errors: list[dict[str, Any]], ctx: JobContext) -> dict[str, Any]:
+    """Ask the LLM for a config via `submit_training_config`; returns its raw (unvalidated) dict."""
+    prompt = render(PROMPT, task=task.model_dump_json(), profile=profile.model_dump_json(),
+                    draft=json.dumps(draft),
+                    findings="\n".join(f"- {f['field']}: {f['message']} ({f['hint']})"
+                                       for f in errors))
+
+    def accept(args: dict[str, Any]) -> dict[str, Any]:
+        config = args.get("config")
+        if not isinstance(config, dict):
+            raise ValueError("config: pass the whole TrainingConfig object as `config`")
+        return config
+
+    _, config = call_until_submitted(ctx.chat_model, [HumanMessage(prompt)],
+                                     tools=[submit_training_config],
+                                     finish={"submit_training_config": accept})
+    return config
+
+
+def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `overrides` merged in, recursively for nested sections."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def describe(config: dict[str, Any]) -> str:
+    """A one-line summary of a config for logs and the report."""
+    model = config.get("model") or {}
+    opt = config.get("optimizer") or {}
+    return (f"{model.get('family', '?')} {model.get('hidden_sizes', '')}, "
+            f"{opt.get('name', '?')} lr={opt.get('learning_rate', '?')}, "
+            f"batch {config.get('batch_size', '?')}, up to {config.get('max_epochs', '?')} epochs")
+
+
+def _power_of_two(n: int) -> int:
+    return 1 << max(0, int(n).bit_length() - 1)
+
+
+def _skewed(column, factor: float = 5.0) -> bool:
+    """A long right tail: the max lies `factor` times further above the mean than the min below it."""
+    if column.min is None or column.max is None or column.mean is None:
+        return False
+    below = column.mean - column.min
+    return below > 0 and (column.max - column.mean) > factor * below

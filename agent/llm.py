@@ -1,0 +1,137 @@
+"""The one place that builds chat models, and the tool-calling loop the agents share.
+
+`build_chat_model` returns a LangChain chat model for Anthropic, OpenAI or any
+OpenAI-compatible server, or `None` for the offline expert (the default when no key or
+URL is set). Framework layers move; keeping construction here means a move touches one
+file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.tools import BaseTool
+
+from mlpilot.agent.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODELS = {
+    "anthropic": "claude-sonnet-4-5",
+    "openai": "gpt-4o-mini",
+    "openai_compatible": "llama3.1",
+}
+
+
+class LLMError(RuntimeError):
+    """The configured LLM could not produce a usable answer within its turns."""
+
+
+def resolve_provider(settings: Settings) -> str:
+    """Which provider `auto` means here: a configured key or URL, else the offline expert."""
+    if settings.llm_provider != "auto":
+        return settings.llm_provider
+    if settings.llm_base_url:
+        return "openai_compatible"
+    if settings.anthropic_api_key:
+        return "anthropic"
+    if settings.openai_api_key:
+        return "openai"
+    return "offline"
+
+
+def build_chat_model(settings: Settings) -> BaseChatModel | None:
+    """Build the chat model the settings ask for; `None` means the offline expert."""
+    provider = resolve_provider(settings)
+    model = settings.llm_model or DEFAULT_MODELS.get(provider)
+    if provider == "offline":
+        return None
+    if provider == "anthropic":
+        from langchain_anthropic import ChatAnthropic
+
+        if not settings.anthropic_api_key:
+            raise ValueError("llm_provider=anthropic needs ANTHROPIC_API_KEY")
+        return ChatAnthropic(
+            model=model, api_key=settings.anthropic_api_key, temperature=settings.llm_temperature
+        )
+    from langchain_openai import ChatOpenAI
+
+    if provider == "openai":
+        if not settings.openai_api_key:
+            raise ValueError("llm_provider=openai needs OPENAI_API_KEY")
+        return ChatOpenAI(
+            model=model, api_key=settings.openai_api_key, temperature=settings.llm_temperature
+        )
+    if not settings.llm_base_url:
+        raise ValueError("llm_provider=openai_compatible needs MLPILOT_LLM_BASE_URL")
+    return ChatOpenAI(
+        model=model,
+        base_url=settings.llm_base_url,
+        api_key=settings.llm_api_key or "not-needed",
+        temperature=settings.llm_temperature,
+    )
+
+
+def call_until_submitted(
+    model: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    tools: Sequence[BaseTool],
+    finish: dict[str, Callable[[dict[str, Any]], Any]],
+    max_turns: int = 6,
+) -> tuple[str, Any]:
+    """Let the model call `tools` until it calls one named in `finish` with valid arguments.
+
+    Ordinary tools run and their output goes back to the model. A finishing tool's
+    handler validates the arguments: it returns the typed result, or raises
+    `ValueError` whose text goes back to the model as a retry message naming the field.
+    Returns `(tool name, handler result)`.
+    """
+    by_name = {t.name: t for t in tools}
+    bound = model.bind_tools(list(tools))
+    history: list[BaseMessage] = list(messages)
+    for _ in range(max_turns):
+        reply = bound.invoke(history)
+        history.append(reply)
+        if not isinstance(reply, AIMessage) or not reply.tool_calls:
+            history.append(_nudge(finish))
+            continue
+        for call in reply.tool_calls:
+            name, args, call_id = call["name"], call.get("args") or {}, call.get("id") or name
+            if name in finish:
+                try:
+                    return name, finish[name](args)
+                except ValueError as err:
+                    history.append(ToolMessage(f"Invalid: {err}. Fix it and call {name} again.",
+                                               tool_call_id=call_id, status="error"))
+                    continue
+            tool = by_name.get(name)
+            if tool is None:
+                history.append(ToolMessage(f"Unknown tool {name!r}; use one of {sorted(by_name)}.",
+                                           tool_call_id=call_id, status="error"))
+                continue
+            try:
+                output = tool.invoke(args)
+            except Exception as err:  # the model gets the tool's complaint and may retry
+                output = f"Error: {err}"
+            history.append(ToolMessage(_as_text(output), tool_call_id=call_id))
+    raise LLMError(f"the model did not call {' or '.join(finish)} with valid arguments "
+                   f"in {max_turns} turns")
+
+
+def _nudge(finish: dict[str, Any]) -> BaseMessage:
+    from langchain_core.messages import HumanMessage
+
+    return HumanMessage(f"Answer by calling one of these tools: {', '.join(finish)}.")
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if hasattr(value, "model_dump_json"):
+        return value.model_dump_json()
+    return json.dumps(value, default=str)

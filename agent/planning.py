@@ -1,0 +1,36 @@
+"""Planning without training: the first half of the job graph (planner, config
+generator, validator chain, critic), stopped before the training gate and not persisted.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from langgraph.checkpoint.memory import InMemorySaver
+
+from mlpilot.agent.graph import build_graph
+from mlpilot.agent.report import result_document
+from mlpilot.agent.state import TaskRequest
+from mlpilot.agent.store import new_job_id
+
+if TYPE_CHECKING:
+    from mlpilot.agent.runner import Runner
+
+
+def plan_only(runner: Runner, request: TaskRequest) -> dict[str, Any]:
+    """The TaskSpec, the validated TrainingConfig and the findings for a request."""
+    graph = build_graph(InMemorySaver())
+    job_id = new_job_id().replace("run-", "plan-")
+    config = {"configurable": {"thread_id": job_id}}
+    graph.invoke({"job_id": job_id, "request": request.model_dump(mode="json"),
+                  "auto_approve": False, "status": "running", "budget_used_s": 0.0},
+                 config, context=runner.context, interrupt_before=["approve_training", "train"])
+    values = graph.get_state(config).values
+    status = "needs_input" if values.get("status") == "needs_input" else "planned"
+    doc = result_document(values, status=status)
+    for key in ("metrics", "baseline_metrics", "goal_met", "budget_used_s", "model",
+                "mlflow_run_id", "report_path", "report_markdown_path", "search", "model_source",
+                "validation_score", "approvals", "fault_fixes"):
+        doc.pop(key, None)
+    doc["run_id"] = None
+    return doc

@@ -1,0 +1,136 @@
+"""Report: the job's outcome as one JSON document (the public contract of `--json`) and
+as Markdown for people. Both are saved under `<data_dir>/runs/<run_id>/`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from mlpilot.agent.context import JobContext
+from mlpilot.agent.state import JobState
+from mlpilot.agent.trainer import tracker_for
+
+#: Version of the JSON document below; bump it when a field changes meaning.
+SCHEMA_VERSION = 1
+
+
+def report(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["__end__"]]:
+    """Report node: write report.json and report.md, close the MLflow run."""
+    ctx = runtime.context
+    job_dir = ctx.settings.job_dir(state["job_id"])
+    job_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"report_path": str((job_dir / "report.json").resolve()),
+             "report_markdown_path": str((job_dir / "report.md").resolve())}
+    document = result_document({**state, **paths}, status="succeeded")
+    Path(paths["report_path"]).write_text(json.dumps(document, indent=2, default=str))
+    Path(paths["report_markdown_path"]).write_text(markdown(document))
+    if state.get("mlflow_run_id"):
+        tracker_for(ctx).finish_job(state["mlflow_run_id"])
+    ctx.emit("report", f"report saved to {paths['report_markdown_path']}")
+    return Command(goto="__end__", update={"status": "succeeded", **paths})
+
+
+def result_document(values: dict[str, Any], *, status: str, error: str | None = None,
+                    pending: list[Any] = ()) -> dict[str, Any]:
+    """The job's public JSON document (see the README's "JSON output" section)."""
+    request = values.get("request") or {}
+    task = values.get("task")
+    best = values.get("best") or {}
+    history = values.get("validation_history") or []
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": values.get("job_id"),
+        "status": status,
+        "request": {k: request.get(k) for k in ("request", "data", "test_data")},
+        "task": task,
+        "config": best.get("config") or values.get("config"),
+        "findings": values.get("findings") or [],
+        "validation": {
+            "rounds": len(history),
+            "first_pass_valid": values.get("first_pass_valid"),
+            "history": history,
+        },
+        "decisions": values.get("decisions") or [],
+        "approvals": values.get("approvals") or [],
+        "fault_fixes": values.get("fault_fixes") or [],
+        "metrics": values.get("metrics"),
+        "baseline_metrics": values.get("baseline_metrics"),
+        "goal_met": values.get("goal_met"),
+        "budget_s": (task or {}).get("budget_s"),
+        "budget_used_s": round(values["budget_used_s"], 3) if values.get("budget_used_s") else None,
+        "model_source": best.get("source"),
+        "validation_score": best.get("score"),
+        "search": values.get("search"),
+        "model": values.get("model"),
+        "mlflow_run_id": values.get("mlflow_run_id"),
+        "report_path": values.get("report_path"),
+        "report_markdown_path": values.get("report_markdown_path"),
+    }
+    if values.get("question"):
+        doc["question"] = values["question"]
+    if pending:
+        doc["pending_approvals"] = [
+            {"id": a.id, "action": a.action, "reason": a.reason,
+             "approve": f"mlpilot approvals approve {a.id}"} for a in pending]
+    if error:
+        doc["error"] = error
+    return doc
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The report for people."""
+    task = doc.get("task") or {}
+    lines = [f"# mlpilot run {doc['run_id']}", "",
+             f"Request: {doc['request'].get('request') or '(explicit fields)'}  ",
+             f"Data: `{doc['request'].get('data')}`" + (
+                 f", test data: `{doc['request']['test_data']}`" if doc["request"].get("test_data")
+                 else " (test set: a held-out split)"), ""]
+    if task:
+        goal = task.get("goal")
+        lines += ["## Task", "",
+                  f"- target `{task['target']}` ({task['task_type']}), metric **{task['metric']}**"
+                  + (f", goal {goal}" if goal is not None else ""),
+                  f"- budget {task['budget_s']:.0f} s, used {doc.get('budget_used_s') or 0:.1f} s",
+                  f"- dropped columns: {', '.join(task.get('drop_columns') or []) or 'none'}", ""]
+    if doc.get("metrics"):
+        lines += ["## Results", "", "| metric | model | baseline |", "| --- | ---: | ---: |"]
+        for name, value in doc["metrics"].items():
+            base = (doc.get("baseline_metrics") or {}).get(name)
+            lines.append(f"| {name} | {value:.4f} | {base:.4f} |" if base is not None
+                         else f"| {name} | {value:.4f} | |")
+        met = doc.get("goal_met")
+        lines += ["", f"Goal: {'met' if met else 'not met' if met is False else 'none stated'}.  ",
+                  f"Model from: {doc.get('model_source')}.", ""]
+    if doc.get("model"):
+        m = doc["model"]
+        lines += [f"Registered as `{m['name']}` version {m['version']} (alias `{m['alias']}`).", ""]
+    lines += ["## Decisions", ""]
+    lines += [f"{i}. **{d['stage']}**: {d['decision']} — {d['why']}"
+              for i, d in enumerate(doc.get("decisions") or [], 1)]
+    validation = doc.get("validation") or {}
+    lines += ["", "## Validation", "",
+              f"{validation.get('rounds', 0)} round(s); first pass valid: "
+              f"{validation.get('first_pass_valid')}.", ""]
+    for f in doc.get("findings") or []:
+        lines.append(f"- [{f['severity']}] `{f['field']}` {f['message']} ({f['check_id']})")
+    if doc.get("fault_fixes"):
+        lines += ["", "## Faults and fixes", ""]
+        lines += [f"- attempt {f['attempt']}: {f['kind']} → {f['description']} [{f['status']}]"
+                  for f in doc["fault_fixes"]]
+    if doc.get("search"):
+        s = doc["search"]
+        lines += ["", "## Search", "",
+                  f"{s['n_trials']} trials ({s['n_complete']} complete, {s['n_pruned']} pruned, "
+                  f"{s['n_failed']} failed) in {s['seconds']:.1f} s."]
+    if doc.get("approvals"):
+        lines += ["", "## Approvals", ""]
+        lines += [f"- {a['action']}: {a['status']} by {a.get('by')}" for a in doc["approvals"]]
+    lines += ["", "## Artifacts", "",
+              f"- MLflow run: `{doc.get('mlflow_run_id')}`",
+              f"- JSON report: `{doc.get('report_path')}`", ""]
+    return "\n".join(lines)

@@ -1,0 +1,173 @@
+"""Runs jobs: starts a job's graph, parks it at approval gates, resumes it after a decision.
+
+Any driver (CLI, REST, chat) goes through `Runner`. A job's graph state lives in the
+SQLite checkpointer, its queue entry in `Store`, so a job that waits for approval
+survives the process exiting and is resumed by whichever process records the decision.
+Input errors discard the job entirely: no half-written run is left behind.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
+from pydantic import BaseModel
+
+from mlpilot.agent.context import JobContext, ProgressSink
+from mlpilot.agent.graph import build_graph
+from mlpilot.agent.llm import build_chat_model
+from mlpilot.agent.report import result_document
+from mlpilot.agent.settings import Settings
+from mlpilot.agent.state import TaskRequest
+from mlpilot.agent.store import Approval, Store, StoreError
+from mlpilot.agent.understanding import RequestError
+from mlpilot.engine.data import DataError
+
+#: Errors in what the user gave us: the job is discarded and the message shown as is.
+INPUT_ERRORS = (DataError, RequestError)
+
+
+class JobOutcome(BaseModel):
+    """Where a job stands after the runner has driven it as far as it can."""
+
+    job_id: str
+    status: str
+    result: dict[str, Any]
+    pending: list[Approval] = []
+
+
+class Runner:
+    """Drives job graphs for one installation (settings + data directory)."""
+
+    def __init__(self, settings: Settings | None = None, *, chat_model: BaseChatModel | None = None,
+                 progress: ProgressSink | None = None, training_callbacks: Sequence[Any] = ()):
+        self.settings = settings or Settings()
+        self.settings.ensure_dirs()
+        self.store = Store(self.settings.state_db)
+        model = chat_model if chat_model is not None else build_chat_model(self.settings)
+        self.context = JobContext(settings=self.settings, chat_model=model, progress=progress,
+                                  training_callbacks=tuple(training_callbacks))
+
+    @contextmanager
+    def graph(self) -> Iterator[Any]:
+        """The compiled job graph on this installation's SQLite checkpointer."""
+        conn = sqlite3.connect(self.settings.state_db, check_same_thread=False, timeout=30)
+        try:
+            yield build_graph(SqliteSaver(conn))
+        finally:
+            conn.close()
+
+    def start(self, request: TaskRequest, *, auto_approve: bool = False, wait: bool = False,
+              job_id: str | None = None) -> JobOutcome:
+        """Start a job and drive it until it ends or waits for a human (or, with wait, until it ends)."""
+        job = self.store.create_job(request.model_dump(mode="json"), job_id=job_id)
+        inputs = {"job_id": job.id, "request": request.model_dump(mode="json"),
+                  "auto_approve": auto_approve, "status": "running", "budget_used_s": 0.0}
+        return self._drive(job.id, inputs, wait=wait)
+
+    def resume(self, job_id: str, *, wait: bool = False) -> JobOutcome:
+        """Continue a job whose pending approvals have been decided (or wait for them)."""
+        with self.graph() as graph:
+            snapshot = graph.get_state(_thread(job_id))
+        if not snapshot.interrupts:
+            job = self.store.job(job_id)
+            return JobOutcome(job_id=job_id, status=job.status, result=job.result or {})
+        return self._drive(job_id, None, wait=wait)
+
+    def decide(self, approval_id: str, approved: bool, *, by: str, reason: str | None = None,
+               resume: bool = True) -> tuple[Approval, JobOutcome | None]:
+        """Record a decision, then resume the job here unless another live process is driving it."""
+        approval = self.store.decide(approval_id, approved, by=by, reason=reason)
+        if not resume or self.store.runner_alive(approval.job_id):
+            return approval, None
+        return approval, self.resume(approval.job_id)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _drive(self, job_id: str, inputs: dict[str, Any] | None, *, wait: bool) -> JobOutcome:
+        if not self.store.claim(job_id):
+            raise StoreError(f"run {job_id} is being driven by another process; it will continue "
+                             "there")
+        try:
+            with self.graph() as graph:
+                return self._loop(graph, job_id, inputs, wait)
+        finally:
+            self.store.release(job_id)
+
+    def _loop(self, graph: Any, job_id: str, inputs: dict[str, Any] | None, wait: bool) -> JobOutcome:
+        config = _thread(job_id)
+        payload: Any = inputs
+        while True:
+            if payload is None:
+                payload = self._answers(graph, job_id, wait)
+                if payload is None:
+                    return self._waiting(graph, job_id)
+            self.store.update_job(job_id, status="running")
+            try:
+                graph.invoke(payload, config, context=self.context)
+            except INPUT_ERRORS:
+                graph.checkpointer.delete_thread(job_id)
+                self.store.delete_job(job_id)
+                raise
+            except Exception as err:
+                self.store.update_job(job_id, status="failed", error=f"{type(err).__name__}: {err}",
+                                      result=result_document(graph.get_state(config).values,
+                                                             status="failed", error=str(err)))
+                raise
+            payload = None
+            snapshot = graph.get_state(config)
+            if snapshot.interrupts:
+                for item in snapshot.interrupts:
+                    value = item.value
+                    self.store.request_approval(job_id, item.id, value["action"], value["reason"],
+                                                value["payload"])
+                continue
+            values = snapshot.values
+            status = values.get("status") or "succeeded"
+            if status == "running":
+                status = "succeeded"
+            result = result_document(values, status=status)
+            self.store.update_job(job_id, status=status, result=result)
+            return JobOutcome(job_id=job_id, status=status, result=result)
+
+    def _answers(self, graph: Any, job_id: str, wait: bool) -> Command | None:
+        """The resume command once every open interrupt has a decision; None while any is pending."""
+        interrupts = graph.get_state(_thread(job_id)).interrupts
+        while True:
+            decided = {}
+            for item in interrupts:
+                approval = self._approval_for(job_id, item.id)
+                if approval.status == "pending":
+                    break
+                decided[item.id] = {
+                    "approved": approval.status == "approved", "by": approval.decided_by,
+                    "reason": approval.decision_reason, "approval_id": approval.id}
+            else:
+                return Command(resume=decided)
+            if not wait:
+                return None
+            self.store.update_job(job_id, status="waiting_approval")
+            time.sleep(self.settings.approval_poll_s)
+
+    def _approval_for(self, job_id: str, interrupt_id: str) -> Approval:
+        for approval in self.store.approvals(status=None, job_id=job_id):
+            if approval.interrupt_id == interrupt_id:
+                return approval
+        raise StoreError(f"run {job_id} has no approval for interrupt {interrupt_id}")
+
+    def _waiting(self, graph: Any, job_id: str) -> JobOutcome:
+        pending = self.store.approvals(status="pending", job_id=job_id)
+        values = graph.get_state(_thread(job_id)).values
+        result = result_document(values, status="waiting_approval", pending=pending)
+        self.store.update_job(job_id, status="waiting_approval", result=result)
+        return JobOutcome(job_id=job_id, status="waiting_approval", result=result, pending=pending)
+
+
+def _thread(job_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": job_id}}

@@ -1,0 +1,82 @@
+"""Settings for one mlpilot installation, read from `MLPILOT_*` environment variables.
+
+Everything defaults to one offline machine: a data directory `./.mlpilot` holding the
+SQLite stores, the local MLflow store and the embedded ChromaDB knowledge base.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LLMProvider = Literal["auto", "offline", "openai", "anthropic", "openai_compatible"]
+
+
+class Settings(BaseSettings):
+    """Where mlpilot keeps its state, which LLM it talks to, and the limits it enforces."""
+
+    model_config = SettingsConfigDict(env_prefix="MLPILOT_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".mlpilot"), description="Root of all local state.")
+    mlflow_tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking URI; default: SQLite under data_dir."
+    )
+
+    llm_provider: LLMProvider = "auto"
+    llm_model: str | None = Field(default=None, description="Model name for the chosen provider.")
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible server (Ollama, vLLM, llama.cpp)."
+    )
+    llm_api_key: str | None = Field(default=None, description="Key for llm_base_url, if it needs one.")
+    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    anthropic_api_key: str | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
+    llm_temperature: float = 0.0
+
+    default_budget_s: float = Field(default=60.0, gt=0, description="Budget when none is stated.")
+    approval_budget_s: float = Field(
+        default=600.0, gt=0, description="Training budgets above this wait for a human's approval."
+    )
+    hard_budget_s: float = Field(
+        default=4 * 3600.0, gt=0, description="Budgets above this can never be pre-approved."
+    )
+    max_memory_mb: float = Field(default=4096.0, gt=0, description="Memory a job may plan to use.")
+    max_repair_rounds: int = Field(default=3, ge=1, le=10)
+    max_fault_fixes: int = Field(default=3, ge=1, le=10)
+    approval_poll_s: float = Field(default=1.0, gt=0)
+
+    @property
+    def state_db(self) -> Path:
+        """SQLite file holding jobs, approvals and LangGraph checkpoints."""
+        return self.data_dir / "state.sqlite"
+
+    @property
+    def optuna_storage(self) -> str:
+        """Optuna RDB storage URL (one study per job)."""
+        return f"sqlite:///{(self.data_dir / 'optuna.sqlite').resolve()}"
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI in use."""
+        return self.mlflow_tracking_uri or f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_dir(self) -> Path:
+        """Where MLflow keeps artifacts for the default local store."""
+        return (self.data_dir / "mlartifacts").resolve()
+
+    @property
+    def knowledge_dir(self) -> Path:
+        """Embedded ChromaDB directory of the knowledge base."""
+        return self.data_dir / "knowledge"
+
+    def job_dir(self, job_id: str) -> Path:
+        """Working directory of one job: checkpoints, saved models, reports."""
+        return self.data_dir / "runs" / job_id
+
+    def ensure_dirs(self) -> None:
+        """Create the data directory tree."""
+        for path in (self.data_dir, self.data_dir / "runs", self.knowledge_dir):
+            path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,101 @@
+"""Typed state of a job.
+
+Two halves, as in open_deep_research: the structured inputs and outputs the agents
+produce (pydantic models), and the graph state that flows between nodes (a TypedDict
+of JSON-able values, so the SQLite checkpointer stores plain data and a job can resume
+in another process). Keys that several nodes append to have reducers.
+"""
+
+from __future__ import annotations
+
+import operator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
+
+from mlpilot.engine.config import Metric, TaskType
+
+JobStatus = Literal[
+    "running", "waiting_approval", "needs_input", "rejected", "succeeded", "failed"
+]
+
+
+class TaskRequest(BaseModel):
+    """What a user asked for, from any driver (CLI, YAML, Python, REST, chat, Slack).
+
+    Only `data` is required besides some way to tell the task: a plain-language
+    `request`, or explicit fields. Explicit fields win over what the request says.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    request: str = Field(default="", description="The task in plain language.")
+    data: Path = Field(description="CSV or Parquet file to learn from.")
+    test_data: Path | None = Field(default=None, description="Optional held-out test file.")
+    target: str | None = None
+    task_type: TaskType | None = None
+    metric: Metric | None = None
+    goal: float | None = None
+    budget_s: float | None = Field(default=None, gt=0)
+    drop_columns: list[str] = Field(default_factory=list)
+    na_values: list[str] = Field(default_factory=list)
+    seed: int = 0
+    model_name: str | None = Field(
+        default=None, description="Registry name for the model; default: derived from the data file."
+    )
+    training: dict[str, Any] = Field(
+        default_factory=dict, description="Overrides merged into the generated TrainingConfig."
+    )
+
+
+class Decision(BaseModel):
+    """One decision an agent made, and why; the report lists them in order."""
+
+    stage: str
+    decision: str
+    why: str
+
+
+def decision(stage: str, what: str, why: str) -> dict[str, str]:
+    """A `Decision` as the plain dict the graph state stores."""
+    return Decision(stage=stage, decision=what, why=why).model_dump()
+
+
+class JobState(TypedDict, total=False):
+    """Everything one job's graph carries between nodes (JSON-able values only)."""
+
+    job_id: str
+    request: dict[str, Any]  # TaskRequest
+    auto_approve: bool
+    status: JobStatus
+    error: str | None
+    question: str | None
+
+    profile: dict[str, Any]  # engine.data.DataProfile
+    task: dict[str, Any]  # engine.config.TaskSpec
+    config: dict[str, Any]  # engine.config.TrainingConfig, as generated / repaired
+    findings: list[dict[str, Any]]  # latest validator + critic findings
+    validation_history: Annotated[list[dict[str, Any]], operator.add]
+    repair_round: int
+    critic_round: int
+    first_pass_valid: bool | None
+    decisions: Annotated[list[dict[str, str]], operator.add]
+    approvals: Annotated[list[dict[str, Any]], operator.add]
+
+    mlflow_run_id: str | None
+    budget_used_s: float
+    fault: dict[str, Any] | None  # the open TrainingFault, if any
+    fault_fixes: Annotated[list[dict[str, Any]], operator.add]
+    resume_from: str | None  # checkpoint to resume the base run from
+    base: dict[str, Any] | None  # {"model_dir", "score", "epochs", "seconds"}
+    search: dict[str, Any] | None  # summary of the Optuna search
+    best: dict[str, Any] | None  # {"model_dir", "score", "source", "config"}
+
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    goal_met: bool | None
+    model: dict[str, Any] | None  # {"name", "version", "alias", "uri"}
+    report_path: str | None  # the JSON report
+    report_markdown_path: str | None

@@ -1,0 +1,153 @@
+"""Train and tune nodes: the base config first (watched by the fault doctor), then an
+Optuna search around it in the rest of the budget.
+
+Budget: `task.budget_s` covers both. The base run gets `search.base_fraction` of it; the
+search gets what is left. `budget_used_s` in the state is the training time actually spent.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from mlpilot.agent.context import JobContext, load_request_data, load_request_test_data
+from mlpilot.agent.state import JobState, TaskRequest, decision
+from mlpilot.engine import metrics
+from mlpilot.engine.config import TaskSpec, TrainingConfig
+from mlpilot.engine.tracking import Tracker
+from mlpilot.engine.training import Callback, EpochResult, TrainingFault, TrainingRun
+from mlpilot.knowledge.kb import KnowledgeBase
+from mlpilot.tools.training import train_model, tune_model
+
+#: Below this many seconds of budget left, the search is skipped.
+MIN_SEARCH_S = 2.0
+
+
+def train(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tune", "fault_doctor"]]:
+    """Train node: train the validated config; a diverging loss goes to the fault doctor."""
+    ctx = runtime.context
+    settings = ctx.settings
+    job_id, task = state["job_id"], TaskSpec.model_validate(state["task"])
+    config = TrainingConfig.model_validate(state["config"])
+    request = TaskRequest.model_validate(state["request"])
+    job_dir = settings.job_dir(job_id)
+    tracker = tracker_for(ctx)
+    run_id = state.get("mlflow_run_id") or tracker.start_job(
+        job_id, params={"task": task.model_dump(mode="json")},
+        tags={"mlpilot.request": request.request[:500], "mlpilot.data": str(request.data)})
+    used = state.get("budget_used_s", 0.0)
+    share = config.search.base_fraction if config.search.enabled else 1.0
+    started = time.monotonic()
+    deadline = started + max(1.0, task.budget_s * share - used)
+    resume_from = state.get("resume_from")
+    ctx.emit("train", "training the base config" + (" (resumed after a fix)" if resume_from else ""))
+    update: dict[str, Any] = {"mlflow_run_id": run_id}
+    try:
+        outcome = train_model(
+            load_request_data(request), task, config, model_dir=job_dir / "base",
+            deadline=deadline, test_df=load_request_test_data(request),
+            checkpoint=job_dir / "base.ckpt", resume=bool(resume_from),
+            callbacks=[*ctx.training_callbacks, EpochProgress(ctx, "train")],
+            tracker=tracker, parent_run_id=run_id)
+    except TrainingFault as fault:
+        ctx.emit("train", f"training fault: {fault}")
+        return Command(goto="fault_doctor", update={
+            **update, "budget_used_s": used + time.monotonic() - started,
+            "fault": {"kind": fault.kind, "epoch": fault.epoch, "step": fault.step,
+                      "detail": fault.detail, "message": str(fault),
+                      "checkpoint": str(fault.checkpoint) if fault.checkpoint else None}})
+    used += time.monotonic() - started
+    update["decisions"] = [decision("train", f"base config: {task.metric} {outcome.valid_score:.4f} "
+                                             f"on validation after {outcome.epochs_run} epochs",
+                                    f"stopped by {outcome.stopped_reason}")]
+    pending = pending_fix(state)
+    if pending is not None:
+        verified = {**pending, "status": "worked"}
+        update["fault_fixes"] = [verified]
+        update["decisions"].append(decision("fault_doctor", f"fix verified: {pending['fix']}",
+                                            "training finished without the fault"))
+        with KnowledgeBase(settings.knowledge_dir) as kb:
+            kb.record(pending["signature"], pending["kind"], pending["diagnosis"], pending["fix"],
+                      pending["description"], worked=True)
+    base = {"model_dir": outcome.model_dir, "score": outcome.valid_score, "source": "base config",
+            "config": config.model_dump(mode="json"), "epochs": outcome.epochs_run,
+            "seconds": outcome.seconds}
+    return Command(goto="tune", update={**update, "budget_used_s": used, "fault": None,
+                                        "resume_from": None, "base": base, "best": base})
+
+
+def tune(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["evaluate"]]:
+    """Tune node: Optuna search (TPE + pruning) around the base config in the remaining budget."""
+    ctx = runtime.context
+    settings = ctx.settings
+    task = TaskSpec.model_validate(state["task"])
+    config = TrainingConfig.model_validate(state["config"])
+    request = TaskRequest.model_validate(state["request"])
+    used = state.get("budget_used_s", 0.0)
+    remaining = task.budget_s - used
+    if not config.search.enabled or remaining < MIN_SEARCH_S:
+        why = "search disabled" if not config.search.enabled else f"only {remaining:.1f}s left"
+        return Command(goto="evaluate", update={"decisions": [decision("tune", "skipped", why)]})
+    ctx.emit("tune", f"searching for {remaining:.0f}s")
+    started = time.monotonic()
+
+    def on_trial(trial) -> None:
+        ctx.emit("tune", f"trial {trial.number}: {trial.state} {trial.value}", trial=trial.number,
+                 value=trial.value)
+
+    outcome = tune_model(
+        load_request_data(request), task, config,
+        model_dir=settings.job_dir(state["job_id"]) / "tuned",
+        deadline=started + remaining, storage=settings.optuna_storage,
+        study_name=state["job_id"], test_df=load_request_test_data(request), enqueue=[config],
+        tracker=tracker_for(ctx), parent_run_id=state.get("mlflow_run_id"), on_trial=on_trial)
+    used += time.monotonic() - started
+    summary = outcome.model_dump(exclude={"best_config"})
+    best = state.get("best")
+    update: dict[str, Any] = {"budget_used_s": used, "search": summary}
+    if outcome.model_dir and metrics.is_better(task.metric, outcome.best_score, best["score"]):
+        update["best"] = {"model_dir": outcome.model_dir, "score": outcome.best_score,
+                          "source": "Optuna search", "config": outcome.best_config}
+        why = f"validation {task.metric} {outcome.best_score:.4f} beats the base config's {best['score']:.4f}"
+        update["decisions"] = [decision("tune", "use the search's best trial", why)]
+    else:
+        update["decisions"] = [decision("tune", "keep the base config",
+                                        "no trial beat it on validation")]
+    return Command(goto="evaluate", update=update)
+
+
+def pending_fix(state: JobState) -> dict[str, Any] | None:
+    """The fault doctor's last applied fix that has no verified outcome yet."""
+    fixes = state.get("fault_fixes") or []
+    settled = {f["attempt"] for f in fixes if f["status"] != "applied"}
+    open_ = [f for f in fixes if f["status"] == "applied" and f["attempt"] not in settled]
+    return open_[-1] if open_ else None
+
+
+def tracker_for(ctx: JobContext) -> Tracker:
+    """The MLflow tracker of this installation."""
+    settings = ctx.settings
+    location = None
+    if settings.mlflow_tracking_uri is None:
+        location = Path(settings.artifact_dir).as_uri()
+    return Tracker(settings.tracking_uri, artifact_location=location)
+
+
+class EpochProgress(Callback):
+    """Reports epochs to the job's progress sink, at most about once a second."""
+
+    def __init__(self, ctx: JobContext, stage: str):
+        self.ctx, self.stage, self.last = ctx, stage, 0.0
+
+    def on_epoch_end(self, run: TrainingRun, epoch: EpochResult) -> None:
+        """Emit a progress line for this epoch unless one went out less than a second ago."""
+        now = time.monotonic()
+        if now - self.last >= 1.0:
+            self.last = now
+            self.ctx.emit(self.stage, f"epoch {epoch.epoch}: valid {run.task.metric} "
+                                      f"{epoch.valid_score:.4f}", epoch=epoch.epoch,
+                          valid_score=epoch.valid_score, train_loss=epoch.train_loss)

@@ -1,0 +1,52 @@
+"""Suite-wide fixtures: an isolated data directory per test, and no real LLM calls."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+
+def dataset(name: str) -> Path:
+    """A shared dataset, or the bundled copy of penguins when the shared folder is absent."""
+    path = DATASETS / name
+    if path.exists():
+        return path
+    bundled = EXAMPLES / name
+    if bundled.exists():
+        return bundled
+    pytest.skip(f"dataset {name} is not available here")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory, monkeypatch):
+    """Each test gets its own data directory, and no LLM provider is configured."""
+    data_dir = tmp_path_factory.mktemp("mlpilot")
+    monkeypatch.setenv("MLPILOT_DATA_DIR", str(data_dir))
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MLPILOT_LLM_BASE_URL",
+                "MLPILOT_LLM_PROVIDER", "MLPILOT_LLM_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    yield data_dir
+
+
+@pytest.fixture(autouse=True)
+def _no_real_llm(monkeypatch):
+    """Any call to a real provider's chat model fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a test tried to call a real LLM service")
+
+    from langchain_anthropic import ChatAnthropic
+    from langchain_openai import ChatOpenAI
+
+    for cls in (ChatOpenAI, ChatAnthropic):
+        monkeypatch.setattr(cls, "_generate", refuse)
+        monkeypatch.setattr(cls, "_agenerate", refuse, raising=False)

@@ -1,0 +1,92 @@
+"""The tools the LLM agents see. Each is built for one job, so job state (the data, the
+settings) is bound in and stays out of the schema the model sees.
+
+Finishing tools (`submit_task_spec`, `submit_training_config`, `ask_user`, `apply_fix`)
+only carry the model's answer; the calling agent validates it and sends back a retry
+message naming the field when it is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from langchain_core.tools import BaseTool
+
+from mlpilot.engine.config import Metric, TaskType, TrainingConfig
+from mlpilot.tools.base import typed_tool
+
+
+def describe_column_tool(df: pd.DataFrame) -> BaseTool:
+    """A tool that describes one column of this job's data."""
+
+    @typed_tool(risk="low")
+    def describe_column(name: str) -> str:
+        """Describe one column of the data: type, missing values, distinct values, examples.
+
+        Args:
+            name: Exact column name, as in the data profile.
+        """
+        if name not in df.columns:
+            return f"No column {name!r}. Columns: {', '.join(map(str, df.columns))}"
+        col = df[name]
+        counts = col.value_counts(dropna=True).head(10)
+        return (
+            f"{name}: dtype={col.dtype}, missing={int(col.isna().sum())}/{len(col)}, "
+            f"distinct={col.nunique(dropna=True)}, top values={counts.to_dict()}"
+        )
+
+    return describe_column
+
+
+@typed_tool(risk="low")
+def submit_task_spec(
+    target: str,
+    task_type: TaskType,
+    metric: Metric,
+    budget_s: float,
+    goal: float | None = None,
+    drop_columns: list[str] | None = None,
+) -> str:
+    """Submit the task specification for this request.
+
+    Args:
+        target: Column to predict; must be a column of the data.
+        task_type: binary, multiclass or regression.
+        metric: Metric to optimise and report.
+        budget_s: Training time budget in seconds.
+        goal: Score the user asks for as a fraction (0.95 for 95%), or null.
+        drop_columns: Columns the user wants left out.
+    """
+    return "submitted"
+
+
+@typed_tool(risk="low")
+def ask_user(question: str) -> str:
+    """Ask the user one question when the request cannot be turned into a task without guessing.
+
+    Args:
+        question: One short question, e.g. which column to predict.
+    """
+    return "asked"
+
+
+@typed_tool(risk="low")
+def submit_training_config(config: TrainingConfig) -> str:
+    """Submit the TrainingConfig for this job; the validator chain checks it.
+
+    Args:
+        config: The complete training configuration.
+    """
+    return "submitted"
+
+
+@typed_tool(risk="medium")
+def apply_fix(patch: dict[str, Any], diagnosis: str) -> str:
+    """Apply a fix for the training fault as a config patch, then resume training.
+
+    Args:
+        patch: Dotted TrainingConfig paths to new values, e.g. {"optimizer.learning_rate": "x0.1"}.
+        diagnosis: One sentence on what went wrong.
+    """
+    return "applied"

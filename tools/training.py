@@ -1,0 +1,179 @@
+"""Typed tools over the training engine: train, tune, evaluate, register.
+
+Nodes call these; each declares its risk level, which the risk policy reads. They are
+thin: data preparation is cached per process, models are saved under the job's
+directory so a job can resume in another process, and every run is tracked in MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel
+
+from mlpilot.engine import metrics
+from mlpilot.engine.config import TaskSpec, TrainingConfig
+from mlpilot.engine.predictor import TrainedModel
+from mlpilot.engine.preprocess import PreparedData, prepare_data
+from mlpilot.engine.search import tune
+from mlpilot.engine.tracking import ModelVersionInfo, Tracker
+from mlpilot.engine.training import fit
+from mlpilot.tools.base import declare_risk
+
+
+class TrainOutcome(BaseModel):
+    """A finished training run of one config."""
+
+    model_dir: str
+    valid_score: float
+    best_epoch: int
+    epochs_run: int
+    stopped_reason: str
+    seconds: float
+    notes: list[str] = []
+
+
+class TuneOutcome(BaseModel):
+    """The Optuna search's result."""
+
+    model_dir: str | None
+    best_score: float | None
+    best_config: dict[str, Any] | None
+    n_trials: int
+    n_complete: int
+    n_pruned: int
+    n_failed: int
+    seconds: float
+
+
+class Evaluation(BaseModel):
+    """Test-set scores of a model and of the trivial baseline."""
+
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    n_test: int
+    goal_met: bool | None
+
+
+_PREPARED: dict[tuple, PreparedData] = {}
+
+
+def prepared(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig,
+             test_df: pd.DataFrame | None = None) -> PreparedData:
+    """Model-ready data for a task and config, cached per process: the base run, the search
+    and the evaluation of one job share one split and one fitted preprocessor."""
+    key = (_fingerprint(df), _fingerprint(test_df), task.model_dump_json(),
+           config.preprocessing.model_dump_json(), config.test_fraction,
+           config.validation_fraction, config.seed)
+    if key not in _PREPARED:
+        if len(_PREPARED) >= 4:
+            _PREPARED.pop(next(iter(_PREPARED)))
+        _PREPARED[key] = prepare_data(df, task, config, test_df=test_df)
+    return _PREPARED[key]
+
+
+def _fingerprint(df: pd.DataFrame | None) -> tuple | None:
+    if df is None:
+        return None
+    return tuple(map(str, df.columns)), int(pd.util.hash_pandas_object(df, index=True).sum())
+
+
+@declare_risk("medium")
+def train_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, model_dir: Path,
+                deadline: float, test_df: pd.DataFrame | None = None,
+                checkpoint: Path | None = None, resume: bool = False,
+                callbacks: Sequence[Any] = (), tracker: Tracker | None = None,
+                parent_run_id: str | None = None) -> TrainOutcome:
+    """Train one config until early stopping or the deadline; save the best model.
+
+    Raises the engine's `TrainingFault` when the loss diverges (the fault doctor's cue).
+    """
+    data = prepared(df, task, config, test_df)
+    result = fit(config, data, task, deadline=deadline, callbacks=callbacks,
+                 checkpoint_path=checkpoint, resume=resume)
+    TrainedModel(task=task, config=config, preprocessor=data.preprocessor,
+                 model=result.model).save(model_dir)
+    if tracker is not None and parent_run_id is not None:
+        run_id = tracker.start_trial(parent_run_id, "base", config.model_dump(mode="json"))
+        tracker.log_epochs(run_id, result.history)
+        tracker.log_metrics(run_id, {"best_valid_score": result.best_valid_score})
+        tracker.log_artifact_dir(run_id, str(model_dir), "model")
+        tracker.end_trial(run_id, "FINISHED")
+    return TrainOutcome(model_dir=str(model_dir), valid_score=result.best_valid_score,
+                        best_epoch=result.best_epoch, epochs_run=result.epochs_run,
+                        stopped_reason=result.stopped_reason, seconds=result.seconds,
+                        notes=data.notes)
+
+
+@declare_risk("medium")
+def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, model_dir: Path,
+               deadline: float, storage: str | None, study_name: str,
+               test_df: pd.DataFrame | None = None, enqueue: Sequence[TrainingConfig] = (),
+               tracker: Tracker | None = None, parent_run_id: str | None = None,
+               on_trial=None) -> TuneOutcome:
+    """Search around `config` with Optuna until the deadline; save the best trial's model."""
+    started = time.monotonic()
+    data = prepared(df, task, config, test_df)
+    result = tune(config, data, task, deadline=deadline, storage=storage, study_name=study_name,
+                  enqueue=enqueue, tracker=tracker, parent_run_id=parent_run_id,
+                  on_trial=on_trial, seed=config.seed)
+    saved = None
+    if result.best_fit is not None:
+        TrainedModel(task=task, config=result.best_config, preprocessor=data.preprocessor,
+                     model=result.best_fit.model).save(model_dir)
+        saved = str(model_dir)
+    return TuneOutcome(
+        model_dir=saved, best_score=result.best_score if saved else None,
+        best_config=result.best_config.model_dump(mode="json") if saved else None,
+        n_trials=len(result.trials), n_complete=result.n_complete, n_pruned=result.n_pruned,
+        n_failed=result.n_failed, seconds=time.monotonic() - started)
+
+
+@declare_risk("low")
+def evaluate_model(model_dir: Path, df: pd.DataFrame, task: TaskSpec, config: TrainingConfig,
+                   test_df: pd.DataFrame | None = None) -> Evaluation:
+    """Score a saved model on the held-out test rows, next to the trivial baseline."""
+    data = prepared(df, task, config, test_df)
+    model = TrainedModel.load(model_dir)
+    pre = data.preprocessor
+    with torch.no_grad():
+        net = model.model.eval().cpu()
+        out = net(torch.from_numpy(np.ascontiguousarray(data.X_test, dtype=np.float32)))
+    y_true = pre.decode_target(data.y_test)
+    if task.is_classification:
+        proba = torch.softmax(out, dim=1).numpy()
+        y_pred = pre.decode_target(proba.argmax(axis=1))
+        scores = metrics.evaluate(task, y_true, y_pred, proba, classes=pre.classes)
+        baseline = metrics.evaluate(task, y_true, metrics.baseline_prediction(
+            task, pre.decode_target(data.y_train), len(y_true)), classes=pre.classes)
+    else:
+        y_pred = pre.decode_target(out.squeeze(-1).numpy())
+        scores = metrics.evaluate(task, y_true, y_pred)
+        baseline = metrics.evaluate(task, y_true, metrics.baseline_prediction(
+            task, pre.decode_target(data.y_train), len(y_true)))
+    goal_met = None
+    if task.goal is not None:
+        value = scores[task.metric]
+        goal_met = value <= task.goal if task.metric in ("rmse", "mae") else value >= task.goal
+    return Evaluation(metrics=scores, baseline_metrics=baseline, n_test=len(y_true),
+                      goal_met=goal_met)
+
+
+@declare_risk("high")
+def register_model(model_dir: Path, *, name: str, job_id: str, tracker: Tracker,
+                   run_id: str) -> ModelVersionInfo:
+    """Log the model to the job's MLflow run and register it as the champion (once per job)."""
+    uri = tracker.log_model(run_id, TrainedModel.load(model_dir))
+    return tracker.register(uri, name, job_id, alias="champion")
+
+
+def config_summary(config: TrainingConfig) -> str:
+    """Compact JSON of a config, for logs."""
+    return json.dumps(config.model_dump(mode="json"), separators=(",", ":"))
