@@ -107,7 +107,9 @@ def load_table(path: str | Path, na_values: list[str] | None = None) -> pd.DataF
             f"data file '{path}' has duplicate column names {duplicated}: rename the columns"
         )
     if len(df) == 0:
-        raise DataError(f"data file '{path}' has a header but no rows: add rows or pick another file")
+        raise DataError(
+            f"data file '{path}' has a header but no rows: add rows or pick another file"
+        )
     return df
 
 

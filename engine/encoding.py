@@ -194,7 +194,8 @@ def _make_scaler(name: str, n_rows: int):
     if name == "robust":
         return RobustScaler()
     if name == "quantile":
-        return QuantileTransformer(output_distribution="normal", n_quantiles=max(2, min(1000, n_rows)))
+        n_quantiles = max(2, min(1000, n_rows))
+        return QuantileTransformer(output_distribution="normal", n_quantiles=n_quantiles)
     return None
 
 

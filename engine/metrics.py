@@ -33,7 +33,9 @@ def score(metric: str, task_type: TaskType, y_true, y_pred, proba=None, *,
     """
     allowed = REGRESSION_METRICS if task_type == "regression" else CLASSIFICATION_METRICS
     if metric not in allowed:
-        raise ValueError(f"metric '{metric}' does not fit a {task_type} task: use one of {sorted(allowed)}")
+        raise ValueError(
+            f"metric '{metric}' does not fit a {task_type} task: use one of {sorted(allowed)}"
+        )
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if len(y_true) == 0:
         return math.nan

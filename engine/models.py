@@ -1,4 +1,4 @@
-"""The model zoo: a linear model or an MLP for tabular inputs, an `nn.Linear` or an `nn.Sequential`."""
+"""The model zoo for tabular inputs: a linear model (`nn.Linear`) or an MLP (`nn.Sequential`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "s
 def build_model(config: ModelConfig, n_inputs: int, n_outputs: int) -> nn.Module:
     """Build the network `config` describes for `n_inputs` features and `n_outputs` outputs.
 
-    "linear" (or an MLP without hidden layers) is one `nn.Linear`. "mlp" stacks [Linear, BatchNorm1d (if batch_norm),
-    activation, Dropout (if dropout > 0)] per hidden size, then a Linear to `n_outputs`.
+    "linear" (or an MLP without hidden layers) is one `nn.Linear`. "mlp" stacks
+    [Linear, BatchNorm1d (if batch_norm), activation, Dropout (if dropout > 0)] per
+    hidden size, then a Linear to `n_outputs`.
     Classification uses one output per class (two for binary); regression uses one.
     """
     if config.family == "linear" or not config.hidden_sizes:

@@ -28,7 +28,11 @@ MAX_LEVELS_FOR_ID_CHECK = 10
 
 @dataclass
 class PreparedData:
-    """Model-ready arrays (float32 features; int64 class ids or float32 targets) and their encoder."""
+    """Model-ready arrays and their encoder.
+
+    Features are float32; targets are int64 class ids (classification) or float32
+    standardised values (regression). `notes` say which columns and rows were dropped.
+    """
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -58,9 +62,11 @@ def prepare_data(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *,
     df = _rows_with_target(df, task, notes, "")
     if test_df is not None:
         test_df = _rows_with_target(test_df, task, notes, "test ")
-    y_all = df[task.target] if test_df is None else pd.concat([df[task.target], test_df[task.target]])
-    classes = _check_target(y_all, task) if task.is_classification else None
-    kinds = _feature_kinds(df, task, config, notes)
+    classes = None
+    if task.is_classification:
+        frames = [df] if test_df is None else [df, test_df]
+        classes = _check_target(pd.concat([f[task.target] for f in frames]), task)
+    kinds = _feature_kinds(df, task, notes)
     if len(df) < MIN_ROWS:
         raise DataError(
             f"only {len(df)} rows have a target value: at least {MIN_ROWS} are needed, add rows"
@@ -86,13 +92,19 @@ def prepare_data(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *,
     )
 
 
-def _rows_with_target(df: pd.DataFrame, task: TaskSpec, notes: list[str], which: str) -> pd.DataFrame:
+def _rows_with_target(df: pd.DataFrame, task: TaskSpec, notes: list[str],
+                      which: str) -> pd.DataFrame:
+    """`df` without rows whose target is missing (noted); float-coded class labels become ints."""
     if task.target not in df.columns:
         names = ", ".join(repr(str(c)) for c in list(df.columns)[:10])
-        raise DataError(f"target column '{task.target}' is not in the {which}data: pick one of {names}")
+        raise DataError(
+            f"target column '{task.target}' is not in the {which}data: pick one of {names}"
+        )
     missing = df[task.target].isna()
     if missing.any():
-        notes.append(f"dropped {int(missing.sum())} {which}rows with a missing target '{task.target}'")
+        notes.append(
+            f"dropped {int(missing.sum())} {which}rows with a missing target '{task.target}'"
+        )
         df = df.loc[~missing]
     target = df[task.target]
     if not task.is_classification and not ptypes.is_numeric_dtype(target.dtype):
@@ -122,8 +134,8 @@ def _check_target(y: pd.Series, task: TaskSpec) -> list:
     return classes
 
 
-def _feature_kinds(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig,
-                   notes: list[str]) -> dict[str, str]:
+def _feature_kinds(df: pd.DataFrame, task: TaskSpec, notes: list[str]) -> dict[str, str]:
+    """Usable feature columns and their kinds; every dropped column gets a note."""
     drop = set(task.drop_columns) - {task.target}
     for name in sorted(drop - set(df.columns)):
         notes.append(f"drop column '{name}' is not in the data: nothing to drop")
@@ -139,8 +151,10 @@ def _feature_kinds(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig,
             reason = f"constant value '{col.examples[0]}'"
         elif col.kind == "text":
             reason = "free text (most values distinct)"
-        elif col.kind == "categorical" and col.unique_fraction > 0.5 and col.n_unique > MAX_LEVELS_FOR_ID_CHECK:
-            reason = f"identifier-like ({col.n_unique} distinct values in {len(df) - col.n_missing} rows)"
+        elif (col.kind == "categorical" and col.unique_fraction > 0.5
+              and col.n_unique > MAX_LEVELS_FOR_ID_CHECK):
+            n_present = len(df) - col.n_missing
+            reason = f"identifier-like ({col.n_unique} distinct values in {n_present} rows)"
         if reason:
             notes.append(f"dropped column '{col.name}': {reason}")
         else:
@@ -155,15 +169,16 @@ def _feature_kinds(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig,
 
 def _split(df: pd.DataFrame, fraction: float, seed: int, strata: pd.Series | None,
            notes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out `fraction` of `df`, stratified by `strata` when every class can be split."""
     if strata is not None:
         counts = strata.value_counts()
         n_held = int(np.ceil(fraction * len(df)))
         if counts.min() >= 2 and len(counts) <= min(n_held, len(df) - n_held):
             return train_test_split(df, test_size=fraction, random_state=seed, stratify=strata)
-        rare = counts.idxmin()
-        note = f"used a random split instead of a stratified one (class '{rare}' has {counts.min()} rows)"
-        if counts.min() >= 2:
-            note = f"used a random split instead of a stratified one (too few rows for {len(counts)} classes)"
+        why = f"too few rows for {len(counts)} classes"
+        if counts.min() < 2:
+            why = f"class '{counts.idxmin()}' has only {counts.min()} row"
+        note = f"used a random split instead of a stratified one ({why})"
         if note not in notes:
             notes.append(note)
     return train_test_split(df, test_size=fraction, random_state=seed)

@@ -1,4 +1,4 @@
-"""Shared fixtures for the engine tests: real penguins data, a synthetic regression, fast configs."""
+"""Engine test fixtures: the real penguins table, a synthetic regression, fast configs."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from mlpilot.engine.config import ModelConfig, OptimizerConfig, TaskSpec, TrainingConfig
 from mlpilot.engine.data import load_table
 

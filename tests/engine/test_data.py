@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+
 from mlpilot.engine.data import DataError, DataProfile, load_table, profile_table
 
 

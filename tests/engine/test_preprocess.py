@@ -1,4 +1,4 @@
-"""prepare_data picks features, splits (stratified) and encodes; the Preprocessor copes with new rows."""
+"""prepare_data picks features, splits (stratified) and encodes; Preprocessor handles new rows."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+
 from mlpilot.engine.config import PreprocessingConfig, TaskSpec, TrainingConfig
 from mlpilot.engine.data import DataError
 from mlpilot.engine.preprocess import Preprocessor, prepare_data
@@ -66,7 +67,8 @@ def test_rows_without_target_are_dropped_with_note():
     ("df", "task", "message"),
     [
         (pd.DataFrame({"x": range(20), "label": ["a"] * 20}), _task(),
-         "target 'label' has only one class ('a'): a classifier needs at least two; pick another target"),
+         ("target 'label' has only one class ('a'): a classifier needs at least two; "
+          "pick another target")),
         (pd.DataFrame({"x": range(20), "y": range(20)}), _task(),
          "target column 'label' is not in the data: pick one of 'x', 'y'"),
         (pd.DataFrame({"x": range(9), "label": list("ab") * 4 + ["a"]}), _task(),
@@ -77,9 +79,11 @@ def test_rows_without_target_are_dropped_with_note():
          ("target 'label' is not numeric (e.g. 'a') so it cannot be regressed: "
           "use a classification task_type or another target")),
         (pd.DataFrame({"label": list("ab") * 10, "c": [1] * 20}), _task(),
-         "no usable feature columns are left besides target 'label': add feature columns or drop fewer"),
+         ("no usable feature columns are left besides target 'label': "
+          "add feature columns or drop fewer")),
     ],
-    ids=["one-class", "no-target", "too-few-rows", "binary-with-3", "text-regression", "no-features"],
+    ids=["one-class", "no-target", "too-few-rows", "binary-with-3", "text-regression",
+         "no-features"],
 )
 def test_data_errors(df, task, message):
     with pytest.raises(DataError) as info:
@@ -99,7 +103,8 @@ def test_split_is_stratified(seed):
 def test_stratification_falls_back_to_random_with_a_note():
     df = _frame(50, minority=1)
     data = prepare_data(df, _task(), TrainingConfig())
-    assert "used a random split instead of a stratified one (class 'yes' has 1 rows)" in data.notes
+    note = "used a random split instead of a stratified one (class 'yes' has only 1 row)"
+    assert note in data.notes
     assert len(data.y_train) + len(data.y_valid) + len(data.y_test) == 50
 
 
@@ -161,7 +166,8 @@ def test_datetime_columns_become_numbers():
 def test_preprocessor_pickles(penguins_df, penguins_task):
     data = prepare_data(penguins_df, penguins_task, TrainingConfig())
     again = pickle.loads(pickle.dumps(data.preprocessor))
-    np.testing.assert_array_equal(again.transform(penguins_df), data.preprocessor.transform(penguins_df))
+    np.testing.assert_array_equal(again.transform(penguins_df),
+                                  data.preprocessor.transform(penguins_df))
     assert again.encode_target(penguins_df["species"]).tolist()[:3] == [0, 0, 0]
 
 
@@ -177,7 +183,7 @@ def test_regression_target_roundtrip(log_target):
 
 def test_log_target_refuses_negative_values():
     pre = Preprocessor(PreprocessingConfig(log_target=True), "regression")
-    with pytest.raises(DataError, match="target 'y' has negative values so log_target cannot be used"):
+    with pytest.raises(DataError, match="target 'y' has negative values so log_target cannot"):
         pre.fit_target(pd.Series([1.0, -2.0], name="y"))
 
 

@@ -1,0 +1,64 @@
+"""Training checkpoints: everything needed to continue a fit exactly where it stopped.
+
+A checkpoint holds the model, optimiser and scheduler states, every random generator
+(Python, NumPy, torch, CUDA, and the generator that shuffles epochs) and the caller's
+own counters. Files are written atomically, so a crash never leaves half a checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler, order: torch.Generator, extra: dict) -> None:
+    """Write a checkpoint to `path` (temp file in the same folder, then `os.replace`)."""
+    payload = {
+        "format": FORMAT_VERSION,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "numpy": np.random.get_state(),
+            "python": random.getstate(),
+            "order": order.get_state(),
+        },
+        "extra": extra,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler, order: torch.Generator) -> dict:
+    """Restore states and random generators from `path` into the given objects; return `extra`.
+
+    Only load checkpoints you wrote: they are pickles.
+    """
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    if scheduler is not None and payload["scheduler"] is not None:
+        scheduler.load_state_dict(payload["scheduler"])
+    rng = payload["rng"]
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    np.random.set_state(rng["numpy"])
+    random.setstate(rng["python"])
+    order.set_state(rng["order"])
+    return payload["extra"]

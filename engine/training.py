@@ -1,0 +1,370 @@
+"""The training loop: mini-batch training with early stopping, checkpoints and fault detection.
+
+`fit` trains the network a `TrainingConfig` describes on `PreparedData`, keeps the weights
+with the best validation score and returns them in a `FitResult`. It stops early, at a
+deadline, after `max_steps` optimiser steps (dry runs) or when a callback asks. With a
+checkpoint path it writes a checkpoint after every epoch, and `resume=True` continues from
+one bit-for-bit as if the run had never stopped. A diverging loss raises `TrainingFault`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import metrics
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TaskSpec, TrainingConfig
+from .models import build_model, count_parameters
+from .optim import make_loss, make_optimizer, make_scheduler, step_scheduler
+from .preprocess import PreparedData
+
+StopReason = Literal["early_stopping", "max_epochs", "deadline", "max_steps", "callback"]
+#: A training loss this many times the first epoch's loss counts as exploding.
+EXPLODING_FACTOR = 1e4
+#: Below this many multiply-adds per batch (batch size x parameters) a CPU fit uses one
+#: thread: for small tabular nets, thread hand-offs cost more than they save, and on a
+#: busy machine spinning OpenMP workers can make a fit ten times slower.
+SINGLE_THREAD_WORK = 2**22
+_EVAL_CHUNK = 65536
+
+
+@dataclass
+class EpochResult:
+    """What one epoch produced; `valid_score` is `task.metric` on the validation rows."""
+
+    epoch: int
+    train_loss: float
+    valid_loss: float
+    valid_score: float
+    learning_rate: float
+    elapsed_s: float
+
+
+@dataclass
+class FitResult:
+    """A finished training run: the model with its best weights and how it got there.
+
+    `best_valid_score` is NaN and `best_epoch` 0 when no epoch ran (deadline already past).
+    """
+
+    model: nn.Module
+    history: list[EpochResult]
+    best_epoch: int
+    best_valid_score: float
+    epochs_run: int
+    stopped_reason: StopReason
+    seconds: float
+    steps: int = 0
+
+
+@dataclass
+class TrainingRun:
+    """What callbacks see of a running fit; set `should_stop = True` to end it after this epoch."""
+
+    config: TrainingConfig
+    task: TaskSpec
+    model: nn.Module
+    history: list[EpochResult]
+    epoch: int = 0
+    should_stop: bool = False
+
+
+class Callback:
+    """Hooks into `fit`; override what you need. Exceptions raised here propagate out of `fit`."""
+
+    def on_train_begin(self, run: TrainingRun) -> None:
+        """Called once before the first epoch (also when resuming)."""
+
+    def on_epoch_end(self, run: TrainingRun, epoch: EpochResult) -> None:
+        """Called after each complete epoch, once its checkpoint is written."""
+
+    def on_train_end(self, run: TrainingRun, result: FitResult) -> None:
+        """Called once with the result, after the best weights are restored."""
+
+
+class TrainingFault(RuntimeError):
+    """Training diverged: `kind` is "nan_loss" or "exploding_loss".
+
+    `checkpoint` is the last good epoch's checkpoint file (resume from it with a fixed
+    config), or None when no checkpoint was written.
+    """
+
+    def __init__(self, kind: str, epoch: int, step: int, detail: str,
+                 checkpoint: Path | None = None):
+        super().__init__(f"{kind} at epoch {epoch} (step {step}): {detail}")
+        self.kind, self.epoch, self.step = kind, epoch, step
+        self.detail, self.checkpoint = detail, checkpoint
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's global random generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def select_device(preference: str | torch.device = "auto") -> torch.device:
+    """The device to train on: "auto" picks CUDA when available, else the CPU."""
+    if isinstance(preference, torch.device):
+        return preference
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if preference.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device '{preference}' was requested but CUDA is not available: use 'cpu'"
+        )
+    return torch.device(preference)
+
+
+@dataclass
+class _State:
+    """Everything besides model/optimizer/scheduler that a checkpoint must restore."""
+
+    epoch: int = 0
+    steps: int = 0
+    bad_epochs: int = 0
+    best_epoch: int = 0
+    best_score: float = math.nan
+    best_state: dict | None = None
+    history: list[EpochResult] = field(default_factory=list)
+    has_checkpoint: bool = False
+
+
+def fit(config: TrainingConfig, data: PreparedData, task: TaskSpec, *,
+        deadline: float | None = None, callbacks=(), checkpoint_path: Path | None = None,
+        resume: bool = False, max_steps: int | None = None, device=None) -> FitResult:
+    """Train the network `config` describes on `data` and return it with its best weights.
+
+    Args:
+        deadline: a `time.monotonic()` value; training stops there (checked every batch).
+        callbacks: `Callback` objects, called in order.
+        checkpoint_path: where to write a checkpoint after every complete epoch.
+        resume: continue from `checkpoint_path` if it exists (else start fresh).
+        max_steps: stop after this many optimiser steps (dry runs).
+        device: a torch device or name; default `select_device()`.
+
+    Raises `TrainingFault` on a NaN/inf loss or one above 1e4 x the first epoch's loss.
+    """
+    started = time.monotonic()
+    if len(data.y_train) == 0 or len(data.y_valid) == 0:
+        raise ValueError("fit needs training and validation rows: data.y_train or y_valid is empty")
+    device = select_device("auto" if device is None else device)
+    seed_everything(config.seed)
+    trainer = _Trainer(config, data, task, device,
+                       Path(checkpoint_path) if checkpoint_path is not None else None)
+    if resume and trainer.checkpoint_path is not None and trainer.checkpoint_path.exists():
+        trainer.load_checkpoint()
+    small = config.batch_size * count_parameters(trainer.model) < SINGLE_THREAD_WORK
+    with _cpu_threads(1 if device.type == "cpu" and small else None):
+        reason = trainer.train(callbacks, deadline, max_steps)
+    return trainer.finish(callbacks, reason, time.monotonic() - started)
+
+
+@contextmanager
+def _cpu_threads(n: int | None):
+    """Run the block with `n` intra-op CPU threads (None: leave as is), then restore."""
+    before = torch.get_num_threads()
+    if n is not None and n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+class _Trainer:
+    """One fit: the model, its optimiser and schedule, the data as tensors, and the counters."""
+
+    def __init__(self, config: TrainingConfig, data: PreparedData, task: TaskSpec,
+                 device: torch.device, checkpoint_path: Path | None):
+        self.config, self.task, self.checkpoint_path = config, task, checkpoint_path
+        self.model = build_model(config.model, data.n_features, data.n_outputs).to(device)
+        self.optimizer = make_optimizer(config, self.model)
+        self.scheduler = make_scheduler(config, self.optimizer)
+        self.order = torch.Generator().manual_seed(config.seed)  # epoch permutations, on the CPU
+        self.state = _State()
+        self.X, self.y = _tensor(data.X_train, device), _target_tensor(data.y_train, task, device)
+        self.X_valid = _tensor(data.X_valid, device)
+        self.y_valid = _target_tensor(data.y_valid, task, device)
+        self.loss_fn = make_loss(config, task, data.y_train, data.n_outputs, device)
+        self.scorer = _ValidationScorer(data, task)
+        self.run = TrainingRun(config=config, task=task, model=self.model, history=[])
+
+    def train(self, callbacks, deadline: float | None, max_steps: int | None) -> StopReason:
+        """Run epochs until a stop condition; return why training stopped."""
+        state, run = self.state, self.run
+        run.history, run.epoch = state.history, state.epoch
+        for callback in callbacks:
+            callback.on_train_begin(run)
+        reason = self._stop_reason()
+        while reason is None and state.epoch < self.config.max_epochs:
+            epoch, epoch_started = state.epoch + 1, time.monotonic()
+            learning_rate = self.optimizer.param_groups[0]["lr"]
+            train_loss, n_steps, interrupted = self._train_epoch(deadline, max_steps)
+            if n_steps == 0:
+                return interrupted
+            valid_loss, valid_score = self.scorer(self.model, self.X_valid, self.y_valid,
+                                                  self.loss_fn)
+            _check_loss(train_loss, valid_loss, epoch, state, self.checkpoint_path)
+            result = EpochResult(epoch, train_loss, valid_loss, valid_score, learning_rate,
+                                 time.monotonic() - epoch_started)
+            self._record(result)
+            if interrupted:  # a partial epoch is scored but neither scheduled nor checkpointed
+                return interrupted
+            step_scheduler(self.scheduler, valid_loss)
+            if self.checkpoint_path is not None:
+                self.save_checkpoint()
+            for callback in callbacks:
+                callback.on_epoch_end(run, result)
+            reason = self._stop_reason()
+        return reason or "max_epochs"
+
+    def finish(self, callbacks, reason: StopReason, seconds: float) -> FitResult:
+        """Restore the best weights, build the result and tell the callbacks."""
+        state = self.state
+        if state.best_state is not None:
+            self.model.load_state_dict(state.best_state)
+        self.model.eval()
+        result = FitResult(
+            model=self.model, history=state.history, best_epoch=state.best_epoch,
+            best_valid_score=state.best_score, epochs_run=len(state.history),
+            stopped_reason=reason, seconds=seconds, steps=state.steps,
+        )
+        for callback in callbacks:
+            callback.on_train_end(self.run, result)
+        return result
+
+    def _record(self, result: EpochResult) -> None:
+        state = self.state
+        state.history.append(result)
+        state.epoch = self.run.epoch = result.epoch
+        if state.best_state is None or metrics.is_better(
+                self.task.metric, result.valid_score, state.best_score):
+            state.best_epoch, state.best_score = result.epoch, result.valid_score
+            state.bad_epochs = 0
+            state.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        else:
+            state.bad_epochs += 1
+
+    def _stop_reason(self) -> StopReason | None:
+        if self.run.should_stop:
+            return "callback"
+        if self.state.bad_epochs >= self.config.early_stopping_patience:
+            return "early_stopping"
+        return None
+
+    def _train_epoch(self, deadline: float | None, max_steps: int | None):
+        """One pass over shuffled training rows: (mean loss, steps taken, interruption or None)."""
+        model, optimizer, loss_fn = self.model, self.optimizer, self.loss_fn
+        X, y, config, state = self.X, self.y, self.config, self.state
+        model.train()
+        order = torch.randperm(len(X), generator=self.order).to(X.device)
+        batches = list(order.split(config.batch_size))
+        if len(batches) > 1 and len(batches[-1]) < 2:  # BatchNorm cannot train on one row
+            batches[-2:] = [torch.cat(batches[-2:])]
+        clip = config.optimizer.grad_clip_norm
+        total = torch.zeros((), device=X.device)  # summed on the device: no sync per batch
+        seen, steps, interrupted = 0, 0, None
+        for index in batches:
+            if deadline is not None and time.monotonic() >= deadline:
+                interrupted = "deadline"
+                break
+            if max_steps is not None and state.steps >= max_steps:
+                interrupted = "max_steps"
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(X[index]), y[index])
+            loss.backward()
+            if clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
+            optimizer.step()
+            total += loss.detach() * len(index)
+            seen += len(index)
+            steps += 1
+            state.steps += 1
+        train_loss = (total / seen).item() if seen else math.nan
+        return train_loss, steps, interrupted
+
+    def save_checkpoint(self) -> None:
+        """Write this fit's checkpoint (see `checkpoint.py`)."""
+        state = self.state
+        extra = {k: v for k, v in vars(state).items() if k not in ("history", "has_checkpoint")}
+        extra["history"] = [asdict(h) for h in state.history]
+        save_checkpoint(self.checkpoint_path, model=self.model, optimizer=self.optimizer,
+                        scheduler=self.scheduler, order=self.order, extra=extra)
+        state.has_checkpoint = True
+
+    def load_checkpoint(self) -> None:
+        """Continue from this fit's checkpoint, random generators included."""
+        extra = load_checkpoint(self.checkpoint_path, model=self.model, optimizer=self.optimizer,
+                                scheduler=self.scheduler, order=self.order)
+        history = [EpochResult(**h) for h in extra.pop("history")]
+        self.state = _State(**extra, history=history, has_checkpoint=True)
+        if self.state.best_state is not None:
+            device = next(self.model.parameters()).device
+            self.state.best_state = {k: v.to(device) for k, v in self.state.best_state.items()}
+
+
+class _ValidationScorer:
+    """Validation loss and `task.metric` on decoded labels/values for the current weights."""
+
+    def __init__(self, data: PreparedData, task: TaskSpec):
+        self.task = task
+        self.pre = data.preprocessor
+        self.y_true = self.pre.decode_target(data.y_valid)
+
+    @torch.no_grad()
+    def __call__(self, model, X, y, loss_fn) -> tuple[float, float]:
+        model.eval()
+        out = torch.cat([model(X[i:i + _EVAL_CHUNK]) for i in range(0, len(X), _EVAL_CHUNK)])
+        valid_loss = loss_fn(out, y).item()
+        if not math.isfinite(valid_loss):
+            return valid_loss, math.nan
+        proba = None
+        if self.task.is_classification:
+            y_pred = self.pre.decode_target(out.argmax(dim=1).cpu().numpy())
+            if self.task.metric == "roc_auc":
+                proba = torch.softmax(out.float(), dim=1).cpu().numpy()
+        else:
+            y_pred = self.pre.decode_target(out.squeeze(-1).cpu().numpy())
+        score = metrics.score(self.task.metric, self.task.task_type, self.y_true, y_pred, proba,
+                              classes=self.pre.classes)
+        return valid_loss, score
+
+
+def _check_loss(train_loss: float, valid_loss: float, epoch: int, state: _State,
+                checkpoint_path: Path | None) -> None:
+    checkpoint = checkpoint_path if state.has_checkpoint else None
+    for name, loss in (("train", train_loss), ("validation", valid_loss)):
+        if not math.isfinite(loss):
+            raise TrainingFault(
+                "nan_loss", epoch, state.steps,
+                f"{name} loss became {loss}: lower the learning rate, clip gradients "
+                "or scale the inputs and target", checkpoint)
+    if state.history:
+        first = state.history[0].train_loss
+        if train_loss > EXPLODING_FACTOR * max(first, 1e-4):
+            raise TrainingFault(
+                "exploding_loss", epoch, state.steps,
+                f"train loss {train_loss:.4g} is over {EXPLODING_FACTOR:.0e} x the first epoch's "
+                f"{first:.4g}: lower the learning rate or clip gradients", checkpoint)
+
+
+def _tensor(array: np.ndarray, device) -> torch.Tensor:
+    return torch.as_tensor(np.require(array, np.float32, ["C", "W"]), device=device)
+
+
+def _target_tensor(array: np.ndarray, task: TaskSpec, device) -> torch.Tensor:
+    dtype = np.int64 if task.is_classification else np.float32
+    return torch.as_tensor(np.require(array, dtype, ["C", "W"]), device=device)
