@@ -1,0 +1,344 @@
+"""Hyperparameter search: Optuna tunes a base `TrainingConfig` within a deadline.
+
+`tune` samples learning rate, weight decay, dropout, depth x width and batch size from
+`base.search.space` (everything else is kept from `base`), trains each trial with
+`engine.training.fit`, and prunes trials whose per-epoch validation score falls below the
+median of earlier trials. It keeps the best trial's trained model in memory, so the
+caller gets the winner without retraining.
+
+Time: no trial runs past the global deadline; each trial also gets at most half of the
+time left (so one slow config cannot eat the whole budget), and no trial starts when
+less than `max(2 s, 5% of the budget)` is left.
+
+Faults: a trial whose training diverges (`TrainingFault`) is recorded as failed, with the
+fault kind, and the search goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import optuna
+import torch
+
+from .config import LOWER_IS_BETTER, SearchSpace, TaskSpec, TrainingConfig
+from .metrics import is_better
+from .preprocess import PreparedData
+from .tracking import Tracker
+from .training import Callback, EpochResult, FitResult, TrainingFault, TrainingRun, fit
+
+logger = logging.getLogger(__name__)
+
+TrialState = Literal["complete", "pruned", "failed"]
+#: Trial user attribute holding the exact config of an enqueued trial (JSON).
+CONFIG_ATTR = "mlpilot.config"
+#: Never start a trial with less than this many seconds left ...
+MIN_TRIAL_S = 2.0
+#: ... or with less than this share of the search budget left.
+RESERVE_FRACTION = 0.05
+
+_STATES: dict[optuna.trial.TrialState, TrialState] = {
+    optuna.trial.TrialState.COMPLETE: "complete",
+    optuna.trial.TrialState.PRUNED: "pruned",
+    optuna.trial.TrialState.FAIL: "failed",
+}
+_MLFLOW_STATUS: dict[TrialState, str] = {
+    "complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED",
+}
+
+
+@dataclass(frozen=True)
+class TrialSummary:
+    """One finished trial: what it tried, how it ended, its validation score and time.
+
+    `state` is "complete", "pruned" or "failed"; `fault` is the `TrainingFault` kind
+    ("nan_loss", "exploding_loss") of a failed trial.
+    """
+
+    number: int
+    state: TrialState
+    params: dict[str, Any]
+    value: float | None
+    seconds: float
+    fault: str | None = None
+
+
+@dataclass
+class SearchResult:
+    """The outcome of `tune`: the best config and its trained model, and every trial.
+
+    `best_fit` holds the best trial's model with its best weights (no retraining needed).
+    When no trial of this call completed, `best_config` is the base config, `best_fit`
+    is None and `best_score` is NaN.
+    """
+
+    best_config: TrainingConfig
+    best_score: float
+    best_fit: FitResult | None
+    trials: list[TrialSummary] = field(default_factory=list)
+    n_complete: int = 0
+    n_pruned: int = 0
+    n_failed: int = 0
+    seconds: float = 0.0
+    best_trial_number: int | None = None
+
+
+class PruningCallback(Callback):
+    """Reports each epoch's validation score to the Optuna trial; prunes when it says so.
+
+    Also keeps the epochs seen, so a pruned trial's history can still be tracked.
+    """
+
+    def __init__(self, trial: optuna.Trial):
+        self.trial = trial
+        self.history: list[EpochResult] = []
+
+    def on_epoch_end(self, run: TrainingRun, epoch: EpochResult) -> None:
+        """Report `valid_score` at step `epoch`; raise `optuna.TrialPruned` to stop the fit."""
+        self.history.append(epoch)
+        self.trial.report(epoch.valid_score, step=epoch.epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {epoch.epoch}")
+
+
+def sample_config(trial: optuna.Trial, base: TrainingConfig, n_train_rows: int) -> TrainingConfig:
+    """The base config with the trial's sampled hyperparameters (names as in `SearchSpace`).
+
+    An MLP gets `depth` hidden layers of `width` units; a linear model has none, so only
+    the optimiser settings and batch size are tuned for it. Batch size is capped at the
+    number of training rows.
+    """
+    space = base.search.space
+    lr = trial.suggest_float("learning_rate", *space.learning_rate, log=True)
+    wd = trial.suggest_float("weight_decay", *space.weight_decay, log=True)
+    batch = trial.suggest_categorical("batch_size", list(space.batch_size))
+    model = base.model
+    if model.family == "mlp":
+        depth = trial.suggest_int("depth", *space.depth)
+        width = trial.suggest_categorical("width", list(space.width))
+        dropout = trial.suggest_float("dropout", *space.dropout)
+        model = model.model_copy(update={"hidden_sizes": [width] * depth, "dropout": dropout})
+    optimizer = base.optimizer.model_copy(update={"learning_rate": lr, "weight_decay": wd})
+    return base.model_copy(update={
+        "model": model, "optimizer": optimizer, "batch_size": max(1, min(batch, n_train_rows)),
+    })
+
+
+def config_params(config: TrainingConfig, space: SearchSpace) -> dict[str, Any]:
+    """The search-space parameters that best describe `config`, clipped into `space`.
+
+    Used to enqueue a known config: the sampler learns from these values, while the trial
+    itself trains the exact config (kept in the trial's `CONFIG_ATTR` user attribute).
+    """
+    def clip(value: float, bounds: tuple[float, float]) -> float:
+        return min(max(value, bounds[0]), bounds[1])
+
+    def nearest(value: int, choices: Sequence[int]) -> int:
+        return min(choices, key=lambda choice: (abs(choice - value), choice))
+
+    params: dict[str, Any] = {
+        "learning_rate": clip(config.optimizer.learning_rate, space.learning_rate),
+        "weight_decay": clip(config.optimizer.weight_decay, space.weight_decay),
+        "batch_size": nearest(config.batch_size, space.batch_size),
+    }
+    if config.model.family == "mlp":
+        hidden = config.model.hidden_sizes
+        params["depth"] = int(clip(len(hidden), space.depth))
+        params["width"] = nearest(hidden[0] if hidden else min(space.width), space.width)
+        params["dropout"] = clip(config.model.dropout, space.dropout)
+    return params
+
+
+def _make_sampler(base: TrainingConfig, seed: int) -> optuna.samplers.BaseSampler:
+    if base.search.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(multivariate=True, n_startup_trials=5, seed=seed)
+
+
+def _make_pruner(base: TrainingConfig) -> optuna.pruners.BasePruner:
+    if base.search.pruner == "none":
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=5)
+
+
+def _enqueue(study: optuna.Study, configs: Sequence[TrainingConfig], space: SearchSpace) -> None:
+    """Enqueue each config once per study (a resumed study does not repeat them)."""
+    known = {t.user_attrs.get(CONFIG_ATTR) for t in study.get_trials(deepcopy=False)}
+    for config in configs:
+        exact = config.model_dump_json()
+        if exact not in known:
+            study.enqueue_trial(config_params(config, space), user_attrs={CONFIG_ATTR: exact})
+            known.add(exact)
+
+
+def _tracked_params(config: TrainingConfig) -> dict[str, Any]:
+    """The config as trial-run parameters (without the search section, same for all trials)."""
+    return config.model_dump(exclude={"search"})
+
+
+class _Search:
+    """The objective and the after-trial callback for one `tune` call."""
+
+    def __init__(self, base, data, task, deadline, reserve_s, tracker, parent_run_id, on_trial):
+        self.base, self.data, self.task = base, data, task
+        self.deadline, self.reserve_s = deadline, reserve_s
+        self.tracker = tracker if parent_run_id else None
+        self.parent_run_id = parent_run_id
+        self.on_trial = on_trial
+        self.best: tuple[int, TrainingConfig, FitResult] | None = None
+        self.summaries: list[TrialSummary] = []
+        self.run_ids: dict[int, str] = {}
+
+    def objective(self, trial: optuna.Trial) -> float:
+        """Train one sampled (or enqueued) config; its best validation score is the value."""
+        config = sample_config(trial, self.base, len(self.data.y_train))
+        if CONFIG_ATTR in trial.user_attrs:
+            config = TrainingConfig.model_validate_json(trial.user_attrs[CONFIG_ATTR])
+        trial.set_user_attr("hidden_sizes", list(config.model.hidden_sizes))
+        trial.set_user_attr("batch_size", config.batch_size)
+        remaining = self.deadline - time.monotonic()
+        trial_deadline = min(self.deadline, time.monotonic() + max(remaining / 2, MIN_TRIAL_S))
+        run_id = self._track(lambda t: t.start_trial(
+            self.parent_run_id, f"trial-{trial.number}", _tracked_params(config)))
+        if run_id:
+            self.run_ids[trial.number] = run_id
+            trial.set_user_attr("mlflow_run_id", run_id)
+        pruning = PruningCallback(trial)
+        try:
+            result = fit(config, self.data, self.task, deadline=trial_deadline, callbacks=[pruning])
+        except TrainingFault as fault:
+            trial.set_user_attr("fault", fault.kind)
+            trial.set_user_attr("fault_detail", str(fault))
+            logger.info("trial %d failed: %s", trial.number, fault)
+            return math.nan  # Optuna records a NaN value as a failed trial
+        finally:
+            if run_id:
+                self._track(lambda t: t.log_epochs(run_id, pruning.history))
+        value = result.best_valid_score
+        if math.isnan(value):  # no epoch finished before the deadline
+            raise optuna.TrialPruned("no epoch finished before the deadline")
+        trial.set_user_attr("best_epoch", result.best_epoch)
+        trial.set_user_attr("stopped_reason", result.stopped_reason)
+        if self.best is None or is_better(self.task.metric, value, self.best[2].best_valid_score):
+            self.best = (trial.number, config, result)
+        if run_id:
+            self._track(lambda t: self._log_weights(t, run_id, config, result))
+        return value
+
+    def after_trial(self, study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
+        """Record the finished trial, end its run, tell the caller, stop near the deadline."""
+        state = _STATES.get(frozen.state, "failed")
+        seconds = frozen.duration.total_seconds() if frozen.duration else 0.0
+        summary = TrialSummary(
+            number=frozen.number, state=state, params=dict(frozen.params),
+            value=frozen.value if state == "complete" else None, seconds=seconds,
+            fault=frozen.user_attrs.get("fault"),
+        )
+        self.summaries.append(summary)
+        run_id = self.run_ids.get(frozen.number)
+        if run_id:
+            metrics = {"value": summary.value, "seconds": seconds}
+            if frozen.intermediate_values and state == "pruned":
+                metrics["pruned_at_epoch"] = max(frozen.intermediate_values)
+            self._track(lambda t: t.log_metrics(run_id, metrics))
+            self._track(lambda t: t.end_trial(run_id, _MLFLOW_STATUS[state]))
+        if self.on_trial is not None:
+            self.on_trial(summary)
+        if self.deadline - time.monotonic() < self.reserve_s:
+            study.stop()
+
+    def _track(self, action: Callable[[Tracker], Any]) -> Any:
+        """Run a tracking call; a tracking failure is logged, never fatal to the search."""
+        if self.tracker is None:
+            return None
+        try:
+            return action(self.tracker)
+        except Exception as err:  # noqa: BLE001 - MLflow can raise many kinds
+            logger.warning("experiment tracking failed (the search goes on): %s", err)
+            return None
+
+    @staticmethod
+    def _log_weights(tracker: Tracker, run_id: str, config: TrainingConfig, result: FitResult) -> None:
+        """A completed trial's weights and config as a small artifact (not a full pyfunc model)."""
+        with tempfile.TemporaryDirectory(prefix="mlpilot-trial-") as tmp:
+            torch.save(result.model.state_dict(), Path(tmp) / "state_dict.pt")
+            (Path(tmp) / "config.json").write_text(json.dumps(config.model_dump(), indent=2))
+            tracker.log_artifact_dir(run_id, tmp, "trial_model")
+
+
+def tune(
+    base: TrainingConfig,
+    data: PreparedData,
+    task: TaskSpec,
+    *,
+    deadline: float,
+    storage: str | None = None,
+    study_name: str = "mlpilot",
+    enqueue: Sequence[TrainingConfig] = (),
+    tracker: Tracker | None = None,
+    parent_run_id: str | None = None,
+    on_trial: Callable[[TrialSummary], None] | None = None,
+    seed: int = 0,
+) -> SearchResult:
+    """Tune `base` on `data` until `deadline` (a `time.monotonic()` value) or `max_trials`.
+
+    Args:
+        base: the config to tune around; `base.search` holds the space, sampler, pruner
+            and `max_trials`.
+        data: prepared train/validation arrays; trials score on the validation rows.
+        task: the task; `task.metric` is optimised (minimised for rmse/mae).
+        deadline: no trial runs past it.
+        storage: an Optuna RDB URL (e.g. `sqlite:////abs/optuna.db`) to persist the study
+            and continue it later; None keeps it in memory.
+        study_name: the study's name in `storage`.
+        enqueue: configs to try first, exactly as given (e.g. the base config, or
+            warm-start configs from past runs); each is tried once per study.
+        tracker, parent_run_id: when both are given, each trial is a nested MLflow run
+            with its config, per-epoch metrics, value and state.
+        on_trial: called with a `TrialSummary` after each trial (progress reporting).
+        seed: the sampler's seed.
+
+    Returns a `SearchResult` whose `best_fit` holds the best trial's trained model.
+    """
+    started = time.monotonic()
+    budget = max(deadline - started, 0.0)
+    reserve_s = max(MIN_TRIAL_S, RESERVE_FRACTION * budget)
+    direction = "minimize" if task.metric in LOWER_IS_BETTER else "maximize"
+    study = optuna.create_study(
+        storage=storage, study_name=study_name, direction=direction, load_if_exists=True,
+        sampler=_make_sampler(base, seed), pruner=_make_pruner(base),
+    )
+    _enqueue(study, enqueue, base.search.space)
+    search = _Search(base, data, task, deadline, reserve_s, tracker, parent_run_id, on_trial)
+    remaining = deadline - time.monotonic()
+    if remaining >= reserve_s:
+        study.optimize(
+            search.objective, n_trials=base.search.max_trials, timeout=remaining - reserve_s,
+            callbacks=[search.after_trial], gc_after_trial=False,
+        )
+    return _result(base, search, time.monotonic() - started)
+
+
+def _result(base: TrainingConfig, search: _Search, seconds: float) -> SearchResult:
+    trials = search.summaries
+    counts = {state: sum(t.state == state for t in trials) for state in _MLFLOW_STATUS}
+    if search.best is None:
+        return SearchResult(
+            best_config=base, best_score=math.nan, best_fit=None, trials=trials,
+            n_complete=counts["complete"], n_pruned=counts["pruned"],
+            n_failed=counts["failed"], seconds=seconds,
+        )
+    number, config, result = search.best
+    return SearchResult(
+        best_config=config, best_score=result.best_valid_score, best_fit=result, trials=trials,
+        n_complete=counts["complete"], n_pruned=counts["pruned"], n_failed=counts["failed"],
+        seconds=seconds, best_trial_number=number,
+    )
