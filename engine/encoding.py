@@ -161,7 +161,7 @@ class Preprocessor:
     def _transform_numeric(self, block: np.ndarray) -> np.ndarray:
         missing = np.isnan(block)
         filled = np.where(missing, self.fill_values, block)
-        if self.scaler is not None and block.shape[1]:
+        if self.scaler is not None and block.size:
             filled = self.scaler.transform(filled)
         return np.concatenate([filled, missing[:, self.indicator_columns]], axis=1)
 
