@@ -145,6 +145,10 @@ def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
 
 def describe(config: dict[str, Any]) -> str:
     """A one-line summary of a config for logs and the report."""
+    try:  # an LLM's config may leave fields to their defaults
+        config = TrainingConfig.model_validate(config).model_dump()
+    except ValueError:
+        pass
     model = config.get("model") or {}
     opt = config.get("optimizer") or {}
     return (f"{model.get('family', '?')} {model.get('hidden_sizes', '')}, "

@@ -36,10 +36,11 @@ def validate_config(state: JobState, runtime: Runtime[JobContext]
     report = validate(task, state["config"], DataProfile.model_validate(state["profile"]),
                       df=load_request_data(request), limits=limits)
     findings = [f.model_dump() for f in report.findings]
-    entry = {"round": round_, "findings": findings, "passed": report.passed,
+    entry = {"round": round_, "critic_round": state.get("critic_round", 0),
+             "findings": findings, "passed": report.passed,
              "repaired": [f.model_dump() for f in report.repaired]}
     update = {"validation_history": [entry], "findings": findings}
-    if round_ == 0:
+    if state.get("first_pass_valid") is None:  # only the job's very first config counts
         update["first_pass_valid"] = report.passed and not report.repaired
     for fixed in report.repaired:
         update.setdefault("decisions", []).append(

@@ -15,9 +15,9 @@ from pydantic import PrivateAttr
 _ids = itertools.count()
 
 
-def tool_call(name: str, **args: Any) -> AIMessage:
+def tool_call(tool: str, /, **args: Any) -> AIMessage:
     """An AI message that calls one tool with `args`."""
-    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call-{next(_ids)}"}])
+    return AIMessage(content="", tool_calls=[{"name": tool, "args": args, "id": f"call-{next(_ids)}"}])
 
 
 class ScriptedChatModel(BaseChatModel):
