@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import mlflow
 import mlflow.pyfunc
@@ -66,11 +65,9 @@ def local_tracking_uri(data_dir: str | Path) -> str:
 
 def _default_artifact_location(tracking_uri: str) -> str | None:
     """`<dir of the SQLite file>/mlartifacts` for a local SQLite store, else MLflow's default."""
-    parsed = urlparse(tracking_uri)
-    if parsed.scheme != "sqlite":
+    if not tracking_uri.startswith("sqlite:///"):
         return None
-    db_path = Path(tracking_uri[len("sqlite:///"):])
-    return (db_path.parent / "mlartifacts").resolve().as_uri()
+    return (Path(tracking_uri[len("sqlite:///"):]).parent / "mlartifacts").resolve().as_uri()
 
 
 def _pip_requirements() -> list[str]:
@@ -108,16 +105,29 @@ def _quote(value: str) -> str:
     return f"'{value}'"
 
 
-class _DropSignatureWarning(logging.Filter):
-    """Hides MLflow's note that it cannot infer a signature: we log none on purpose, so
-    serving accepts any frame the preprocessor accepts (extra or missing columns included)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "infer model signature" not in record.getMessage()
+def _no_signature_note(record: logging.LogRecord) -> bool:
+    """Log filter for MLflow's note that it cannot infer a signature: we log none on purpose,
+    so serving accepts any frame the preprocessor accepts (extra or missing columns too)."""
+    return "infer model signature" not in record.getMessage()
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+def _save_pyfunc(trained_model: Any, directory: Path, mlflow_model: Model) -> Path:
+    """Write `trained_model` as a pyfunc model (saved from code, not pickled) under `directory`."""
+    weights_dir = directory / _ARTIFACT_KEY
+    trained_model.save(weights_dir)
+    code_path = directory / "mlpilot_model.py"
+    code_path.write_text(_MODEL_CODE)
+    local_path = directory / "pyfunc"
+    pyfunc_logger = logging.getLogger("mlflow.pyfunc")
+    pyfunc_logger.addFilter(_no_signature_note)
+    try:
+        mlflow.pyfunc.save_model(
+            str(local_path), python_model=str(code_path), mlflow_model=mlflow_model,
+            artifacts={_ARTIFACT_KEY: str(weights_dir)}, pip_requirements=_pip_requirements(),
+        )
+    finally:
+        pyfunc_logger.removeFilter(_no_signature_note)
+    return local_path
 
 
 class TrainedModelPyfunc(mlflow.pyfunc.PythonModel):
@@ -268,7 +278,7 @@ class Tracker:
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         """Log scalar metrics in one batch; None values are skipped."""
-        now = _now_ms()
+        now = int(time.time() * 1000)
         items = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
         self._log_metric_items(run_id, items)
 
@@ -278,16 +288,10 @@ class Tracker:
         `history` holds `engine.training.EpochResult`s (or dicts with the same keys); each
         metric is logged with `step=epoch`, all in as few `log_batch` calls as MLflow allows.
         """
-        now = _now_ms()
-        items = []
-        for epoch in history:
-            row = epoch if isinstance(epoch, Mapping) else vars(epoch)
-            step = int(row["epoch"])
-            items.extend(
-                Metric(key, float(row[key]), now, step)
-                for key in EPOCH_METRICS
-                if row.get(key) is not None
-            )
+        now = int(time.time() * 1000)
+        rows = (epoch if isinstance(epoch, Mapping) else vars(epoch) for epoch in history)
+        items = [Metric(key, float(row[key]), now, int(row["epoch"]))
+                 for row in rows for key in EPOCH_METRICS if row.get(key) is not None]
         self._log_metric_items(run_id, items)
 
     def _log_metric_items(self, run_id: str, items: list[Metric]) -> None:
@@ -309,32 +313,11 @@ class Tracker:
         logged = self.client.create_logged_model(
             run.info.experiment_id, name=name, source_run_id=run_id, model_type="mlpilot"
         )
+        mlflow_model = Model(artifact_path=logged.artifact_location, model_uuid=logged.model_id,
+                             run_id=run_id, model_id=logged.model_id)
         try:
             with tempfile.TemporaryDirectory(prefix="mlpilot-model-") as tmp:
-                weights_dir = Path(tmp) / _ARTIFACT_KEY
-                trained_model.save(weights_dir)
-                local_path = Path(tmp) / "pyfunc"
-                code_path = Path(tmp) / "mlpilot_model.py"
-                code_path.write_text(_MODEL_CODE)
-                mlflow_model = Model(
-                    artifact_path=logged.artifact_location,
-                    model_uuid=logged.model_id,
-                    run_id=run_id,
-                    model_id=logged.model_id,
-                )
-                quiet = _DropSignatureWarning()
-                pyfunc_logger = logging.getLogger("mlflow.pyfunc")
-                pyfunc_logger.addFilter(quiet)
-                try:
-                    mlflow.pyfunc.save_model(
-                        str(local_path),
-                        python_model=str(code_path),
-                        artifacts={_ARTIFACT_KEY: str(weights_dir)},
-                        pip_requirements=_pip_requirements(),
-                        mlflow_model=mlflow_model,
-                    )
-                finally:
-                    pyfunc_logger.removeFilter(quiet)
+                local_path = _save_pyfunc(trained_model, Path(tmp), mlflow_model)
                 self.client.log_model_artifacts(logged.model_id, str(local_path))
         except Exception:
             self.client.finalize_logged_model(logged.model_id, "FAILED")
@@ -394,30 +377,22 @@ class Tracker:
         )
         return [
             RunSummary(
-                run_id=run.info.run_id,
-                name=run.info.run_name or "",
-                role=run.data.tags.get(ROLE_TAG, ""),
-                status=run.info.status,
-                parent_run_id=run.data.tags.get(PARENT_TAG),
-                start_time=run.info.start_time,
-                metrics=dict(run.data.metrics),
-                params=dict(run.data.params),
+                run_id=run.info.run_id, name=run.info.run_name or "",
+                role=run.data.tags.get(ROLE_TAG, ""), status=run.info.status,
+                parent_run_id=run.data.tags.get(PARENT_TAG), start_time=run.info.start_time,
+                metrics=dict(run.data.metrics), params=dict(run.data.params),
             )
             for run in runs
         ]
 
     def list_models(self) -> list[RegisteredModelSummary]:
         """All registered models in the registry, by name."""
-        models = self.client.search_registered_models(order_by=["name ASC"])
         summaries = []
-        for model in models:
+        for model in self.client.search_registered_models(order_by=["name ASC"]):
             latest = max((int(v.version) for v in model.latest_versions or []), default=None)
-            summaries.append(
-                RegisteredModelSummary(
-                    name=model.name,
-                    latest_version=str(latest) if latest is not None else None,
-                    aliases={k: str(v) for k, v in (model.aliases or {}).items()},
-                    description=model.description or "",
-                )
-            )
+            summaries.append(RegisteredModelSummary(
+                name=model.name, latest_version=None if latest is None else str(latest),
+                aliases={k: str(v) for k, v in (model.aliases or {}).items()},
+                description=model.description or "",
+            ))
         return summaries
