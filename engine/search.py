@@ -187,7 +187,9 @@ def _tracked_params(config: TrainingConfig) -> dict[str, Any]:
 class _Search:
     """The objective and the after-trial callback for one `tune` call."""
 
-    def __init__(self, base, data, task, deadline, reserve_s, tracker, parent_run_id, on_trial):
+    def __init__(self, base: TrainingConfig, data: PreparedData, task: TaskSpec, deadline: float,
+                 reserve_s: float, tracker: Tracker | None, parent_run_id: str | None,
+                 on_trial: Callable[[TrialSummary], None] | None):
         self.base, self.data, self.task = base, data, task
         self.deadline, self.reserve_s = deadline, reserve_s
         self.tracker = tracker if parent_run_id else None
@@ -197,20 +199,30 @@ class _Search:
         self.summaries: list[TrialSummary] = []
         self.run_ids: dict[int, str] = {}
 
-    def objective(self, trial: optuna.Trial) -> float:
-        """Train one sampled (or enqueued) config; its best validation score is the value."""
+    def trial_config(self, trial: optuna.Trial) -> TrainingConfig:
+        """The sampled config, or the exact one an enqueued trial carries."""
         config = sample_config(trial, self.base, len(self.data.y_train))
         if CONFIG_ATTR in trial.user_attrs:
             config = TrainingConfig.model_validate_json(trial.user_attrs[CONFIG_ATTR])
         trial.set_user_attr("hidden_sizes", list(config.model.hidden_sizes))
         trial.set_user_attr("batch_size", config.batch_size)
-        remaining = self.deadline - time.monotonic()
-        trial_deadline = min(self.deadline, time.monotonic() + max(remaining / 2, MIN_TRIAL_S))
+        return config
+
+    def start_run(self, trial: optuna.Trial, config: TrainingConfig) -> str | None:
+        """The trial's nested MLflow run (None when not tracking)."""
         run_id = self._track(lambda t: t.start_trial(
             self.parent_run_id, f"trial-{trial.number}", _tracked_params(config)))
         if run_id:
             self.run_ids[trial.number] = run_id
             trial.set_user_attr("mlflow_run_id", run_id)
+        return run_id
+
+    def objective(self, trial: optuna.Trial) -> float:
+        """Train one sampled (or enqueued) config; its best validation score is the value."""
+        config = self.trial_config(trial)
+        remaining = self.deadline - time.monotonic()
+        trial_deadline = min(self.deadline, time.monotonic() + max(remaining / 2, MIN_TRIAL_S))
+        run_id = self.start_run(trial, config)
         pruning = PruningCallback(trial)
         try:
             result = fit(config, self.data, self.task, deadline=trial_deadline, callbacks=[pruning])
@@ -219,6 +231,12 @@ class _Search:
             trial.set_user_attr("fault_detail", str(fault))
             logger.info("trial %d failed: %s", trial.number, fault)
             return math.nan  # Optuna records a NaN value as a failed trial
+        except optuna.TrialPruned:
+            raise
+        except Exception:  # a bug, not a fault: Optuna re-raises it without our callback
+            if run_id:
+                self._track(lambda t: t.end_trial(run_id, "FAILED"))
+            raise
         finally:
             if run_id:
                 self._track(lambda t: t.log_epochs(run_id, pruning.history))
