@@ -126,7 +126,7 @@ class Runner:
                 for item in snapshot.interrupts:
                     value = item.value
                     self.store.request_approval(job_id, item.id, value["action"], value["reason"],
-                                                value["payload"])
+                                                value["payload"], ttl_s=self.settings.approval_ttl_s)
                 continue
             values = snapshot.values
             status = values.get("status") or "succeeded"

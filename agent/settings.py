@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     max_memory_mb: float = Field(default=4096.0, gt=0, description="Memory a job may plan to use.")
     max_repair_rounds: int = Field(default=3, ge=1, le=10)
     max_fault_fixes: int = Field(default=3, ge=1, le=10)
+    approval_ttl_s: float = Field(
+        default=7 * 24 * 3600.0, gt=0, description="A pending approval expires (= rejected) after this."
+    )
     approval_poll_s: float = Field(default=1.0, gt=0)
 
     @property
