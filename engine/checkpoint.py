@@ -24,6 +24,7 @@ def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.opti
         "format": FORMAT_VERSION,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
+        "optimizer_type": type(optimizer).__name__,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "rng": {
             "torch": torch.get_rng_state(),
@@ -47,12 +48,15 @@ def load_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.opti
                     scheduler, order: torch.Generator) -> dict:
     """Restore states and random generators from `path` into the given objects; return `extra`.
 
-    Only load checkpoints you wrote: they are pickles.
+    An optimiser of another type than the saved one (a fix switched it) starts fresh, and
+    so does its scheduler. Only load checkpoints you wrote: they are pickles.
     """
     payload = torch.load(path, map_location="cpu", weights_only=False)
     model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
-    if scheduler is not None and payload["scheduler"] is not None:
+    same_optimizer = payload.get("optimizer_type", type(optimizer).__name__) == type(optimizer).__name__
+    if same_optimizer:
+        optimizer.load_state_dict(payload["optimizer"])
+    if same_optimizer and scheduler is not None and payload["scheduler"] is not None:
         scheduler.load_state_dict(payload["scheduler"])
     rng = payload["rng"]
     torch.set_rng_state(rng["torch"])

@@ -301,6 +301,7 @@ class _Trainer:
         state = self.state
         extra = {k: v for k, v in vars(state).items() if k not in ("history", "has_checkpoint")}
         extra["history"] = [asdict(h) for h in state.history]
+        extra["optimizer_config"] = self.config.optimizer.model_dump(mode="json")
         save_checkpoint(self.checkpoint_path, model=self.model, optimizer=self.optimizer,
                         scheduler=self.scheduler, order=self.order, extra=extra)
         state.has_checkpoint = True
@@ -310,10 +311,22 @@ class _Trainer:
         extra = load_checkpoint(self.checkpoint_path, model=self.model, optimizer=self.optimizer,
                                 scheduler=self.scheduler, order=self.order)
         history = [EpochResult(**h) for h in extra.pop("history")]
+        saved_optimizer = extra.pop("optimizer_config", None)
         self.state = _State(**extra, history=history, has_checkpoint=True)
+        if saved_optimizer not in (None, self.config.optimizer.model_dump(mode="json")):
+            self._take_new_optimizer_settings()
         if self.state.best_state is not None:
             device = next(self.model.parameters()).device
             self.state.best_state = {k: v.to(device) for k, v in self.state.best_state.items()}
+
+    def _take_new_optimizer_settings(self) -> None:
+        """The config's optimiser settings changed since the checkpoint (a fault fix): keep
+        the weights and the optimiser's moments, but take the new rate, decay and schedule."""
+        opt = self.config.optimizer
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["initial_lr"] = opt.learning_rate
+            group["weight_decay"] = opt.weight_decay
+        self.scheduler = make_scheduler(self.config, self.optimizer)
 
 
 class _ValidationScorer:

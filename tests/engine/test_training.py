@@ -220,3 +220,18 @@ def test_resume_without_a_checkpoint_starts_fresh(penguins, tmp_path):
     config = config.model_copy(update={"max_epochs": 2})
     result = fit(config, data, task, checkpoint_path=tmp_path / "none.ckpt", resume=True)
     assert result.epochs_run == 2 and (tmp_path / "none.ckpt").exists()
+
+
+@pytest.mark.parametrize("name", ["adamw", "sgd"])
+def test_resume_with_fixed_optimizer_settings_uses_them(penguins, tmp_path, name):
+    """The fault doctor resumes with a lower rate: the resumed epochs must train with it."""
+    data, task, config = penguins
+    config = config.model_copy(update={"max_epochs": 5, "early_stopping_patience": 100})
+    path = tmp_path / "run.ckpt"
+    fit(config, data, task, checkpoint_path=path, callbacks=[StopAt(2)])
+
+    fixed = config.model_copy(update={"optimizer": OptimizerConfig(
+        name=name, learning_rate=1e-4, weight_decay=0.0, grad_clip_norm=1.0, scheduler="none")})
+    resumed = fit(fixed, data, task, checkpoint_path=path, resume=True)
+    assert [h.epoch for h in resumed.history] == [1, 2, 3, 4, 5]
+    assert [h.learning_rate for h in resumed.history[2:]] == [1e-4] * 3
