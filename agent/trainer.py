@@ -96,7 +96,8 @@ def tune(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["eval
     started = time.monotonic()
 
     def on_trial(trial) -> None:
-        ctx.emit("tune", f"trial {trial.number}: {trial.state} {trial.value}", trial=trial.number,
+        score = f" {task.metric} {trial.value:.4f}" if trial.value is not None else ""
+        ctx.emit("tune", f"trial {trial.number}: {trial.state}{score}", trial=trial.number,
                  value=trial.value)
 
     outcome = tune_model(

@@ -41,9 +41,11 @@ def test_job_trains_tracks_and_registers_the_champion():
     assert str(champion.version) == result["model"]["version"]
     runs = client.search_runs([client.get_experiment_by_name("mlpilot").experiment_id])
     assert len(runs) >= 3  # the job's run, the base run and search trials
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
-    model = mlflow.pyfunc.load_model("models:/penguins-species@champion")
+    mlflow.set_tracking_uri(settings.tracking_uri)  # pyfunc loading reads the global URI
+    try:
+        model = mlflow.pyfunc.load_model("models:/penguins-species@champion")
+    finally:
+        mlflow.set_tracking_uri(None)
     rows = dataset_frame().drop(columns=["species"]).head(5)
     assert set(model.predict(rows)) <= {"Adelie", "Chinstrap", "Gentoo"}
 

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from mlpilot.engine.config import ModelConfig, OptimizerConfig, TaskSpec, TrainingConfig
 from mlpilot.engine.data import load_table
+from tests.conftest import dataset
 
-DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 
 
 @pytest.fixture(scope="session")
 def penguins_df() -> pd.DataFrame:
     """The Palmer penguins table (344 rows, 3 species, some missing values)."""
-    return load_table(DATASETS / "penguins.csv")
+    return load_table(dataset("penguins.csv"))
 
 
 @pytest.fixture
