@@ -52,7 +52,7 @@ def critique(state: JobState, runtime: Runtime[JobContext]
                                   switch.evidence))
     for f in flags:
         ctx.emit("critic", f"{f.kind}: {f.column or task.metric}: {f.evidence}")
-    update = {"findings": (state.get("findings") or []) + findings, "decisions": decisions}
+    update = {"critic_findings": findings, "decisions": decisions}
     round_ = state.get("critic_round", 0)
     if changes and round_ < MAX_CRITIC_ROUNDS:
         new_task = task.model_copy(update=changes).model_dump()

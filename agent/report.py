@@ -49,7 +49,7 @@ def result_document(values: dict[str, Any], *, status: str, error: str | None = 
         "request": {k: request.get(k) for k in ("request", "data", "test_data")},
         "task": task,
         "config": best.get("config") or values.get("config"),
-        "findings": values.get("findings") or [],
+        "findings": _unique((values.get("findings") or []) + (values.get("critic_findings") or [])),
         "validation": {
             "rounds": len(history),
             "first_pass_valid": values.get("first_pass_valid"),
@@ -80,6 +80,16 @@ def result_document(values: dict[str, Any], *, status: str, error: str | None = 
     if error:
         doc["error"] = error
     return doc
+
+
+def _unique(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen, out = set(), []
+    for f in findings:
+        key = (f["check_id"], f["field"], f["message"])
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
 
 
 def markdown(doc: dict[str, Any]) -> str:

@@ -76,7 +76,8 @@ class JobState(TypedDict, total=False):
     profile: dict[str, Any]  # engine.data.DataProfile
     task: dict[str, Any]  # engine.config.TaskSpec
     config: dict[str, Any]  # engine.config.TrainingConfig, as generated / repaired
-    findings: list[dict[str, Any]]  # latest validator + critic findings
+    findings: list[dict[str, Any]]  # the validator's findings on the current config
+    critic_findings: Annotated[list[dict[str, Any]], operator.add]  # every critic flag
     validation_history: Annotated[list[dict[str, Any]], operator.add]
     repair_round: int
     critic_round: int

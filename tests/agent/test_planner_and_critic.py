@@ -1,0 +1,71 @@
+"""Planner and critic on the real data sets: what they decide, and why."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlpilot.agent.planning import plan_only
+from mlpilot.agent.runner import Runner
+from mlpilot.agent.settings import Settings
+from mlpilot.agent.state import TaskRequest
+from tests.conftest import dataset
+
+
+def plan(text: str, data: str, **fields) -> dict:
+    return plan_only(Runner(Settings()), TaskRequest(request=text, data=dataset(data), **fields))
+
+
+@pytest.mark.parametrize("text, data, target, task_type, metric", [
+    ("predict the species of a penguin", "penguins.csv", "species", "multiclass",
+     "balanced_accuracy"),
+    ("what type of glass is it?", "glass.csv", "Type", "multiclass", "balanced_accuracy"),
+    ("predict wine quality", "wine_quality_white.csv", "quality", "regression", "r2"),
+    ("predict whether the passenger survived", "titanic.csv", "survived", "binary", "accuracy"),
+    ("predict the median house value", "california_housing.csv", "median_house_value",
+     "regression", "r2"),
+])
+def test_planner_reads_target_task_type_and_a_sensible_default_metric(text, data, target,
+                                                                      task_type, metric):
+    doc = plan(text, data)
+    assert (doc["task"]["target"], doc["task"]["task_type"], doc["task"]["metric"]) == (
+        target, task_type, metric)
+    assert doc["status"] == "planned"
+
+
+def test_planner_understands_chinese_budget_goal_and_metric():
+    doc = plan("预测 species，准确率至少95%，三分钟", "penguins.csv")
+    assert doc["task"] == {"target": "species", "task_type": "multiclass", "metric": "accuracy",
+                           "goal": 0.95, "budget_s": 180.0, "drop_columns": []}
+
+
+def test_explicit_fields_win_over_the_request():
+    doc = plan("predict species within 2 minutes", "penguins.csv", target="island",
+               metric="accuracy", budget_s=30)
+    assert (doc["task"]["target"], doc["task"]["metric"], doc["task"]["budget_s"]) == (
+        "island", "accuracy", 30)
+
+
+def test_critic_drops_a_leaky_column_with_evidence_and_regenerates_the_config():
+    doc = plan("predict whether the passenger survived, accuracy", "titanic.csv")
+    assert "alive" in doc["task"]["drop_columns"]
+    dropped = [d for d in doc["decisions"] if d["stage"] == "critic" and "alive" in d["decision"]]
+    assert dropped and "1.0" in dropped[0]["why"]  # the score that gave it away
+    stages = [d["stage"] for d in doc["decisions"]]
+    # after the critic's drop the config is generated and validated again
+    assert stages.count("config_generator") == 2
+    assert any(f["check_id"] == "critic.leakage" for f in doc["findings"])
+
+
+def test_critic_switches_a_misleading_default_metric_but_keeps_a_stated_one():
+    switched = plan("predict the income bracket", "adult.csv", na_values=["?"])
+    assert switched["task"]["metric"] == "f1"  # imbalanced binary: planner's default already
+    stated = plan("predict the income bracket, optimise accuracy", "adult.csv", na_values=["?"])
+    assert stated["task"]["metric"] == "accuracy"
+    assert any(f["check_id"] == "critic.imbalance" for f in stated["findings"])
+
+
+def test_the_first_config_passes_validation_without_repair_on_every_data_set():
+    for text, data in [("predict species", "penguins.csv"), ("predict price", "diamonds.csv"),
+                       ("predict the class", "german_credit.csv"), ("predict mpg", "mpg.csv")]:
+        doc = plan(text, data)
+        assert doc["validation"]["first_pass_valid"] is True, (data, doc["validation"])
