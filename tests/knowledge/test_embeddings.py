@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from mlpilot.knowledge import embeddings
 from mlpilot.knowledge.embeddings import HashingEmbedding, MiniLMEmbedding, default_embedding
 
@@ -66,3 +67,28 @@ def test_default_picks_minilm_when_installed_unless_told_otherwise(monkeypatch):
     assert isinstance(default_embedding(), MiniLMEmbedding)  # constructing loads nothing
     monkeypatch.setenv(embeddings.EMBEDDING_ENV, "hashing")
     assert isinstance(default_embedding(), HashingEmbedding)
+
+
+def test_minilm_loads_offline_and_ranks_a_nan_loss_to_the_nan_fix(tmp_path, monkeypatch):
+    """The real packaged model, with every network connection refused."""
+    import socket
+
+    from mlpilot.knowledge.kb import KnowledgeBase
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the embedding tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    assert embeddings.minilm_available()  # a declared dependency, not an optional extra
+    monkeypatch.setenv(embeddings.EMBEDDING_ENV, "auto")
+    emb = default_embedding()
+    assert isinstance(emb, MiniLMEmbedding)
+    query, nan, oom = emb(["loss is nan after epoch 3", "training loss became NaN at epoch 12",
+                           "CUDA out of memory. Tried to allocate 2.00 GiB"])
+    assert query.shape == (384,) and float(query @ query) == pytest.approx(1.0, abs=1e-4)
+    assert float(query @ nan) > float(query @ oom) + 0.2
+    with KnowledgeBase(tmp_path / "kb", emb) as kb:
+        best = kb.search("loss is nan after epoch 3", k=3)[0]
+    assert best.entry.fault_kind == "nan_loss" and best.similarity > 0.5
+    assert embeddings._load_minilm.cache_info().currsize == 1  # loaded once per process
