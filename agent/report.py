@@ -53,6 +53,7 @@ def result_document(values: dict[str, Any], *, status: str, error: str | None = 
         "validation": {
             "rounds": len(history),
             "first_pass_valid": values.get("first_pass_valid"),
+            **first_pass_counts(history),
             "history": history,
         },
         "decisions": values.get("decisions") or [],
@@ -80,6 +81,19 @@ def result_document(values: dict[str, Any], *, status: str, error: str | None = 
     if error:
         doc["error"] = error
     return doc
+
+
+def first_pass_counts(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """How many generated configs passed the validator chain with no repair.
+
+    Every config the generator writes (first draft, each repair round, each critic round)
+    is validated once, so each history entry is one generated config; it counts as passed
+    first time when the chain passed it and auto-repaired nothing.
+    """
+    generated = len(history)
+    passed = sum(1 for h in history if h.get("passed") and not h.get("repaired"))
+    return {"generated": generated, "passed_first_time": passed,
+            "first_pass_valid_rate": round(passed / generated, 4) if generated else None}
 
 
 def _unique(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -123,9 +137,12 @@ def markdown(doc: dict[str, Any]) -> str:
     lines += [f"{i}. **{d['stage']}**: {d['decision']} — {d['why']}"
               for i, d in enumerate(doc.get("decisions") or [], 1)]
     validation = doc.get("validation") or {}
-    lines += ["", "## Validation", "",
-              f"{validation.get('rounds', 0)} round(s); first pass valid: "
-              f"{validation.get('first_pass_valid')}.", ""]
+    generated = validation.get("generated", 0)
+    summary = (f"{validation.get('rounds', 0)} round(s); first pass valid: "
+               f"{validation.get('first_pass_valid')}; {validation.get('passed_first_time', 0)} "
+               f"of {generated} generated config{'' if generated == 1 else 's'} passed with "
+               "no repair.")
+    lines += ["", "## Validation", "", summary, ""]
     for f in doc.get("findings") or []:
         lines.append(f"- [{f['severity']}] `{f['field']}` {f['message']} ({f['check_id']})")
     if doc.get("fault_fixes"):
