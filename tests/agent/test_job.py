@@ -91,3 +91,16 @@ def dataset_frame():
     import pandas as pd
 
     return pd.read_csv(dataset("penguins.csv"))
+
+
+def test_own_test_file_is_used_for_evaluation(tmp_path):
+    frame = dataset_frame().dropna(subset=["species"]).sample(frac=1.0, random_state=0)
+    train, test = frame.iloc[:260], frame.iloc[260:]
+    train.to_csv(tmp_path / "train.csv", index=False)
+    test.to_csv(tmp_path / "test.csv", index=False)
+    request = TaskRequest(request="predict species, 3 seconds", data=tmp_path / "train.csv",
+                          test_data=tmp_path / "test.csv")
+    outcome = Runner(Settings()).start(request, auto_approve=True)
+    evaluated = [d for d in outcome.result["decisions"] if d["stage"] == "evaluate"][0]
+    assert f"on {len(test)} rows of the user's test file" in evaluated["why"]
+    assert outcome.result["request"]["test_data"].endswith("test.csv")
