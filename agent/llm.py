@@ -101,7 +101,8 @@ def call_until_submitted(
             history.append(_nudge(finish))
             continue
         for call in reply.tool_calls:
-            name, args, call_id = call["name"], call.get("args") or {}, call.get("id") or name
+            name, args = call["name"], call.get("args") or {}
+            call_id = call.get("id") or name
             if name in finish:
                 try:
                     return name, finish[name](args)
@@ -116,7 +117,7 @@ def call_until_submitted(
                 continue
             try:
                 output = tool.invoke(args)
-            except Exception as err:  # the model gets the tool's complaint and may retry
+            except Exception as err:  # noqa: BLE001 -- the model gets the tool's complaint and retries
                 output = f"Error: {err}"
             history.append(ToolMessage(_as_text(output), tool_call_id=call_id))
     raise LLMError(f"the model did not call {' or '.join(finish)} with valid arguments "

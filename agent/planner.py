@@ -119,7 +119,7 @@ def llm_task(request: TaskRequest, understood: Understanding, df, ctx: JobContex
     prompt = render(PROMPT, request=request.request, data_name=request.data.name,
                     profile=profile.model_dump_json(indent=1),
                     default_budget_s=ctx.settings.default_budget_s)
-    columns = set([c.name for c in profile.columns])
+    columns = {c.name for c in profile.columns}
 
     def accept(args: dict) -> TaskSpec:
         try:

@@ -19,7 +19,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -40,7 +40,7 @@ app.add_typer(kb_app, name="kb")
 err = Console(stderr=True)
 out = Console()
 
-DataOpt = Annotated[Optional[Path], typer.Option("--data", "-d", help="CSV or Parquet file.")]
+DataOpt = Annotated[Path | None, typer.Option("--data", "-d", help="CSV or Parquet file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
@@ -54,14 +54,14 @@ def main() -> None:
 def run(
     request: Annotated[str, typer.Argument(help="The task in plain language.")] = "",
     data: DataOpt = None,
-    test_data: Annotated[Optional[Path], typer.Option(help="Your own test file.")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML job file.")] = None,
-    target: Annotated[Optional[str], typer.Option(help="Column to predict.")] = None,
-    metric: Annotated[Optional[str], typer.Option(help="accuracy, f1, r2, rmse, ...")] = None,
-    budget: Annotated[Optional[str], typer.Option(help="Training time, e.g. 90s or '2 minutes'.")] = None,
-    goal: Annotated[Optional[float], typer.Option(help="Score to reach, e.g. 0.95.")] = None,
-    model_name: Annotated[Optional[str], typer.Option(help="Registry name for the model.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
+    test_data: Annotated[Path | None, typer.Option(help="Your own test file.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML job file.")] = None,
+    target: Annotated[str | None, typer.Option(help="Column to predict.")] = None,
+    metric: Annotated[str | None, typer.Option(help="accuracy, f1, r2, rmse, ...")] = None,
+    budget: Annotated[str | None, typer.Option(help="Training time, e.g. 90s or '2 minutes'.")] = None,
+    goal: Annotated[float | None, typer.Option(help="Score to reach, e.g. 0.95.")] = None,
+    model_name: Annotated[str | None, typer.Option(help="Registry name for the model.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Pre-approve what the policy allows.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait here for approvals instead of exiting.")] = False,
     as_json: JsonOpt = False,
@@ -78,10 +78,10 @@ def run(
 def plan(
     request: Annotated[str, typer.Argument(help="The task in plain language.")] = "",
     data: DataOpt = None,
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML job file.")] = None,
-    target: Annotated[Optional[str], typer.Option(help="Column to predict.")] = None,
-    metric: Annotated[Optional[str], typer.Option(help="accuracy, f1, r2, rmse, ...")] = None,
-    budget: Annotated[Optional[str], typer.Option(help="Training time, e.g. 90s.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML job file.")] = None,
+    target: Annotated[str | None, typer.Option(help="Column to predict.")] = None,
+    metric: Annotated[str | None, typer.Option(help="accuracy, f1, r2, rmse, ...")] = None,
+    budget: Annotated[str | None, typer.Option(help="Training time, e.g. 90s.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Understand, configure and validate a job without training anything."""
@@ -122,8 +122,8 @@ def approvals_list(
 @approvals_app.command("approve")
 def approvals_approve(
     approval_id: str,
-    reason: Annotated[Optional[str], typer.Option(help="Why, for the audit log.")] = None,
-    by: Annotated[Optional[str], typer.Option(help="Who decides (default: your user name).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why, for the audit log.")] = None,
+    by: Annotated[str | None, typer.Option(help="Who decides (default: your user name).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Approve a pending action; the job resumes (here, unless another process is waiting on it)."""
@@ -134,7 +134,7 @@ def approvals_approve(
 def approvals_reject(
     approval_id: str,
     reason: Annotated[str, typer.Option(help="Why, for the audit log.")],
-    by: Annotated[Optional[str], typer.Option(help="Who decides (default: your user name).")] = None,
+    by: Annotated[str | None, typer.Option(help="Who decides (default: your user name).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Reject a pending action with a reason; the job goes on without it or stops."""
@@ -257,10 +257,10 @@ def _print_plan(result: dict[str, Any]) -> None:
 
 def _guard(action):
     """Run `action`; errors in the user's input or setup end the command with one clear line."""
+    from mlpilot.agent.fault_doctor import TrainingFailed
     from mlpilot.agent.store import StoreError
     from mlpilot.agent.understanding import RequestError
     from mlpilot.agent.validator import ConfigRejected
-    from mlpilot.agent.fault_doctor import TrainingFailed
     from mlpilot.engine.data import DataError
     from mlpilot.interfaces.job_config import ConfigFileError
 

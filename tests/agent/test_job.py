@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -32,9 +33,9 @@ def test_job_trains_tracks_and_registers_the_champion():
     assert result["goal_met"] is True
     assert result["budget_used_s"] <= 8.0 * 1.05
     assert result["model"]["name"] == "penguins-species" and result["model"]["alias"] == "champion"
-    saved = json.loads(open(result["report_path"]).read())
+    saved = json.loads(Path(result["report_path"]).read_text())
     assert saved["metrics"] == result["metrics"] and saved["decisions"]
-    assert "## Decisions" in open(result["report_markdown_path"]).read()
+    assert "## Decisions" in Path(result["report_markdown_path"]).read_text()
 
     client = mlflow.MlflowClient(settings.tracking_uri, registry_uri=settings.tracking_uri)
     champion = client.get_model_version_by_alias("penguins-species", "champion")
@@ -101,6 +102,6 @@ def test_own_test_file_is_used_for_evaluation(tmp_path):
     request = TaskRequest(request="predict species, 3 seconds", data=tmp_path / "train.csv",
                           test_data=tmp_path / "test.csv")
     outcome = Runner(Settings()).start(request, auto_approve=True)
-    evaluated = [d for d in outcome.result["decisions"] if d["stage"] == "evaluate"][0]
+    evaluated = next(d for d in outcome.result["decisions"] if d["stage"] == "evaluate")
     assert f"on {len(test)} rows of the user's test file" in evaluated["why"]
     assert outcome.result["request"]["test_data"].endswith("test.csv")

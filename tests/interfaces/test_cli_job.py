@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 def mlpilot(*args: str, data_dir) -> subprocess.CompletedProcess:
     env = {**os.environ, "MLPILOT_DATA_DIR": str(data_dir)}
     return subprocess.run([sys.executable, "-m", "mlpilot.interfaces.cli", *args],
-                          capture_output=True, text=True, env=env, timeout=300)
+                          check=False, capture_output=True, text=True, env=env,
+                          timeout=300)
 
 
 def test_waiting_job_survives_the_process_and_completes_after_approval_in_a_new_one(_isolated):
