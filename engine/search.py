@@ -60,7 +60,8 @@ class TrialSummary:
     """One finished trial: what it tried, how it ended, its validation score and time.
 
     `state` is "complete", "pruned" or "failed"; `fault` is the `TrainingFault` kind
-    ("nan_loss", "exploding_loss") of a failed trial.
+    ("nan_loss", "exploding_loss") of a failed trial. `config` is the exact config the
+    trial trained (None for a trial of an earlier call on a resumed study).
     """
 
     number: int
@@ -69,6 +70,7 @@ class TrialSummary:
     value: float | None
     seconds: float
     fault: str | None = None
+    config: TrainingConfig | None = None
 
 
 @dataclass
@@ -198,6 +200,7 @@ class _Search:
         self.best: tuple[int, TrainingConfig, FitResult] | None = None
         self.summaries: list[TrialSummary] = []
         self.run_ids: dict[int, str] = {}
+        self.configs: dict[int, TrainingConfig] = {}
 
     def trial_config(self, trial: optuna.Trial) -> TrainingConfig:
         """The sampled config, or the exact one an enqueued trial carries."""
@@ -206,6 +209,7 @@ class _Search:
             config = TrainingConfig.model_validate_json(trial.user_attrs[CONFIG_ATTR])
         trial.set_user_attr("hidden_sizes", list(config.model.hidden_sizes))
         trial.set_user_attr("batch_size", config.batch_size)
+        self.configs[trial.number] = config
         return config
 
     def start_run(self, trial: optuna.Trial, config: TrainingConfig) -> str | None:
@@ -258,7 +262,7 @@ class _Search:
         summary = TrialSummary(
             number=frozen.number, state=state, params=dict(frozen.params),
             value=frozen.value if state == "complete" else None, seconds=seconds,
-            fault=frozen.user_attrs.get("fault"),
+            fault=frozen.user_attrs.get("fault"), config=self.configs.get(frozen.number),
         )
         self.summaries.append(summary)
         run_id = self.run_ids.get(frozen.number)

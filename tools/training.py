@@ -19,10 +19,10 @@ import torch
 from pydantic import BaseModel
 
 from mlpilot.engine import metrics
-from mlpilot.engine.config import TaskSpec, TrainingConfig
+from mlpilot.engine.config import LOWER_IS_BETTER, TaskSpec, TrainingConfig
 from mlpilot.engine.predictor import TrainedModel
 from mlpilot.engine.preprocess import PreparedData, prepare_data
-from mlpilot.engine.search import tune
+from mlpilot.engine.search import TrialSummary, tune
 from mlpilot.engine.tracking import ModelVersionInfo, Tracker
 from mlpilot.engine.training import fit
 from mlpilot.tools.base import declare_risk
@@ -41,7 +41,12 @@ class TrainOutcome(BaseModel):
 
 
 class TuneOutcome(BaseModel):
-    """The Optuna search's result."""
+    """The Optuna search's result.
+
+    `top_configs` are the best completed trials, best first, as
+    `{"config": TrainingConfig fields, "score": validation score, "source": "trial N"}`
+    (what the experience store keeps for warm starts).
+    """
 
     model_dir: str | None
     best_score: float | None
@@ -51,6 +56,7 @@ class TuneOutcome(BaseModel):
     n_pruned: int
     n_failed: int
     seconds: float
+    top_configs: list[dict[str, Any]] = []
 
 
 class Evaluation(BaseModel):
@@ -63,6 +69,8 @@ class Evaluation(BaseModel):
 
 
 _PREPARED: dict[tuple, PreparedData] = {}
+#: How many of a search's best configs `TuneOutcome.top_configs` keeps.
+TOP_CONFIGS = 3
 
 
 def prepared(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig,
@@ -133,7 +141,24 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
         model_dir=saved, best_score=result.best_score if saved else None,
         best_config=result.best_config.model_dump(mode="json") if saved else None,
         n_trials=len(result.trials), n_complete=result.n_complete, n_pruned=result.n_pruned,
-        n_failed=result.n_failed, seconds=time.monotonic() - started)
+        n_failed=result.n_failed, seconds=time.monotonic() - started,
+        top_configs=_top_configs(result.trials, task.metric))
+
+
+def _top_configs(trials: Sequence[TrialSummary], metric: str, k: int = TOP_CONFIGS
+                 ) -> list[dict[str, Any]]:
+    """The `k` best distinct configs of the completed trials, best first."""
+    done = [t for t in trials if t.state == "complete" and t.config is not None
+            and t.value is not None and np.isfinite(t.value)]
+    done.sort(key=lambda t: t.value if metric in LOWER_IS_BETTER else -t.value)
+    top, seen = [], set()
+    for trial in done:
+        key = trial.config.model_dump_json()
+        if key not in seen and len(top) < k:
+            seen.add(key)
+            top.append({"config": trial.config.model_dump(mode="json"), "score": trial.value,
+                        "source": f"trial {trial.number}"})
+    return top
 
 
 @declare_risk("low")
