@@ -106,6 +106,20 @@ def _unique(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _warm_start_lines(warm: dict[str, Any] | None) -> list[str]:
+    """Whether the search was warm-started, and from which past runs."""
+    if not warm:
+        return []
+    if not warm["used"]:
+        return ["", f"Not warm-started ({warm['reason'].removeprefix('cold start: ')})."]
+    lines = ["", (f"Warm-started: the first {warm['n_configs']} trial(s) tried the best configs "
+                  "of these similar past runs:"), "",
+             "| past run | data | distance | validation score |", "| --- | --- | ---: | ---: |"]
+    lines += [f"| `{r['run_id']}` | {r['dataset']} | {r['distance']:.3f} | "
+              f"{r['metric']} {r['score']:.4f} |" for r in warm["sources"]]
+    return lines
+
+
 def markdown(doc: dict[str, Any]) -> str:
     """The report for people."""
     task = doc.get("task") or {}
@@ -154,6 +168,7 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += ["", "## Search", "",
                   f"{s['n_trials']} trials ({s['n_complete']} complete, {s['n_pruned']} pruned, "
                   f"{s['n_failed']} failed) in {s['seconds']:.1f} s."]
+        lines += _warm_start_lines(s.get("warm_start"))
     if doc.get("approvals"):
         lines += ["", "## Approvals", ""]
         lines += [f"- {a['action']}: {a['status']} by {a.get('by')}" for a in doc["approvals"]]

@@ -49,6 +49,13 @@ class Settings(BaseSettings):
         default=7 * 24 * 3600.0, gt=0, description="A pending approval expires (= rejected) after this."
     )
     approval_poll_s: float = Field(default=1.0, gt=0)
+    warm_start: bool = Field(
+        default=True, description="Start each search from the configs of similar past runs."
+    )
+    warm_start_max_distance: float = Field(
+        default=1.0, gt=0, description="Past runs whose data is further than this (standardised "
+        "meta-feature distance) are not used for warm starts."
+    )
 
     @property
     def state_db(self) -> Path:
@@ -69,6 +76,11 @@ class Settings(BaseSettings):
     def artifact_dir(self) -> Path:
         """Where MLflow keeps artifacts for the default local store."""
         return (self.data_dir / "mlartifacts").resolve()
+
+    @property
+    def experience_db(self) -> Path:
+        """SQLite file of the experience store (past runs' data and best configs)."""
+        return self.data_dir / "experience.sqlite"
 
     @property
     def knowledge_dir(self) -> Path:

@@ -1,5 +1,7 @@
 """Train and tune nodes: the base config first (watched by the fault doctor), then an
-Optuna search around it in the rest of the budget.
+Optuna search around it in the rest of the budget. The search first tries the best
+configs of similar past runs (a warm start, `agent/warm_start.py`), and the tune node
+records this run's best configs for the runs to come.
 
 Budget: `task.budget_s` covers both. The base run gets `search.base_fraction` of it; the
 search gets what is left. `budget_used_s` in the state is the training time actually spent.
@@ -16,11 +18,13 @@ from langgraph.types import Command
 
 from mlpilot.agent.context import JobContext, load_request_data, load_request_test_data
 from mlpilot.agent.state import JobState, TaskRequest, decision
+from mlpilot.agent.warm_start import plan_warm_start, remember
 from mlpilot.engine import metrics
 from mlpilot.engine.config import TaskSpec, TrainingConfig
 from mlpilot.engine.tracking import Tracker
 from mlpilot.engine.training import Callback, EpochResult, TrainingFault, TrainingRun
 from mlpilot.knowledge.kb import KnowledgeBase
+from mlpilot.tools.experience import dataset_meta
 from mlpilot.tools.training import train_model, tune_model
 
 #: Below this many seconds of budget left, the search is skipped.
@@ -89,11 +93,15 @@ def tune(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["eval
     request = TaskRequest.model_validate(state["request"])
     used = state.get("budget_used_s", 0.0)
     remaining = task.budget_s - used
+    df, test_df = load_request_data(request), load_request_test_data(request)
+    meta = dataset_meta(df, task)
     if not config.search.enabled or remaining < MIN_SEARCH_S:
         why = "search disabled" if not config.search.enabled else f"only {remaining:.1f}s left"
+        remember(state, ctx, meta)
         return Command(goto="evaluate", update={"decisions": [decision("tune", "skipped", why)]})
-    ctx.emit("tune", f"searching for {remaining:.0f}s")
     started = time.monotonic()
+    warm, warm_decision = plan_warm_start(state, ctx, meta, df, test_df)
+    ctx.emit("tune", f"searching for {remaining:.0f}s; {warm.reason}")
 
     def on_trial(trial) -> None:
         score = f" {task.metric} {trial.value:.4f}" if trial.value is not None else ""
@@ -101,23 +109,24 @@ def tune(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["eval
                  value=trial.value)
 
     outcome = tune_model(
-        load_request_data(request), task, config,
-        model_dir=settings.job_dir(state["job_id"]) / "tuned",
+        df, task, config, model_dir=settings.job_dir(state["job_id"]) / "tuned",
         deadline=started + remaining, storage=settings.optuna_storage,
-        study_name=state["job_id"], test_df=load_request_test_data(request), enqueue=[config],
+        study_name=state["job_id"], test_df=test_df, enqueue=[*warm.configs, config],
         tracker=tracker_for(ctx), parent_run_id=state.get("mlflow_run_id"), on_trial=on_trial)
     used += time.monotonic() - started
-    summary = outcome.model_dump(exclude={"best_config"})
+    remember(state, ctx, meta, outcome)
+    summary = {**outcome.model_dump(exclude={"best_config", "top_configs"}),
+               "warm_start": warm.summary()}
     best = state.get("best")
     update: dict[str, Any] = {"budget_used_s": used, "search": summary}
     if outcome.model_dir and metrics.is_better(task.metric, outcome.best_score, best["score"]):
         update["best"] = {"model_dir": outcome.model_dir, "score": outcome.best_score,
                           "source": "Optuna search", "config": outcome.best_config}
         why = f"validation {task.metric} {outcome.best_score:.4f} beats the base config's {best['score']:.4f}"
-        update["decisions"] = [decision("tune", "use the search's best trial", why)]
+        update["decisions"] = [warm_decision, decision("tune", "use the search's best trial", why)]
     else:
-        update["decisions"] = [decision("tune", "keep the base config",
-                                        "no trial beat it on validation")]
+        update["decisions"] = [warm_decision, decision("tune", "keep the base config",
+                                                       "no trial beat it on validation")]
     return Command(goto="evaluate", update=update)
 
 

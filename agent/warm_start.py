@@ -1,0 +1,61 @@
+"""The tune node's memory: warm-start the search from similar past runs, and remember
+this run's best configs for the runs to come.
+
+Both sides go through `tools/experience.py` and the experience store
+(`<data_dir>/experience.sqlite`). `MLPILOT_WARM_START=false` turns the warm start off;
+runs are remembered either way. Remembering is keyed by the job id, so a node that runs
+again replaces its record instead of adding a second one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from mlpilot.agent.context import JobContext
+from mlpilot.agent.state import JobState, TaskRequest, decision
+from mlpilot.engine.config import TaskSpec, TrainingConfig
+from mlpilot.engine.data import DataProfile
+from mlpilot.guardrails.limits import Limits
+from mlpilot.knowledge.experience import MetaFeatures
+from mlpilot.tools.experience import WarmStart, find_warm_start, record_experience
+from mlpilot.tools.training import TuneOutcome, prepared
+
+
+def plan_warm_start(state: JobState, ctx: JobContext, meta: MetaFeatures, df: pd.DataFrame,
+                    test_df: pd.DataFrame | None) -> tuple[WarmStart, dict[str, str]]:
+    """The past configs this job's search should try first, and the decision to log."""
+    settings = ctx.settings
+    if not settings.warm_start:
+        warm = WarmStart(reason="cold start: warm starts are off (MLPILOT_WARM_START=false)")
+        return warm, decision("tune", "cold start", warm.reason)
+    task = TaskSpec.model_validate(state["task"])
+    config = TrainingConfig.model_validate(state["config"])
+    n_train = len(prepared(df, task, config, test_df).y_train)
+    limits = Limits(max_memory_mb=settings.max_memory_mb, max_budget_s=settings.hard_budget_s)
+    warm = find_warm_start(
+        settings.experience_db, meta, task, config, DataProfile.model_validate(state["profile"]),
+        n_train_rows=n_train, exclude=[state["job_id"]], limits=limits,
+        max_distance=settings.warm_start_max_distance)
+    if not warm.used:
+        return warm, decision("tune", "cold start", warm.reason)
+    runs = "; ".join(f"run {s.run_id} on {s.dataset} (distance {s.distance:.2f}, "
+                     f"validation {s.metric} {s.score:.4f})" for s in warm.sources)
+    what = f"warm start: try {len(warm.configs)} config(s) of similar past runs first"
+    return warm, decision("tune", what, f"nearest past runs: {runs}")
+
+
+def remember(state: JobState, ctx: JobContext, meta: MetaFeatures,
+             outcome: TuneOutcome | None = None) -> None:
+    """Record this job's data and best configs (the base run's and the search's)."""
+    task = TaskSpec.model_validate(state["task"])
+    request = TaskRequest.model_validate(state["request"])
+    candidates: list[dict[str, Any]] = []
+    base = state.get("base")
+    if base and base.get("config") is not None:
+        candidates.append({"config": base["config"], "score": base["score"], "source": "base"})
+    if outcome is not None:
+        candidates += outcome.top_configs
+    record_experience(ctx.settings.experience_db, run_id=state["job_id"],
+                      dataset=request.data.name, task=task, meta=meta, configs=candidates)

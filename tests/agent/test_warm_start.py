@@ -1,0 +1,137 @@
+"""Warm starts: past configs adapted and validated for a new job, and a second job on a
+similar dataset that starts its search from the first job's best config."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pandas as pd
+import pytest
+
+from mlpilot.agent.context import JobContext
+from mlpilot.agent.runner import Runner
+from mlpilot.agent.settings import Settings
+from mlpilot.agent.state import TaskRequest
+from mlpilot.agent.warm_start import plan_warm_start
+from mlpilot.engine.config import TaskSpec, TrainingConfig
+from mlpilot.engine.data import profile_table
+from mlpilot.engine.search import CONFIG_ATTR, config_params
+from mlpilot.guardrails.limits import Limits
+from mlpilot.knowledge.experience import ExperienceStore
+from mlpilot.tools.experience import (
+    adapt_config,
+    dataset_meta,
+    find_warm_start,
+    record_experience,
+)
+from tests.conftest import dataset
+
+TASK = TaskSpec(target="species", task_type="multiclass", metric="accuracy", budget_s=10)
+#: A past run's best config, unlike the defaults in every section.
+PAST = TrainingConfig.model_validate({
+    "preprocessing": {"scaling": "robust"}, "model": {"hidden_sizes": [48], "dropout": 0.2},
+    "optimizer": {"learning_rate": 0.004, "weight_decay": 0.001}, "batch_size": 512,
+    "max_epochs": 30, "validation_fraction": 0.25, "seed": 7,
+})
+
+
+@pytest.fixture(scope="module")
+def penguins() -> pd.DataFrame:
+    return pd.read_csv(dataset("penguins.csv"))
+
+
+def remember_past(penguins: pd.DataFrame, store_path, configs: list[TrainingConfig],
+                  run_id: str = "past-run", df: pd.DataFrame | None = None) -> None:
+    df = penguins if df is None else df
+    record_experience(store_path, run_id=run_id, dataset="penguins.csv", task=TASK,
+                      meta=dataset_meta(df, TASK),
+                      configs=[{"config": c.model_dump(mode="json"), "score": 0.9 - i / 10,
+                                "source": f"trial {i}"} for i, c in enumerate(configs)])
+
+
+def test_a_past_config_keeps_how_to_learn_and_takes_the_rest_from_the_new_job():
+    base = TrainingConfig(seed=3)
+    adapted = adapt_config(PAST, base, n_train_rows=200)
+    assert adapted.model == PAST.model and adapted.optimizer == PAST.optimizer
+    assert adapted.batch_size == 200  # capped at the new job's training rows
+    assert adapted.seed == 3 and adapted.preprocessing == base.preprocessing
+    assert (adapted.max_epochs, adapted.validation_fraction) == (base.max_epochs,
+                                                                base.validation_fraction)
+    assert adapted.search == base.search
+
+
+def test_warm_start_validates_past_configs_and_skips_those_that_fail(penguins, tmp_path):
+    store_path = tmp_path / "experience.sqlite"
+    too_big = PAST.model_copy(update={"model": PAST.model.model_copy(
+        update={"hidden_sizes": [1024, 1024, 1024]})})
+    remember_past(penguins, store_path, [too_big, PAST])
+    warm = find_warm_start(store_path, dataset_meta(penguins, TASK), TASK, TrainingConfig(),
+                           profile_table(penguins, "species"), n_train_rows=233,
+                           limits=Limits(max_parameters=100_000))
+    assert warm.used and len(warm.configs) == 1
+    assert warm.configs[0].model.hidden_sizes == [48]
+    [skipped] = warm.skipped
+    assert skipped.startswith("past-run #1:") and "parameters" in skipped
+    assert [s.run_id for s in warm.sources] == ["past-run"]
+    assert warm.sources[0].score == pytest.approx(0.9) and warm.sources[0].distance == 0.0
+
+
+def test_no_warm_start_without_a_similar_past_run(penguins, tmp_path):
+    store_path = tmp_path / "experience.sqlite"
+    args = (dataset_meta(penguins, TASK), TASK, TrainingConfig(), profile_table(penguins, "species"))
+    empty = find_warm_start(store_path, *args, n_train_rows=233)
+    assert not empty.used and "no past multiclass run" in empty.reason
+
+    tiny = penguins.head(40).assign(extra=1.0)  # fewer rows, one more column
+    remember_past(penguins, store_path, [PAST], df=tiny)
+    far = find_warm_start(store_path, *args, n_train_rows=233, max_distance=0.1)
+    assert not far.used and "past-run" in far.reason and "more than the limit 0.1" in far.reason
+
+
+def test_the_setting_turns_warm_starts_off(penguins, tmp_path, monkeypatch):
+    remember_past(penguins, Settings().experience_db, [PAST])
+    monkeypatch.setenv("MLPILOT_WARM_START", "false")
+    ctx = JobContext(settings=Settings())
+    warm, logged = plan_warm_start({}, ctx, dataset_meta(penguins, TASK), penguins, None)
+    assert not warm.used and warm.configs == []
+    assert logged["decision"] == "cold start" and "MLPILOT_WARM_START=false" in logged["why"]
+
+
+@pytest.mark.slow
+def test_a_second_job_on_similar_data_starts_from_the_first_jobs_best_config(penguins, tmp_path):
+    settings = Settings()
+    first = Runner(settings).start(TaskRequest(
+        request="predict the species of a penguin, 3 seconds", data=dataset("penguins.csv"),
+        training={"model": {"hidden_sizes": [48]}, "optimizer": {"learning_rate": 0.004},
+                  "batch_size": 32}), auto_approve=True)
+    assert first.status == "succeeded"
+    assert first.result["search"]["warm_start"]["used"] is False
+    remembered = ExperienceStore(settings.experience_db).get(first.job_id)
+    assert remembered is not None and remembered.configs
+
+    similar = tmp_path / "penguins_resampled.csv"
+    penguins.sample(frac=0.9, random_state=1).to_csv(similar, index=False)
+    second = Runner(settings).start(TaskRequest(
+        request="predict the species of a penguin, 3 seconds", data=similar), auto_approve=True)
+    assert second.status == "succeeded"
+
+    warm = second.result["search"]["warm_start"]
+    assert warm["used"] and warm["n_configs"] >= 1
+    assert warm["sources"][0]["run_id"] == first.job_id and warm["sources"][0]["distance"] < 0.3
+    study = optuna.load_study(study_name=second.job_id, storage=settings.optuna_storage)
+    trials = study.get_trials(deepcopy=False)
+    base = TrainingConfig.model_validate_json(trials[warm["n_configs"]].user_attrs[CONFIG_ATTR])
+    expected = adapt_config(remembered.best.config, base, n_train_rows=10**6)  # 32 fits
+    assert trials[0].user_attrs[CONFIG_ATTR] == expected.model_dump_json()
+    assert trials[0].params == pytest.approx(config_params(expected, base.search.space))
+
+    logged = [d for d in second.result["decisions"] if d["decision"].startswith("warm start")]
+    assert logged and first.job_id in logged[0]["why"]
+    with open(second.result["report_path"]) as saved:
+        report = json.load(saved)
+    assert report["search"]["warm_start"]["sources"][0]["run_id"] == first.job_id
+    with open(second.result["report_markdown_path"]) as saved:
+        markdown = saved.read()
+    assert "Warm-started" in markdown and first.job_id in markdown
+    assert ExperienceStore(settings.experience_db).count() == 2  # the second job is remembered too

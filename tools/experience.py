@@ -1,0 +1,201 @@
+"""Typed tools over the experience store: warm-start configs for a new job from the past
+jobs whose data looks most like its own, and recording what a finished job learnt.
+
+A past config is never enqueued as is. `adapt_config` keeps what describes *how to
+learn* (the network, the optimiser, the batch size, capped at the new training rows)
+and takes everything tied to *this job* from the new job's validated base config:
+preprocessing (the search shares one prepared dataset), the data split, epochs and
+patience, class weighting, the search settings and the seed. The result then goes
+through the guardrails validator chain (schema, cross-field checks, resources; no dry
+run); a config with an error is skipped, and the report says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, Field, ValidationError
+
+from mlpilot.engine.config import LOWER_IS_BETTER, TaskSpec, TrainingConfig
+from mlpilot.engine.data import DataProfile
+from mlpilot.guardrails.limits import Limits
+from mlpilot.guardrails.validators import validate
+from mlpilot.knowledge.experience import (
+    Experience,
+    ExperienceStore,
+    MetaFeatures,
+    Neighbour,
+    ScoredConfig,
+    meta_features,
+)
+from mlpilot.tools.base import declare_risk
+
+#: The sections of a past config that carry over to a new job.
+TRANSFERRED = ("model", "optimizer", "batch_size")
+#: How many of a job's best configs the store keeps.
+KEPT_CONFIGS = 3
+
+
+class WarmStartSource(BaseModel):
+    """A past run a warm start drew on."""
+
+    run_id: str
+    dataset: str
+    distance: float = Field(description="Standardised meta-feature distance to this job's data.")
+    metric: str
+    score: float = Field(description="The past run's best validation score, on its metric.")
+
+
+class WarmStart(BaseModel):
+    """What the experience store suggests for a new job's search.
+
+    `configs` are adapted, validated `TrainingConfig`s to try first, in order; `sources`
+    the past runs they came from, nearest first; `reason` says in words why the search
+    is (or is not) warm-started; `skipped` says why candidate configs were left out.
+    """
+
+    configs: list[TrainingConfig] = []
+    sources: list[WarmStartSource] = []
+    skipped: list[str] = []
+    reason: str
+
+    @property
+    def used(self) -> bool:
+        """True when at least one past config will be tried."""
+        return bool(self.configs)
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON the report shows (`search.warm_start`)."""
+        return {"used": self.used, "n_configs": len(self.configs),
+                "sources": [s.model_dump() for s in self.sources], "reason": self.reason,
+                "skipped": self.skipped}
+
+
+def dataset_meta(df: pd.DataFrame, task: TaskSpec) -> MetaFeatures:
+    """The meta-features of a job's training data (dropped columns left out)."""
+    return meta_features(df, task.target, task.task_type, task.drop_columns)
+
+
+def adapt_config(past: dict[str, Any] | TrainingConfig, base: TrainingConfig,
+                 n_train_rows: int) -> TrainingConfig:
+    """A past config made fit for a new job: `TRANSFERRED` sections from `past`, the rest
+    from `base`, batch size at most `n_train_rows`. Raises `ValidationError` when the
+    past config no longer parses."""
+    if isinstance(past, TrainingConfig):
+        past = past.model_dump(mode="json")
+    fields = base.model_dump(mode="json")
+    fields.update({key: past[key] for key in TRANSFERRED if key in past})
+    config = TrainingConfig.model_validate(fields)
+    return config.model_copy(update={"batch_size": max(1, min(config.batch_size, n_train_rows))})
+
+
+@declare_risk("low")
+def find_warm_start(store_path: Path, meta: MetaFeatures, task: TaskSpec, base: TrainingConfig,
+                    profile: DataProfile, *, n_train_rows: int, exclude: Sequence[str] = (),
+                    limits: Limits | None = None, neighbours: int = 3, max_configs: int = 3,
+                    max_distance: float = 1.0) -> WarmStart:
+    """Configs to try first in a new job's search, from the nearest past runs.
+
+    Args:
+        store_path: the experience store's SQLite file.
+        meta: meta-features of the new job's training data (`dataset_meta`).
+        task: the new job's task; only past runs of its task type are considered.
+        base: the new job's validated base config (what is not transferred comes from it).
+        profile: the new job's data profile, for the validator chain.
+        n_train_rows: training rows after the split; batch sizes are capped to it.
+        exclude: run ids to leave out (the job itself, when its node runs again).
+        limits: operator limits for the validator chain's resource layer.
+        neighbours: how many past runs to draw on.
+        max_configs: how many configs to return at most; taken round-robin, the best
+            config of each neighbour (nearest first), then the second best, ...
+        max_distance: past runs further than this are not similar enough to use.
+    """
+    store = ExperienceStore(store_path)
+    near = store.nearest(meta, task.task_type, k=neighbours, exclude=list(exclude))
+    similar = [n for n in near if n.distance <= max_distance]
+    if not similar:
+        if not near:
+            return WarmStart(reason=f"cold start: no past {task.task_type} run to learn from")
+        return WarmStart(reason=f"cold start: the nearest past run ({near[0].experience.run_id}, "
+                                f"{near[0].experience.dataset}) is {near[0].distance:.2f} away, "
+                                f"more than the limit {max_distance:g}")
+    configs, skipped, used_runs = [], [], []
+    seen = {base.model_dump_json()}
+    depth = max(len(n.experience.configs) for n in similar)
+    for rank in range(depth):
+        for neighbour in similar:
+            if len(configs) >= max_configs or rank >= len(neighbour.experience.configs):
+                continue
+            label = f"{neighbour.experience.run_id} #{rank + 1}"
+            config, why = _checked(neighbour.experience.configs[rank].config, task, base,
+                                   profile, n_train_rows, limits)
+            if config is None:
+                skipped.append(f"{label}: {why}")
+            elif config.model_dump_json() in seen:
+                skipped.append(f"{label}: same as a config already tried")
+            else:
+                seen.add(config.model_dump_json())
+                configs.append(config)
+                if neighbour not in used_runs:
+                    used_runs.append(neighbour)
+    sources = [_source(n) for n in similar if n in used_runs]
+    if not configs:
+        return WarmStart(sources=[], skipped=skipped,
+                         reason="cold start: no past config passed validation for this data")
+    runs = ", ".join(f"{s.run_id} (distance {s.distance:.2f})" for s in sources)
+    return WarmStart(configs=configs, sources=sources, skipped=skipped,
+                     reason=f"warm start: {len(configs)} config(s) from {runs}")
+
+
+def _checked(past: dict[str, Any], task: TaskSpec, base: TrainingConfig, profile: DataProfile,
+             n_train_rows: int, limits: Limits | None) -> tuple[TrainingConfig | None, str]:
+    """The adapted config once it passes the validator chain, or None and why not."""
+    try:
+        adapted = adapt_config(past, base, n_train_rows)
+    except ValidationError as err:
+        return None, f"no longer a valid TrainingConfig ({err.error_count()} error(s))"
+    report = validate(task, adapted, profile, limits=limits, dry_run=False)
+    if not report.passed:
+        return None, "; ".join(f.line() for f in report.errors)
+    # safe repairs may touch any field: keep them on the transferred part only
+    return adapt_config(report.config, base, n_train_rows), ""
+
+
+def _source(neighbour: Neighbour) -> WarmStartSource:
+    past = neighbour.experience
+    return WarmStartSource(run_id=past.run_id, dataset=past.dataset,
+                           distance=round(neighbour.distance, 4), metric=past.metric,
+                           score=past.best.score)
+
+
+@declare_risk("low")
+def record_experience(store_path: Path, *, run_id: str, dataset: str, task: TaskSpec,
+                      meta: MetaFeatures, configs: list[dict[str, Any]]) -> Experience:
+    """Store what a job learnt: its data's meta-features and its best configs.
+
+    Args:
+        store_path: the experience store's SQLite file.
+        run_id: the job's run id; recording again replaces the job's earlier record.
+        dataset: the data file's name, for people reading the report.
+        task: the job's task (target, task type, metric).
+        meta: meta-features of the job's training data (`dataset_meta`).
+        configs: candidates as `{"config", "score", "source"}` (base run and search
+            trials); the `KEPT_CONFIGS` best distinct ones with a finite score are kept.
+    """
+    lower = task.metric in LOWER_IS_BETTER
+    finite = [c for c in configs if c.get("score") is not None and c["score"] == c["score"]
+              and abs(c["score"]) != float("inf")]
+    finite.sort(key=lambda c: c["score"] if lower else -c["score"])
+    kept, seen = [], set()
+    for candidate in finite:
+        key = TrainingConfig.model_validate(candidate["config"]).model_dump_json()
+        if key not in seen and len(kept) < KEPT_CONFIGS:
+            seen.add(key)
+            kept.append(ScoredConfig.model_validate(candidate))
+    experience = Experience(run_id=run_id, dataset=dataset, target=task.target,
+                            task_type=task.task_type, metric=task.metric, meta=meta, configs=kept)
+    ExperienceStore(store_path).record(experience)
+    return experience
