@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from mlpilot.agent.context import JobContext, load_request_data
 from mlpilot.agent.llm import call_until_submitted
 from mlpilot.agent.state import JobState, TaskRequest, decision
-from mlpilot.agent.understanding import RequestError, Understanding, parse_budget, understand
+from mlpilot.agent.understanding import RequestError, Understanding, understand
 from mlpilot.engine.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, TaskSpec
 from mlpilot.engine.data import DataError, DataProfile, TargetProfile, profile_table
 from mlpilot.prompts import render
@@ -41,19 +41,19 @@ def plan(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["conf
     request = TaskRequest.model_validate(state["request"])
     df = load_request_data(request)
     columns = [str(c) for c in df.columns]
-    understood = understand(request.request, columns)
-    if request.budget_s is None and understood.budget_s is None:
-        parse_budget(request.request)  # raises for "forever" / negative budgets
+    understood = understand(request.request, columns)  # raises for "forever", "-5 minutes"
+    profile = profile_table(df)
     try:
         if ctx.chat_model is None:
-            task, why = expert_task(request, understood, df, ctx.settings.default_budget_s)
+            task, why = expert_task(request, understood, df, profile,
+                                    ctx.settings.default_budget_s)
         else:
-            task, why = llm_task(request, understood, df, ctx)
+            task, why = llm_task(request, understood, df, profile, ctx)
     except NeedsInput as question:
         ctx.emit("planner", str(question))
         return Command(goto=END, update={"status": "needs_input", "question": str(question)})
     task = _check_against_data(task, df, request)
-    profile = profile_table(df, target=task.target)
+    profile = with_target(profile, df, task.target)
     missing = _all_missing(profile, task.drop_columns)
     task = task.model_copy(update={"drop_columns": task.drop_columns + missing})
     notes = [decision("planner", f"drop column {c!r}", "all values are missing") for c in missing]
@@ -72,10 +72,10 @@ def plan(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["conf
 
 
 def expert_task(request: TaskRequest, understood: Understanding, df: pd.DataFrame,
-                default_budget_s: float) -> tuple[TaskSpec, list[tuple[str, str]]]:
+                profile: DataProfile, default_budget_s: float
+                ) -> tuple[TaskSpec, list[tuple[str, str]]]:
     """The offline expert's TaskSpec, with the reasons for each choice."""
     why: list[tuple[str, str]] = []
-    profile = profile_table(df)
     target = request.target or (understood.target.column if understood.target else None)
     if target is None:
         if not understood.has_intent and not request.request.strip() == "":
@@ -97,7 +97,7 @@ def expert_task(request: TaskRequest, understood: Understanding, df: pd.DataFram
                 f"target has {column.n_unique} distinct {column.kind} values"))
     metric = request.metric or understood.metric
     if metric is None:
-        metric, reason = default_metric(task_type, profile_table(df, target=target).target)
+        metric, reason = default_metric(task_type, with_target(profile, df, target).target)
         why.append((f"metric {metric}", reason))
     else:
         why.append((f"metric {metric}", "stated by the user"))
@@ -112,10 +112,9 @@ def expert_task(request: TaskRequest, understood: Understanding, df: pd.DataFram
                     budget_s=budget, drop_columns=drop), why
 
 
-def llm_task(request: TaskRequest, understood: Understanding, df, ctx: JobContext
-             ) -> tuple[TaskSpec, list[tuple[str, str]]]:
+def llm_task(request: TaskRequest, understood: Understanding, df: pd.DataFrame,
+             profile: DataProfile, ctx: JobContext) -> tuple[TaskSpec, list[tuple[str, str]]]:
     """Ask the configured LLM for the TaskSpec through tool calls, then apply explicit fields."""
-    profile = profile_table(df)
     prompt = render(PROMPT, request=request.request, data_name=request.data.name,
                     profile=profile.model_dump_json(indent=1),
                     default_budget_s=ctx.settings.default_budget_s)
@@ -149,6 +148,11 @@ def llm_task(request: TaskRequest, understood: Understanding, df, ctx: JobContex
     task = task.model_copy(update=overrides)
     return task, [(f"task {task.target!r} ({task.task_type}, {task.metric})",
                    f"proposed by the LLM via {name}")]
+
+
+def with_target(profile: DataProfile, df: pd.DataFrame, target: str) -> DataProfile:
+    """`profile` with the target's class counts and imbalance (profiles only that column)."""
+    return profile.model_copy(update={"target": profile_table(df[[target]], target=target).target})
 
 
 def infer_task_type(column, hint: str | None) -> str:
