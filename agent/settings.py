@@ -7,10 +7,10 @@ SQLite stores, the local MLflow store and the embedded ChromaDB knowledge base.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LLMProvider = Literal["auto", "offline", "openai", "anthropic", "openai_compatible"]
 
@@ -56,6 +56,32 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="Past runs whose data is further than this (standardised "
         "meta-feature distance) are not used for warm starts."
     )
+
+    datasets_dir: Path | None = Field(
+        default=None, description="Folder that chat and Slack requests name datasets in "
+        "(\"penguins.csv\", \"the customers dataset\")."
+    )
+    slack_bot_token: str | None = Field(
+        default=None, description="Slack bot token (xoxb-...); with the signing secret it "
+        "turns on the Slack bot at /slack/events."
+    )
+    slack_signing_secret: str | None = Field(
+        default=None, description="Slack app signing secret: requests not signed with it get 401."
+    )
+    slack_approvers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Slack user ids that may approve or reject "
+        "(comma-separated in MLPILOT_SLACK_APPROVERS)."
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", description="Slack Web API base URL."
+    )
+
+    @field_validator("slack_approvers", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
 
     @property
     def state_db(self) -> Path:
