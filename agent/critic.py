@@ -1,9 +1,20 @@
 """Critic: reviews the task and config against the data before any compute is spent.
 
-It looks for ID-like columns, a feature that alone predicts the target almost perfectly
-(leakage), and a metric that misleads under class imbalance. Columns it flags for
-dropping are dropped and the config goes back to the generator, with the evidence in
-the report; otherwise the job moves on to the approval gate.
+What it looks for, and its policy for each (every flag carries its evidence to the report):
+
+| flag | evidence | action |
+| --- | --- | --- |
+| ID-like column | unique fraction, row order | drop (names: ask) |
+| target leakage | single-feature score vs the runner-up; 1:1 re-encoding | drop |
+| post-outcome column | a lexicon meaning, the column's single-feature score and rank | ask |
+| duplicated rows | copies, and test rows with an identical twin in training | advise |
+| time order | date columns, and how well the rows follow them | advise |
+| metric vs imbalance | minority/majority ratio, majority-class accuracy | switch metric |
+| a goal the data cannot support | test-set resolution, a quick boosted-tree baseline | ask |
+
+Columns it drops go back to the config generator (at most MAX_CRITIC_ROUNDS times); a
+metric is switched only when the user did not name one. "ask" and "advise" flags do not
+stop the job: they are the reviewer's questions and advice, in the report.
 """
 
 from __future__ import annotations
@@ -13,7 +24,7 @@ from typing import Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from mlpilot.agent.context import JobContext, load_request_data
+from mlpilot.agent.context import JobContext, load_request_data, load_request_test_data
 from mlpilot.agent.state import JobState, TaskRequest, decision
 from mlpilot.agent.understanding import understand
 from mlpilot.engine.config import TaskSpec
@@ -23,6 +34,9 @@ from mlpilot.guardrails.data_checks import (
     find_id_like_columns,
     find_leaky_columns,
 )
+from mlpilot.guardrails.goal_checks import check_goal
+from mlpilot.guardrails.post_outcome import find_post_outcome_columns
+from mlpilot.guardrails.split_checks import find_duplicate_rows, find_time_columns
 
 #: The critic sends a config back at most this many times.
 MAX_CRITIC_ROUNDS = 2
@@ -35,7 +49,11 @@ def critique(state: JobState, runtime: Runtime[JobContext]
     task = TaskSpec.model_validate(state["task"])
     request = TaskRequest.model_validate(state["request"])
     df = load_request_data(request).drop(columns=task.drop_columns, errors="ignore")
-    flags = review(df, task)
+    test_df = load_request_test_data(request)
+    if test_df is not None:
+        test_df = test_df.drop(columns=task.drop_columns, errors="ignore")
+    test_fraction = (state.get("config") or {}).get("test_fraction", 0.2)
+    flags = review(df, task, test_df=test_df, test_fraction=test_fraction, seed=request.seed)
     findings = [as_finding(f) for f in flags]
     decisions, changes = [], {}
     drop = [f.column for f in flags if f.action == "drop" and f.column
@@ -51,34 +69,58 @@ def critique(state: JobState, runtime: Runtime[JobContext]
         decisions.append(decision("critic", f"metric {task.metric} -> {switch.suggestion}",
                                   switch.evidence))
     for f in flags:
-        ctx.emit("critic", f"{f.kind}: {f.column or task.metric}: {f.evidence}")
+        ctx.emit("critic", f"{f.kind}: {f.column or FIELDS[f.kind]}: {f.evidence}")
     update = {"critic_findings": findings, "decisions": decisions}
     round_ = state.get("critic_round", 0)
     if changes and round_ < MAX_CRITIC_ROUNDS:
         new_task = task.model_copy(update=changes).model_dump()
         return Command(goto="config_generator", update={
             **update, "task": new_task, "critic_round": round_ + 1, "repair_round": 0})
+    # Questions and advice once, in the round that passes (earlier rounds repeat them).
+    decisions += [decision("critic", f"{f.action} ({f.kind}): {f.suggestion}", f.evidence)
+                  for f in flags if f.action in ("ask", "advise")]
     decisions.append(decision("critic", "passed", f"{len(flags)} flag(s), nothing left to change"))
     return Command(goto="approve_training", update=update)
 
 
-def review(df, task: TaskSpec) -> list[Flag]:
-    """Every flag the critic raises for this data and task, with evidence."""
+def review(df, task: TaskSpec, *, test_df=None, test_fraction: float = 0.2, seed: int = 0
+           ) -> list[Flag]:
+    """Every flag the critic raises for this data and task, with evidence.
+
+    Column flags come first, one per column (the first check to flag a column wins). The
+    row-level checks (duplicates, goal) see the data without the columns flagged for
+    dropping, as training will.
+    """
     flags = list(find_id_like_columns(df, task.target))
-    flagged = {f.column for f in flags}
-    flags += [f for f in find_leaky_columns(df, task.target, task.task_type)
-              if f.column not in flagged]
+    for found in (find_leaky_columns(df, task.target, task.task_type, seed=seed),
+                  find_post_outcome_columns(df, task.target, task.task_type, seed=seed)):
+        flagged = {f.column for f in flags}
+        flags += [f for f in found if f.column not in flagged]
+    kept = df.drop(columns=[f.column for f in flags if f.action == "drop"])
+    kept_test = None if test_df is None else test_df.drop(
+        columns=[f.column for f in flags if f.action == "drop"], errors="ignore")
+    flags += find_duplicate_rows(kept, task.target, test_fraction=test_fraction, test_df=kept_test)
+    flags += find_time_columns(df, task.target)
     if task.is_classification:
         flags += check_metric_vs_imbalance(df, task.target, task.task_type, task.metric)
+    n_test = None if test_df is None else int(test_df[task.target].notna().sum())
+    flags += check_goal(kept, task.target, task.task_type, task.metric, task.goal, n_test=n_test,
+                        test_fraction=test_fraction, seed=seed)
     return flags
+
+
+#: The report's field for each kind of flag: the setting the flag is about.
+FIELDS = {"id_like": "task.drop_columns", "leakage": "task.drop_columns",
+          "post_outcome": "task.drop_columns", "duplicates": "data.rows",
+          "temporal": "data.split", "imbalance": "task.metric", "goal": "task.goal"}
 
 
 def as_finding(flag: Flag) -> dict:
     """A critic flag in the validator chain's finding format, for the report."""
     return {
         "check_id": f"critic.{flag.kind}",
-        "severity": "warning",
-        "field": f"task.drop_columns" if flag.column else "task.metric",
+        "severity": "info" if flag.action == "advise" else "warning",
+        "field": FIELDS[flag.kind],
         "message": flag.evidence,
         "hint": flag.suggestion,
         "repair": None,

@@ -1,5 +1,9 @@
 """Evidence about the data that the critic acts on: ID-like columns, leakage, imbalance.
 
+The critic's other evidence lives beside this module: `post_outcome` (columns known only
+after the outcome), `split_checks` (duplicated rows, time order) and `goal_checks` (a goal
+the data cannot support). All return this module's `Flag`.
+
 Each check takes a DataFrame (features and target), the target's name and the task
 type, and returns `Flag`s that carry the evidence as numbers and one line of text.
 Pure pandas/numpy/scikit-learn: no engine import, no model training beyond tiny trees.
@@ -39,15 +43,29 @@ _DATE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\S.*)?$")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
-class Flag(BaseModel):
-    """One thing the critic found, with the evidence for it and what to do."""
+FlagKind = Literal["id_like", "leakage", "post_outcome", "duplicates", "temporal", "imbalance",
+                   "goal"]
 
-    kind: Literal["id_like", "leakage", "imbalance"]
+
+class Flag(BaseModel):
+    """One thing the critic found, with the evidence for it and what to do.
+
+    `action` is the policy: "drop" the column, "ask" the user (the report puts the question),
+    "switch_metric" to `suggestion`, or "advise" (a change only the user can judge).
+    """
+
+    kind: FlagKind
     column: str | None
     evidence: str
     score: float | None = None
-    action: Literal["drop", "ask", "switch_metric"]
+    action: Literal["drop", "ask", "switch_metric", "advise"]
     suggestion: str
+
+
+def name_words(name: str) -> list[str]:
+    """Lower-case words of a column name: 'callDuration', 'call_duration' -> call, duration."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(name))
+    return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
 
 
 # -- ID-like columns -------------------------------------------------------------------------
