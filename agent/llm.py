@@ -124,6 +124,40 @@ def call_until_submitted(
                    f"in {max_turns} turns")
 
 
+def answer_with_tools(
+    model: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    tools: Sequence[BaseTool],
+    max_turns: int = 6,
+) -> tuple[str, list[BaseMessage]]:
+    """Let the model call `tools` until it answers in plain text (a chat turn).
+
+    Each tool's output (or its complaint about the arguments, as a retry message) goes
+    back to the model. Returns the answer and the whole message history, tool calls
+    included, for the next turn.
+    """
+    by_name = {t.name: t for t in tools}
+    bound = model.bind_tools(list(tools))
+    history: list[BaseMessage] = list(messages)
+    for _ in range(max_turns):
+        reply = bound.invoke(history)
+        history.append(reply)
+        if not isinstance(reply, AIMessage) or not reply.tool_calls:
+            return reply.text, history
+        for call in reply.tool_calls:
+            call_id = call.get("id") or call["name"]
+            tool = by_name.get(call["name"])
+            if tool is None:
+                output = f"Unknown tool {call['name']!r}; use one of {sorted(by_name)}."
+            else:
+                try:
+                    output = _as_text(tool.invoke(call.get("args") or {}))
+                except Exception as err:  # noqa: BLE001 -- the model gets the complaint and retries
+                    output = f"Error: {err}"
+            history.append(ToolMessage(output, tool_call_id=call_id))
+    raise LLMError(f"the model did not answer within {max_turns} tool-calling steps")
+
+
 def _nudge(finish: dict[str, Any]) -> BaseMessage:
     from langchain_core.messages import HumanMessage
 

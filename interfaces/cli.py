@@ -1,6 +1,7 @@
 """`mlpilot`: the command line.
 
     mlpilot run "predict species, at least 95% accuracy, 2 minutes" --data penguins.csv
+    mlpilot chat
     mlpilot plan "..." --data penguins.csv --json
     mlpilot approvals list | approve ID | reject ID --reason "..."
     mlpilot runs list | show RUN_ID
@@ -97,6 +98,27 @@ def plan(
     if result.get("status") == "needs_input":
         err.print(f"[yellow]question:[/] {result.get('question')}")
         raise typer.Exit(EXIT_NEEDS_INPUT)
+
+
+@app.command()
+def chat(
+    user: Annotated[str | None, typer.Option(help="Who decides approvals (default: your user name).")] = None,
+    datasets_dir: Annotated[Path | None, typer.Option(
+        help="Folder that data file names resolve against (default: MLPILOT_DATASETS_DIR).")] = None,
+) -> None:
+    """Talk to the agent: start a job, ask how it goes, change the plan, approve, ask why."""
+    from mlpilot.agent.llm import build_chat_model
+    from mlpilot.agent.settings import Settings
+    from mlpilot.interfaces.chat import ChatSession, converse
+
+    settings = Settings(**({"datasets_dir": datasets_dir} if datasets_dir else {}))
+
+    def write(text: str) -> None:
+        print(text, flush=True)
+
+    session = _guard(lambda: ChatSession(settings, write=write, user=user,
+                                         chat_model=build_chat_model(settings)))
+    converse(session, input, write)
 
 
 @approvals_app.command("list")

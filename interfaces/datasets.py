@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DATA_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
-_FILE = re.compile(r"""(?<![\w./~-])([\w./~-]+\.(?:csv|tsv|parquet|pq))(?![\w])""", re.I)
+_FILE = re.compile(r"""(?<![\w./~-])([\w./~-]+\.(?:csv|tsv|parquet|pq))(?![\w])""",
+                   re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ def find_dataset(text: str, folder: Path | None, *, only_in_folder: bool = False
         return None
     lowered = _words(text)
     for path in sorted(available(folder), key=lambda p: -len(p.stem)):
-        if re.search(rf"(?<!\w){re.escape(_words(path.stem))}(?!\w)", lowered):
+        name = re.escape(_words(path.stem).removesuffix("s")) + "s?"  # penguin(s)
+        if re.search(rf"(?<!\w){name}(?!\w)", lowered):
             return DataMention(path.stem, path.resolve())
     return None
 

@@ -1,0 +1,62 @@
+"""Short sentences about a job for people: the chat, Slack threads and the web pages say
+the same thing the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Progress stages worth a line of their own in a conversation (epochs and trials are not).
+MILESTONE_STAGES = {"planner", "config_generator", "validator", "critic", "train", "tune",
+                    "fault_doctor", "evaluate", "approval", "deployer", "report"}
+
+
+def is_milestone(event: dict[str, Any]) -> bool:
+    """Whether a progress event is a milestone rather than one epoch or one trial."""
+    if "epoch" in event or "trial" in event:
+        return False
+    return event.get("stage") in MILESTONE_STAGES
+
+
+def outcome(result: dict[str, Any]) -> str:
+    """One or two sentences on how a finished (or stopped) job ended."""
+    run, status = result.get("run_id"), result.get("status")
+    if status == "failed":
+        return f"{run} failed: {result.get('error') or 'see its report'}."
+    if status == "needs_input":
+        return f"{run} needs an answer: {result.get('question')}"
+    if status == "cancelled":
+        return f"{run} was cancelled."
+    if status == "rejected":
+        return f"{run} stopped before training: the training budget was rejected."
+    task, metrics = result.get("task") or {}, result.get("metrics") or {}
+    metric = task.get("metric")
+    parts = [f"{run} {status}"]
+    if metric in metrics:
+        score = f"{metric} {metrics[metric]:.4f} on the test set"
+        base = (result.get("baseline_metrics") or {}).get(metric)
+        if base is not None:
+            score += f" (baseline {base:.4f})"
+        parts.append(score)
+    goal_met = result.get("goal_met")
+    if goal_met is not None:
+        parts.append(f"goal {task.get('goal')} {'met' if goal_met else 'not met'}")
+    text = ": ".join(parts[:2]) + "".join(f"; {p}" for p in parts[2:]) + "."
+    model = result.get("model")
+    if model:
+        text += f" Registered {model['name']} v{model['version']} as {model['alias']}."
+    elif status == "succeeded":
+        text += " No model was registered."
+    return text
+
+
+def approval_question(approval: Any) -> str:
+    """What an approval asks, and why the policy calls it risky."""
+    payload = approval.payload or {}
+    what = {"train": f"train with a budget of {payload.get('budget_s', 0):g} s",
+            "register_champion": "register the model as the champion"}.get(
+        approval.action, approval.action)
+    detail = ""
+    if approval.action == "register_champion" and payload.get("metrics"):
+        metrics = payload["metrics"]
+        detail = " (test " + ", ".join(f"{k} {v:.4f}" for k, v in list(metrics.items())[:2]) + ")"
+    return f"{approval.job_id} asks to {what}{detail}: {approval.reason}"
