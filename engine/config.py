@@ -56,24 +56,78 @@ class PreprocessingConfig(BaseModel):
         description="One-hot encode at most this many levels per categorical column; "
         "rarer levels share one 'other' slot.",
     )
+    drop_columns: list[str] = Field(
+        default_factory=list,
+        description="Feature columns to leave out of the inputs, e.g. a column whose values "
+        "the model cannot use (the fault doctor's fix for a bad batch).",
+    )
     standardize_target: bool = Field(
         default=True, description="Regression only: train on a standardised target."
     )
     log_target: bool = Field(
         default=False, description="Regression only: train on log1p(target) (target must be >= 0)."
     )
+    categorical_encoding: Literal["onehot", "embedding"] = Field(
+        default="onehot",
+        description="onehot: one 0/1 column per kept level. embedding: one column of integer "
+        "codes per categorical column, placed after all numeric columns, for models that "
+        "embed them (every network, when built with the preprocessor's cardinalities) and "
+        "for trees' native categorical splits.",
+    )
+
+
+ModelFamily = Literal["linear", "mlp", "resnet", "ft_transformer", "hist_gbt"]
+#: Families that are PyTorch networks trained by `engine.training.fit`.
+NEURAL_FAMILIES: frozenset[str] = frozenset({"linear", "mlp", "resnet", "ft_transformer"})
 
 
 class ModelConfig(BaseModel):
-    """The network: a linear model (no hidden layers) or an MLP."""
+    """The model: a linear model, an MLP, a ResNet-style MLP, an FT-Transformer, or
+    gradient-boosted trees ("hist_gbt", set up by `TrainingConfig.trees`).
+
+    `dropout` and `activation` apply to every network; each other field names the
+    families that read it.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    family: Literal["linear", "mlp"] = "mlp"
+    family: ModelFamily = "mlp"
     hidden_sizes: list[int] = Field(default_factory=lambda: [128, 64])
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     activation: Literal["relu", "gelu", "silu"] = "relu"
     batch_norm: bool = False
+    d_embedding: int = Field(
+        default=8, ge=1, le=512,
+        description="mlp, linear, resnet: width of each categorical column's embedding "
+        "(used when preprocessing.categorical_encoding is 'embedding').",
+    )
+    n_blocks: int = Field(default=2, ge=1, le=32, description="resnet: residual blocks.")
+    d_block: int = Field(default=64, ge=4, le=4096, description="resnet: width of each block.")
+    d_hidden_factor: float = Field(
+        default=2.0, gt=0.0, le=8.0,
+        description="resnet: a block's inner width is d_block x d_hidden_factor.",
+    )
+    residual_dropout: float = Field(
+        default=0.0, ge=0.0, lt=1.0,
+        description="resnet and ft_transformer: dropout on each block's output before the skip.",
+    )
+    d_token: int = Field(
+        default=32, ge=4, le=1024,
+        description="ft_transformer: width of each feature token; a multiple of n_heads.",
+    )
+    n_layers: int = Field(default=2, ge=1, le=16, description="ft_transformer: encoder layers.")
+    n_heads: int = Field(default=4, ge=1, le=32, description="ft_transformer: attention heads.")
+    attention_dropout: float = Field(
+        default=0.1, ge=0.0, lt=1.0, description="ft_transformer: dropout on attention weights."
+    )
+    ffn_dropout: float = Field(
+        default=0.1, ge=0.0, lt=1.0,
+        description="ft_transformer: dropout inside each feed-forward block.",
+    )
+    ffn_factor: float = Field(
+        default=2.0, gt=0.0, le=8.0,
+        description="ft_transformer: a feed-forward block's inner width is d_token x ffn_factor.",
+    )
 
 
 class OptimizerConfig(BaseModel):
@@ -119,6 +173,30 @@ class SearchConfig(BaseModel):
     )
 
 
+class TreeConfig(BaseModel):
+    """Gradient-boosted trees (scikit-learn HistGradientBoosting) for family "hist_gbt"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    learning_rate: float = Field(default=0.1, gt=0.0, le=1.0)
+    max_leaf_nodes: int = Field(default=31, ge=2, le=4096)
+    min_samples_leaf: int = Field(default=20, ge=1, le=100_000)
+    l2_regularization: float = Field(default=0.0, ge=0.0, le=1000.0)
+    max_iter: int = Field(
+        default=1000, ge=1, le=100_000, description="Most boosting iterations (early stopping "
+        "on the validation rows usually ends sooner)."
+    )
+    max_bins: int = Field(
+        default=255, ge=2, le=255,
+        description="Histogram bins per numeric feature; categorical columns with more "
+        "levels than this are split as numbers.",
+    )
+    early_stopping_rounds: int = Field(
+        default=20, ge=1, le=10_000,
+        description="Stop when the validation loss has not improved for this many iterations.",
+    )
+
+
 class TrainingConfig(BaseModel):
     """Everything the engine needs to train and tune one model for a TaskSpec."""
 
@@ -136,4 +214,8 @@ class TrainingConfig(BaseModel):
         default=False, description="Classification only: weight the loss by inverse class frequency."
     )
     search: SearchConfig = Field(default_factory=SearchConfig)
+    trees: TreeConfig | None = Field(
+        default=None,
+        description="Tree settings, read when model.family is 'hist_gbt' (null: the defaults).",
+    )
     seed: int = 0

@@ -24,9 +24,11 @@ class Preprocessor:
     """Turns raw feature columns into a float32 matrix and the target into model space.
 
     numeric: impute (median/mean), add a missing-indicator when train had missing values,
-    then scale. categorical/boolean: one-hot of the `max_categories` most frequent levels
-    plus an "other" slot (rare and unseen levels) and a missing slot when train had
-    missing values. datetime: year, month, day of week and days since 1970, as numeric.
+    then scale. categorical/boolean: the `max_categories` most frequent levels plus an
+    "other" slot (rare and unseen levels) and a missing slot when train had missing
+    values, as one-hot columns or, with `categorical_encoding="embedding"`, as one column
+    of integer codes per categorical column (see `categorical_cardinalities`).
+    datetime: year, month, day of week and days since 1970, as numeric.
     Columns absent at transform time are treated as all missing. Picklable.
     """
 
@@ -51,6 +53,29 @@ class Preprocessor:
         """The raw feature columns this preprocessor reads, in order."""
         return self.numeric + list(self.datetime_formats) + self.categorical
 
+    @property
+    def embeds_categories(self) -> bool:
+        """True when categorical columns come out as integer codes, not one-hot blocks."""
+        # getattr: preprocessors pickled before the option existed encode one-hot
+        return getattr(self.config, "categorical_encoding", "onehot") == "embedding"
+
+    @property
+    def categorical_cardinalities(self) -> list[int]:
+        """Number of codes of each categorical code column, in column order; [] for one-hot.
+
+        The code columns are the last `len(categorical_cardinalities)` columns of
+        `transform`'s matrix; column j holds float32 integers in [0, cardinalities[j]):
+        the kept levels by frequency, then "other", then "missing" (when train had gaps).
+        """
+        if not self.embeds_categories:
+            return []
+        return [self._width(col) for col in self.categorical]
+
+    @property
+    def n_features(self) -> int:
+        """Width of the matrix `transform` returns."""
+        return len(self.feature_names)
+
     def fit(self, df: pd.DataFrame, y: pd.Series | None = None,
             kinds: dict[str, str] | None = None) -> Preprocessor:
         """Learn encodings from training rows `df` (and target `y`); `kinds` overrides inference."""
@@ -70,6 +95,9 @@ class Preprocessor:
             ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
             self.levels[col] = [k for k, _ in ranked[: self.config.max_categories]]
             self.has_missing_level[col] = bool(keys.isna().any())
+            if self.embeds_categories:
+                self.feature_names.append(col)
+                continue
             self.feature_names += [f"{col}={lv}" for lv in self.levels[col]] + [f"{col}=<other>"]
             if self.has_missing_level[col]:
                 self.feature_names.append(f"{col}=<missing>")
@@ -81,7 +109,13 @@ class Preprocessor:
         """Encode raw rows into a float32 matrix; extra columns are ignored."""
         blocks = [self._transform_numeric(self._numeric_block(df))]
         for col in self.categorical:
-            blocks.append(self._one_hot(col, _column(df, col)))
+            codes = self._codes(col, _column(df, col))
+            if self.embeds_categories:
+                blocks.append(codes.astype(np.float32)[:, None])
+            else:
+                out = np.zeros((len(codes), self._width(col)), dtype=np.float32)
+                out[np.arange(len(codes)), codes] = 1.0
+                blocks.append(out)
         return np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
 
     # ---------------------------------------------------------------- target
@@ -165,17 +199,18 @@ class Preprocessor:
             filled = self.scaler.transform(filled)
         return np.concatenate([filled, missing[:, self.indicator_columns]], axis=1)
 
-    def _one_hot(self, col: str, values: pd.Series) -> np.ndarray:
+    def _codes(self, col: str, values: pd.Series) -> np.ndarray:
+        """Level index per row: kept levels, then "other" (rare or unseen), then "missing"."""
         levels = self.levels[col]
         keys = _as_keys(values)
         codes = pd.Index(levels, dtype=object).get_indexer(keys).astype(np.int64)
         codes[codes < 0] = len(levels)  # rare or unseen level -> "other"
         if self.has_missing_level[col]:
             codes[keys.isna().to_numpy()] = len(levels) + 1
-        width = len(levels) + 1 + int(self.has_missing_level[col])
-        out = np.zeros((len(keys), width), dtype=np.float32)
-        out[np.arange(len(keys)), codes] = 1.0
-        return out
+        return codes
+
+    def _width(self, col: str) -> int:
+        return len(self.levels[col]) + 1 + int(self.has_missing_level[col])
 
 
 def sorted_classes(y: pd.Series) -> list:

@@ -192,3 +192,15 @@ def test_unknown_target_label_is_data_error():
     pre.fit_target(pd.Series(["a", "b"]))
     with pytest.raises(DataError, match="target label 'c' was not among the training classes"):
         pre.encode_target(pd.Series(["a", "c"]))
+
+
+@pytest.mark.parametrize("scaling", ["robust", "quantile"])
+def test_outlier_proof_scalings(scaling):
+    values = np.r_[np.arange(99, dtype=float), 1e6]  # one wild outlier
+    pre = Preprocessor(PreprocessingConfig(scaling=scaling), "regression")
+    X = pre.fit(pd.DataFrame({"x": values})).transform(pd.DataFrame({"x": values}))[:, 0]
+    assert np.all(np.isfinite(X))
+    if scaling == "robust":  # centred on the median, scaled by the interquartile range
+        assert X[49] == pytest.approx(0.0, abs=0.02) and X[74] - X[24] == pytest.approx(1.0, abs=0.02)
+    else:  # ranks mapped to a normal: the outlier is just the top rank
+        assert abs(X[50]) < 0.1 and X[-1] < 6 and np.all(np.diff(X) > 0)
