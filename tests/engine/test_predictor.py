@@ -7,7 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from mlpilot.engine.config import ModelConfig, OptimizerConfig, TaskSpec, TrainingConfig
+from mlpilot.engine.config import (
+    ModelConfig,
+    OptimizerConfig,
+    PreprocessingConfig,
+    TaskSpec,
+    TrainingConfig,
+)
+from mlpilot.engine.models import build_model, embeds_categories
 from mlpilot.engine.predictor import TrainedModel
 from mlpilot.engine.preprocess import prepare_data
 from mlpilot.engine.training import fit
@@ -69,3 +76,20 @@ def test_regression_predictions_are_on_the_original_scale(linear_df, linear_task
     assert loaded.predict_proba(linear_df) is None
     assert abs(predicted.mean() - linear_df["y"].mean()) < 0.3  # y has mean ~5.7, not ~0
     assert np.corrcoef(predicted, linear_df["y"])[0, 1] > 0.95
+
+
+@pytest.mark.parametrize("family", ["resnet", "ft_transformer"])
+@pytest.mark.parametrize("embedded", [True, False], ids=["embedded", "codes-as-numbers"])
+def test_every_network_family_saves_and_loads(family, embedded, penguins_df, tmp_path):
+    task = TaskSpec(target="species", task_type="multiclass", metric="accuracy", budget_s=60)
+    config = TrainingConfig(model=ModelConfig(family=family, d_block=16, d_token=8, n_heads=2),
+                            preprocessing=PreprocessingConfig(categorical_encoding="embedding"))
+    data = prepare_data(penguins_df, task, config)
+    cards = data.preprocessor.categorical_cardinalities if embedded else None
+    network = build_model(config.model, data.n_features, data.n_outputs,
+                          categorical_cardinalities=cards)
+    model = TrainedModel(task, config, data.preprocessor, network)
+    loaded = TrainedModel.load(model.save(tmp_path / family))
+    assert embeds_categories(loaded.model) == embedded
+    np.testing.assert_allclose(loaded.predict_proba(penguins_df), model.predict_proba(penguins_df),
+                               rtol=1e-5, atol=1e-6)
