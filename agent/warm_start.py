@@ -52,10 +52,11 @@ def remember(state: JobState, ctx: JobContext, meta: MetaFeatures,
     task = TaskSpec.model_validate(state["task"])
     request = TaskRequest.model_validate(state["request"])
     candidates: list[dict[str, Any]] = []
-    base = state.get("base")
-    if base and base.get("config") is not None:
+    base = state.get("base") or {}
+    if base.get("config") is not None:
         candidates.append({"config": base["config"], "score": base["score"], "source": "base"})
     if outcome is not None:
         candidates += outcome.top_configs
     record_experience(ctx.settings.experience_db, run_id=state["job_id"],
-                      dataset=request.data.name, task=task, meta=meta, configs=candidates)
+                      dataset=request.data.name, task=task, meta=meta, configs=candidates,
+                      base_score=base.get("score"))

@@ -52,7 +52,7 @@ from pydantic import BaseModel, Field
 
 TaskType = Literal["binary", "multiclass", "regression"]
 
-#: Bump when the table changes; an older file is migrated on open.
+#: Bump when the table changes (kept in `PRAGMA user_version`).
 SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiences (
@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS experiences (
     task_type TEXT NOT NULL,
     metric TEXT NOT NULL,
     meta TEXT NOT NULL,
-    configs TEXT NOT NULL
+    configs TEXT NOT NULL,
+    base_score REAL
 );
 CREATE INDEX IF NOT EXISTS experiences_task_type ON experiences (task_type);
 """
@@ -188,7 +189,9 @@ class ScoredConfig(BaseModel):
 class Experience(BaseModel):
     """What one finished job learnt: its data's meta-features and its best configs.
 
-    `configs` are best first (by `metric`); `dataset` is the data file's name, for people.
+    `configs` are best first (by `metric`); `base_score` is the validation score of the
+    job's own starting config (None if unknown), so a reader can tell which configs
+    improved on it. `dataset` is the data file's name, for people.
     """
 
     run_id: str
@@ -199,6 +202,7 @@ class Experience(BaseModel):
     metric: str
     meta: MetaFeatures
     configs: list[ScoredConfig]
+    base_score: float | None = None
 
     @property
     def best(self) -> ScoredConfig | None:
@@ -236,9 +240,11 @@ class ExperienceStore:
         """Store an experience; one that has the same `run_id` is replaced (idempotent)."""
         row = (experience.run_id, experience.created_at, experience.dataset, experience.target,
                experience.task_type, experience.metric, experience.meta.model_dump_json(),
-               json.dumps([c.model_dump(mode="json") for c in experience.configs]))
+               json.dumps([c.model_dump(mode="json") for c in experience.configs]),
+               experience.base_score)
         with self._connect() as conn:
-            conn.execute("INSERT OR REPLACE INTO experiences VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+            conn.execute("INSERT OR REPLACE INTO experiences VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         row)
 
     def get(self, run_id: str) -> Experience | None:
         """The experience of one run, or None."""
@@ -270,12 +276,13 @@ class ExperienceStore:
         return found[:k]
 
     def _select(self, where: str, args: tuple[Any, ...]) -> list[Experience]:
-        query = ("SELECT run_id, created_at, dataset, target, task_type, metric, meta, configs "
-                 f"FROM experiences {where} ORDER BY created_at, run_id")
+        query = ("SELECT run_id, created_at, dataset, target, task_type, metric, meta, configs, "
+                 f"base_score FROM experiences {where} ORDER BY created_at, run_id")
         with self._connect() as conn:
             rows = conn.execute(query, args).fetchall()
         return [Experience(run_id=r[0], created_at=r[1], dataset=r[2], target=r[3],
                            task_type=r[4], metric=r[5],
                            meta=MetaFeatures.model_validate_json(r[6]),
-                           configs=[ScoredConfig.model_validate(c) for c in json.loads(r[7])])
+                           configs=[ScoredConfig.model_validate(c) for c in json.loads(r[7])],
+                           base_score=r[8])
                 for r in rows]

@@ -8,6 +8,11 @@ preprocessing (the search shares one prepared dataset), the data split, epochs a
 patience, class weighting, the search settings and the seed. The result then goes
 through the guardrails validator chain (schema, cross-field checks, resources; no dry
 run); a config with an error is skipped, and the report says why.
+
+Only what a past run learnt is transferred: configs that scored at least as well as that
+run's own starting (base) config. A config that lost to its run's base would, on similar
+data, most likely lose to the new run's base too, and trying it first only delays the
+search.
 """
 
 from __future__ import annotations
@@ -130,9 +135,11 @@ def find_warm_start(store_path: Path, meta: MetaFeatures, task: TaskSpec, base: 
             if len(configs) >= max_configs or rank >= len(neighbour.experience.configs):
                 continue
             label = f"{neighbour.experience.run_id} #{rank + 1}"
-            config, why = _checked(neighbour.experience.configs[rank].config, task, base,
-                                   profile, n_train_rows, limits)
-            if config is None:
+            past = neighbour.experience.configs[rank]
+            config, why = _checked(past.config, task, base, profile, n_train_rows, limits)
+            if not _learnt(neighbour.experience, past.score):
+                skipped.append(f"{label}: scored below its run's base config")
+            elif config is None:
                 skipped.append(f"{label}: {why}")
             elif config.model_dump_json() in seen:
                 skipped.append(f"{label}: same as a config already tried")
@@ -164,6 +171,14 @@ def _checked(past: dict[str, Any], task: TaskSpec, base: TrainingConfig, profile
     return adapt_config(report.config, base, n_train_rows), ""
 
 
+def _learnt(past: Experience, score: float) -> bool:
+    """Whether a past config did at least as well as its run's base config."""
+    if past.base_score is None:
+        return True
+    lower = past.metric in LOWER_IS_BETTER
+    return score <= past.base_score if lower else score >= past.base_score
+
+
 def _source(neighbour: Neighbour) -> WarmStartSource:
     past = neighbour.experience
     return WarmStartSource(run_id=past.run_id, dataset=past.dataset,
@@ -173,7 +188,8 @@ def _source(neighbour: Neighbour) -> WarmStartSource:
 
 @declare_risk("low")
 def record_experience(store_path: Path, *, run_id: str, dataset: str, task: TaskSpec,
-                      meta: MetaFeatures, configs: list[dict[str, Any]]) -> Experience:
+                      meta: MetaFeatures, configs: list[dict[str, Any]],
+                      base_score: float | None = None) -> Experience:
     """Store what a job learnt: its data's meta-features and its best configs.
 
     Args:
@@ -184,6 +200,7 @@ def record_experience(store_path: Path, *, run_id: str, dataset: str, task: Task
         meta: meta-features of the job's training data (`dataset_meta`).
         configs: candidates as `{"config", "score", "source"}` (base run and search
             trials); the `KEPT_CONFIGS` best distinct ones with a finite score are kept.
+        base_score: the validation score of the job's base config, if it has one.
     """
     lower = task.metric in LOWER_IS_BETTER
     finite = [c for c in configs if c.get("score") is not None and c["score"] == c["score"]
@@ -196,6 +213,7 @@ def record_experience(store_path: Path, *, run_id: str, dataset: str, task: Task
             seen.add(key)
             kept.append(ScoredConfig.model_validate(candidate))
     experience = Experience(run_id=run_id, dataset=dataset, target=task.target,
-                            task_type=task.task_type, metric=task.metric, meta=meta, configs=kept)
+                            task_type=task.task_type, metric=task.metric, meta=meta, configs=kept,
+                            base_score=base_score)
     ExperienceStore(store_path).record(experience)
     return experience

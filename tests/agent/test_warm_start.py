@@ -42,10 +42,12 @@ def penguins() -> pd.DataFrame:
 
 
 def remember_past(penguins: pd.DataFrame, store_path, configs: list[TrainingConfig],
-                  run_id: str = "past-run", df: pd.DataFrame | None = None) -> None:
+                  run_id: str = "past-run", df: pd.DataFrame | None = None,
+                  base_score: float | None = None) -> None:
+    """A past run whose configs scored 0.9, 0.8, ... in order."""
     df = penguins if df is None else df
     record_experience(store_path, run_id=run_id, dataset="penguins.csv", task=TASK,
-                      meta=dataset_meta(df, TASK),
+                      meta=dataset_meta(df, TASK), base_score=base_score,
                       configs=[{"config": c.model_dump(mode="json"), "score": 0.9 - i / 10,
                                 "source": f"trial {i}"} for i, c in enumerate(configs)])
 
@@ -75,6 +77,17 @@ def test_warm_start_validates_past_configs_and_skips_those_that_fail(penguins, t
     assert skipped.startswith("past-run #1:") and "parameters" in skipped
     assert [s.run_id for s in warm.sources] == ["past-run"]
     assert warm.sources[0].score == pytest.approx(0.9) and warm.sources[0].distance == 0.0
+
+
+def test_only_configs_that_beat_their_runs_base_config_are_tried(penguins, tmp_path):
+    store_path = tmp_path / "experience.sqlite"
+    worse = PAST.model_copy(update={"batch_size": 64})
+    remember_past(penguins, store_path, [PAST, worse], base_score=0.85)
+    warm = find_warm_start(store_path, dataset_meta(penguins, TASK), TASK, TrainingConfig(),
+                           profile_table(penguins, "species"), n_train_rows=233)
+    [tried] = warm.configs  # PAST (0.9), not `worse` (0.8)
+    assert tried.model == PAST.model and tried.batch_size <= 233
+    assert warm.skipped == ["past-run #2: scored below its run's base config"]
 
 
 def test_no_warm_start_without_a_similar_past_run(penguins, tmp_path):
