@@ -72,14 +72,14 @@ def _unmeasurable(y: pd.Series, task_type: str, metric: str, goal: float, n_test
         return None
     shares = y.value_counts(normalize=True)
     if metric == "accuracy":
-        n_eff, what = n_test, f"about {n_test} test rows"
+        n_eff, what = n_test, f"about {n_test} test row{'s' * (n_test != 1)}"
     else:
         smallest = max(1, math.floor(n_test * shares.min()))
         k = 1 if (metric == "f1" and task_type == "binary") else len(shares)
         # one miss among the rarest class's rows moves balanced accuracy by 1/(k n) and a
         # binary F1 by about 1/(2n): count the rows that resolution is equivalent to.
         n_eff = 2 * smallest if metric == "f1" and task_type == "binary" else k * smallest
-        what = f"about {smallest} test rows of the rarest class"
+        what = f"about {smallest} test row{'s' * (smallest != 1)} of the rarest class"
     step = 1 / n_eff
     if (1 - goal) >= step - 1e-9:  # 90% on 10 rows allows exactly one error: measurable
         return None
@@ -96,6 +96,8 @@ def _out_of_reach(data: pd.DataFrame, target: str, task_type: str, metric: str, 
     if len(data) < MIN_VALUES or data.shape[1] < 2:
         return None
     score, error, rows = quick_baseline(data, target, task_type, metric, seed)
+    if not np.isfinite(score):
+        return None
     # Every maximised metric here (accuracy, f1, roc_auc, r2) tops out at 1; errors at 0.
     remaining = score if metric in LOWER_IS_BETTER else 1.0 - score
     gap = score - goal if metric in LOWER_IS_BETTER else goal - score
@@ -132,11 +134,16 @@ def quick_baseline(data: pd.DataFrame, target: str, task_type: str, metric: str,
     with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
         warnings.simplefilter("ignore")
         for train, test in folds.split(x, y):
-            model.fit(x[train], y[train])
-            proba = model.predict_proba(x[test]) if classification else None
-            scores.append(_score(metric, task_type, y[test], model.predict(x[test]), proba,
-                                 model.classes_ if classification else None))
+            try:
+                model.fit(x[train], y[train])
+                proba = model.predict_proba(x[test]) if classification else None
+                scores.append(_score(metric, task_type, y[test], model.predict(x[test]), proba,
+                                     model.classes_ if classification else None))
+            except (ValueError, IndexError):  # a fold with one class: no score from it
+                continue
     scores = np.array([s for s in scores if np.isfinite(s)])
+    if len(scores) == 0:
+        return float("nan"), 0.0, len(data)
     error = float(scores.std(ddof=1) / np.sqrt(len(scores))) if len(scores) > 1 else 0.0
     return float(scores.mean()), error, len(data)
 

@@ -59,9 +59,12 @@ def find_duplicate_rows(df: pd.DataFrame, target: str, *, test_fraction: float =
         return []
     if test_df is not None:
         return _twins_in_test(df, test_df)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        extra = int(df.duplicated().sum())
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            extra = int(df.duplicated().sum())
+    except TypeError:  # unhashable cells (lists, dicts): no exact copies to speak of
+        return []
     fraction = extra / len(df)
     if fraction < DUPLICATE_FRACTION:
         return []
