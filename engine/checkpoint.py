@@ -3,12 +3,14 @@
 A checkpoint holds the model, optimiser and scheduler states, every random generator
 (Python, NumPy, torch, CUDA, and the generator that shuffles epochs) and the caller's
 own counters. Files are written atomically, so a crash never leaves half a checkpoint.
+Next to a fit's checkpoint `base.ckpt` lives `base.best.ckpt`, the best epoch's.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +42,22 @@ def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.opti
     try:
         torch.save(payload, tmp)
         os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def best_checkpoint_path(path: Path) -> Path:
+    """Where the copy of the best epoch's checkpoint lives: `base.ckpt` -> `base.best.ckpt`."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.best{path.suffix}")
+
+
+def copy_checkpoint(source: Path, target: Path) -> None:
+    """Copy a checkpoint file atomically (temp file in the same folder, then `os.replace`)."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -66,7 +66,7 @@ def prepare_data(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *,
     if task.is_classification:
         frames = [df] if test_df is None else [df, test_df]
         classes = _check_target(pd.concat([f[task.target] for f in frames]), task)
-    kinds = _feature_kinds(df, task, notes)
+    kinds = _feature_kinds(df, task, notes, config.preprocessing.drop_columns)
     if len(df) < MIN_ROWS:
         raise DataError(
             f"only {len(df)} rows have a target value: at least {MIN_ROWS} are needed, add rows"
@@ -134,9 +134,15 @@ def _check_target(y: pd.Series, task: TaskSpec) -> list:
     return classes
 
 
-def _feature_kinds(df: pd.DataFrame, task: TaskSpec, notes: list[str]) -> dict[str, str]:
-    """Usable feature columns and their kinds; every dropped column gets a note."""
-    drop = set(task.drop_columns) - {task.target}
+def _feature_kinds(df: pd.DataFrame, task: TaskSpec, notes: list[str],
+                   config_drops: list[str] = ()) -> dict[str, str]:
+    """Usable feature columns and their kinds; every dropped column gets a note.
+
+    `config_drops` are the config's `preprocessing.drop_columns` (a fault fix), noted as such.
+    """
+    for name in sorted(set(config_drops) & set(df.columns) - {task.target}):
+        notes.append(f"dropped column '{name}': preprocessing.drop_columns lists it")
+    drop = (set(task.drop_columns) | set(config_drops)) - {task.target}
     for name in sorted(drop - set(df.columns)):
         notes.append(f"drop column '{name}' is not in the data: nothing to drop")
     if task.target in task.drop_columns:

@@ -6,12 +6,15 @@
 median of earlier trials. It keeps the best trial's trained model in memory, so the
 caller gets the winner without retraining.
 
-Time: no trial runs past the global deadline; each trial also gets at most half of the
-time left (so one slow config cannot eat the whole budget), and no trial starts when
-less than `max(2 s, 5% of the budget)` is left.
+Time: no trial runs past the global deadline; each trial also gets a time slice, at most
+half of the time left by default (so one slow config cannot eat the whole budget), and no
+trial starts when less than `max(2 s, 5% of the budget)` is left.
 
 Faults: a trial whose training diverges (`TrainingFault`) is recorded as failed, with the
-fault kind, and the search goes on.
+fault kind, and the search goes on. A trial stopped by its time slice keeps its best
+score so far and is recorded with the fault "trial_timeout". With `stop_on`, the search
+stops after a trial with one of those faults and returns it, so that the caller can fix
+the config for later trials and continue the study.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +33,7 @@ import optuna
 import torch
 
 from .config import LOWER_IS_BETTER, SearchSpace, TaskSpec, TrainingConfig
+from .faults import trial_timeout
 from .metrics import is_better
 from .preprocess import PreparedData
 from .tracking import Tracker
@@ -60,7 +64,8 @@ class TrialSummary:
     """One finished trial: what it tried, how it ended, its validation score and time.
 
     `state` is "complete", "pruned" or "failed"; `fault` is the `TrainingFault` kind
-    ("nan_loss", "exploding_loss") of a failed trial. `config` is the exact config the
+    ("nan_loss", "exploding_loss", ...) of a failed trial, or "trial_timeout" for one its
+    time slice stopped. `config` is the exact config the
     trial trained (None for a trial of an earlier call on a resumed study).
     """
 
@@ -79,7 +84,8 @@ class SearchResult:
 
     `best_fit` holds the best trial's model with its best weights (no retraining needed).
     When no trial of this call completed, `best_config` is the base config, `best_fit`
-    is None and `best_score` is NaN.
+    is None and `best_score` is NaN. `fault` is the fault that stopped the search (see
+    `tune`'s `stop_on`), else None.
     """
 
     best_config: TrainingConfig
@@ -91,6 +97,7 @@ class SearchResult:
     n_failed: int = 0
     seconds: float = 0.0
     best_trial_number: int | None = None
+    fault: TrainingFault | None = None
 
 
 class PruningCallback(Callback):
@@ -191,9 +198,12 @@ class _Search:
 
     def __init__(self, base: TrainingConfig, data: PreparedData, task: TaskSpec, deadline: float,
                  reserve_s: float, tracker: Tracker | None, parent_run_id: str | None,
-                 on_trial: Callable[[TrialSummary], None] | None):
+                 on_trial: Callable[[TrialSummary], None] | None,
+                 slice_s: float | None = None, stop_on: Collection[str] = ()):
         self.base, self.data, self.task = base, data, task
         self.deadline, self.reserve_s = deadline, reserve_s
+        self.slice_s, self.stop_on = slice_s, frozenset(stop_on)
+        self.fault: TrainingFault | None = None
         self.tracker = tracker if parent_run_id else None
         self.parent_run_id = parent_run_id
         self.on_trial = on_trial
@@ -225,14 +235,14 @@ class _Search:
         """Train one sampled (or enqueued) config; its best validation score is the value."""
         config = self.trial_config(trial)
         remaining = self.deadline - time.monotonic()
-        trial_deadline = min(self.deadline, time.monotonic() + max(remaining / 2, MIN_TRIAL_S))
+        slice_s = self.slice_s or max(remaining / 2, MIN_TRIAL_S)
+        trial_deadline = min(self.deadline, time.monotonic() + slice_s)
         run_id = self.start_run(trial, config)
         pruning = PruningCallback(trial)
         try:
             result = fit(config, self.data, self.task, deadline=trial_deadline, callbacks=[pruning])
         except TrainingFault as fault:
-            trial.set_user_attr("fault", fault.kind)
-            trial.set_user_attr("fault_detail", str(fault))
+            self._record_fault(trial, fault)
             logger.info("trial %d failed: %s", trial.number, fault)
             return math.nan  # Optuna records a NaN value as a failed trial
         except optuna.TrialPruned:
@@ -244,6 +254,9 @@ class _Search:
         finally:
             if run_id:
                 self._track(lambda t: t.log_epochs(run_id, pruning.history))
+        if result.stopped_reason == "deadline" and trial_deadline < self.deadline:
+            self._record_fault(trial, trial_timeout(trial.number, config.max_epochs, result.history,
+                                                    result.steps, slice_s))
         value = result.best_valid_score
         if math.isnan(value):  # no epoch finished before the deadline
             raise optuna.TrialPruned("no epoch finished before the deadline")
@@ -274,8 +287,14 @@ class _Search:
             self._track(lambda t: t.end_trial(run_id, _MLFLOW_STATUS[state]))
         if self.on_trial is not None:
             self.on_trial(summary)
-        if self.deadline - time.monotonic() < self.reserve_s:
+        if self.deadline - time.monotonic() < self.reserve_s or self.fault is not None:
             study.stop()
+
+    def _record_fault(self, trial: optuna.Trial, fault: TrainingFault) -> None:
+        trial.set_user_attr("fault", fault.kind)
+        trial.set_user_attr("fault_detail", str(fault))
+        if fault.kind in self.stop_on and self.fault is None:
+            self.fault = fault
 
     def _track(self, action: Callable[[Tracker], Any]) -> Any:
         """Run a tracking call; a tracking failure is logged, never fatal to the search."""
@@ -309,6 +328,8 @@ def tune(
     parent_run_id: str | None = None,
     on_trial: Callable[[TrialSummary], None] | None = None,
     seed: int = 0,
+    trial_slice_s: float | None = None,
+    stop_on: Collection[str] = (),
 ) -> SearchResult:
     """Tune `base` on `data` until `deadline` (a `time.monotonic()` value) or `max_trials`.
 
@@ -327,6 +348,9 @@ def tune(
             with its config, per-epoch metrics, value and state.
         on_trial: called with a `TrialSummary` after each trial (progress reporting).
         seed: the sampler's seed.
+        trial_slice_s: the most seconds one trial may train; default half the time left.
+        stop_on: fault kinds (e.g. "trial_timeout") after which the search stops and
+            returns the fault in `SearchResult.fault`.
 
     Returns a `SearchResult` whose `best_fit` holds the best trial's trained model.
     """
@@ -339,7 +363,8 @@ def tune(
         sampler=_make_sampler(base, seed), pruner=_make_pruner(base),
     )
     _enqueue(study, enqueue, base.search.space)
-    search = _Search(base, data, task, deadline, reserve_s, tracker, parent_run_id, on_trial)
+    search = _Search(base, data, task, deadline, reserve_s, tracker, parent_run_id, on_trial,
+                     trial_slice_s, stop_on)
     remaining = deadline - time.monotonic()
     if remaining >= reserve_s:
         study.optimize(
@@ -356,11 +381,11 @@ def _result(base: TrainingConfig, search: _Search, seconds: float) -> SearchResu
         return SearchResult(
             best_config=base, best_score=math.nan, best_fit=None, trials=trials,
             n_complete=counts["complete"], n_pruned=counts["pruned"],
-            n_failed=counts["failed"], seconds=seconds,
+            n_failed=counts["failed"], seconds=seconds, fault=search.fault,
         )
     number, config, result = search.best
     return SearchResult(
         best_config=config, best_score=result.best_valid_score, best_fit=result, trials=trials,
         n_complete=counts["complete"], n_pruned=counts["pruned"], n_failed=counts["failed"],
-        seconds=seconds, best_trial_number=number,
+        seconds=seconds, best_trial_number=number, fault=search.fault,
     )

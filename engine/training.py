@@ -4,7 +4,11 @@
 with the best validation score and returns them in a `FitResult`. It stops early, at a
 deadline, after `max_steps` optimiser steps (dry runs) or when a callback asks. With a
 checkpoint path it writes a checkpoint after every epoch, and `resume=True` continues from
-one bit-for-bit as if the run had never stopped. A diverging loss raises `TrainingFault`.
+one bit-for-bit as if the run had never stopped; it also keeps a copy of the best epoch's
+checkpoint, the one a fault fix resumes from. The checks of `faults.py` raise
+`TrainingFault` (non-finite inputs or loss, an exploding loss, out of memory); it measures
+the global gradient norm (every step when clipping, which computes it anyway, else every
+`GRAD_NORM_EVERY` steps) for `monitor.FaultMonitor`.
 """
 
 from __future__ import annotations
@@ -22,15 +26,26 @@ import torch
 from torch import nn
 
 from . import metrics
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import best_checkpoint_path, copy_checkpoint, load_checkpoint, save_checkpoint
 from .config import TaskSpec, TrainingConfig
+from .faults import (
+    EXPLODING_FACTOR,
+    TrainingFault,
+    check_inputs,
+    check_loss,
+    is_out_of_memory,
+    out_of_memory_fault,
+)
 from .models import build_model, count_parameters
 from .optim import make_loss, make_optimizer, make_scheduler, step_scheduler
 from .preprocess import PreparedData
 
+__all__ = ["EXPLODING_FACTOR", "Callback", "EpochResult", "FitResult", "TrainingFault",
+           "TrainingRun", "fit", "seed_everything", "select_device"]
+
 StopReason = Literal["early_stopping", "max_epochs", "deadline", "max_steps", "callback"]
-#: A training loss this many times the first epoch's loss counts as exploding.
-EXPLODING_FACTOR = 1e4
+#: Without clipping, the global gradient norm is measured on every this many steps.
+GRAD_NORM_EVERY = 8
 #: Below this many multiply-adds per batch (batch size x parameters) a CPU fit uses one
 #: thread: for small tabular nets, thread hand-offs cost more than they save, and on a
 #: busy machine spinning OpenMP workers can make a fit ten times slower.
@@ -40,7 +55,11 @@ _EVAL_CHUNK = 65536
 
 @dataclass
 class EpochResult:
-    """What one epoch produced; `valid_score` is `task.metric` on the validation rows."""
+    """What one epoch produced; `valid_score` is `task.metric` on the validation rows.
+
+    `grad_norm` and `grad_norm_max` are the mean and largest global gradient norm (before
+    clipping) of the steps measured this epoch; NaN when none was.
+    """
 
     epoch: int
     train_loss: float
@@ -48,6 +67,8 @@ class EpochResult:
     valid_score: float
     learning_rate: float
     elapsed_s: float
+    grad_norm: float = math.nan
+    grad_norm_max: float = math.nan
 
 
 @dataclass
@@ -69,14 +90,20 @@ class FitResult:
 
 @dataclass
 class TrainingRun:
-    """What callbacks see of a running fit; set `should_stop = True` to end it after this epoch."""
+    """What callbacks see of a running fit; set `should_stop = True` to end it after this epoch.
+
+    `best_checkpoint` is the checkpoint of the best epoch so far (None until one is written).
+    """
 
     config: TrainingConfig
     task: TaskSpec
     model: nn.Module
     history: list[EpochResult]
+    optimizer: torch.optim.Optimizer | None = None
     epoch: int = 0
+    steps: int = 0
     should_stop: bool = False
+    best_checkpoint: Path | None = None
 
 
 class Callback:
@@ -90,20 +117,6 @@ class Callback:
 
     def on_train_end(self, run: TrainingRun, result: FitResult) -> None:
         """Called once with the result, after the best weights are restored."""
-
-
-class TrainingFault(RuntimeError):
-    """Training diverged: `kind` is "nan_loss" or "exploding_loss".
-
-    `checkpoint` is the last good epoch's checkpoint file (resume from it with a fixed
-    config), or None when no checkpoint was written.
-    """
-
-    def __init__(self, kind: str, epoch: int, step: int, detail: str,
-                 checkpoint: Path | None = None):
-        super().__init__(f"{kind} at epoch {epoch} (step {step}): {detail}")
-        self.kind, self.epoch, self.step = kind, epoch, step
-        self.detail, self.checkpoint = detail, checkpoint
 
 
 def seed_everything(seed: int) -> None:
@@ -142,18 +155,23 @@ class _State:
 
 def fit(config: TrainingConfig, data: PreparedData, task: TaskSpec, *,
         deadline: float | None = None, callbacks=(), checkpoint_path: Path | None = None,
-        resume: bool = False, max_steps: int | None = None, device=None) -> FitResult:
+        resume: bool = False, resume_from: Path | None = None, max_steps: int | None = None,
+        device=None) -> FitResult:
     """Train the network `config` describes on `data` and return it with its best weights.
 
     Args:
         deadline: a `time.monotonic()` value; training stops there (checked every batch).
         callbacks: `Callback` objects, called in order.
-        checkpoint_path: where to write a checkpoint after every complete epoch.
+        checkpoint_path: where to write a checkpoint after every complete epoch (and a
+            copy of the best epoch's, see `checkpoint.best_checkpoint_path`).
         resume: continue from `checkpoint_path` if it exists (else start fresh).
+        resume_from: continue from this checkpoint instead (e.g. a fault's last good one).
         max_steps: stop after this many optimiser steps (dry runs).
         device: a torch device or name; default `select_device()`.
 
-    Raises `TrainingFault` on a NaN/inf loss or one above 1e4 x the first epoch's loss.
+    Raises `TrainingFault` on non-finite inputs, a NaN/inf loss, one above 1e4 x the first
+    epoch's loss, or a step that runs out of memory (see `faults.py`), and whatever a
+    callback raises (`monitor.FaultMonitor` raises more kinds).
     """
     started = time.monotonic()
     if len(data.y_train) == 0 or len(data.y_valid) == 0:
@@ -162,8 +180,10 @@ def fit(config: TrainingConfig, data: PreparedData, task: TaskSpec, *,
     seed_everything(config.seed)
     trainer = _Trainer(config, data, task, device,
                        Path(checkpoint_path) if checkpoint_path is not None else None)
-    if resume and trainer.checkpoint_path is not None and trainer.checkpoint_path.exists():
-        trainer.load_checkpoint()
+    source = Path(resume_from) if resume_from is not None else (
+        trainer.checkpoint_path if resume else None)
+    if source is not None and source.exists():
+        trainer.load_checkpoint(source)
     small = config.batch_size * count_parameters(trainer.model) < SINGLE_THREAD_WORK
     with _cpu_threads(1 if device.type == "cpu" and small else None):
         reason = trainer.train(callbacks, deadline, max_steps)
@@ -199,7 +219,11 @@ class _Trainer:
         self.y_valid = _target_tensor(data.y_valid, task, device)
         self.loss_fn = make_loss(config, task, data.y_train, data.n_outputs, device)
         self.scorer = _ValidationScorer(data, task)
-        self.run = TrainingRun(config=config, task=task, model=self.model, history=[])
+        self.run = TrainingRun(config=config, task=task, model=self.model, history=[],
+                               optimizer=self.optimizer)
+        sources = _feature_sources(data)
+        check_inputs(self.X, sources, "training")
+        check_inputs(self.X_valid, sources, "validation")
 
     def train(self, callbacks, deadline: float | None, max_steps: int | None) -> StopReason:
         """Run epochs until a stop condition; return why training stopped."""
@@ -211,14 +235,23 @@ class _Trainer:
         while reason is None and state.epoch < self.config.max_epochs:
             epoch, epoch_started = state.epoch + 1, time.monotonic()
             learning_rate = self.optimizer.param_groups[0]["lr"]
-            train_loss, n_steps, interrupted = self._train_epoch(deadline, max_steps)
-            if n_steps == 0:
-                return interrupted
-            valid_loss, valid_score = self.scorer(self.model, self.X_valid, self.y_valid,
-                                                  self.loss_fn)
-            _check_loss(train_loss, valid_loss, epoch, state, self.checkpoint_path)
+            try:
+                train_loss, norms, n_steps, interrupted = self._train_epoch(deadline, max_steps)
+                if n_steps == 0:
+                    return interrupted
+                valid_loss, valid_score = self.scorer(self.model, self.X_valid, self.y_valid,
+                                                      self.loss_fn)
+            except Exception as err:
+                if not is_out_of_memory(err):
+                    raise
+                raise out_of_memory_fault(err, epoch=epoch, step=state.steps,
+                                          batch_size=self.config.batch_size,
+                                          checkpoint=self._last_checkpoint()) from err
+            check_loss(train_loss, valid_loss,
+                       state.history[0].train_loss if state.history else None,
+                       epoch=epoch, step=state.steps, checkpoint=self._last_checkpoint())
             result = EpochResult(epoch, train_loss, valid_loss, valid_score, learning_rate,
-                                 time.monotonic() - epoch_started)
+                                 time.monotonic() - epoch_started, *norms)
             self._record(result)
             if interrupted:  # a partial epoch is scored but neither scheduled nor checkpointed
                 return interrupted
@@ -245,10 +278,14 @@ class _Trainer:
             callback.on_train_end(self.run, result)
         return result
 
+    def _last_checkpoint(self) -> Path | None:
+        return self.checkpoint_path if self.state.has_checkpoint else None
+
     def _record(self, result: EpochResult) -> None:
         state = self.state
         state.history.append(result)
         state.epoch = self.run.epoch = result.epoch
+        self.run.steps = state.steps
         if state.best_state is None or metrics.is_better(
                 self.task.metric, result.valid_score, state.best_score):
             state.best_epoch, state.best_score = result.epoch, result.valid_score
@@ -265,7 +302,8 @@ class _Trainer:
         return None
 
     def _train_epoch(self, deadline: float | None, max_steps: int | None):
-        """One pass over shuffled training rows: (mean loss, steps taken, interruption or None)."""
+        """One pass over shuffled training rows: (mean loss, (mean, max) gradient norm,
+        steps taken, interruption or None)."""
         model, optimizer, loss_fn = self.model, self.optimizer, self.loss_fn
         X, y, config, state = self.X, self.y, self.config, self.state
         model.train()
@@ -274,7 +312,9 @@ class _Trainer:
         if len(batches) > 1 and len(batches[-1]) < 2:  # BatchNorm cannot train on one row
             batches[-2:] = [torch.cat(batches[-2:])]
         clip = config.optimizer.grad_clip_norm
+        params = [p for p in model.parameters() if p.requires_grad]
         total = torch.zeros((), device=X.device)  # summed on the device: no sync per batch
+        norms: list[torch.Tensor] = []  # on the device too, read once per epoch
         seen, steps, interrupted = 0, 0, None
         for index in batches:
             if deadline is not None and time.monotonic() >= deadline:
@@ -287,14 +327,20 @@ class _Trainer:
             loss = loss_fn(model(X[index]), y[index])
             loss.backward()
             if clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), clip)
+                norms.append(nn.utils.clip_grad_norm_(params, clip))
+            elif steps % GRAD_NORM_EVERY == 0:
+                norms.append(nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]))
             optimizer.step()
             total += loss.detach() * len(index)
             seen += len(index)
             steps += 1
             state.steps += 1
         train_loss = (total / seen).item() if seen else math.nan
-        return train_loss, steps, interrupted
+        grad_norms = (math.nan, math.nan)
+        if norms:
+            stacked = torch.stack(norms).float()
+            grad_norms = tuple(torch.stack([stacked.mean(), stacked.max()]).tolist())
+        return train_loss, grad_norms, steps, interrupted
 
     def save_checkpoint(self) -> None:
         """Write this fit's checkpoint (see `checkpoint.py`)."""
@@ -305,14 +351,20 @@ class _Trainer:
         save_checkpoint(self.checkpoint_path, model=self.model, optimizer=self.optimizer,
                         scheduler=self.scheduler, order=self.order, extra=extra)
         state.has_checkpoint = True
+        best = best_checkpoint_path(self.checkpoint_path)
+        if state.best_epoch == state.epoch:
+            copy_checkpoint(self.checkpoint_path, best)
+        if best.exists():
+            self.run.best_checkpoint = best
 
-    def load_checkpoint(self) -> None:
-        """Continue from this fit's checkpoint, random generators included."""
-        extra = load_checkpoint(self.checkpoint_path, model=self.model, optimizer=self.optimizer,
+    def load_checkpoint(self, path: Path) -> None:
+        """Continue from checkpoint `path`, random generators included."""
+        extra = load_checkpoint(path, model=self.model, optimizer=self.optimizer,
                                 scheduler=self.scheduler, order=self.order)
         history = [EpochResult(**h) for h in extra.pop("history")]
         saved_optimizer = extra.pop("optimizer_config", None)
         self.state = _State(**extra, history=history, has_checkpoint=True)
+        self.run.steps = self.state.steps
         if saved_optimizer not in (None, self.config.optimizer.model_dump(mode="json")):
             self._take_new_optimizer_settings()
         if self.state.best_state is not None:
@@ -356,24 +408,6 @@ class _ValidationScorer:
         return valid_loss, score
 
 
-def _check_loss(train_loss: float, valid_loss: float, epoch: int, state: _State,
-                checkpoint_path: Path | None) -> None:
-    checkpoint = checkpoint_path if state.has_checkpoint else None
-    for name, loss in (("train", train_loss), ("validation", valid_loss)):
-        if not math.isfinite(loss):
-            raise TrainingFault(
-                "nan_loss", epoch, state.steps,
-                f"{name} loss became {loss}: lower the learning rate, clip gradients "
-                "or scale the inputs and target", checkpoint)
-    if state.history:
-        first = state.history[0].train_loss
-        if train_loss > EXPLODING_FACTOR * max(first, 1e-4):
-            raise TrainingFault(
-                "exploding_loss", epoch, state.steps,
-                f"train loss {train_loss:.4g} is over {EXPLODING_FACTOR:.0e} x the first epoch's "
-                f"{first:.4g}: lower the learning rate or clip gradients", checkpoint)
-
-
 def _tensor(array: np.ndarray, device) -> torch.Tensor:
     return torch.as_tensor(np.require(array, np.float32, ["C", "W"]), device=device)
 
@@ -381,3 +415,11 @@ def _tensor(array: np.ndarray, device) -> torch.Tensor:
 def _target_tensor(array: np.ndarray, task: TaskSpec, device) -> torch.Tensor:
     dtype = np.int64 if task.is_classification else np.float32
     return torch.as_tensor(np.require(array, dtype, ["C", "W"]), device=device)
+
+
+def _feature_sources(data: PreparedData) -> list[str]:
+    """The raw column each encoded feature comes from ("sex=male" -> "sex")."""
+    pre = data.preprocessor
+    columns = sorted(pre.columns, key=len, reverse=True)
+    return [next((c for c in columns if name == c or name.startswith((f"{c}=", f"{c}."))), name)
+            for name in pre.feature_names]
