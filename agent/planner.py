@@ -58,7 +58,8 @@ def plan(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["conf
     task = task.model_copy(update={"drop_columns": task.drop_columns + missing})
     notes = [decision("planner", f"drop column {c!r}", "all values are missing") for c in missing]
     ctx.emit("planner", f"predict {task.target!r} ({task.task_type}), {task.metric}, "
-                        f"budget {task.budget_s:.0f}s")
+                        f"budget {task.budget_s:.0f}s", target=task.target, metric=task.metric,
+             budget_s=task.budget_s)
     return Command(
         goto="config_generator",
         update={

@@ -34,3 +34,22 @@ def plan_only(runner: Runner, request: TaskRequest) -> dict[str, Any]:
         doc.pop(key, None)
     doc["run_id"] = None
     return doc
+
+
+def check_request(runner: Runner, request: TaskRequest) -> dict[str, Any]:
+    """Check a request the way a job's first step will, without starting a job: the data
+    loads, the task is understood and fits the data (the planner node alone).
+
+    Raises the same `DataError` / `RequestError` a job would. Returns the planner's
+    task (`{"task": ...}`), or `{"question": ...}` when the target is unclear.
+    """
+    graph = build_graph(InMemorySaver())
+    job_id = new_job_id().replace("run-", "check-")
+    config = {"configurable": {"thread_id": job_id}}
+    graph.invoke({"job_id": job_id, "request": request.model_dump(mode="json"),
+                  "auto_approve": False, "status": "running", "budget_used_s": 0.0},
+                 config, context=runner.context, interrupt_after=["planner"])
+    values = graph.get_state(config).values
+    if values.get("status") == "needs_input":
+        return {"question": values.get("question")}
+    return {"task": values.get("task")}

@@ -3,7 +3,12 @@
 Any driver (CLI, REST, chat) goes through `Runner`. A job's graph state lives in the
 SQLite checkpointer, its queue entry in `Store`, so a job that waits for approval
 survives the process exiting and is resumed by whichever process records the decision.
-Input errors discard the job entirely: no half-written run is left behind.
+Input errors discard a job started here entirely: no half-written run is left behind.
+A job the server accepted (queued) is kept instead, as failed with the one-line error.
+
+`proceed` drives a job from wherever its checkpoint stands: not started, stopped at a
+gate, or cut off in the middle of a node when its process died (LangGraph then runs
+that node again from its start).
 """
 
 from __future__ import annotations
@@ -31,6 +36,17 @@ from mlpilot.engine.data import DataError
 
 #: Errors in what the user gave us: the job is discarded and the message shown as is.
 INPUT_ERRORS = (DataError, RequestError)
+#: Marks "go on from the last checkpoint" (LangGraph's invoke with no input).
+_CONTINUE = object()
+
+
+class JobInterrupted(Exception):
+    """Raised from a progress sink or a training callback to stop a job cooperatively;
+    the job ends with `status` ("cancelled"), or "queued" to be resumed later."""
+
+    def __init__(self, message: str, status: str = "cancelled"):
+        super().__init__(message)
+        self.status = status
 
 
 class JobOutcome(BaseModel):
@@ -67,9 +83,22 @@ class Runner:
               job_id: str | None = None) -> JobOutcome:
         """Start a job and drive it until it ends or waits for a human (or, with wait, until it ends)."""
         job = self.store.create_job(request.model_dump(mode="json"), job_id=job_id)
-        inputs = {"job_id": job.id, "request": request.model_dump(mode="json"),
-                  "auto_approve": auto_approve, "status": "running", "budget_used_s": 0.0}
-        return self._drive(job.id, inputs, wait=wait)
+        return self._drive(job.id, _inputs(job.id, job.request, auto_approve), wait=wait)
+
+    def proceed(self, job_id: str) -> JobOutcome:
+        """Drive a job as far as it goes from its checkpoint: start a queued job, resume one
+        whose approvals are decided, or go on with one whose process died mid-node."""
+        job = self.store.job(job_id)
+        with self.graph() as graph:
+            snapshot = graph.get_state(_thread(job_id))
+        if not snapshot.values:
+            inputs = _inputs(job_id, job.request, bool(job.options.get("auto_approve")))
+            return self._drive(job_id, inputs, wait=False, keep_on_input_error=True)
+        if snapshot.interrupts:
+            return self._drive(job_id, None, wait=False, keep_on_input_error=True)
+        if snapshot.next:
+            return self._drive(job_id, _CONTINUE, wait=False, keep_on_input_error=True)
+        return self._finish(job_id, snapshot.values)
 
     def resume(self, job_id: str, *, wait: bool = False) -> JobOutcome:
         """Continue a job whose pending approvals have been decided (or wait for them)."""
@@ -90,17 +119,19 @@ class Runner:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _drive(self, job_id: str, inputs: dict[str, Any] | None, *, wait: bool) -> JobOutcome:
+    def _drive(self, job_id: str, inputs: Any, *, wait: bool,
+               keep_on_input_error: bool = False) -> JobOutcome:
         if not self.store.claim(job_id):
             raise StoreError(f"run {job_id} is being driven by another process; it will continue "
                              "there")
         try:
             with self.graph() as graph:
-                return self._loop(graph, job_id, inputs, wait)
+                return self._loop(graph, job_id, inputs, wait, keep_on_input_error)
         finally:
             self.store.release(job_id)
 
-    def _loop(self, graph: Any, job_id: str, inputs: dict[str, Any] | None, wait: bool) -> JobOutcome:
+    def _loop(self, graph: Any, job_id: str, inputs: Any, wait: bool,
+              keep_on_input_error: bool) -> JobOutcome:
         config = _thread(job_id)
         payload: Any = inputs
         while True:
@@ -110,8 +141,19 @@ class Runner:
                     return self._waiting(graph, job_id)
             self.store.update_job(job_id, status="running")
             try:
-                graph.invoke(payload, config, context=self.context)
-            except INPUT_ERRORS:
+                graph.invoke(None if payload is _CONTINUE else payload, config,
+                             context=self.context)
+            except JobInterrupted as stop:
+                result = result_document(graph.get_state(config).values, status=stop.status,
+                                         error=str(stop) if stop.status == "cancelled" else None)
+                self.store.update_job(job_id, status=stop.status, result=result)
+                return JobOutcome(job_id=job_id, status=stop.status, result=result)
+            except INPUT_ERRORS as err:
+                if keep_on_input_error:  # the job was accepted: it stays, as failed
+                    self.store.update_job(job_id, status="failed", error=str(err), result=(
+                        result_document(graph.get_state(config).values, status="failed",
+                                        error=str(err))))
+                    raise
                 graph.checkpointer.delete_thread(job_id)
                 self.store.delete_job(job_id)
                 raise
@@ -128,13 +170,16 @@ class Runner:
                     self.store.request_approval(job_id, item.id, value["action"], value["reason"],
                                                 value["payload"], ttl_s=self.settings.approval_ttl_s)
                 continue
-            values = snapshot.values
-            status = values.get("status") or "succeeded"
-            if status == "running":
-                status = "succeeded"
-            result = result_document(values, status=status)
-            self.store.update_job(job_id, status=status, result=result)
-            return JobOutcome(job_id=job_id, status=status, result=result)
+            return self._finish(job_id, snapshot.values)
+
+    def _finish(self, job_id: str, values: dict[str, Any]) -> JobOutcome:
+        """Record the end state of a job whose graph has finished."""
+        status = values.get("status") or "succeeded"
+        if status == "running":
+            status = "succeeded"
+        result = result_document(values, status=status)
+        self.store.update_job(job_id, status=status, result=result)
+        return JobOutcome(job_id=job_id, status=status, result=result)
 
     def _answers(self, graph: Any, job_id: str, wait: bool) -> Command | None:
         """The resume command once every open interrupt has a decision; None while any is pending."""
@@ -171,3 +216,9 @@ class Runner:
 
 def _thread(job_id: str) -> dict[str, Any]:
     return {"configurable": {"thread_id": job_id}}
+
+
+def _inputs(job_id: str, request: dict[str, Any], auto_approve: bool) -> dict[str, Any]:
+    """The graph's input for a new job."""
+    return {"job_id": job_id, "request": request, "auto_approve": auto_approve,
+            "status": "running", "budget_used_s": 0.0}

@@ -9,10 +9,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LLMProvider = Literal["auto", "offline", "openai", "anthropic", "openai_compatible"]
+Role = Literal["viewer", "operator", "approver"]
+
+
+class ApiKey(BaseModel):
+    """Who holds an API key: a role, and a name recorded with the decisions they make."""
+
+    role: Role
+    name: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_role(cls, value: object) -> object:
+        return {"role": value} if isinstance(value, str) else value
 
 
 class Settings(BaseSettings):
@@ -56,6 +69,18 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="Past runs whose data is further than this (standardised "
         "meta-feature distance) are not used for warm starts."
     )
+
+    # -- the server (`mlpilot serve`) ---------------------------------------------------
+    api_keys: dict[str, ApiKey] = Field(
+        default_factory=dict, description="API keys of the REST API, key -> role (viewer, "
+        "operator, approver) or {\"role\": ..., \"name\": ...}; JSON in MLPILOT_API_KEYS. "
+        "With none, every request but /health is refused.")
+    workers: int = Field(default=2, ge=0, le=64,
+                         description="Job worker threads of the server (0: accept, never run).")
+    worker_poll_s: float = Field(default=0.5, gt=0, description="How often idle workers look "
+                                 "for queued jobs and decided or expired approvals.")
+    max_request_kb: int = Field(default=1024, gt=0, description="Largest JSON request body.")
+    max_upload_mb: float = Field(default=100.0, gt=0, description="Largest uploaded data file.")
 
     datasets_dir: Path | None = Field(
         default=None, description="Folder that chat and Slack requests name datasets in "

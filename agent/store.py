@@ -3,6 +3,10 @@
 Every driver (CLI, REST, web page, Slack) reads and decides approvals here. A decision
 is recorded once: the UPDATE only matches a pending row, so a second decision, or one
 after expiry, is refused.
+
+The server's workers take jobs from here too: a job submitted to the server is
+"queued" until a worker takes it (atomically, so two workers never take one job), its
+progress is appended to `events`, and a cancel request is a flag the worker polls.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
+#: Job statuses after which nothing more happens to a job.
+END_STATUSES = frozenset({"succeeded", "failed", "rejected", "cancelled", "needs_input"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -47,11 +53,28 @@ CREATE TABLE IF NOT EXISTS approvals (
     decision_reason TEXT,
     UNIQUE (job_id, interrupt_id)
 );
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    stage TEXT NOT NULL,
+    message TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_job ON events (job_id, id);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
 """
+# Columns added after the first release; old state files get them on open.
+_ADDED_COLUMNS = {"options": "TEXT", "cancel_requested": "INTEGER NOT NULL DEFAULT 0"}
 
 
 class StoreError(LookupError):
     """A job or approval that does not exist, or a decision that cannot be made."""
+
+
+class Conflict(StoreError):
+    """The job or approval exists but is past the point where this can be done
+    (a second decision, cancelling a finished job)."""
 
 
 class Job(BaseModel):
@@ -65,6 +88,13 @@ class Job(BaseModel):
     result: dict[str, Any] | None = None
     error: str | None = None
     runner_pid: int | None = None
+    options: dict[str, Any] = {}
+    cancel_requested: bool = False
+
+    @property
+    def ended(self) -> bool:
+        """Whether nothing more will happen to this job."""
+        return self.status in END_STATUSES
 
 
 class Approval(BaseModel):
@@ -84,6 +114,17 @@ class Approval(BaseModel):
     decision_reason: str | None = None
 
 
+class Event(BaseModel):
+    """One progress event of a job: the stage, a line for people, and any figures."""
+
+    id: int
+    job_id: str
+    created_at: float
+    stage: str
+    message: str
+    data: dict[str, Any] = {}
+
+
 class Store:
     """Jobs and approvals in SQLite; safe to use from several processes at once."""
 
@@ -91,13 +132,21 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")  # persistent: set once per file
             db.executescript(_SCHEMA)
+            present = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
+            for column, kind in _ADDED_COLUMNS.items():
+                if column not in present:
+                    try:
+                        db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
+                    except sqlite3.OperationalError as err:  # another process added it first
+                        if "duplicate column" not in str(err):
+                            raise
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
         try:
             yield db
         finally:
@@ -105,15 +154,21 @@ class Store:
 
     # -- jobs ---------------------------------------------------------------------------
 
-    def create_job(self, request: dict[str, Any], job_id: str | None = None) -> Job:
-        """Record a new running job and return it."""
+    def create_job(self, request: dict[str, Any], job_id: str | None = None, *,
+                   queued: bool = False, options: dict[str, Any] | None = None) -> Job:
+        """Record a new job and return it: running in this process, or queued for a worker.
+
+        `options` are how to start it (e.g. `auto_approve`), kept for whoever takes it.
+        """
         now = time.time()
         job_id = job_id or new_job_id()
         with self._connect() as db:
             db.execute(
-                "INSERT INTO jobs (id, created_at, updated_at, status, request, runner_pid) "
-                "VALUES (?, ?, ?, 'running', ?, ?)",
-                (job_id, now, now, json.dumps(request, default=str), os.getpid()),
+                "INSERT INTO jobs (id, created_at, updated_at, status, request, runner_pid, "
+                "options) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (job_id, now, now, "queued" if queued else "running",
+                 json.dumps(request, default=str), None if queued else os.getpid(),
+                 json.dumps(options or {})),
             )
         return self.job(job_id)
 
@@ -125,13 +180,23 @@ class Store:
             raise StoreError(f"no run {job_id!r}: see `mlpilot runs list`")
         return _job(row)
 
-    def jobs(self, limit: int = 50) -> list[Job]:
-        """The newest jobs first."""
+    def jobs(self, limit: int = 50, status: str | None = None, offset: int = 0) -> list[Job]:
+        """The newest jobs first (of one status, when given)."""
+        query, args = "SELECT * FROM jobs", []
+        if status:
+            query += " WHERE status = ?"
+            args.append(status)
         with self._connect() as db:
-            rows = db.execute(
-                "SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,)
-            ).fetchall()
+            rows = db.execute(query + " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                              (*args, limit, offset)).fetchall()
         return [_job(r) for r in rows]
+
+    def count(self, status: str | None = None) -> int:
+        """How many jobs there are (of one status, when given)."""
+        with self._connect() as db:
+            if status:
+                return db.execute("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()[0]
+            return db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
 
     def update_job(self, job_id: str, *, status: str | None = None,
                    result: dict[str, Any] | None = None, error: str | None = None) -> None:
@@ -150,10 +215,106 @@ class Store:
             db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*args, job_id))
 
     def delete_job(self, job_id: str) -> None:
-        """Remove a job and its approvals (used when its input turned out unusable)."""
+        """Remove a job, its approvals and events (used when its input turned out unusable)."""
         with self._connect() as db:
             db.execute("DELETE FROM approvals WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM events WHERE job_id = ?", (job_id,))
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    # -- the server's queue ------------------------------------------------------------
+
+    def take_queued(self) -> Job | None:
+        """Take the oldest queued job for this process (now "running"), or None if there is none."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT id FROM jobs WHERE status = 'queued' "
+                             "ORDER BY created_at, id LIMIT 1").fetchone()
+            if row is None:
+                db.execute("ROLLBACK")
+                return None
+            db.execute("UPDATE jobs SET status = 'running', runner_pid = ?, updated_at = ? "
+                       "WHERE id = ?", (os.getpid(), time.time(), row["id"]))
+            db.execute("COMMIT")
+        return self.job(row["id"])
+
+    def requeue_orphans(self) -> list[str]:
+        """Queue again the running jobs whose process died (a crash, a killed server).
+
+        A job held by another live process is left alone; one marked with this very
+        process id is stale (nothing runs yet when a server starts). Returns their ids.
+        """
+        with self._connect() as db:
+            rows = db.execute("SELECT id, runner_pid FROM jobs WHERE status = 'running'").fetchall()
+            orphans = [r["id"] for r in rows
+                       if r["runner_pid"] in (None, os.getpid()) or not _alive(r["runner_pid"])]
+            for job_id in orphans:
+                db.execute("UPDATE jobs SET status = 'queued', runner_pid = NULL, updated_at = ? "
+                           "WHERE id = ? AND status = 'running'", (time.time(), job_id))
+        return orphans
+
+    def requeue_decided(self, job_id: str | None = None, grace_s: float = 0.0) -> list[str]:
+        """Queue again the jobs waiting for approval whose approvals are all decided (or
+        expired), that no process is driving; `grace_s` leaves a process that just decided
+        (the CLI resumes a job itself) time to claim it first. Returns their ids."""
+        self.expire_overdue()
+        query = ("SELECT j.id, j.runner_pid FROM jobs j WHERE j.status = 'waiting_approval' "
+                 "AND NOT EXISTS (SELECT 1 FROM approvals a WHERE a.job_id = j.id "
+                 "AND (a.status = 'pending' OR a.decided_at > ?)) "
+                 "AND EXISTS (SELECT 1 FROM approvals a WHERE a.job_id = j.id)")
+        args: list[Any] = [time.time() - grace_s]
+        if job_id:
+            query += " AND j.id = ?"
+            args.append(job_id)
+        with self._connect() as db:
+            rows = db.execute(query, args).fetchall()
+            ready = [r["id"] for r in rows if r["runner_pid"] is None or not _alive(r["runner_pid"])]
+            for ready_id in ready:
+                db.execute("UPDATE jobs SET status = 'queued', updated_at = ? "
+                           "WHERE id = ? AND status = 'waiting_approval'", (time.time(), ready_id))
+        return ready
+
+    def request_cancel(self, job_id: str, by: str) -> Job:
+        """Ask for a job to stop: a queued or waiting job is cancelled now (its pending
+        approvals are rejected), a running one when its worker next looks.
+        Conflict if it has already ended."""
+        job = self.job(job_id)
+        if job.ended:
+            raise Conflict(f"run {job_id} has already ended ({job.status}); nothing to cancel")
+        now = time.time()
+        with self._connect() as db:
+            db.execute("UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?",
+                       (now, job_id))
+            stopped = db.execute(
+                "UPDATE jobs SET status = 'cancelled' WHERE id = ? "
+                "AND status IN ('queued', 'waiting_approval')", (job_id,)).rowcount
+            if stopped:
+                db.execute("UPDATE approvals SET status = 'rejected', decided_by = ?, "
+                           "decided_at = ?, decision_reason = 'the run was cancelled' "
+                           "WHERE job_id = ? AND status = 'pending'", (by, now, job_id))
+        return self.job(job_id)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        """Whether someone asked for this job to stop."""
+        with self._connect() as db:
+            row = db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return bool(row and row["cancel_requested"])
+
+    # -- progress events ------------------------------------------------------------------
+
+    def add_event(self, job_id: str, stage: str, message: str, **data: Any) -> int:
+        """Append a progress event to the job's log; returns its id (increasing)."""
+        with self._connect() as db:
+            cursor = db.execute(
+                "INSERT INTO events (job_id, created_at, stage, message, data) VALUES (?, ?, ?, ?, ?)",
+                (job_id, time.time(), stage, message, json.dumps(data, default=str)))
+        return int(cursor.lastrowid)
+
+    def events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[Event]:
+        """The job's events after the one with id `after`, oldest first."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM events WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?",
+                              (job_id, after, limit)).fetchall()
+        return [Event(**{**dict(r), "data": json.loads(r["data"])}) for r in rows]
 
     def claim(self, job_id: str) -> bool:
         """Make this process the job's runner unless another live process is."""
@@ -235,7 +396,7 @@ class Store:
             ).rowcount
         if not changed:
             latest = self.approval(approval_id)
-            raise StoreError(f"approval {approval_id} was already {latest.status}"
+            raise Conflict(f"approval {approval_id} was already {latest.status}"
                              + (f" by {latest.decided_by}" if latest.decided_by else "")
                              + "; a decision is recorded once")
         return self.approval(approval_id)
@@ -270,6 +431,8 @@ def _job(row: sqlite3.Row) -> Job:
     data = dict(row)
     data["request"] = json.loads(data["request"])
     data["result"] = json.loads(data["result"]) if data["result"] else None
+    data["options"] = json.loads(data.get("options") or "{}")
+    data["cancel_requested"] = bool(data.get("cancel_requested"))
     return Job(**data)
 
 

@@ -32,21 +32,29 @@ def load_job_config(path: Path, **overrides: Any) -> TaskRequest:
     path = Path(path)
     if not path.is_file():
         raise ConfigFileError(f"job config {path} does not exist: check the path")
+    return parse_job_config(path.read_text(), base_dir=path.parent, source=f"job config {path}",
+                            **overrides)
+
+
+def parse_job_config(text: str, *, base_dir: Path, source: str = "job config",
+                     **overrides: Any) -> TaskRequest:
+    """A TaskRequest from YAML text (e.g. posted to the API); relative data paths are
+    relative to `base_dir`; `overrides` (non-None) win over the text."""
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        raise ConfigFileError(f"job config {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+        raise ConfigFileError(f"{source} is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(raw, dict):
-        raise ConfigFileError(f"job config {path} must be a mapping of keys such as request, data, budget")
-    unknown = sorted(set(raw) - KEYS)
+        raise ConfigFileError(f"{source} must be a mapping of keys such as request, data, budget")
+    unknown = sorted(str(k) for k in set(raw) - KEYS)
     if unknown:
-        raise ConfigFileError(f"job config {path} has unknown keys {unknown}: allowed are {sorted(KEYS)}")
+        raise ConfigFileError(f"{source} has unknown keys {unknown}: allowed are {sorted(KEYS)}")
     raw.update({k: v for k, v in overrides.items() if v is not None})
     for key in ("data", "test_data"):
-        if raw.get(key) is not None and not Path(raw[key]).is_absolute():
-            raw[key] = path.parent / raw[key]
+        if raw.get(key) is not None and not Path(str(raw[key])).is_absolute():
+            raw[key] = Path(base_dir) / str(raw[key])
     if raw.get("data") is None:
-        raise ConfigFileError(f"job config {path} needs `data:` (a CSV or Parquet file)")
+        raise ConfigFileError(f"{source} needs `data:` (a CSV or Parquet file)")
     return build_request(raw)
 
 

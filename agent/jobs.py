@@ -1,0 +1,238 @@
+"""The job service: what the server's surfaces (REST API, web pages, Slack) call to run
+jobs and answer approvals.
+
+    service = JobService(Settings())
+    service.start()                                    # worker threads + sweeper
+    job = service.submit(TaskRequest(request="predict species, 30s", data="penguins.csv"))
+    service.wait(job.id)                               # or read service.events(job.id)
+    service.approve(approval_id, by="alice")           # the job goes on in a worker
+
+Submitting checks the request the way the CLI does (the data loads, the task is
+understood: the same `DataError` / `RequestError`) and queues the job; workers
+(`agent/workers.py`) drive it with the `Runner`. Everything lives in the SQLite store,
+so a decision made from the CLI, or a server restart, is seen by everyone.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from mlpilot.agent.context import ProgressSink
+from mlpilot.agent.graph import build_graph
+from mlpilot.agent.planning import check_request
+from mlpilot.agent.report import result_document
+from mlpilot.agent.runner import Runner
+from mlpilot.agent.settings import Settings
+from mlpilot.agent.state import TaskRequest
+from mlpilot.agent.store import END_STATUSES, Approval, Event, Job, Store
+from mlpilot.agent.workers import WorkerPool
+from mlpilot.engine.config import TrainingConfig
+
+#: Called with (job_id, event) for every event of every job this process drives.
+EventListener = Callable[[str, dict[str, Any]], None]
+
+
+class RunnerFactory(Protocol):
+    """Builds the Runner a worker drives one job with (default: `Runner` itself)."""
+
+    def __call__(self, settings: Settings, *, progress: ProgressSink | None = None,
+                 training_callbacks: Iterable[Any] = ()) -> Runner: ...
+
+
+class NeedsInput(ValueError):
+    """The request does not say what to predict; `question` asks for it. No job was made."""
+
+    def __init__(self, question: str):
+        super().__init__(question)
+        self.question = question
+
+
+class JobService:
+    """Submit, watch, cancel and decide jobs of one installation; owns the worker pool."""
+
+    def __init__(self, settings: Settings | None = None, *,
+                 runner_factory: RunnerFactory | None = None, workers: int | None = None):
+        self.settings = settings or Settings()
+        self.settings.ensure_dirs()
+        self.store = Store(self.settings.state_db)
+        self.runner_factory: RunnerFactory = runner_factory or Runner
+        self.listeners: list[EventListener] = []
+        self.pool = WorkerPool(self, self.settings.workers if workers is None else workers)
+        self._checker: Runner | None = None
+        self._graph_lock = threading.Lock()
+        self._graph: Any = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> list[str]:
+        """Start the workers; jobs a dead server left running are queued again (their ids)."""
+        return self.pool.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the workers; running jobs go back to the queue."""
+        self.pool.stop(timeout)
+
+    def on_event(self, listener: EventListener) -> None:
+        """Call `listener(job_id, event)` for every progress event of jobs run here."""
+        self.listeners.append(listener)
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def check(self, request: TaskRequest) -> dict[str, Any]:
+        """The task the planner reads from a request; raises DataError / RequestError for
+        bad input and NeedsInput when the target is unclear."""
+        if self._checker is None:
+            self._checker = self.runner_factory(self.settings)
+        checked = check_request(self._checker, request)
+        if "question" in checked:
+            raise NeedsInput(checked["question"] or "which column should be predicted?")
+        return checked["task"]
+
+    def submit(self, request: TaskRequest, *, auto_approve: bool = False,
+               by: str | None = None) -> tuple[Job, dict[str, Any]]:
+        """Check the request, then queue a job for the workers; returns it and its task."""
+        task = self.check(request)
+        job = self.store.create_job(request.model_dump(mode="json"), queued=True,
+                                    options={"auto_approve": auto_approve, "submitted_by": by})
+        self.store.add_event(job.id, "job", f"queued by {by}" if by else "queued",
+                             status="queued", target=task["target"], metric=task["metric"],
+                             budget_s=task["budget_s"])
+        self.pool.wake()
+        return job, task
+
+    def job(self, job_id: str) -> Job:
+        """The job (StoreError if there is none)."""
+        return self.store.job(job_id)
+
+    def jobs(self, *, limit: int = 50, offset: int = 0, status: str | None = None) -> list[Job]:
+        """Jobs, newest first."""
+        return self.store.jobs(limit=limit, offset=offset, status=status)
+
+    def document(self, job_id: str) -> dict[str, Any]:
+        """The job's public JSON document (`agent.report.result_document`), as it stands now:
+        the final one once the job has ended, else built from its latest checkpoint."""
+        job = self.store.job(job_id)
+        if job.result is not None and job.result.get("status") == job.status:
+            return job.result
+        values = self._checkpoint(job_id) or {"job_id": job.id, "request": job.request}
+        pending = self.store.approvals(status="pending", job_id=job_id)
+        return result_document(values, status=job.status, error=job.error, pending=pending)
+
+    def cancel(self, job_id: str, *, by: str) -> Job:
+        """Cancel a job: at once if queued or waiting, else at its next epoch or event.
+        Conflict if it has already ended."""
+        job = self.store.request_cancel(job_id, by=by)
+        if job.status == "cancelled":
+            self.store.add_event(job_id, "job", f"run cancelled by {by}", status="cancelled")
+        else:
+            self.store.add_event(job_id, "job", f"cancel requested by {by}", status=job.status)
+            self.pool.cancel(job_id)
+        return job
+
+    def events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[Event]:
+        """The job's progress events after event id `after`, oldest first."""
+        return self.store.events(job_id, after=after, limit=limit)
+
+    def wait(self, job_id: str, *, timeout: float = 600.0, poll_s: float = 0.2,
+             until: Iterable[str] = END_STATUSES) -> Job:
+        """Wait until the job's status is one of `until` (default: it has ended), or timeout."""
+        wanted, deadline = set(until), time.monotonic() + timeout
+        while True:
+            job = self.store.job(job_id)
+            if job.status in wanted or time.monotonic() >= deadline:
+                return job
+            time.sleep(poll_s)
+
+    # -- approvals ------------------------------------------------------------------------
+
+    def approvals(self, *, status: str | None = "pending", job_id: str | None = None
+                  ) -> list[Approval]:
+        """Approvals, pending ones by default, oldest first (expired ones count as decided)."""
+        return self.store.approvals(status=status, job_id=job_id)
+
+    def approval(self, approval_id: str) -> Approval:
+        """One approval (StoreError if there is none)."""
+        return self.store.approval(approval_id)
+
+    def decide(self, approval_id: str, approved: bool, *, by: str,
+               reason: str | None = None) -> Approval:
+        """Record a decision once (Conflict for a second one or an expired approval); the
+        job then goes on in a worker."""
+        approval = self.store.decide(approval_id, approved, by=by, reason=reason)
+        self.store.add_event(approval.job_id, "approval",
+                             f"{approval.action}: {approval.status} by {by}"
+                             + (f" ({reason})" if reason else ""),
+                             approval_id=approval.id, decision=approval.status)
+        if self.store.requeue_decided(approval.job_id):
+            self.pool.wake()
+        return approval
+
+    def approve(self, approval_id: str, *, by: str, reason: str | None = None) -> Approval:
+        """Approve a pending action."""
+        return self.decide(approval_id, True, by=by, reason=reason)
+
+    def reject(self, approval_id: str, *, by: str, reason: str) -> Approval:
+        """Reject a pending action, with a reason for the audit log."""
+        return self.decide(approval_id, False, by=by, reason=reason)
+
+    def describe(self, approval: Approval, job: Job | None = None) -> dict[str, Any]:
+        """An approval as a person reviews it: what is asked, why the policy calls it risky,
+        the config and how it differs from the defaults, and the estimated cost."""
+        payload = approval.payload
+        if job is None:
+            job = self.store.job(approval.job_id)
+        config = payload.get("config") or (job.result or {}).get("config")
+        task = (job.result or {}).get("task") or {}
+        if approval.action == "train":
+            what = (f"train for up to {payload.get('budget_s', 0):.0f} s to predict "
+                    f"{payload.get('target')!r} ({payload.get('metric')})")
+            cost = {"compute_s": payload.get("budget_s"), "effect": "CPU time on this server"}
+        elif approval.action == "register_champion":
+            metrics = payload.get("metrics") or {}
+            scores = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+            what = f"make this run's model the registry's champion ({scores or 'no scores'})"
+            cost = {"compute_s": 0.0, "effect": "the current champion is replaced; "
+                    "predictions change at once"}
+        else:
+            what, cost = approval.action, {}
+        return {**approval.model_dump(), "what": what, "why": approval.reason,
+                "target": payload.get("target") or task.get("target"),
+                "config": config, "config_diff": config_diff(config),
+                "estimated_cost": cost, "request": job.request.get("request")}
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _checkpoint(self, job_id: str) -> dict[str, Any]:
+        """The job's latest checkpointed graph state (empty if it has not started)."""
+        with self._graph_lock:
+            if self._graph is None:
+                conn = sqlite3.connect(self.settings.state_db, check_same_thread=False, timeout=30)
+                self._graph = build_graph(SqliteSaver(conn))
+            return dict(self._graph.get_state({"configurable": {"thread_id": job_id}}).values)
+
+
+def config_diff(config: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Where a TrainingConfig differs from the defaults, as dotted fields."""
+    if not config:
+        return []
+    try:
+        default = TrainingConfig().model_dump(mode="json")
+    except Exception:  # noqa: BLE001 - a config model that needs arguments has no defaults
+        return []
+    changes: list[dict[str, Any]] = []
+    _diff(default, config, "", changes)
+    return changes
+
+
+def _diff(old: Any, new: Any, prefix: str, out: list[dict[str, Any]]) -> None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            _diff(old.get(key), new.get(key), f"{prefix}{key}.", out)
+    elif old != new:
+        out.append({"field": prefix.rstrip("."), "default": old, "value": new})
