@@ -242,7 +242,9 @@ class ChatSession:
         self._held[job_id] = []
         self.current = job_id
         self.jobs.start(request, job_id=job_id)
-        self.jobs.wait(job_id, until=lambda: self._phase(job_id) != "planning", timeout=300)
+        # The reply tells the plan: wait until training starts or the job stops to ask.
+        self.jobs.wait(job_id, timeout=300, until=lambda: not self.jobs.busy(job_id)
+                       or self._phase(job_id) == "training")
         news = self._held.pop(job_id, [])
         return "\n".join([f"Started {job_id} on {request.data.name}.", *news])
 
