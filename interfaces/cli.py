@@ -2,6 +2,7 @@
 
     mlpilot run "predict species, at least 95% accuracy, 2 minutes" --data penguins.csv
     mlpilot chat
+    mlpilot serve --host 127.0.0.1 --port 8000 --workers 2
     mlpilot plan "..." --data penguins.csv --json
     mlpilot approvals list | approve ID | reject ID --reason "..."
     mlpilot runs list | show RUN_ID
@@ -119,6 +120,33 @@ def chat(
     session = _guard(lambda: ChatSession(settings, write=write, user=user,
                                          chat_model=build_chat_model(settings)))
     converse(session, input, write)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int | None, typer.Option(
+        help="Job worker threads (default: MLPILOT_WORKERS, 2).")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+) -> None:
+    """Serve the REST API and run submitted jobs in worker threads (keys: MLPILOT_API_KEYS)."""
+    import uvicorn
+
+    from mlpilot.agent.settings import Settings
+    from mlpilot.interfaces.api import create_app
+
+    try:
+        settings = Settings(**({"workers": workers} if workers is not None else {}))
+    except ValueError as err:  # e.g. MLPILOT_API_KEYS that is not a JSON object of roles
+        problem = str(err).splitlines()[0]
+        if hasattr(err, "errors"):
+            first = err.errors()[0]
+            problem = f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+        _fail(f"bad settings: {problem} (see the README's `mlpilot serve`)")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:  %(message)s")
+    _quiet_libraries()
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
 
 
 @approvals_app.command("list")

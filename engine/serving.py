@@ -1,0 +1,121 @@
+"""Serving registered models: predictions on raw rows from a model version in the registry.
+
+`ModelServer` resolves a name (and alias, by default "champion") to a registered
+version, loads that version's `TrainedModel` once and keeps it (a few versions, least
+recently used out first), so a stream of predictions costs one load per version. When
+the alias moves to a new version, the next prediction loads the new one.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+
+from .predictor import TrainedModel
+from .tracking import Tracker
+
+#: Where the TrainedModel lives inside a pyfunc model logged by `Tracker.log_model`.
+_TRAINED_MODEL_PATH = "artifacts/trained_model"
+
+
+class ModelNotFound(LookupError):
+    """No registered model (or no version with that alias) of that name."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predictions for some rows, and the model version that made them."""
+
+    name: str
+    version: str
+    predictions: list[Any]
+    probabilities: list[list[float]] | None
+    classes: list[Any] | None
+
+
+class ModelServer:
+    """Loads registered model versions on demand and predicts with them.
+
+    Args:
+        tracker: the installation's tracker (its client reads the registry).
+        capacity: how many loaded versions to keep in memory.
+    """
+
+    def __init__(self, tracker: Tracker, capacity: int = 8):
+        self.tracker = tracker
+        self.capacity = capacity
+        self._loaded: OrderedDict[tuple[str, str], TrainedModel] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[tuple[str, str], threading.Lock] = {}
+
+    def resolve(self, name: str, alias: str = "champion") -> str:
+        """The version number the alias points at; ModelNotFound if none."""
+        try:
+            return str(self.tracker.client.get_model_version_by_alias(name, alias).version)
+        except MlflowException:
+            raise ModelNotFound(f"model {name!r} has no version with alias {alias!r}: "
+                                "see GET /models") from None
+
+    def model(self, name: str, version: str) -> TrainedModel:
+        """The loaded model of one version (loaded on first use, then kept)."""
+        key = (name, str(version))
+        with self._lock:
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:  # one load per version, even when many requests ask at once
+            with self._lock:
+                if key in self._loaded:
+                    return self._loaded[key]
+            model = self._load(name, str(version))
+            with self._lock:
+                self._loaded[key] = model
+                while len(self._loaded) > self.capacity:
+                    self._loaded.popitem(last=False)
+                self._loading.pop(key, None)
+        return model
+
+    def predict(self, name: str, rows: list[dict[str, Any]], alias: str = "champion") -> Prediction:
+        """Predict on raw rows (column -> value) with the version the alias points at.
+
+        Missing feature columns count as missing values; extra columns are ignored.
+        """
+        version = self.resolve(name, alias)
+        model = self.model(name, version)
+        frame = pd.DataFrame.from_records(rows)
+        predictions = model.predict(frame)
+        proba = model.predict_proba(frame)
+        return Prediction(
+            name=name, version=version, predictions=_plain(predictions),
+            probabilities=None if proba is None else np.asarray(proba, dtype=float).round(6).tolist(),
+            classes=None if model.classes is None else _plain(np.asarray(model.classes)))
+
+    def _load(self, name: str, version: str) -> TrainedModel:
+        try:
+            source = self.tracker.client.get_model_version(name, version).source
+        except MlflowException:
+            raise ModelNotFound(f"model {name!r} has no version {version}") from None
+        parsed = urlparse(source)
+        if parsed.scheme in ("", "file"):
+            return TrainedModel.load(Path(unquote(parsed.path)) / _TRAINED_MODEL_PATH)
+        with tempfile.TemporaryDirectory(prefix="mlpilot-serve-") as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{source.rstrip('/')}/{_TRAINED_MODEL_PATH}", dst_path=tmp,
+                tracking_uri=self.tracker.tracking_uri)
+            return TrainedModel.load(local)
+
+
+def _plain(values: np.ndarray) -> list[Any]:
+    """NumPy values as plain JSON-able Python values."""
+    return [v.item() if isinstance(v, np.generic) else v for v in np.asarray(values).tolist()]

@@ -1,0 +1,96 @@
+"""The REST API (FastAPI): jobs, approvals, models, knowledge; the app that `mlpilot serve` runs.
+
+    app = create_app(Settings())            # workers start with the app (its lifespan)
+    app.include_router(other_router)        # web pages, Slack: mount more routes here
+
+Every route but `GET /health` needs an API key (`interfaces/auth.py`); errors are
+problem details (`interfaces/problems.py`); the schema is at `/openapi.json`.
+The job service is `app.state.jobs` (`agent.jobs.JobService`), the settings
+`app.state.settings`, the model registry `app.state.registry`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import metadata
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from mlpilot.agent.jobs import JobService, RunnerFactory
+from mlpilot.agent.settings import Settings
+from mlpilot.interfaces.problems import BodyLimit, document_problems, install_problem_handlers
+from mlpilot.interfaces.routes import approvals, jobs, knowledge, models
+
+logger = logging.getLogger(__name__)
+#: Room for the multipart framing around an uploaded file.
+_MULTIPART_OVERHEAD = 64 * 1024
+
+
+class Health(BaseModel):
+    """The server is up; how many workers it runs and how many jobs wait for one."""
+
+    status: str
+    version: str
+    workers: int
+    queued: int
+
+
+def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactory | None = None,
+               workers: int | None = None, service: JobService | None = None) -> FastAPI:
+    """The API app for one installation.
+
+    Args:
+        settings: the installation's settings (default: from the environment).
+        runner_factory: builds the Runner each job is driven with (tests pass one with a
+            scripted chat model); default `Runner`.
+        workers: job worker threads (default: `settings.workers`); 0 runs none.
+        service: an existing job service to use instead of making one.
+    """
+    settings = settings or Settings()
+    jobs_service = service or JobService(settings, runner_factory=runner_factory, workers=workers)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        requeued = jobs_service.start()
+        if requeued:
+            logger.warning("resuming %d run(s) a stopped server left running: %s",
+                           len(requeued), ", ".join(requeued))
+        if not settings.api_keys:
+            logger.warning("no API keys are set (MLPILOT_API_KEYS): every request but "
+                           "/health will be refused")
+        try:
+            yield
+        finally:
+            jobs_service.stop()
+
+    app = FastAPI(title="mlpilot", version=_version(), lifespan=lifespan,
+                  description="AutoML driven by agents: submit jobs, follow their progress, "
+                  "answer approvals, predict with champion models.")
+    app.state.settings = settings
+    app.state.jobs = jobs_service
+    app.state.registry = models.Registry(settings)
+    install_problem_handlers(app)
+    upload_limit = int(settings.max_upload_mb * 2**20) + _MULTIPART_OVERHEAD
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_kb * 1024,
+                       per_path={"/jobs/upload": upload_limit})
+
+    @app.get("/health", response_model=Health, tags=["health"])
+    def health() -> Health:
+        """Liveness: no API key needed."""
+        return Health(status="ok", version=_version(), workers=jobs_service.pool.size,
+                      queued=jobs_service.store.count("queued"))
+
+    for module in (jobs, approvals, models, knowledge):
+        app.include_router(module.router)
+    document_problems(app)
+    return app
+
+
+def _version() -> str:
+    try:
+        return metadata.version("mlpilot")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout
+        return "0"

@@ -1,0 +1,240 @@
+"""Jobs: submit (JSON, a YAML config, or an uploaded data file), list, get, cancel, and
+a server-sent-events stream of progress that ends when the job ends."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlpilot.agent.jobs import JobService
+from mlpilot.agent.state import TaskRequest
+from mlpilot.agent.store import END_STATUSES, Job
+from mlpilot.engine.data import DataError
+from mlpilot.interfaces.auth import Operator, Viewer
+from mlpilot.interfaces.job_config import build_request, parse_job_config
+from mlpilot.interfaces.problems import problem_responses
+
+router = APIRouter(prefix="/jobs", tags=["jobs"], responses=problem_responses(401, 403))
+#: How often the event stream looks for new events, and sends a keep-alive comment.
+EVENT_POLL_S, KEEPALIVE_S = 0.25, 15.0
+
+
+class JobSubmission(BaseModel):
+    """A job as JSON: a request and a data path, or a YAML job config; fields win over both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request: str = Field(default="", max_length=4000, description="The task in plain language.")
+    data: str | None = Field(default=None, max_length=4096,
+                             description="CSV or Parquet file on the server (relative paths "
+                             "are relative to the server's working directory).")
+    test_data: str | None = Field(default=None, max_length=4096,
+                                  description="Your own test file on the server.")
+    config: str | None = Field(default=None, max_length=100_000,
+                               description="A YAML job, as `mlpilot run --config` reads it.")
+    target: str | None = Field(default=None, max_length=500)
+    metric: str | None = Field(default=None, max_length=50)
+    budget: float | str | None = Field(default=None, description="Seconds, or e.g. '2 minutes'.")
+    goal: float | None = None
+    drop_columns: list[str] | None = None
+    seed: int | None = None
+    model_name: str | None = Field(default=None, max_length=200)
+    training: dict[str, Any] | None = Field(
+        default=None, description="Overrides merged into the generated TrainingConfig.")
+    auto_approve: bool = Field(default=False, description="Pre-approve what the policy allows "
+                               "(like `mlpilot run --yes`).")
+
+    def task_request(self) -> TaskRequest:
+        """The TaskRequest this submission describes (ConfigFileError / RequestError if none)."""
+        fields = self.model_dump(exclude={"config", "auto_approve"}, exclude_none=True)
+        if not fields.get("request"):
+            fields.pop("request", None)
+        if self.config is not None:
+            return parse_job_config(self.config, base_dir=Path.cwd(), source="config", **fields)
+        if self.data is None:
+            from mlpilot.interfaces.job_config import ConfigFileError
+
+            raise ConfigFileError("data: give a data file (a CSV or Parquet path on the server), "
+                                  "a YAML config, or upload a file to /jobs/upload")
+        return build_request(fields)
+
+
+class JobSummary(BaseModel):
+    """One job in a listing."""
+
+    run_id: str
+    status: str = Field(description="queued, running, waiting_approval, succeeded, failed, "
+                        "rejected, needs_input or cancelled.")
+    created_at: float
+    updated_at: float
+    request: str | None = None
+    target: str | None = None
+    metric: str | None = None
+    score: float | None = None
+    model: str | None = None
+    error: str | None = None
+
+
+class Submitted(JobSummary):
+    """A job the server accepted: queued, with the task the planner read from the request."""
+
+    task: dict[str, Any]
+
+
+def summary(job: Job) -> JobSummary:
+    """A job's listing entry."""
+    result = job.result or {}
+    task = result.get("task") or {}
+    metric = task.get("metric")
+    model = result.get("model") or {}
+    return JobSummary(run_id=job.id, status=job.status, created_at=job.created_at,
+                      updated_at=job.updated_at, request=job.request.get("request"),
+                      target=task.get("target") or job.request.get("target"), metric=metric,
+                      score=(result.get("metrics") or {}).get(metric),
+                      model=f"{model['name']} v{model['version']}" if model else None,
+                      error=job.error)
+
+
+def service(request: Request) -> JobService:
+    """The app's job service."""
+    return request.app.state.jobs
+
+
+def _accepted(response: Response, job: Job, task: dict[str, Any]) -> Submitted:
+    response.headers["Location"] = f"/jobs/{job.id}"
+    return Submitted(**summary(job).model_dump(), task=task)
+
+
+@router.post("", status_code=202, response_model=Submitted,
+             responses=problem_responses(409, 413, 422))
+def submit_job(body: JobSubmission, request: Request, response: Response,
+               caller: Operator) -> Submitted:
+    """Check a job like the CLI does, then queue it; workers run it."""
+    job, task = service(request).submit(body.task_request(), auto_approve=body.auto_approve,
+                                        by=caller.name)
+    return _accepted(response, job, task)
+
+
+@router.post("/upload", status_code=202, response_model=Submitted,
+             responses=problem_responses(413, 422))
+def submit_upload(
+    request: Request, response: Response, caller: Operator,
+    file: Annotated[UploadFile, File(description="The data: a CSV or Parquet file.")],
+    request_text: Annotated[str, Form(alias="request", max_length=4000)] = "",
+    target: Annotated[str | None, Form(max_length=500)] = None,
+    metric: Annotated[str | None, Form(max_length=50)] = None,
+    budget: Annotated[str | None, Form(max_length=50)] = None,
+    goal: Annotated[float | None, Form()] = None,
+    model_name: Annotated[str | None, Form(max_length=200)] = None,
+    auto_approve: Annotated[bool, Form()] = False,
+) -> Submitted:
+    """Upload a data file with the request; it is checked like a file given to the CLI."""
+    jobs = service(request)
+    folder = jobs.settings.data_dir / "uploads" / uuid.uuid4().hex[:12]
+    name = _safe_name(file.filename or "data.csv")
+    folder.mkdir(parents=True)
+    saved = folder / name
+    try:
+        with saved.open("wb") as out:
+            shutil.copyfileobj(file.file, out, length=1 << 20)
+        fields = {"request": request_text or None, "data": saved, "target": target,
+                  "metric": metric, "budget": budget, "goal": goal, "model_name": model_name}
+        task_request = build_request({k: v for k, v in fields.items() if v is not None})
+        try:
+            job, task = jobs.submit(task_request, auto_approve=auto_approve, by=caller.name)
+        except DataError as err:  # name the user's file, not where the server keeps it
+            raise DataError(str(err).replace(str(saved), name)) from None
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return _accepted(response, job, task)
+
+
+@router.get("", response_model=list[JobSummary])
+def list_jobs(request: Request, caller: Viewer,
+              status: Annotated[str | None, Query(max_length=30)] = None,
+              limit: Annotated[int, Query(ge=1, le=500)] = 50,
+              offset: Annotated[int, Query(ge=0)] = 0) -> list[JobSummary]:
+    """Jobs, newest first (of one status, when given)."""
+    return [summary(j) for j in service(request).jobs(limit=limit, offset=offset, status=status)]
+
+
+@router.get("/{run_id}", responses=problem_responses(404))
+def get_job(run_id: str, request: Request, caller: Viewer) -> dict[str, Any]:
+    """The job's public JSON document (as `mlpilot run --json` prints it), as it stands now."""
+    return service(request).document(run_id)
+
+
+@router.post("/{run_id}/cancel", response_model=JobSummary, responses=problem_responses(404, 409))
+def cancel_job(run_id: str, request: Request, caller: Operator) -> JobSummary:
+    """Cancel a job: at once if queued or waiting for approval, else at its next epoch."""
+    return summary(service(request).cancel(run_id, by=caller.name))
+
+
+@router.get("/{run_id}/events", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                             "description": "Progress events, then an `end` event."},
+                       **problem_responses(404)})
+async def job_events(
+    run_id: str, request: Request, caller: Viewer,
+    after: Annotated[int, Query(ge=0, description="Send events after this event id.")] = 0,
+    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+    stop_at_approval: Annotated[bool, Query(description="Also end the stream when the job "
+                                            "waits for approval.")] = False,
+) -> StreamingResponse:
+    """Server-sent events: each progress event (`event: progress`, data: stage, message,
+    and any of trial, epoch, metric, valid_score, value, eta_s, status) as it happens, then
+    `event: end` with the job's status once it has ended (or waits, with stop_at_approval).
+    Reconnecting with `Last-Event-ID` (or `after`) resumes after that event."""
+    jobs = service(request)
+    await anyio.to_thread.run_sync(jobs.job, run_id)  # 404 before the stream starts
+    if last_event_id and last_event_id.isdigit():
+        after = max(after, int(last_event_id))
+    stop = set(END_STATUSES) | ({"waiting_approval"} if stop_at_approval else set())
+    return StreamingResponse(_stream(jobs, run_id, after, stop, request),
+                             media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _stream(jobs: JobService, run_id: str, after: int, stop: set[str],
+                  request: Request) -> AsyncIterator[str]:
+    quiet, ended_seen = 0.0, False
+    while True:
+        job = await anyio.to_thread.run_sync(jobs.job, run_id)
+        events = await anyio.to_thread.run_sync(jobs.events, run_id, after)
+        for event in events:
+            after = event.id
+            data = {"id": event.id, "time": event.created_at, "stage": event.stage,
+                    "message": event.message, **event.data}
+            yield f"id: {event.id}\nevent: progress\ndata: {json.dumps(data, default=str)}\n\n"
+        if events:
+            quiet = 0.0
+            continue
+        if job.status in stop:
+            if ended_seen:  # one more look: the worker logs its last event just after the end
+                yield f"event: end\ndata: {json.dumps({'run_id': run_id, 'status': job.status})}\n\n"
+                return
+            ended_seen = True
+        if await request.is_disconnected():
+            return
+        await anyio.sleep(EVENT_POLL_S)
+        quiet += EVENT_POLL_S
+        if quiet >= KEEPALIVE_S:
+            quiet = 0.0
+            yield ": keep-alive\n\n"
+
+
+def _safe_name(filename: str) -> str:
+    """A file name safe to keep on the server (no folders, no odd characters)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename).name).strip("._") or "data"
+    return name[:100]
