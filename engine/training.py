@@ -209,7 +209,9 @@ class _Trainer:
     def __init__(self, config: TrainingConfig, data: PreparedData, task: TaskSpec,
                  device: torch.device, checkpoint_path: Path | None):
         self.config, self.task, self.checkpoint_path = config, task, checkpoint_path
-        self.model = build_model(config.model, data.n_features, data.n_outputs).to(device)
+        self.model = build_model(
+            config.model, data.n_features, data.n_outputs,
+            categorical_cardinalities=data.preprocessor.categorical_cardinalities).to(device)
         self.optimizer = make_optimizer(config, self.model)
         self.scheduler = make_scheduler(config, self.optimizer)
         self.order = torch.Generator().manual_seed(config.seed)  # epoch permutations, on the CPU
