@@ -155,6 +155,10 @@ class SearchSpace(BaseModel):
     depth: tuple[int, int] = (1, 3)
     width: list[int] = Field(default_factory=lambda: [64, 128, 256])
     batch_size: list[int] = Field(default_factory=lambda: [64, 128, 256])
+    families: list[ModelFamily] = Field(
+        default_factory=list,
+        description="Model families the search may pick from; empty = the base config's family.",
+    )
 
 
 class SearchConfig(BaseModel):

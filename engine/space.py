@@ -1,0 +1,133 @@
+"""The search space over model families and their hyperparameters, and the portfolio of
+default configs tried before the sampler takes over.
+
+One Optuna study searches every family in `search.space.families` (NAS-lite: depth,
+width, dropout, blocks, layers; learning rate and regularisation; tree shape). Parameter
+names are per family where their meaning differs, so a conditional space stays
+consistent across trials; TPE is run with `group=True` to model it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+
+from .config import NEURAL_FAMILIES, ModelFamily, SearchSpace, TrainingConfig, TreeConfig
+
+#: FT-Transformer costs about 10x an MLP per row on a CPU; beyond this many training rows
+#: it is left out of the portfolio (the sampler can still pick it).
+FT_TRANSFORMER_MAX_ROWS = 20_000
+
+
+def families(base: TrainingConfig) -> list[ModelFamily]:
+    """The families a search over `base` explores (the base's own family when none are set)."""
+    return list(base.search.space.families) or [base.model.family]
+
+
+def sample_config(trial: optuna.Trial, base: TrainingConfig, n_train_rows: int) -> TrainingConfig:
+    """The base config with the trial's sampled family and hyperparameters."""
+    space = base.search.space
+    choices = families(base)
+    family = trial.suggest_categorical("family", choices) if len(choices) > 1 else choices[0]
+    if family == "hist_gbt":
+        return _with_trees(base, TreeConfig(
+            learning_rate=trial.suggest_float("tree_learning_rate", 0.01, 0.3, log=True),
+            max_leaf_nodes=trial.suggest_int("tree_leaves", 8, 128, log=True),
+            min_samples_leaf=trial.suggest_int("tree_min_leaf", 2, 100, log=True),
+            l2_regularization=trial.suggest_float("tree_l2", 1e-6, 10.0, log=True),
+        ))
+    lr = trial.suggest_float("learning_rate", *space.learning_rate, log=True)
+    wd = trial.suggest_float("weight_decay", *space.weight_decay, log=True)
+    batch = trial.suggest_categorical("batch_size", list(space.batch_size))
+    model = base.model.model_copy(update={"family": family})
+    if family == "mlp":
+        depth = trial.suggest_int("depth", *space.depth)
+        width = trial.suggest_categorical("width", list(space.width))
+        dropout = trial.suggest_float("dropout", *space.dropout)
+        model = model.model_copy(update={"hidden_sizes": [width] * depth, "dropout": dropout})
+    elif family == "resnet":
+        model = model.model_copy(update={
+            "n_blocks": trial.suggest_int("resnet_blocks", 1, 4),
+            "d_block": trial.suggest_categorical("resnet_width", list(space.width)),
+            "residual_dropout": trial.suggest_float("resnet_dropout", *space.dropout),
+        })
+    elif family == "ft_transformer":
+        model = model.model_copy(update={
+            "n_layers": trial.suggest_int("ft_layers", 1, 3),
+            "d_token": trial.suggest_categorical("ft_token", [16, 32, 64]),
+            "ffn_dropout": trial.suggest_float("ft_dropout", *space.dropout),
+        })
+    optimizer = base.optimizer.model_copy(update={"learning_rate": lr, "weight_decay": wd})
+    return base.model_copy(update={
+        "model": model, "optimizer": optimizer, "batch_size": max(1, min(batch, n_train_rows)),
+    })
+
+
+def config_params(config: TrainingConfig, space: SearchSpace) -> dict[str, Any]:
+    """The search-space parameters that best describe `config`, clipped into `space`.
+
+    Used to enqueue a known config: the sampler learns from these values, while the trial
+    itself trains the exact config (kept in the trial's user attributes).
+    """
+    def clip(value: float, bounds: tuple[float, float]) -> float:
+        return min(max(value, bounds[0]), bounds[1])
+
+    def nearest(value: int, choices: Sequence[int]) -> int:
+        return min(choices, key=lambda choice: (abs(choice - value), choice))
+
+    family = config.model.family
+    params: dict[str, Any] = {"family": family} if len(space.families) > 1 else {}
+    if family == "hist_gbt":
+        trees = config.trees or TreeConfig()
+        return {**params,
+                "tree_learning_rate": clip(trees.learning_rate, (0.01, 0.3)),
+                "tree_leaves": int(clip(trees.max_leaf_nodes, (8, 128))),
+                "tree_min_leaf": int(clip(trees.min_samples_leaf, (2, 100))),
+                "tree_l2": clip(max(trees.l2_regularization, 1e-6), (1e-6, 10.0))}
+    params.update({
+        "learning_rate": clip(config.optimizer.learning_rate, space.learning_rate),
+        "weight_decay": clip(config.optimizer.weight_decay, space.weight_decay),
+        "batch_size": nearest(config.batch_size, space.batch_size),
+    })
+    model = config.model
+    if family == "mlp":
+        hidden = model.hidden_sizes
+        params["depth"] = int(clip(len(hidden), space.depth))
+        params["width"] = nearest(hidden[0] if hidden else min(space.width), space.width)
+        params["dropout"] = clip(model.dropout, space.dropout)
+    elif family == "resnet":
+        params.update(resnet_blocks=int(clip(model.n_blocks, (1, 4))),
+                      resnet_width=nearest(model.d_block, space.width),
+                      resnet_dropout=clip(model.residual_dropout, space.dropout))
+    elif family == "ft_transformer":
+        params.update(ft_layers=int(clip(model.n_layers, (1, 3))),
+                      ft_token=nearest(model.d_token, [16, 32, 64]),
+                      ft_dropout=clip(model.ffn_dropout, space.dropout))
+    return params
+
+
+def portfolio(base: TrainingConfig, n_train_rows: int) -> list[TrainingConfig]:
+    """Default configs of each searched family other than the base's, tried first.
+
+    The strongest AutoML systems start from a few proven defaults before searching; a
+    tree model with defaults is often the best single model on tabular data.
+    """
+    configs = []
+    for family in families(base):
+        if family == base.model.family:
+            continue
+        if family == "ft_transformer" and n_train_rows > FT_TRANSFORMER_MAX_ROWS:
+            continue
+        if family == "hist_gbt":
+            configs.append(_with_trees(base, TreeConfig()))
+        elif family in NEURAL_FAMILIES:
+            model = base.model.model_copy(update={"family": family})
+            configs.append(base.model_copy(update={"model": model}))
+    return configs
+
+
+def _with_trees(base: TrainingConfig, trees: TreeConfig) -> TrainingConfig:
+    model = base.model.model_copy(update={"family": "hist_gbt"})
+    return base.model_copy(update={"model": model, "trees": trees})
