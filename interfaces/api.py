@@ -1,7 +1,7 @@
 """The REST API (FastAPI): jobs, approvals, models, knowledge; the app that `mlpilot serve` runs.
 
     app = create_app(Settings())            # workers start with the app (its lifespan)
-    app.include_router(other_router)        # web pages, Slack: mount more routes here
+    app.include_router(other_router)        # more routes (the web pages and Slack are mounted)
 
 Every route but `GET /health` needs an API key (`interfaces/auth.py`); errors are
 problem details (`interfaces/problems.py`); the schema is at `/openapi.json`.
@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from mlpilot.agent.jobs import JobService, RunnerFactory
 from mlpilot.agent.settings import Settings
+from mlpilot.interfaces import slack, web
 from mlpilot.interfaces.problems import BodyLimit, document_problems, install_problem_handlers
 from mlpilot.interfaces.routes import approvals, jobs, knowledge, models
 
@@ -85,6 +86,8 @@ def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactor
 
     for module in (jobs, approvals, models, knowledge):
         app.include_router(module.router)
+    web.mount(app)  # the pages under /ui (cookie sign-in with the same keys)
+    slack.mount(app)  # /slack/events, when a Slack token and signing secret are set
     document_problems(app)
     return app
 
