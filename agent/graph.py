@@ -4,6 +4,8 @@
                       ^   (repair loop)  |          |                          | fault
                       +------------------+----------+              fault_doctor <+
     train -> tune -> evaluate -> approve_registration -> deployer -> report
+              ^ | trial past its time slice
+              fault_doctor
 
 Each edge is typed by the `Command[Literal[...]]` its node returns; the mermaid drawing
 of the compiled graph is pinned by a snapshot test.

@@ -58,6 +58,18 @@ class Settings(BaseSettings):
     max_memory_mb: float = Field(default=4096.0, gt=0, description="Memory a job may plan to use.")
     max_repair_rounds: int = Field(default=3, ge=1, le=10)
     max_fault_fixes: int = Field(default=3, ge=1, le=10)
+    train_in_subprocess: bool = Field(
+        default=False, description="Train the base config in a worker process; if it dies, the "
+        "fault doctor restarts it from its last checkpoint."
+    )
+    train_memory_limit_mb: float | None = Field(
+        default=None, gt=0, description="Most memory one training step may need (weights, "
+        "optimiser state, one batch's activations); a bigger step is an out-of-memory fault."
+    )
+    trial_slice_s: float | None = Field(
+        default=None, gt=0, description="Most seconds one search trial may train; default half "
+        "of the search time left. A trial stopped by it is a trial_timeout fault."
+    )
     approval_ttl_s: float = Field(
         default=7 * 24 * 3600.0, gt=0, description="A pending approval expires (= rejected) after this."
     )

@@ -5,6 +5,11 @@ records this run's best configs for the runs to come.
 
 Budget: `task.budget_s` covers both. The base run gets `search.base_fraction` of it; the
 search gets what is left. `budget_used_s` in the state is the training time actually spent.
+
+Faults: the base run is watched by the engine's `FaultMonitor` (and runs in a worker process
+with `MLPILOT_TRAIN_IN_SUBPROCESS`); a search trial past its time slice stops the search.
+Either goes to the fault doctor, which comes back here with a fixed config; finishing
+without the fault verifies the fix.
 """
 
 from __future__ import annotations
@@ -17,22 +22,24 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from mlpilot.agent.context import JobContext, load_request_data, load_request_test_data
+from mlpilot.agent.fault_doctor import pending_fix, settle
 from mlpilot.agent.state import JobState, TaskRequest, decision
 from mlpilot.agent.warm_start import plan_warm_start, remember
 from mlpilot.engine import metrics
 from mlpilot.engine.config import TaskSpec, TrainingConfig
+from mlpilot.engine.monitor import FaultLimits, FaultMonitor
 from mlpilot.engine.tracking import Tracker
 from mlpilot.engine.training import Callback, EpochResult, TrainingFault, TrainingRun
 from mlpilot.knowledge.kb import KnowledgeBase
 from mlpilot.tools.experience import dataset_meta
-from mlpilot.tools.training import train_model, tune_model
+from mlpilot.tools.training import fault_record, train_model, tune_model
 
 #: Below this many seconds of budget left, the search is skipped.
 MIN_SEARCH_S = 2.0
 
 
 def train(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tune", "fault_doctor"]]:
-    """Train node: train the validated config; a diverging loss goes to the fault doctor."""
+    """Train node: train the validated config; a training fault goes to the fault doctor."""
     ctx = runtime.context
     settings = ctx.settings
     job_id, task = state["job_id"], TaskSpec.model_validate(state["task"])
@@ -50,33 +57,31 @@ def train(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tun
     resume_from = state.get("resume_from")
     ctx.emit("train", "training the base config" + (" (resumed after a fix)" if resume_from else ""))
     update: dict[str, Any] = {"mlflow_run_id": run_id}
+    monitor = FaultMonitor(FaultLimits(memory_limit_mb=settings.train_memory_limit_mb))
+    progress = EpochProgress(ctx, "train")
     try:
         outcome = train_model(
             load_request_data(request), task, config, model_dir=job_dir / "base",
             deadline=deadline, test_df=load_request_test_data(request),
-            checkpoint=job_dir / "base.ckpt", resume=bool(resume_from),
-            callbacks=[*ctx.training_callbacks, EpochProgress(ctx, "train")],
-            tracker=tracker, parent_run_id=run_id)
+            checkpoint=job_dir / "base.ckpt", resume_from=Path(resume_from) if resume_from else None,
+            callbacks=[*ctx.training_callbacks, monitor],
+            on_epoch=lambda epoch: progress.report(task.metric, epoch),
+            isolate=settings.train_in_subprocess, tracker=tracker, parent_run_id=run_id)
     except TrainingFault as fault:
         ctx.emit("train", f"training fault: {fault}")
         return Command(goto="fault_doctor", update={
             **update, "budget_used_s": used + time.monotonic() - started,
-            "fault": {"kind": fault.kind, "epoch": fault.epoch, "step": fault.step,
-                      "detail": fault.detail, "message": str(fault),
-                      "checkpoint": str(fault.checkpoint) if fault.checkpoint else None}})
+            "fault": fault_record(fault, "train")})
     used += time.monotonic() - started
     update["decisions"] = [decision("train", f"base config: {task.metric} {outcome.valid_score:.4f} "
                                              f"on validation after {outcome.epochs_run} epochs",
                                     f"stopped by {outcome.stopped_reason}")]
     pending = pending_fix(state)
     if pending is not None:
-        verified = {**pending, "status": "worked"}
-        update["fault_fixes"] = [verified]
+        with KnowledgeBase(settings.knowledge_dir) as kb:
+            update["fault_fixes"] = [settle(kb, pending, worked=True)]
         update["decisions"].append(decision("fault_doctor", f"fix verified: {pending['fix']}",
                                             "training finished without the fault"))
-        with KnowledgeBase(settings.knowledge_dir) as kb:
-            kb.record(pending["signature"], pending["kind"], pending["diagnosis"], pending["fix"],
-                      pending["description"], worked=True)
     base = {"model_dir": outcome.model_dir, "score": outcome.valid_score, "source": "base config",
             "config": config.model_dump(mode="json"), "epochs": outcome.epochs_run,
             "seconds": outcome.seconds}
@@ -84,8 +89,13 @@ def train(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tun
                                         "resume_from": None, "base": base, "best": base})
 
 
-def tune(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["evaluate"]]:
-    """Tune node: Optuna search (TPE + pruning) around the base config in the remaining budget."""
+def tune(state: JobState, runtime: Runtime[JobContext]
+         ) -> Command[Literal["evaluate", "fault_doctor"]]:
+    """Tune node: Optuna search (TPE + pruning) around the base config in the remaining budget.
+
+    A trial past its time slice stops the search and goes to the fault doctor (at most
+    `max_fault_fixes` times); the doctor's fix applies to the trials of the next round.
+    """
     ctx = runtime.context
     settings = ctx.settings
     task = TaskSpec.model_validate(state["task"])
@@ -108,15 +118,23 @@ def tune(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["eval
         ctx.emit("tune", f"trial {trial.number}: {trial.state}{score}", trial=trial.number,
                  value=trial.value)
 
+    rounds = sum(f["status"] == "applied" and f.get("stage") == "tune"
+                 for f in state.get("fault_fixes") or [])
     outcome = tune_model(
-        df, task, config, model_dir=settings.job_dir(state["job_id"]) / "tuned",
+        df, task, config,
+        model_dir=settings.job_dir(state["job_id"]) / ("tuned" if not rounds else f"tuned-{rounds + 1}"),
         deadline=started + remaining, storage=settings.optuna_storage,
         study_name=state["job_id"], test_df=test_df, enqueue=[*warm.configs, config],
-        tracker=tracker_for(ctx), parent_run_id=state.get("mlflow_run_id"), on_trial=on_trial)
+        tracker=tracker_for(ctx), parent_run_id=state.get("mlflow_run_id"), on_trial=on_trial,
+        trial_slice_s=settings.trial_slice_s,
+        stop_on=("trial_timeout",) if rounds < settings.max_fault_fixes else ())
     used += time.monotonic() - started
-    remember(state, ctx, meta, outcome)
-    summary = {**outcome.model_dump(exclude={"best_config", "top_configs"}),
+    if outcome.fault is None:
+        remember(state, ctx, meta, outcome)
+    summary = {**outcome.model_dump(exclude={"best_config", "top_configs", "fault"}),
                "warm_start": warm.summary()}
+    if rounds and state.get("search"):
+        summary = _search_so_far(state["search"], summary)
     best = state.get("best")
     update: dict[str, Any] = {"budget_used_s": used, "search": summary}
     if outcome.model_dir and metrics.is_better(task.metric, outcome.best_score, best["score"]):
@@ -127,15 +145,27 @@ def tune(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["eval
     else:
         update["decisions"] = [warm_decision, decision("tune", "keep the base config",
                                                        "no trial beat it on validation")]
-    return Command(goto="evaluate", update=update)
+    if outcome.fault is not None:
+        ctx.emit("tune", f"search fault: {outcome.fault['message']}")
+        update["decisions"].append(decision("tune", "pause the search for the fault doctor",
+                                            outcome.fault["message"]))
+        return Command(goto="fault_doctor", update={**update, "fault": outcome.fault})
+    pending = pending_fix(state)
+    if pending is not None and pending.get("stage") == "tune":
+        with KnowledgeBase(settings.knowledge_dir) as kb:
+            update["fault_fixes"] = [settle(kb, pending, worked=True)]
+        update["decisions"].append(decision("fault_doctor", f"fix verified: {pending['fix']}",
+                                            "the search finished without the fault"))
+    return Command(goto="evaluate", update={**update, "fault": None})
 
 
-def pending_fix(state: JobState) -> dict[str, Any] | None:
-    """The fault doctor's last applied fix that has no verified outcome yet."""
-    fixes = state.get("fault_fixes") or []
-    settled = {f["attempt"] for f in fixes if f["status"] != "applied"}
-    open_ = [f for f in fixes if f["status"] == "applied" and f["attempt"] not in settled]
-    return open_[-1] if open_ else None
+def _search_so_far(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """The search summary of all rounds of this job (a fault fix splits a search in rounds)."""
+    merged = dict(now)
+    for key in ("n_trials", "n_complete", "n_pruned", "n_failed", "seconds"):
+        merged[key] = (before.get(key) or 0) + (now.get(key) or 0)
+    merged["rounds"] = before.get("rounds", 1) + 1
+    return merged
 
 
 def tracker_for(ctx: JobContext) -> Tracker:
@@ -155,9 +185,13 @@ class EpochProgress(Callback):
 
     def on_epoch_end(self, run: TrainingRun, epoch: EpochResult) -> None:
         """Emit a progress line for this epoch unless one went out less than a second ago."""
+        self.report(run.task.metric, epoch)
+
+    def report(self, metric: str, epoch: EpochResult) -> None:
+        """The same, for an epoch seen outside the training process (a worker's)."""
         now = time.monotonic()
         if now - self.last >= 1.0:
             self.last = now
-            self.ctx.emit(self.stage, f"epoch {epoch.epoch}: valid {run.task.metric} "
+            self.ctx.emit(self.stage, f"epoch {epoch.epoch}: valid {metric} "
                                       f"{epoch.valid_score:.4f}", epoch=epoch.epoch,
                           valid_score=epoch.valid_score, train_loss=epoch.train_loss)

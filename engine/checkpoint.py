@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .config import TrainingConfig
+
 FORMAT_VERSION = 1
 
 
@@ -84,3 +86,18 @@ def load_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.opti
     random.setstate(rng["python"])
     order.set_state(rng["order"])
     return payload["extra"]
+
+
+def keeps_weights(old: TrainingConfig, new: TrainingConfig) -> bool:
+    """Whether a checkpoint written under config `old` can continue under `new`.
+
+    Optimiser settings, batch size, epochs, patience and dropout rates may change (the
+    checkpoint loader takes the new rate, decay and schedule); the network's shape and the
+    inputs may not: another preprocessing or model (turning dropout on or off included)
+    means training from fresh weights.
+    """
+    def shape(config: TrainingConfig) -> tuple:
+        model = {k: (v > 0 if "dropout" in k else v) for k, v in config.model.model_dump().items()}
+        return config.preprocessing.model_dump(), model, config.model_dump().get("trees")
+
+    return shape(old) == shape(new)

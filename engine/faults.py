@@ -96,11 +96,11 @@ def check_inputs(X: torch.Tensor, feature_columns: list[str], which: str) -> Non
 def trial_timeout(number: int, max_epochs: int, history: Sequence[Any], steps: int,
                   slice_s: float) -> TrainingFault:
     """The fault of search trial `number`, which its time slice stopped after the epochs in
-    `history` (`EpochResult`s); `facts["epochs_within_slice"]` is what would have fit, with
-    room to spare because later trials train other configs."""
+    `history` (`EpochResult`s); `facts["epochs_within_slice"]` is what fits in 30% of a
+    slice: room for the trial's set-up and for later trials' bigger configs."""
     epochs = len(history)
     epoch_s = sum(e.elapsed_s for e in history) / epochs if epochs else slice_s
-    fits = max(1, math.floor(0.5 * slice_s / max(epoch_s, 1e-6)))
+    fits = max(1, math.floor(0.3 * slice_s / max(epoch_s, 1e-6)))
     return TrainingFault(
         "trial_timeout", history[-1].epoch if epochs else 0, steps,
         f"trial {number} ran past its {slice_s:.3g}s time slice after {epochs} of at most "

@@ -9,7 +9,7 @@ whose checkpoint is the best epoch's (what a fix should resume from):
 | `out_of_memory` | before training: a step's estimated memory is over `memory_limit_mb` |
 | `exploding_gradients` | the global gradient norm passed `max_grad_norm` with no clipping below it |
 | `no_learning` | after `stalled_epochs`, the training loss has not moved 1% from its start, or the gradients vanished (norm below `vanishing_grad_norm`) |
-| `divergence` | the validation loss rose `divergence_epochs` epochs in a row to over `divergence_factor` x its best, and the training loss rose with it |
+| `divergence` | for `divergence_epochs`, the validation loss averaged over `divergence_factor` x its best and the training loss over that factor x its lowest |
 | `overfitting` | for `overfitting_epochs`, the validation loss stayed `overfitting_margin` above its best while the training loss kept falling |
 | `plateau` | no better validation loss for `plateau_epochs` (half the early-stopping patience) while the learning rate is still where it started (no schedule lowered it) |
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any
 
 from .config import TrainingConfig
@@ -135,22 +134,32 @@ def no_learning(history: list[EpochResult], config: TrainingConfig,
 
 def divergence(history: list[EpochResult], config: TrainingConfig,
                limits: FaultLimits) -> Finding:
-    """The validation loss keeps rising far above its best, and the training loss with it."""
+    """For the last epochs, the validation loss stayed far above its best, and the training
+    loss far above its lowest: the steps are too large (unlike overfitting, where the
+    training loss keeps falling). Means over the window, because a run that diverges
+    jumps about rather than rising smoothly."""
     span = limits.divergence_epochs
-    if len(history) < span + 2:
-        return None
     best = _best(history)
-    valid = [e.valid_loss for e in history]
-    rising = all(b > a for a, b in pairwise(valid[-span - 1:]))
-    far = valid[-1] > max(limits.divergence_factor * valid[best], valid[best] + LOSS_FLOOR)
-    if not (rising and far and history[-1].train_loss >= history[best].train_loss):
+    if len(history) - 1 - best < span:
         return None
-    detail = (f"divergence: the validation loss rose {span} epochs in a row to {valid[-1]:.4g}, "
-              f"{valid[-1] / max(valid[best], 1e-12):.1f}x its best {valid[best]:.4g} at epoch "
-              f"{history[best].epoch}, and the training loss rose too; learning rate "
-              f"{history[-1].learning_rate:.2g}")
-    return detail, {"valid_loss": valid[-1], "best_valid_loss": valid[best],
-                    "best_epoch": history[best].epoch, "learning_rate": history[-1].learning_rate}
+    recent = history[-span:]
+    valid = sum(e.valid_loss for e in recent) / span
+    train = sum(e.train_loss for e in recent) / span
+    valid_best = history[best].valid_loss
+    train_low = min(e.train_loss for e in history)
+    factor = limits.divergence_factor
+    if valid <= max(factor * valid_best, valid_best + LOSS_FLOOR) or \
+            train <= max(factor * train_low, train_low + LOSS_FLOOR):
+        return None
+    last = history[-1]
+    detail = (f"divergence: over the last {span} epochs the validation loss averaged {valid:.4g}, "
+              f"{valid / max(valid_best, 1e-12):.1f}x its best {valid_best:.4g} at epoch "
+              f"{history[best].epoch}, and the training loss {train:.4g}, "
+              f"{train / max(train_low, 1e-12):.1f}x its lowest; learning rate "
+              f"{last.learning_rate:.2g}")
+    return detail, {"valid_loss": valid, "best_valid_loss": valid_best, "train_loss": train,
+                    "lowest_train_loss": train_low, "best_epoch": history[best].epoch,
+                    "learning_rate": last.learning_rate}
 
 
 def overfitting(history: list[EpochResult], config: TrainingConfig,

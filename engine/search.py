@@ -236,8 +236,8 @@ class _Search:
         config = self.trial_config(trial)
         remaining = self.deadline - time.monotonic()
         slice_s = self.slice_s or max(remaining / 2, MIN_TRIAL_S)
-        trial_deadline = min(self.deadline, time.monotonic() + slice_s)
         run_id = self.start_run(trial, config)
+        trial_deadline = min(self.deadline, time.monotonic() + slice_s)  # the slice is training time
         pruning = PruningCallback(trial)
         try:
             result = fit(config, self.data, self.task, deadline=trial_deadline, callbacks=[pruning])

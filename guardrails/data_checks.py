@@ -174,7 +174,9 @@ def _tree_input(s: pd.Series) -> np.ndarray:
             seconds = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
             return seconds.to_numpy(dtype=float, na_value=np.nan).reshape(-1, 1)
         return _codes(s).astype(float).reshape(-1, 1)
-    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float).reshape(-1, 1)
+    values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, copy=True)
+    values[~(np.abs(values) <= np.finfo(np.float32).max)] = np.nan  # trees work in float32
+    return values.reshape(-1, 1)
 
 
 def _is_reencoding(feature: pd.Series, target: pd.Series) -> bool:

@@ -8,7 +8,12 @@ instruction:
 - a string `"x<factor>"` **multiplies** the current number (`{"optimizer.learning_rate": "x0.1"}`);
 - a string `"+<n>"` or `"-<n>"` **adds** to the current number
   (`{"early_stopping_patience": "+10"}`);
-- any other string **sets** that string (`{"optimizer.scheduler": "plateau"}`).
+- any other string **sets** that string (`{"optimizer.scheduler": "plateau"}`);
+- a string `"$fault.<name>"` stands for a fact of the fault being fixed; `fill_facts`
+  replaces it before the patch is applied (`{"preprocessing.drop_columns": "$fault.columns"}`
+  drops the columns the fault named, next to those already dropped).
+
+An empty patch changes nothing: "retry as is" (a crashed worker restarts from its checkpoint).
 
 Arithmetic on an integer field gives an integer (rounded, and at least 1 when the
 field was positive, so `batch_size` "x0.5" on 1 stays 1). Arithmetic on a missing
@@ -23,6 +28,8 @@ import copy
 import re
 from typing import Any
 
+#: A patch value that starts with this names a fact of the fault (see `fill_facts`).
+FACT_PREFIX = "$fault."
 _ARITH = re.compile(r"^\s*(?P<op>[x*+-])\s*(?P<num>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+)\s*$")
 
 
@@ -85,8 +92,36 @@ def apply_patch(config: dict, patch: dict) -> dict:
     return result
 
 
+def fill_facts(patch: dict, facts: dict[str, Any], config: dict) -> dict:
+    """`patch` with each "$fault.NAME" value replaced by `facts[NAME]`; a list fact for a
+    path that holds a list joins that list (keeping its items first, without repeats).
+
+    Raises:
+        KeyError: `facts` lacks a name the patch uses (the patch is for another fault).
+    """
+    filled = {}
+    for path, value in patch.items():
+        if isinstance(value, str) and value.startswith(FACT_PREFIX):
+            name = value[len(FACT_PREFIX):]
+            if name not in facts:
+                raise KeyError(f"{path!r} needs the fault's {name!r}, which this fault lacks")
+            value = copy.deepcopy(facts[name])
+            try:
+                holder, key = _resolve(config, path)
+                current = holder[key]
+            except KeyError:
+                current = None
+            if isinstance(value, list) and isinstance(current, list):
+                value = [*current, *(v for v in value if v not in current)]
+        filled[path] = value
+    return filled
+
+
 def describe_patch(patch: dict) -> str:
-    """One line for people: `optimizer.learning_rate x0.1, optimizer.grad_clip_norm = 1.0`."""
+    """One line for people: `optimizer.learning_rate x0.1, optimizer.grad_clip_norm = 1.0`
+    ("no change" for an empty patch)."""
+    if not patch:
+        return "no change"
     parts = []
     for path, instruction in patch.items():
         if isinstance(instruction, str) and _ARITH.match(instruction):

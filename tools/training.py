@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,8 @@ from mlpilot.engine.predictor import TrainedModel
 from mlpilot.engine.preprocess import PreparedData, prepare_data
 from mlpilot.engine.search import TrialSummary, tune
 from mlpilot.engine.tracking import ModelVersionInfo, Tracker
-from mlpilot.engine.training import fit
+from mlpilot.engine.training import Callback, EpochResult, TrainingFault, TrainingRun, fit
+from mlpilot.engine.worker import fit_in_subprocess
 from mlpilot.tools.base import declare_risk
 
 
@@ -57,6 +58,7 @@ class TuneOutcome(BaseModel):
     n_failed: int
     seconds: float
     top_configs: list[dict[str, Any]] = []
+    fault: dict[str, Any] | None = None
 
 
 class Evaluation(BaseModel):
@@ -97,15 +99,26 @@ def _fingerprint(df: pd.DataFrame | None) -> tuple | None:
 def train_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, model_dir: Path,
                 deadline: float, test_df: pd.DataFrame | None = None,
                 checkpoint: Path | None = None, resume: bool = False,
-                callbacks: Sequence[Any] = (), tracker: Tracker | None = None,
-                parent_run_id: str | None = None) -> TrainOutcome:
+                resume_from: Path | None = None, callbacks: Sequence[Any] = (),
+                on_epoch: Callable[[EpochResult], None] | None = None, isolate: bool = False,
+                tracker: Tracker | None = None, parent_run_id: str | None = None) -> TrainOutcome:
     """Train one config until early stopping or the deadline; save the best model.
 
-    Raises the engine's `TrainingFault` when the loss diverges (the fault doctor's cue).
+    `resume_from` continues from that checkpoint (a fault's last good one). With `isolate`,
+    training runs in a worker process (`engine.worker`; `callbacks` must then pickle, and a
+    checkpoint path is required); `on_epoch` sees each epoch here either way.
+
+    Raises the engine's `TrainingFault` when training fails (the fault doctor's cue).
     """
     data = prepared(df, task, config, test_df)
-    result = fit(config, data, task, deadline=deadline, callbacks=callbacks,
-                 checkpoint_path=checkpoint, resume=resume)
+    if isolate:
+        result = fit_in_subprocess(config, data, task, deadline=deadline, callbacks=callbacks,
+                                   checkpoint_path=checkpoint, resume=resume,
+                                   resume_from=resume_from, on_epoch=on_epoch)
+    else:
+        relay = [_EpochRelay(on_epoch)] if on_epoch is not None else []
+        result = fit(config, data, task, deadline=deadline, callbacks=[*callbacks, *relay],
+                     checkpoint_path=checkpoint, resume=resume, resume_from=resume_from)
     TrainedModel(task=task, config=config, preprocessor=data.preprocessor,
                  model=result.model).save(model_dir)
     if tracker is not None and parent_run_id is not None:
@@ -125,13 +138,19 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
                deadline: float, storage: str | None, study_name: str,
                test_df: pd.DataFrame | None = None, enqueue: Sequence[TrainingConfig] = (),
                tracker: Tracker | None = None, parent_run_id: str | None = None,
-               on_trial=None) -> TuneOutcome:
-    """Search around `config` with Optuna until the deadline; save the best trial's model."""
+               on_trial=None, trial_slice_s: float | None = None,
+               stop_on: Sequence[str] = ()) -> TuneOutcome:
+    """Search around `config` with Optuna until the deadline; save the best trial's model.
+
+    A trial gets at most `trial_slice_s` seconds; a fault of a kind in `stop_on` (e.g.
+    "trial_timeout") ends the search early and comes back in `TuneOutcome.fault`.
+    """
     started = time.monotonic()
     data = prepared(df, task, config, test_df)
     result = tune(config, data, task, deadline=deadline, storage=storage, study_name=study_name,
                   enqueue=enqueue, tracker=tracker, parent_run_id=parent_run_id,
-                  on_trial=on_trial, seed=config.seed)
+                  on_trial=on_trial, seed=config.seed, trial_slice_s=trial_slice_s,
+                  stop_on=stop_on)
     saved = None
     if result.best_fit is not None:
         TrainedModel(task=task, config=result.best_config, preprocessor=data.preprocessor,
@@ -142,7 +161,25 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
         best_config=result.best_config.model_dump(mode="json") if saved else None,
         n_trials=len(result.trials), n_complete=result.n_complete, n_pruned=result.n_pruned,
         n_failed=result.n_failed, seconds=time.monotonic() - started,
-        top_configs=_top_configs(result.trials, task.metric))
+        top_configs=_top_configs(result.trials, task.metric),
+        fault=fault_record(result.fault, "tune") if result.fault else None)
+
+
+def fault_record(fault: TrainingFault, stage: str) -> dict[str, Any]:
+    """A `TrainingFault` as the JSON-able dict the job state keeps; `stage` is the node that
+    met it ("train" or "tune"), `detected_at` the wall-clock time."""
+    return {"kind": fault.kind, "epoch": fault.epoch, "step": fault.step, "detail": fault.detail,
+            "message": str(fault), "facts": json.loads(json.dumps(fault.facts, default=str)),
+            "checkpoint": str(fault.checkpoint) if fault.checkpoint else None,
+            "stage": stage, "detected_at": time.time()}
+
+
+class _EpochRelay(Callback):
+    def __init__(self, on_epoch: Callable[[EpochResult], None]):
+        self.on_epoch = on_epoch
+
+    def on_epoch_end(self, run: TrainingRun, epoch: EpochResult) -> None:
+        self.on_epoch(epoch)
 
 
 def _top_configs(trials: Sequence[TrialSummary], metric: str, k: int = TOP_CONFIGS

@@ -3,7 +3,7 @@
 import pytest
 from mlpilot.engine.config import TrainingConfig
 from mlpilot.knowledge.kb import load_seed_entries
-from mlpilot.knowledge.patches import apply_patch, describe_patch
+from mlpilot.knowledge.patches import apply_patch, describe_patch, fill_facts
 
 
 @pytest.fixture()
@@ -66,8 +66,21 @@ def test_arithmetic_on_a_missing_value_is_an_error(config):
         apply_patch(config, {"optimizer.grad_clip_norm": "x0.5"})
 
 
+FACTS = {"columns": ["price"], "epochs_within_slice": 12}
+
+
 def test_every_seed_fix_applies_to_the_default_config_and_stays_valid(config):
     for entry in load_seed_entries():
-        patched = apply_patch(config, entry.fix)
+        patched = apply_patch(config, fill_facts(entry.fix, FACTS, config))
         TrainingConfig.model_validate(patched)  # raises if a seed writes a bad value
         assert describe_patch(entry.fix)
+
+
+def test_fault_facts_fill_a_patch_and_a_list_fact_joins_the_list(config):
+    config["preprocessing"]["drop_columns"] = ["id"]
+    patch = {"preprocessing.drop_columns": "$fault.columns", "max_epochs": "$fault.epochs"}
+    filled = fill_facts(patch, {"columns": ["price", "id"], "epochs": 12}, config)
+    assert filled == {"preprocessing.drop_columns": ["id", "price"], "max_epochs": 12}
+    with pytest.raises(KeyError, match="columns"):
+        fill_facts(patch, {"epochs": 12}, config)
+    assert describe_patch({}) == "no change"
