@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +31,7 @@ from mlpilot.agent.understanding import has_task_intent
 from mlpilot.interfaces import summaries
 from mlpilot.interfaces.chat_intents import Intent, read_intent
 from mlpilot.interfaces.datasets import available, find_dataset
+from mlpilot.interfaces.decision_log import because, matching_decisions
 from mlpilot.interfaces.job_threads import JobThreads
 from mlpilot.prompts import render
 
@@ -228,11 +228,11 @@ class ChatSession:
         log = self.jobs.decisions(job_id)
         if not log:
             return f"{job_id} has made no decisions yet."
-        best = _matching_decisions(question, log)
+        best = matching_decisions(question, log)
         if not best:
-            listed = "\n".join(f"  - {_because(d)}" for d in log)
+            listed = "\n".join(f"  - {because(d)}" for d in log)
             return f"I could not tell which decision you mean. {job_id} decided:\n{listed}"
-        return "\n".join(_because(d) for d in best)
+        return "\n".join(because(d) for d in best)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -370,44 +370,6 @@ def _recent(history: list[BaseMessage]) -> list[BaseMessage]:
     """The last turns of the conversation, cut at a person's line (never inside a tool call)."""
     starts = [i for i, m in enumerate(history) if isinstance(m, HumanMessage)]
     return history[starts[-LLM_MEMORY_TURNS]:] if len(starts) > LLM_MEMORY_TURNS else history
-
-
-_STOPWORDS = {"why", "did", "do", "does", "you", "the", "a", "an", "it", "is", "was", "were",
-              "pick", "picked", "choose", "chose", "chosen", "go", "with", "for", "of", "to",
-              "what", "how", "come", "explain", "me", "this", "that", "on", "and", "decide",
-              "decided", "make", "made", "so", "be", "in", "are", "there", "not", "no"}
-_TOPICS = {"model": "config_generator", "network": "config_generator", "layer": "config_generator",
-           "config": "config_generator", "architecture": "config_generator",
-           "search": "tune", "tun": "tune", "trial": "tune", "optuna": "tune", "warm": "tune",
-           "column": "planner", "task": "planner", "register": "deployer", "fix": "fault_doctor",
-           "fault": "fault_doctor", "approv": "approval", "reject": "approval"}
-_IRREGULAR = {"kept": "keep", "chose": "choose", "chosen": "choose", "ran": "run",
-              "stopped": "stop", "left": "leave", "dropped": "drop"}
-
-
-def _stems(text: str) -> set[str]:
-    """Lower-case words without common endings ("registered" is "register")."""
-    words = re.findall(r"[a-z0-9]+", text.lower().replace("_", " "))
-    words = [_IRREGULAR.get(w, w) for w in words]
-    return {re.sub(r"(?:ing|ed|es|s|al)$", "", w) if len(w) > 4 else w for w in words}
-
-
-def _matching_decisions(question: str, log: list[dict[str, str]]) -> list[dict[str, str]]:
-    """The decision the question is about: most shared words (the decision itself counts
-    more than its reason), the earliest on a tie (where a choice was first made)."""
-    words = _stems(question) - _STOPWORDS
-    stages = {_TOPICS[w] for w in words if w in _TOPICS}
-
-    def score(d: dict[str, str]) -> int:
-        return (3 * len(words & _stems(d["decision"])) + len(words & _stems(d["why"]))
-                + 2 * (d["stage"] in stages))
-
-    best = max(log, key=score)  # max keeps the first of equal scores
-    return [best] if score(best) > 0 else []
-
-
-def _because(d: dict[str, str]) -> str:
-    return f"{d['stage']} decided {d['decision']} because {d['why']}."
 
 
 def _change_words(key: str, value: Any) -> str:

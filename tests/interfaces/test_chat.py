@@ -14,6 +14,7 @@ from mlpilot.agent.store import Store
 from mlpilot.interfaces.chat import ChatSession, converse
 from mlpilot.interfaces.chat_intents import read_intent
 from mlpilot.interfaces.chat_tools import chat_tools
+from mlpilot.interfaces.decision_log import matching_decisions
 from tests.conftest import dataset
 from tests.fakes import ScriptedChatModel, tool_call
 
@@ -177,3 +178,29 @@ def test_chat_tool_schemas_match_the_snapshot():
     schemas = {t.name: t.tool_call_schema.model_json_schema()
                for t in chat_tools(session, said=read_intent("hello"))}
     assert schemas == json.loads(SNAPSHOT.read_text()), f"regenerate {SNAPSHOT} if on purpose"
+
+
+LOG = [
+    {"stage": "planner", "decision": "target 'species'", "why": "named in the request"},
+    {"stage": "planner", "decision": "metric balanced_accuracy",
+     "why": "classes are imbalanced (minority/majority = 0.45): accuracy would flatter"},
+    {"stage": "config_generator", "decision": "mlp [128, 64], adamw lr=0.002, batch 16",
+     "why": "the offline expert's sizing rules"},
+    {"stage": "train", "decision": "base config: balanced_accuracy 1.0000 on validation",
+     "why": "stopped by early_stopping"},
+    {"stage": "tune", "decision": "keep the base config", "why": "no trial beat it on validation"},
+    {"stage": "deployer", "decision": "registered penguins-species v1 as champion",
+     "why": "approved for the registry"},
+]
+
+
+@pytest.mark.parametrize(("question", "stage", "decision"), [
+    ("why did you pick balanced accuracy?", "planner", "metric balanced_accuracy"),
+    ("why was the base config kept?", "tune", "keep the base config"),
+    ("why this model architecture?", "config_generator", "mlp [128, 64], adamw lr=0.002, batch 16"),
+    ("why was it registered?", "deployer", "registered penguins-species v1 as champion"),
+])
+def test_why_questions_find_the_decision_they_are_about(question, stage, decision):
+    [found] = matching_decisions(question, LOG)
+    assert (found["stage"], found["decision"]) == (stage, decision)
+    assert matching_decisions("what's the weather like?", LOG) == []
