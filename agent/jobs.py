@@ -2,19 +2,20 @@
 jobs and answer approvals.
 
     service = JobService(Settings())
-    service.start()                                    # worker threads + sweeper
+    service.start()                                    # worker processes + sweeper
     job = service.submit(TaskRequest(request="predict species, 30s", data="penguins.csv"))
     service.wait(job.id)                               # or read service.events(job.id)
     service.approve(approval_id, by="alice")           # the job goes on in a worker
 
 Submitting checks the request the way the CLI does (the data loads, the task is
 understood: the same `DataError` / `RequestError`) and queues the job; workers
-(`agent/workers.py`) drive it with the `Runner`. Everything lives in the SQLite store,
+(`agent/worker_pool.py`, `agent/workers.py`) drive it with the `Runner`. Everything lives in the SQLite store,
 so a decision made from the CLI, or a server restart, is seen by everyone.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -30,8 +31,8 @@ from mlpilot.agent.report import result_document
 from mlpilot.agent.runner import Runner
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
-from mlpilot.agent.store import END_STATUSES, Approval, Event, Job, Store
-from mlpilot.agent.workers import WorkerPool
+from mlpilot.agent.store import END_STATUSES, Approval, Event, Job, Store, finite
+from mlpilot.agent.worker_pool import WorkerMode, WorkerPool
 from mlpilot.engine.config import TrainingConfig
 
 #: Called with (job_id, event) for every event of every job this process drives.
@@ -57,13 +58,15 @@ class JobService:
     """Submit, watch, cancel and decide jobs of one installation; owns the worker pool."""
 
     def __init__(self, settings: Settings | None = None, *,
-                 runner_factory: RunnerFactory | None = None, workers: int | None = None):
+                 runner_factory: RunnerFactory | None = None, workers: int | None = None,
+                 worker_mode: WorkerMode | None = None):
         self.settings = settings or Settings()
         self.settings.ensure_dirs()
         self.store = Store(self.settings.state_db)
         self.runner_factory: RunnerFactory = runner_factory or Runner
         self.listeners: list[EventListener] = []
-        self.pool = WorkerPool(self, self.settings.workers if workers is None else workers)
+        self.pool = WorkerPool(self, self.settings.workers if workers is None else workers,
+                               worker_mode or self.settings.worker_mode)
         self._checker: Runner | None = None
         self._graph_lock = threading.Lock()
         self._graph: Any = None
@@ -113,6 +116,13 @@ class JobService:
     def jobs(self, *, limit: int = 50, offset: int = 0, status: str | None = None) -> list[Job]:
         """Jobs, newest first."""
         return self.store.jobs(limit=limit, offset=offset, status=status)
+
+    def document_json(self, job_id: str) -> str:
+        """`document` as JSON text; an ended job's stored document is passed on unparsed."""
+        status, text = self.store.result_text(job_id)
+        if text is not None and status in END_STATUSES:
+            return text
+        return json.dumps(finite(self.document(job_id)), default=str)
 
     def document(self, job_id: str) -> dict[str, Any]:
         """The job's public JSON document (`agent.report.result_document`), as it stands now:
@@ -181,14 +191,13 @@ class JobService:
         """Reject a pending action, with a reason for the audit log."""
         return self.decide(approval_id, False, by=by, reason=reason)
 
-    def describe(self, approval: Approval, job: Job | None = None) -> dict[str, Any]:
+    def describe(self, approval: Approval) -> dict[str, Any]:
         """An approval as a person reviews it: what is asked, why the policy calls it risky,
         the config and how it differs from the defaults, and the estimated cost."""
         payload = approval.payload
-        if job is None:
-            job = self.store.job(approval.job_id)
-        config = payload.get("config") or (job.result or {}).get("config")
-        task = (job.result or {}).get("task") or {}
+        job = self.store.job_brief(approval.job_id)
+        config = payload.get("config") or job["config"]
+        task = job["task"] or {}
         if approval.action == "train":
             what = (f"train for up to {payload.get('budget_s', 0):.0f} s to predict "
                     f"{payload.get('target')!r} ({payload.get('metric')})")
@@ -204,17 +213,17 @@ class JobService:
         return {**approval.model_dump(), "what": what, "why": approval.reason,
                 "target": payload.get("target") or task.get("target"),
                 "config": config, "config_diff": config_diff(config),
-                "estimated_cost": cost, "request": job.request.get("request")}
+                "estimated_cost": cost, "request": job["request"].get("request")}
 
     # -- internals ------------------------------------------------------------------------
 
     def _checkpoint(self, job_id: str) -> dict[str, Any]:
         """The job's latest checkpointed graph state (empty if it has not started)."""
         with self._graph_lock:
-            if self._graph is None:
+            if self._graph is None:  # the saver serialises use of its connection itself
                 conn = sqlite3.connect(self.settings.state_db, check_same_thread=False, timeout=30)
                 self._graph = build_graph(SqliteSaver(conn))
-            return dict(self._graph.get_state({"configurable": {"thread_id": job_id}}).values)
+        return dict(self._graph.get_state({"configurable": {"thread_id": job_id}}).values)
 
 
 def config_diff(config: dict[str, Any] | None) -> list[dict[str, Any]]:

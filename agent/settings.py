@@ -88,7 +88,10 @@ class Settings(BaseSettings):
         "operator, approver) or {\"role\": ..., \"name\": ...}; JSON in MLPILOT_API_KEYS. "
         "With none, every request but /health is refused.")
     workers: int = Field(default=2, ge=0, le=64,
-                         description="Job worker threads of the server (0: accept, never run).")
+                         description="Job workers of the server (0: accept jobs, run none).")
+    worker_mode: Literal["process", "thread"] = Field(
+        default="process", description="Workers in processes of their own (training does not "
+        "slow the API down), or in threads of the server (start at once, share memory).")
     worker_poll_s: float = Field(default=0.5, gt=0, description="How often idle workers look "
                                  "for queued jobs and decided or expired approvals.")
     max_request_kb: int = Field(default=1024, gt=0, description="Largest JSON request body.")

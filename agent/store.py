@@ -12,8 +12,10 @@ progress is appended to `events`, and a cancel request is a flag the worker poll
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -131,6 +133,7 @@ class Store:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")  # persistent: set once per file
             db.executescript(_SCHEMA)
@@ -145,12 +148,20 @@ class Store:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
+        """This thread's connection (opened once per thread and process: a server answers
+        many small queries, and opening a connection costs more than most of them)."""
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            local.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            local.db.row_factory = sqlite3.Row
+            local.pid, local.depth = os.getpid(), 0
+        local.depth += 1
         try:
-            yield db
+            yield local.db
         finally:
-            db.close()
+            local.depth -= 1
+            if local.depth == 0 and local.db.in_transaction:  # an error between BEGIN and COMMIT
+                local.db.execute("ROLLBACK")
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -191,6 +202,25 @@ class Store:
                               (*args, limit, offset)).fetchall()
         return [_job(r) for r in rows]
 
+    def result_text(self, job_id: str) -> tuple[str, str | None]:
+        """A job's status and its stored result document as JSON text (None if it has none),
+        without parsing it: for a server that passes the document on as is."""
+        with self._connect() as db:
+            row = db.execute("SELECT status, result FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {job_id!r}: see `mlpilot runs list`")
+        return row["status"], row["result"]
+
+    def job_brief(self, job_id: str) -> dict[str, Any]:
+        """A job's request, task and config (what an approval's reviewer needs)."""
+        with self._connect() as db:  # (documents may hold NaN, which SQLite's JSON refuses)
+            row = db.execute("SELECT request, result FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {job_id!r}: see `mlpilot runs list`")
+        result = json.loads(row["result"]) if row["result"] else {}
+        return {"request": json.loads(row["request"]), "task": result.get("task"),
+                "config": result.get("config")}
+
     def count(self, status: str | None = None) -> int:
         """How many jobs there are (of one status, when given)."""
         with self._connect() as db:
@@ -207,7 +237,7 @@ class Store:
             args.append(status)
         if result is not None:
             sets.append("result = ?")
-            args.append(json.dumps(result, default=str))
+            args.append(json.dumps(finite(result), default=str))
         if error is not None:
             sets.append("error = ?")
             args.append(error)
@@ -306,8 +336,20 @@ class Store:
         with self._connect() as db:
             cursor = db.execute(
                 "INSERT INTO events (job_id, created_at, stage, message, data) VALUES (?, ?, ?, ?, ?)",
-                (job_id, time.time(), stage, message, json.dumps(data, default=str)))
+                (job_id, time.time(), stage, message, json.dumps(finite(data), default=str)))
         return int(cursor.lastrowid)
+
+    def last_event_id(self) -> int:
+        """The id of the newest event of any job (0 if there is none)."""
+        with self._connect() as db:
+            return db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+
+    def events_after(self, after: int, limit: int = 1000) -> list[Event]:
+        """Events of every job after the one with id `after`, oldest first."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                              (after, limit)).fetchall()
+        return [Event(**{**dict(r), "data": json.loads(r["data"])}) for r in rows]
 
     def events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[Event]:
         """The job's events after the one with id `after`, oldest first."""
@@ -404,12 +446,29 @@ class Store:
     def expire_overdue(self) -> None:
         """Pending approvals past their expiry count as rejected (status 'expired')."""
         with self._connect() as db:
+            overdue = db.execute(
+                "SELECT 1 FROM approvals WHERE status = 'pending' AND expires_at IS NOT NULL "
+                "AND expires_at < ? LIMIT 1", (time.time(),)).fetchone()
+            if overdue is None:  # the usual case: read only, no write lock
+                return
             db.execute(
                 "UPDATE approvals SET status = 'expired', decided_by = 'policy', decided_at = ?,"
                 " decision_reason = 'expired before a decision' "
                 "WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at < ?",
                 (time.time(), time.time()),
             )
+
+
+def finite(value: Any) -> Any:
+    """`value` with NaN and infinities as None: stored documents are strict JSON, which
+    JavaScript and SQLite can read (a score that could not be computed is null)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
 
 
 def new_job_id() -> str:

@@ -1,33 +1,31 @@
-"""The server's job workers: threads that take queued jobs and drive them with `Runner`.
+"""A job worker: takes queued jobs from the store and drives them with `Runner`, in a
+thread of the server or in a worker process of its own (`agent/worker_pool.py` starts them).
 
-Each job a worker takes gets a progress log (its events go to the store, where the
-SSE stream reads them) and a stop check, called at every progress event and after
-every training epoch: a cancel request ends the job as "cancelled"; a server that
-stops puts it back in the queue. A sweeper thread queues again the jobs whose
-approvals were decided (or expired) elsewhere. On start, jobs left "running" by a
-server that died are queued again and go on from their last checkpoint.
+Each job a worker takes gets a progress log (its events go to the store, where the SSE
+stream reads them) and a stop check, called at every progress event and after every
+training epoch: a cancel request ends the job as "cancelled"; a server that stops (or a
+worker process whose server died) puts it back in the queue.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlpilot.agent.runner import INPUT_ERRORS, JobInterrupted
+from mlpilot.agent.settings import Settings
 from mlpilot.agent.store import Job, Store, StoreError
 from mlpilot.engine.training import Callback, EpochResult, TrainingRun
 
-if TYPE_CHECKING:
-    from mlpilot.agent.jobs import JobService
-
 logger = logging.getLogger(__name__)
 
-#: A decision made less than this long ago is left to the process that made it (the CLI
-#: resumes a job itself right after deciding); after that a worker takes the job.
-DECISION_GRACE_S = 2.0
+Listener = Callable[[str, dict[str, Any]], None]
 #: The stop check reads the store's cancel flag at most this often.
 CANCEL_POLL_S = 0.5
 #: Stages whose events say how far training has got (the ETA counts from the first).
@@ -40,14 +38,14 @@ class StopCheck:
     """Raises `JobInterrupted` when the job was cancelled or the server is stopping."""
 
     def __init__(self, store: Store, job_id: str, cancelled: threading.Event,
-                 stopping: threading.Event):
+                 stopping: Callable[[], bool]):
         self.store, self.job_id = store, job_id
         self.cancelled, self.stopping = cancelled, stopping
         self._next_poll = 0.0
 
     def __call__(self) -> None:
         """Check now (cheap: the store is read at most every CANCEL_POLL_S)."""
-        if self.stopping.is_set():
+        if self.stopping():
             raise JobInterrupted("the server is stopping; the run goes on when it starts again",
                                  status="queued")
         now = time.monotonic()
@@ -74,8 +72,7 @@ class ProgressLog:
     """A job's progress sink: stores each event (with the metric's name and an ETA while
     training), tells the listeners, then runs the stop check."""
 
-    def __init__(self, store: Store, job: Job, check: StopCheck,
-                 listeners: list[Callable[[str, dict[str, Any]], None]]):
+    def __init__(self, store: Store, job: Job, check: StopCheck, listeners: list[Listener]):
         self.store, self.job_id, self.check, self.listeners = store, job.id, check, listeners
         self.budget_s: float | None = job.request.get("budget_s")
         self.metric: str | None = job.request.get("metric")
@@ -114,102 +111,51 @@ class ProgressLog:
                    for a in self.store.approvals(status=None, job_id=self.job_id))
 
 
-class WorkerPool:
-    """N threads driving queued jobs, and a sweeper that requeues decided ones."""
+class Worker:
+    """Takes queued jobs one at a time and drives each with a fresh Runner.
 
-    def __init__(self, service: JobService, size: int):
-        self.service, self.size = service, size
-        self.store = service.store
-        self.stopping = threading.Event()
-        self._wake = threading.Condition()
-        self._threads: list[threading.Thread] = []
-        self._active: dict[str, threading.Event] = {}
-        self._lock = threading.Lock()
+    Args:
+        settings: the installation's settings.
+        runner_factory: builds the Runner for one job (`Runner` by default).
+        stopping: says when to stop taking jobs (and to put a running one back in the queue).
+        listeners: called with every progress event (in this process).
+        idle: waits a little when the queue is empty (the pool wakes threads early).
+    """
 
-    def start(self) -> list[str]:
-        """Requeue jobs orphaned by a dead server, then start the threads; returns the
-        ids of the jobs that were requeued."""
-        if self.size <= 0 or self._threads:
-            return []
-        self.stopping.clear()
-        orphans = self.store.requeue_orphans()
-        for job_id in orphans:
-            self.store.add_event(job_id, "job", "the server restarted; the run goes on from its "
-                                 "last checkpoint", status="queued")
-        for i in range(self.size):
-            self._threads.append(threading.Thread(target=self._work, name=f"mlpilot-worker-{i}",
-                                                  daemon=True))
-        self._threads.append(threading.Thread(target=self._sweep, name="mlpilot-sweeper",
-                                              daemon=True))
-        for thread in self._threads:
-            thread.start()
-        return orphans
+    def __init__(self, settings: Settings, runner_factory: Callable[..., Any],
+                 stopping: Callable[[], bool], listeners: list[Listener] | None = None,
+                 idle: Callable[[float], Any] = time.sleep):
+        self.settings, self.runner_factory = settings, runner_factory
+        self.stopping, self.listeners, self.idle = stopping, listeners or [], idle
+        self.store = Store(settings.state_db)
+        #: Jobs being driven now, with the event that cancels each (for in-process cancels).
+        self.active: dict[str, threading.Event] = {}
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop taking jobs; running ones go back to the queue at their next progress event.
-        Threads still busy after `timeout` are left (daemons): their jobs count as orphans
-        and are requeued when the server starts again."""
-        self.stopping.set()
-        self.wake()
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        self._threads = []
-
-    def wake(self) -> None:
-        """Tell idle workers to look at the queue now."""
-        with self._wake:
-            self._wake.notify_all()
-
-    def cancel(self, job_id: str) -> None:
-        """Tell the worker driving this job (if it is in this process) to stop it."""
-        with self._lock:
-            event = self._active.get(job_id)
-        if event is not None:
-            event.set()
-
-    def busy(self) -> list[str]:
-        """Ids of the jobs workers of this process are driving now."""
-        with self._lock:
-            return list(self._active)
-
-    # -- threads ------------------------------------------------------------------------
-
-    def _work(self) -> None:
-        while not self.stopping.is_set():
+    def run(self) -> None:
+        """Drive queued jobs until told to stop."""
+        while not self.stopping():
             try:
                 job = self.store.take_queued()
             except Exception:
                 logger.exception("could not take a job from the queue")
                 job = None
             if job is None:
-                with self._wake:
-                    self._wake.wait(self.service.settings.worker_poll_s)
+                self.idle(self.settings.worker_poll_s)
                 continue
-            self._drive(job)
+            self.drive(job)
 
-    def _sweep(self) -> None:
-        while not self.stopping.wait(self.service.settings.worker_poll_s):
-            try:
-                if self.store.requeue_decided(grace_s=DECISION_GRACE_S):
-                    self.wake()
-            except Exception:
-                logger.exception("could not requeue decided jobs")
-
-    def _drive(self, job: Job) -> None:
-        cancelled = threading.Event()
-        with self._lock:
-            self._active[job.id] = cancelled
+    def drive(self, job: Job) -> str:
+        """Drive one job (already taken from the queue) as far as it goes; returns its status."""
+        cancelled = self.active[job.id] = threading.Event()
         check = StopCheck(self.store, job.id, cancelled, self.stopping)
         try:
             if job.cancel_requested:
                 raise JobInterrupted("cancelled on request")
             started_before = any(e.data.get("status") == "running" for e in self.store.events(job.id))
             self.store.add_event(job.id, "job", "resumed" if started_before else "started",
-                                 status="running")
-            runner = self.service.runner_factory(
-                self.service.settings,
-                progress=ProgressLog(self.store, job, check, self.service.listeners),
+                                 status="running", pid=os.getpid())
+            runner = self.runner_factory(
+                self.settings, progress=ProgressLog(self.store, job, check, self.listeners),
                 training_callbacks=[StopAtEpoch(check)])
             outcome = runner.proceed(job.id)
             status, message = outcome.status, f"run {outcome.status}"
@@ -226,15 +172,32 @@ class WorkerPool:
                 self.store.update_job(job.id, status="failed", error=f"{type(err).__name__}: {err}")
             status, message = "failed", f"{type(err).__name__}: {err}"
         finally:
-            with self._lock:
-                self._active.pop(job.id, None)
+            self.active.pop(job.id, None)
         if status == "cancelled":
             message = "run cancelled"
         elif status == "queued":
             message = "the server is stopping; the run goes on when it starts again"
         self.store.add_event(job.id, "job", message, status=status)
-        for listener in self.service.listeners:
+        for listener in self.listeners:
             try:
                 listener(job.id, {"stage": "job", "message": message, "status": status})
             except Exception:
                 logger.exception("progress listener failed")
+        return status
+
+
+def run_worker_process(settings: Settings, runner_factory: Callable[..., Any], stop: Any,
+                       torch_threads: int) -> None:
+    """Entry point of a worker process: drive jobs until `stop` (a multiprocessing Event) is
+    set or the server process dies (a running job then stays "running" under this process's
+    id, which is dead by then, and the next server queues it again)."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):  # die with the server, even when it is SIGKILLed
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    import torch
+
+    torch.set_num_threads(torch_threads)
+    logging.basicConfig(level=logging.WARNING)
+    Worker(settings, runner_factory, lambda: stop.is_set() or os.getppid() != parent).run()

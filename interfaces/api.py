@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from mlpilot.agent.jobs import JobService, RunnerFactory
 from mlpilot.agent.settings import Settings
+from mlpilot.agent.worker_pool import WorkerMode
 from mlpilot.interfaces import slack, web
 from mlpilot.interfaces.problems import BodyLimit, document_problems, install_problem_handlers
 from mlpilot.interfaces.routes import approvals, jobs, knowledge, models
@@ -40,18 +41,21 @@ class Health(BaseModel):
 
 
 def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactory | None = None,
-               workers: int | None = None, service: JobService | None = None) -> FastAPI:
+               workers: int | None = None, worker_mode: WorkerMode | None = None,
+               service: JobService | None = None) -> FastAPI:
     """The API app for one installation.
 
     Args:
         settings: the installation's settings (default: from the environment).
         runner_factory: builds the Runner each job is driven with (tests pass one with a
-            scripted chat model); default `Runner`.
-        workers: job worker threads (default: `settings.workers`); 0 runs none.
+            scripted chat model; it must pickle for worker processes); default `Runner`.
+        workers: job workers (default: `settings.workers`); 0 runs none.
+        worker_mode: "process" or "thread" (default: `settings.worker_mode`).
         service: an existing job service to use instead of making one.
     """
     settings = settings or Settings()
-    jobs_service = service or JobService(settings, runner_factory=runner_factory, workers=workers)
+    jobs_service = service or JobService(settings, runner_factory=runner_factory, workers=workers,
+                                         worker_mode=worker_mode)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

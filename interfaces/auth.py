@@ -59,7 +59,7 @@ def identify(keys: dict[str, ApiKey], given: str | None) -> Caller | None:
 def require(role: Role):
     """A dependency that lets only callers whose role includes `role` through."""
 
-    def caller(request: Request,
+    async def caller(request: Request,  # async: no thread hop for a dictionary lookup
                key: Annotated[str | None, Security(_api_key)] = None,
                bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
                ) -> Caller:

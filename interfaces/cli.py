@@ -146,6 +146,10 @@ def serve(
         _fail(f"bad settings: {problem} (see the README's `mlpilot serve`)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:  %(message)s")
     _quiet_libraries()
+    if settings.worker_mode == "thread":
+        # Workers train in threads of this process: hand the interpreter to the thread
+        # serving requests more often than every 5 ms, so API calls stay quick meanwhile.
+        sys.setswitchinterval(0.001)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
 
 

@@ -67,7 +67,7 @@ def _jobs(request: Request) -> JobService:
 
 
 @router.get("", response_model=list[ApprovalView])
-def list_approvals(
+async def list_approvals(  # async: a few indexed reads, no thread hop
     request: Request, caller: Viewer,
     status: Annotated[Literal["pending", "approved", "rejected", "expired", "all"],
                       Query(description="Which ones; pending by default.")] = "pending",
@@ -80,7 +80,7 @@ def list_approvals(
 
 
 @router.get("/{approval_id}", response_model=ApprovalView, responses=problem_responses(404))
-def get_approval(approval_id: str, request: Request, caller: Viewer) -> dict[str, Any]:
+async def get_approval(approval_id: str, request: Request, caller: Viewer) -> dict[str, Any]:
     """One approval, decided or not."""
     jobs = _jobs(request)
     return jobs.describe(jobs.approval(approval_id))

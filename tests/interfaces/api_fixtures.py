@@ -23,8 +23,9 @@ VIEWER, OPERATOR, APPROVER = ({"X-API-Key": k} for k in KEYS)
 
 
 def api_client(workers: int = 0, **overrides) -> TestClient:
-    """A TestClient on a fresh app (enter it to start the workers)."""
-    settings = Settings(api_keys=KEYS, worker_poll_s=0.1, **overrides)
+    """A TestClient on a fresh app (enter it to start the workers: threads, which start at
+    once; the subprocess server below runs worker processes)."""
+    settings = Settings(api_keys=KEYS, worker_poll_s=0.1, worker_mode="thread", **overrides)
     return TestClient(create_app(settings, workers=workers))
 
 

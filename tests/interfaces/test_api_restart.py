@@ -28,7 +28,7 @@ def server(_isolated, tmp_path):
 def test_a_killed_server_resumes_the_job_and_the_client_sees_it_through(server):
     with Client(server.url, api_key="op-key") as operator, \
             Client(server.url, api_key="ap-key") as approver:
-        job = operator.submit("predict the species of a penguin, 3 seconds",
+        job = operator.submit("predict the species of a penguin, 4 seconds",
                               data=dataset("penguins.csv"))
         run_id = job["run_id"]
         seen = []
