@@ -60,7 +60,9 @@ def expert_config(task: TaskSpec, profile: DataProfile, seed: int = 0) -> Traini
     - batch size ~ 1/10 of the training rows, between 16 and 512 (enough steps per epoch);
     - heavy-tailed numeric features get a quantile transform, others standard scaling;
     - skewed non-negative regression targets are learnt in log space;
-    - imbalanced classes with a balance-aware metric get class weights.
+    - imbalanced classes with a balance-aware metric get class weights;
+    - the search spans MLP, ResNet-MLP and gradient-boosted trees (plus an FT-Transformer
+      on small data), starting from each family's defaults.
     """
     n_train = int(profile.n_rows * 0.8 * 0.85)
     if n_train < 1_000:
@@ -70,6 +72,8 @@ def expert_config(task: TaskSpec, profile: DataProfile, seed: int = 0) -> Traini
     else:
         hidden, widths, patience = [256, 256, 128], [128, 256, 512], 12
     batch = _power_of_two(min(512, max(16, n_train // 10)))
+    # Trees often win on tabular data; a transformer only pays off where rows are few.
+    families = ["mlp", "resnet", "hist_gbt"] + (["ft_transformer"] if n_train <= 5_000 else [])
     numeric = [c for c in profile.columns if c.kind == "numeric" and c.name != task.target]
     heavy_tails = any(_skewed(c) for c in numeric)
     target = profile.column(task.target)
@@ -81,6 +85,8 @@ def expert_config(task: TaskSpec, profile: DataProfile, seed: int = 0) -> Traini
             "scaling": "quantile" if heavy_tails and profile.n_rows >= 1_000 else "standard",
             "log_target": bool(log_target),
             "standardize_target": task.task_type == "regression",
+            # integer codes: networks embed them, trees split on them natively
+            "categorical_encoding": "embedding",
         },
         "model": {"family": "mlp", "hidden_sizes": hidden,
                   "dropout": 0.1 if n_train < 20_000 else 0.05},
@@ -93,7 +99,8 @@ def expert_config(task: TaskSpec, profile: DataProfile, seed: int = 0) -> Traini
                                 and imbalance < 0.5 and task.metric != "accuracy"),
         "search": {
             "max_trials": 60,
-            "space": {"width": widths,
+            "space": {"families": families,
+                      "width": widths,
                       "batch_size": sorted({_power_of_two(max(16, batch // 2)), batch,
                                             _power_of_two(min(1024, batch * 2))})},
         },

@@ -138,10 +138,18 @@ def tune(state: JobState, runtime: Runtime[JobContext]
     best = state.get("best")
     update: dict[str, Any] = {"budget_used_s": used, "search": summary}
     if outcome.model_dir and metrics.is_better(task.metric, outcome.best_score, best["score"]):
+        ensemble = outcome.ensemble
         update["best"] = {"model_dir": outcome.model_dir, "score": outcome.best_score,
-                          "source": "Optuna search", "config": outcome.best_config}
-        why = f"validation {task.metric} {outcome.best_score:.4f} beats the base config's {best['score']:.4f}"
-        update["decisions"] = [warm_decision, decision("tune", "use the search's best trial", why)]
+                          "source": "ensemble of search trials" if ensemble else "Optuna search",
+                          "config": outcome.best_config}
+        why = (f"validation {task.metric} {outcome.best_score:.4f} beats the base config's "
+               f"{best['score']:.4f}")
+        what = "use the search's best trial"
+        if ensemble:
+            what = (f"use a greedy ensemble of trials {ensemble['trials']} "
+                    f"({', '.join(sorted(set(ensemble['families'])))})")
+            why += f"; the best single trial scored {ensemble['best_single_score']:.4f}"
+        update["decisions"] = [warm_decision, decision("tune", what, why)]
     else:
         update["decisions"] = [warm_decision, decision("tune", "keep the base config",
                                                        "no trial beat it on validation")]

@@ -139,6 +139,11 @@ class EnsembleModel:
         """Class labels in the order of `predict_proba` columns; None for regression."""
         return self.models[0].classes
 
+    def scores(self, X: np.ndarray) -> np.ndarray:
+        """Like `predict_scores`, for rows encoded by the members' (shared) preprocessor."""
+        return sum(w * np.asarray(m.scores(X), dtype=np.float64)
+                   for m, w in zip(self.models, self.weights, strict=True))
+
     def predict_scores(self, df: pd.DataFrame) -> np.ndarray:
         """Weighted average of the members' probabilities (classification) or values."""
         return sum(w * np.asarray(m.predict_scores(df), dtype=np.float64)

@@ -1,10 +1,12 @@
 """Hyperparameter search: Optuna tunes a base `TrainingConfig` within a deadline.
 
-`tune` samples learning rate, weight decay, dropout, depth x width and batch size from
-`base.search.space` (everything else is kept from `base`), trains each trial with
-`engine.training.fit`, and prunes trials whose per-epoch validation score falls below the
-median of earlier trials. It keeps the best trial's trained model in memory, so the
-caller gets the winner without retraining.
+`tune` first tries the configs it is given (the base config, warm starts) and a
+portfolio of family defaults, then samples families and their hyperparameters from
+`base.search.space` (see `space.py`; everything else is kept from `base`). Networks train
+with `engine.training.fit` and are pruned when their per-epoch validation score falls
+below the median of earlier trials; gradient-boosted trees train with `engine.trees`. The
+best trials' models stay in memory with their validation scores, so the caller gets the
+winner, or an ensemble of the best, without retraining.
 
 Time: no trial runs past the global deadline; each trial also gets a time slice, at most
 half of the time left by default (so one slow config cannot eat the whole budget), and no
@@ -19,31 +21,36 @@ the config for later trials and continue the study.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import optuna
-import torch
 
 from .config import LOWER_IS_BETTER, SearchSpace, TaskSpec, TrainingConfig
 from .faults import trial_timeout
 from .metrics import is_better
+from .predictor import TrainedModel
 from .preprocess import PreparedData
+from .space import config_params, portfolio, sample_config
 from .tracking import Tracker
 from .training import Callback, EpochResult, FitResult, TrainingFault, TrainingRun, fit
+from .trees import TreeFitResult, fit_trees
 
 logger = logging.getLogger(__name__)
 
 TrialState = Literal["complete", "pruned", "failed"]
 #: Trial user attribute holding the exact config of an enqueued trial (JSON).
 CONFIG_ATTR = "mlpilot.config"
+#: How many of the best completed trials a search keeps in memory for ensembling.
+KEEP_CANDIDATES = 8
 #: Never start a trial with less than this many seconds left ...
 MIN_TRIAL_S = 2.0
 #: ... or with less than this share of the search budget left.
@@ -79,6 +86,16 @@ class TrialSummary:
 
 
 @dataclass
+class Candidate:
+    """A completed trial kept for ensembling: its model and its validation scores."""
+
+    number: int
+    score: float
+    model: TrainedModel
+    valid_scores: np.ndarray
+
+
+@dataclass
 class SearchResult:
     """The outcome of `tune`: the best config and its trained model, and every trial.
 
@@ -98,6 +115,7 @@ class SearchResult:
     seconds: float = 0.0
     best_trial_number: int | None = None
     fault: TrainingFault | None = None
+    candidates: list[Candidate] = field(default_factory=list)
 
 
 class PruningCallback(Callback):
@@ -118,58 +136,12 @@ class PruningCallback(Callback):
             raise optuna.TrialPruned(f"pruned at epoch {epoch.epoch}")
 
 
-def sample_config(trial: optuna.Trial, base: TrainingConfig, n_train_rows: int) -> TrainingConfig:
-    """The base config with the trial's sampled hyperparameters (names as in `SearchSpace`).
-
-    An MLP gets `depth` hidden layers of `width` units; a linear model has none, so only
-    the optimiser settings and batch size are tuned for it. Batch size is capped at the
-    number of training rows.
-    """
-    space = base.search.space
-    lr = trial.suggest_float("learning_rate", *space.learning_rate, log=True)
-    wd = trial.suggest_float("weight_decay", *space.weight_decay, log=True)
-    batch = trial.suggest_categorical("batch_size", list(space.batch_size))
-    model = base.model
-    if model.family == "mlp":
-        depth = trial.suggest_int("depth", *space.depth)
-        width = trial.suggest_categorical("width", list(space.width))
-        dropout = trial.suggest_float("dropout", *space.dropout)
-        model = model.model_copy(update={"hidden_sizes": [width] * depth, "dropout": dropout})
-    optimizer = base.optimizer.model_copy(update={"learning_rate": lr, "weight_decay": wd})
-    return base.model_copy(update={
-        "model": model, "optimizer": optimizer, "batch_size": max(1, min(batch, n_train_rows)),
-    })
-
-
-def config_params(config: TrainingConfig, space: SearchSpace) -> dict[str, Any]:
-    """The search-space parameters that best describe `config`, clipped into `space`.
-
-    Used to enqueue a known config: the sampler learns from these values, while the trial
-    itself trains the exact config (kept in the trial's `CONFIG_ATTR` user attribute).
-    """
-    def clip(value: float, bounds: tuple[float, float]) -> float:
-        return min(max(value, bounds[0]), bounds[1])
-
-    def nearest(value: int, choices: Sequence[int]) -> int:
-        return min(choices, key=lambda choice: (abs(choice - value), choice))
-
-    params: dict[str, Any] = {
-        "learning_rate": clip(config.optimizer.learning_rate, space.learning_rate),
-        "weight_decay": clip(config.optimizer.weight_decay, space.weight_decay),
-        "batch_size": nearest(config.batch_size, space.batch_size),
-    }
-    if config.model.family == "mlp":
-        hidden = config.model.hidden_sizes
-        params["depth"] = int(clip(len(hidden), space.depth))
-        params["width"] = nearest(hidden[0] if hidden else min(space.width), space.width)
-        params["dropout"] = clip(config.model.dropout, space.dropout)
-    return params
-
-
 def _make_sampler(base: TrainingConfig, seed: int) -> optuna.samplers.BaseSampler:
     if base.search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(multivariate=True, n_startup_trials=5, seed=seed)
+    # group=True: TPE models each family's conditional sub-space on its own.
+    return optuna.samplers.TPESampler(multivariate=True, group=True, n_startup_trials=5,
+                                      seed=seed, warn_independent_sampling=False)
 
 
 def _make_pruner(base: TrainingConfig) -> optuna.pruners.BasePruner:
@@ -207,7 +179,8 @@ class _Search:
         self.tracker = tracker if parent_run_id else None
         self.parent_run_id = parent_run_id
         self.on_trial = on_trial
-        self.best: tuple[int, TrainingConfig, FitResult] | None = None
+        self.best: tuple[int, TrainingConfig, FitResult | TreeFitResult] | None = None
+        self.candidates: list[Candidate] = []
         self.summaries: list[TrialSummary] = []
         self.run_ids: dict[int, str] = {}
         self.configs: dict[int, TrainingConfig] = {}
@@ -240,7 +213,11 @@ class _Search:
         trial_deadline = min(self.deadline, time.monotonic() + slice_s)  # the slice is training time
         pruning = PruningCallback(trial)
         try:
-            result = fit(config, self.data, self.task, deadline=trial_deadline, callbacks=[pruning])
+            if config.model.family == "hist_gbt":  # boosting has no epochs to prune on
+                result = fit_trees(config, self.data, self.task, deadline=trial_deadline)
+            else:
+                result = fit(config, self.data, self.task, deadline=trial_deadline,
+                             callbacks=[pruning])
         except TrainingFault as fault:
             self._record_fault(trial, fault)
             logger.info("trial %d failed: %s", trial.number, fault)
@@ -254,19 +231,29 @@ class _Search:
         finally:
             if run_id:
                 self._track(lambda t: t.log_epochs(run_id, pruning.history))
-        if result.stopped_reason == "deadline" and trial_deadline < self.deadline:
+        neural = isinstance(result, FitResult)
+        if neural and result.stopped_reason == "deadline" and trial_deadline < self.deadline:
             self._record_fault(trial, trial_timeout(trial.number, config.max_epochs, result.history,
                                                     result.steps, slice_s))
         value = result.best_valid_score
         if math.isnan(value):  # no epoch finished before the deadline
             raise optuna.TrialPruned("no epoch finished before the deadline")
-        trial.set_user_attr("best_epoch", result.best_epoch)
+        trial.set_user_attr("best_epoch", result.best_epoch if neural else result.n_iter)
         trial.set_user_attr("stopped_reason", result.stopped_reason)
         if self.best is None or is_better(self.task.metric, value, self.best[2].best_valid_score):
             self.best = (trial.number, config, result)
+        model = TrainedModel(self.task, config, self.data.preprocessor, result.model)
+        self._keep(Candidate(trial.number, value, model, model.scores(self.data.X_valid)))
         if run_id:
-            self._track(lambda t: self._log_weights(t, run_id, config, result))
+            self._track(lambda t: self._log_model(t, run_id, model))
         return value
+
+    def _keep(self, candidate: Candidate) -> None:
+        """Keep the best KEEP_CANDIDATES completed trials (best first)."""
+        lower = self.task.metric in LOWER_IS_BETTER
+        self.candidates.append(candidate)
+        self.candidates.sort(key=lambda c: c.score, reverse=not lower)
+        del self.candidates[KEEP_CANDIDATES:]
 
     def after_trial(self, study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
         """Record the finished trial, end its run, tell the caller, stop near the deadline."""
@@ -307,12 +294,11 @@ class _Search:
             return None
 
     @staticmethod
-    def _log_weights(tracker: Tracker, run_id: str, config: TrainingConfig, result: FitResult) -> None:
-        """A completed trial's weights and config as a small artifact (not a full pyfunc model)."""
+    def _log_model(tracker: Tracker, run_id: str, model: TrainedModel) -> None:
+        """A completed trial's saved model as an artifact folder (not a full pyfunc model)."""
         with tempfile.TemporaryDirectory(prefix="mlpilot-trial-") as tmp:
-            torch.save(result.model.state_dict(), Path(tmp) / "state_dict.pt")
-            (Path(tmp) / "config.json").write_text(json.dumps(config.model_dump(), indent=2))
-            tracker.log_artifact_dir(run_id, tmp, "trial_model")
+            model.save(Path(tmp) / "model")
+            tracker.log_artifact_dir(run_id, str(Path(tmp) / "model"), "trial_model")
 
 
 def tune(
@@ -343,7 +329,8 @@ def tune(
             and continue it later; None keeps it in memory.
         study_name: the study's name in `storage`.
         enqueue: configs to try first, exactly as given (e.g. the base config, or
-            warm-start configs from past runs); each is tried once per study.
+            warm-start configs from past runs); each is tried once per study. The
+            portfolio of family defaults (`space.portfolio`) follows them.
         tracker, parent_run_id: when both are given, each trial is a nested MLflow run
             with its config, per-epoch metrics, value and state.
         on_trial: called with a `TrialSummary` after each trial (progress reporting).
@@ -362,11 +349,12 @@ def tune(
         storage=storage, study_name=study_name, direction=direction, load_if_exists=True,
         sampler=_make_sampler(base, seed), pruner=_make_pruner(base),
     )
-    _enqueue(study, enqueue, base.search.space)
+    _enqueue(study, [*enqueue, *portfolio(base, len(data.y_train))], base.search.space)
     search = _Search(base, data, task, deadline, reserve_s, tracker, parent_run_id, on_trial,
                      trial_slice_s, stop_on)
     remaining = deadline - time.monotonic()
     if remaining >= reserve_s:
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         study.optimize(
             search.objective, n_trials=base.search.max_trials, timeout=remaining - reserve_s,
             callbacks=[search.after_trial], gc_after_trial=False,
@@ -388,4 +376,5 @@ def _result(base: TrainingConfig, search: _Search, seconds: float) -> SearchResu
         best_config=config, best_score=result.best_valid_score, best_fit=result, trials=trials,
         n_complete=counts["complete"], n_pruned=counts["pruned"], n_failed=counts["failed"],
         seconds=seconds, best_trial_number=number, fault=search.fault,
+        candidates=search.candidates,
     )

@@ -15,14 +15,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from pydantic import BaseModel
 
 from mlpilot.engine import metrics
 from mlpilot.engine.config import LOWER_IS_BETTER, TaskSpec, TrainingConfig
+from mlpilot.engine.ensemble import EnsembleModel, select_ensemble
 from mlpilot.engine.predictor import TrainedModel
 from mlpilot.engine.preprocess import PreparedData, prepare_data
-from mlpilot.engine.search import TrialSummary, tune
+from mlpilot.engine.scores import scores_to_predictions
+from mlpilot.engine.search import SearchResult, TrialSummary, tune
 from mlpilot.engine.tracking import ModelVersionInfo, Tracker
 from mlpilot.engine.training import Callback, EpochResult, TrainingFault, TrainingRun, fit
 from mlpilot.engine.worker import fit_in_subprocess
@@ -59,6 +60,7 @@ class TuneOutcome(BaseModel):
     seconds: float
     top_configs: list[dict[str, Any]] = []
     fault: dict[str, Any] | None = None
+    ensemble: dict[str, Any] | None = None
 
 
 class Evaluation(BaseModel):
@@ -151,18 +153,41 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
                   enqueue=enqueue, tracker=tracker, parent_run_id=parent_run_id,
                   on_trial=on_trial, seed=config.seed, trial_slice_s=trial_slice_s,
                   stop_on=stop_on)
-    saved = None
+    saved, score, ensemble = None, result.best_score, None
     if result.best_fit is not None:
-        TrainedModel(task=task, config=result.best_config, preprocessor=data.preprocessor,
-                     model=result.best_fit.model).save(model_dir)
+        model, score, ensemble = best_model(result, data, task)
+        model.save(model_dir)
         saved = str(model_dir)
     return TuneOutcome(
-        model_dir=saved, best_score=result.best_score if saved else None,
+        model_dir=saved, best_score=score if saved else None, ensemble=ensemble,
         best_config=result.best_config.model_dump(mode="json") if saved else None,
         n_trials=len(result.trials), n_complete=result.n_complete, n_pruned=result.n_pruned,
         n_failed=result.n_failed, seconds=time.monotonic() - started,
         top_configs=_top_configs(result.trials, task.metric),
         fault=fault_record(result.fault, "tune") if result.fault else None)
+
+
+def best_model(result: SearchResult, data: PreparedData, task: TaskSpec
+               ) -> tuple[TrainedModel | EnsembleModel, float, dict[str, Any] | None]:
+    """The search's best single model, or a greedy (Caruana) ensemble of its best trials when
+    that scores better on the validation rows; with the score and the ensemble's make-up."""
+    single = TrainedModel(task=task, config=result.best_config, preprocessor=data.preprocessor,
+                          model=result.best_fit.model)
+    candidates = result.candidates
+    if len(candidates) < 2:
+        return single, result.best_score, None
+    pre = data.preprocessor
+    chosen = select_ensemble([c.valid_scores for c in candidates],
+                             pre.decode_target(data.y_valid), task, classes=pre.classes)
+    if len(chosen.members) < 2 or not metrics.is_better(task.metric, chosen.score,
+                                                        chosen.best_single_score):
+        return single, result.best_score, None
+    members = [candidates[i] for i in chosen.members]
+    summary = {"trials": [c.number for c in members], "weights": chosen.weights,
+               "families": [c.model.config.model.family for c in members],
+               "score": chosen.score, "best_single_score": chosen.best_single_score}
+    return (EnsembleModel.from_selection([c.model for c in candidates], chosen), chosen.score,
+            summary)
 
 
 def fault_record(fault: TrainingFault, stage: str) -> dict[str, Any]:
@@ -203,23 +228,16 @@ def evaluate_model(model_dir: Path, df: pd.DataFrame, task: TaskSpec, config: Tr
                    test_df: pd.DataFrame | None = None) -> Evaluation:
     """Score a saved model on the held-out test rows, next to the trivial baseline."""
     data = prepared(df, task, config, test_df)
-    model = TrainedModel.load(model_dir)
+    model = TrainedModel.load(model_dir)  # an EnsembleModel for a saved ensemble
     pre = data.preprocessor
-    with torch.no_grad():
-        net = model.model.eval().cpu()
-        out = net(torch.from_numpy(np.ascontiguousarray(data.X_test, dtype=np.float32)))
     y_true = pre.decode_target(data.y_test)
-    if task.is_classification:
-        proba = torch.softmax(out, dim=1).numpy()
-        y_pred = pre.decode_target(proba.argmax(axis=1))
-        scores = metrics.evaluate(task, y_true, y_pred, proba, classes=pre.classes)
-        baseline = metrics.evaluate(task, y_true, metrics.baseline_prediction(
-            task, pre.decode_target(data.y_train), len(y_true)), classes=pre.classes)
-    else:
-        y_pred = pre.decode_target(out.squeeze(-1).numpy())
-        scores = metrics.evaluate(task, y_true, y_pred)
-        baseline = metrics.evaluate(task, y_true, metrics.baseline_prediction(
-            task, pre.decode_target(data.y_train), len(y_true)))
+    out = model.scores(data.X_test)
+    proba = out if task.is_classification else None
+    y_pred = scores_to_predictions(out, pre.classes if task.is_classification else None)
+    classes = pre.classes if task.is_classification else None
+    scores = metrics.evaluate(task, y_true, y_pred, proba, classes=classes)
+    baseline = metrics.evaluate(task, y_true, metrics.baseline_prediction(
+        task, pre.decode_target(data.y_train), len(y_true)), classes=classes)
     goal_met = None
     if task.goal is not None:
         value = scores[task.metric]

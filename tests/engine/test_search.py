@@ -144,4 +144,4 @@ def test_each_trial_is_a_nested_mlflow_run(classification, tmp_path):
     first = trials[0]
     assert first.metrics["value"] == result.trials[0].value
     artifacts = [a.path for a in tracker.client.list_artifacts(first.run_id, "trial_model")]
-    assert artifacts == ["trial_model/config.json", "trial_model/state_dict.pt"]
+    assert {"trial_model/config.json", "trial_model/model.pt"} <= set(artifacts)  # a loadable model
