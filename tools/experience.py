@@ -127,31 +127,35 @@ def find_warm_start(store_path: Path, meta: MetaFeatures, task: TaskSpec, base: 
         return WarmStart(reason=f"cold start: the nearest past run ({near[0].experience.run_id}, "
                                 f"{near[0].experience.dataset}) is {near[0].distance:.2f} away, "
                                 f"more than the limit {max_distance:g}")
-    configs, skipped, used_runs = [], [], []
+    configs: list[TrainingConfig] = []
+    skipped: list[str] = []
+    used_runs: set[str] = set()
     seen = {base.model_dump_json()}
     depth = max(len(n.experience.configs) for n in similar)
     for rank in range(depth):
         for neighbour in similar:
-            if len(configs) >= max_configs or rank >= len(neighbour.experience.configs):
+            past = neighbour.experience
+            if len(configs) >= max_configs or rank >= len(past.configs):
                 continue
-            label = f"{neighbour.experience.run_id} #{rank + 1}"
-            past = neighbour.experience.configs[rank]
-            config, why = _checked(past.config, task, base, profile, n_train_rows, limits)
-            if not _learnt(neighbour.experience, past.score):
+            label = f"{past.run_id} #{rank + 1}"
+            if not _learnt(past, past.configs[rank].score):
                 skipped.append(f"{label}: scored below its run's base config")
-            elif config is None:
+                continue
+            config, why = _checked(past.configs[rank].config, task, base, profile,
+                                   n_train_rows, limits)
+            if config is None:
                 skipped.append(f"{label}: {why}")
             elif config.model_dump_json() in seen:
                 skipped.append(f"{label}: same as a config already tried")
             else:
                 seen.add(config.model_dump_json())
                 configs.append(config)
-                if neighbour not in used_runs:
-                    used_runs.append(neighbour)
-    sources = [_source(n) for n in similar if n in used_runs]
+                used_runs.add(past.run_id)
     if not configs:
-        return WarmStart(sources=[], skipped=skipped,
-                         reason="cold start: no past config passed validation for this data")
+        return WarmStart(skipped=skipped, reason=(
+            f"cold start: the {len(similar)} similar past run(s) have no config worth trying "
+            "before this run's base config"))
+    sources = [_source(n) for n in similar if n.experience.run_id in used_runs]
     runs = ", ".join(f"{s.run_id} (distance {s.distance:.2f})" for s in sources)
     return WarmStart(configs=configs, sources=sources, skipped=skipped,
                      reason=f"warm start: {len(configs)} config(s) from {runs}")
