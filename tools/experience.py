@@ -2,8 +2,9 @@
 jobs whose data looks most like its own, and recording what a finished job learnt.
 
 A past config is never enqueued as is. `adapt_config` keeps what describes *how to
-learn* (the network, the optimiser, the batch size, capped at the new training rows)
-and takes everything tied to *this job* from the new job's validated base config:
+learn* (the model family and its settings, tree settings, the optimiser, the batch
+size, capped at the new training rows) and takes everything tied to *this job* from the
+new job's validated base config:
 preprocessing (the search shares one prepared dataset), the data split, epochs and
 patience, class weighting, the search settings and the seed. The result then goes
 through the guardrails validator chain (schema, cross-field checks, resources; no dry
@@ -26,6 +27,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from mlpilot.engine.config import LOWER_IS_BETTER, TaskSpec, TrainingConfig
 from mlpilot.engine.data import DataProfile
+from mlpilot.engine.space import families
 from mlpilot.guardrails.limits import Limits
 from mlpilot.guardrails.validators import validate
 from mlpilot.knowledge.experience import (
@@ -39,7 +41,7 @@ from mlpilot.knowledge.experience import (
 from mlpilot.tools.base import declare_risk
 
 #: The sections of a past config that carry over to a new job.
-TRANSFERRED = ("model", "optimizer", "batch_size")
+TRANSFERRED = ("model", "trees", "optimizer", "batch_size")
 #: How many of a job's best configs the store keeps.
 KEPT_CONFIGS = 3
 
@@ -168,6 +170,8 @@ def _checked(past: dict[str, Any], task: TaskSpec, base: TrainingConfig, profile
         adapted = adapt_config(past, base, n_train_rows)
     except ValidationError as err:
         return None, f"no longer a valid TrainingConfig ({err.error_count()} error(s))"
+    if adapted.model.family not in families(base):
+        return None, f"model family {adapted.model.family} is not searched for this data"
     report = validate(task, adapted, profile, limits=limits, dry_run=False)
     if not report.passed:
         return None, "; ".join(f.line() for f in report.errors)

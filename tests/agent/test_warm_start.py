@@ -14,7 +14,7 @@ from mlpilot.agent.runner import Runner
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
 from mlpilot.agent.warm_start import plan_warm_start
-from mlpilot.engine.config import TaskSpec, TrainingConfig
+from mlpilot.engine.config import TaskSpec, TrainingConfig, TreeConfig
 from mlpilot.engine.data import profile_table
 from mlpilot.engine.search import CONFIG_ATTR, config_params
 from mlpilot.guardrails.limits import Limits
@@ -61,6 +61,22 @@ def test_a_past_config_keeps_how_to_learn_and_takes_the_rest_from_the_new_job():
     assert (adapted.max_epochs, adapted.validation_fraction) == (base.max_epochs,
                                                                 base.validation_fraction)
     assert adapted.search == base.search
+
+
+def test_a_tree_config_carries_its_tree_settings_where_trees_are_searched(penguins, tmp_path):
+    store_path = tmp_path / "experience.sqlite"
+    trees = PAST.model_copy(update={"model": PAST.model.model_copy(update={"family": "hist_gbt"}),
+                                    "trees": TreeConfig(max_leaf_nodes=64, learning_rate=0.05)})
+    remember_past(penguins, store_path, [trees])
+    args = (store_path, dataset_meta(penguins, TASK), TASK)
+    profile = profile_table(penguins, "species")
+    searched = TrainingConfig.model_validate({"search": {"space": {"families": ["mlp", "hist_gbt"]}}})
+    [tried] = find_warm_start(*args, searched, profile, n_train_rows=233).configs
+    assert tried.model.family == "hist_gbt" and tried.trees == trees.trees
+
+    mlp_only = find_warm_start(*args, TrainingConfig(), profile, n_train_rows=233)
+    assert not mlp_only.used
+    assert mlp_only.skipped == ["past-run #1: model family hist_gbt is not searched for this data"]
 
 
 def test_warm_start_validates_past_configs_and_skips_those_that_fail(penguins, tmp_path):
