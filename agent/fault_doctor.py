@@ -91,8 +91,9 @@ def doctor(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tr
     if resume_from and not keeps_weights(TrainingConfig.model_validate(state["config"]),
                                          TrainingConfig.model_validate(config)):
         resume_from = None
-    started = previous["detected_at"] if previous and previous["kind"] == fault["kind"] \
-        else fault.get("detected_at", time.time())
+    same_episode = previous is not None and previous["kind"] == fault["kind"]
+    started = (previous.get("detected_at") if same_episode else None) \
+        or fault.get("detected_at") or time.time()
     applied = {"attempt": attempt, "status": "applied", "kind": fault["kind"], "stage": stage,
                "signature": signature, "diagnosis": diagnosis, "fix": fix, "patch": patch,
                "description": description, "entry_id": entry_id, "resumed_from": resume_from,

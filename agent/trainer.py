@@ -30,6 +30,7 @@ from mlpilot.engine.config import TaskSpec, TrainingConfig
 from mlpilot.engine.monitor import FaultLimits, FaultMonitor
 from mlpilot.engine.tracking import Tracker
 from mlpilot.engine.training import Callback, EpochResult, TrainingFault, TrainingRun
+from mlpilot.engine.worker import prestart as prestart_worker
 from mlpilot.knowledge.kb import KnowledgeBase
 from mlpilot.tools.experience import dataset_meta
 from mlpilot.tools.training import fault_record, train_model, tune_model
@@ -52,6 +53,8 @@ def train(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tun
         tags={"mlpilot.request": request.request[:500], "mlpilot.data": str(request.data)})
     used = state.get("budget_used_s", 0.0)
     share = config.search.base_fraction if config.search.enabled else 1.0
+    if settings.train_in_subprocess:
+        prestart_worker()  # starting the worker machinery is not training time
     started = time.monotonic()
     deadline = started + max(1.0, task.budget_s * share - used)
     resume_from = state.get("resume_from")

@@ -8,7 +8,9 @@ as bytes (the pickled module). When the worker dies without reporting (killed, a
 `resume=True` continues from it. A `TrainingFault` or other error raised in the worker is
 raised again in the parent.
 
-Deadlines are `time.monotonic()` values, which Linux and macOS share across processes.
+Workers are forks of a clean fork server that has the engine imported, so only the first
+pays for importing torch; `prestart()` starts that server ahead of time. Deadlines are
+`time.monotonic()` values, which Linux and macOS share across processes.
 """
 
 from __future__ import annotations
@@ -85,6 +87,24 @@ def fit_in_subprocess(config: TrainingConfig, data: PreparedData, task: TaskSpec
             worker.kill()
             worker.join()
     raise _crash(worker, last, Path(checkpoint_path))
+
+
+def prestart() -> None:
+    """Start the fork server and wait until it is ready (seconds, once per process), so
+    that starting it is not charged to the first worker's training deadline."""
+    global _started
+    if not _started:
+        noop = _context().Process(target=_noop, daemon=True)
+        noop.start()
+        noop.join()
+        _started = True
+
+
+_started = False
+
+
+def _noop() -> None:
+    """What `prestart` runs in a worker: nothing."""
 
 
 def _context() -> Any:

@@ -4,13 +4,18 @@ resumed from the last good checkpoint, verified, and the outcome recorded."""
 from __future__ import annotations
 
 import math
+import time
+from types import SimpleNamespace
 
 import pytest
 import torch
 
+from mlpilot.agent.context import JobContext
+from mlpilot.agent.fault_doctor import doctor
 from mlpilot.agent.runner import Runner
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
+from mlpilot.engine.config import TrainingConfig
 from mlpilot.engine.training import Callback
 from mlpilot.knowledge.kb import KnowledgeBase
 from tests.conftest import dataset
@@ -75,3 +80,41 @@ def test_training_that_keeps_failing_ends_the_job_with_a_clear_error(monkeypatch
     with pytest.raises(TrainingFailed, match="after 1 fixes"):
         Runner(Settings(), training_callbacks=[BlowUp(epoch=2, times=5)]).start(
             request(), auto_approve=True)
+
+
+def _fault(kind: str, message: str, stage: str = "train", **facts) -> dict:
+    return {"kind": kind, "epoch": 3, "step": 9, "detail": message, "stage": stage,
+            "message": f"{kind} at epoch 3 (step 9): {message}", "checkpoint": None,
+            "facts": facts, "detected_at": time.time()}
+
+
+def test_a_different_fault_after_a_fix_settles_that_fix_as_worked():
+    settings = Settings()
+    halve = {"attempt": 1, "status": "applied", "kind": "out_of_memory", "stage": "train",
+             "signature": "TrainingFault out_of_memory: a step needs 9 MiB", "diagnosis": "d",
+             "fix": {"batch_size": "x0.5"}, "patch": {"batch_size": "x0.5"}, "description": "",
+             "entry_id": "seed-step-memory-limit", "resumed_from": None,
+             "detected_at": time.time() - 5}
+    state = {"fault": _fault("nan_loss", "train loss became nan"), "fault_fixes": [halve],
+             "config": TrainingConfig().model_dump(mode="json")}
+
+    command = doctor(state, SimpleNamespace(context=JobContext(settings=settings)))
+
+    settled, applied = command.update["fault_fixes"]
+    assert settled["status"] == "worked" and settled["recovered_s"] >= 5
+    assert (applied["kind"], applied["attempt"], command.goto) == ("nan_loss", 2, "train")
+    with KnowledgeBase(settings.knowledge_dir) as kb:
+        assert kb.get("seed-step-memory-limit").successes == 1
+
+
+def test_a_search_fault_goes_back_to_the_search_with_the_fault_facts_filled_in():
+    state = {"fault": _fault("trial_timeout", "trial 0 ran past its 1s time slice", "tune",
+                             epochs_within_slice=7),
+             "fault_fixes": [], "config": TrainingConfig().model_dump(mode="json")}
+
+    command = doctor(state, SimpleNamespace(context=JobContext(settings=Settings())))
+
+    [applied] = command.update["fault_fixes"]
+    assert command.goto == "tune" and "resume_from" not in command.update
+    assert applied["patch"]["max_epochs"] == 7 == command.update["config"]["max_epochs"]
+    assert applied["fix"]["max_epochs"] == "$fault.epochs_within_slice"  # the KB keeps the rule

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlpilot.engine.checkpoint import best_checkpoint_path
+from mlpilot.engine.checkpoint import best_checkpoint_path, keeps_weights
 from mlpilot.engine.config import TaskSpec, TrainingConfig
 from mlpilot.engine.data import load_table
 from mlpilot.engine.faults import TrainingFault, estimate_step_memory_mb
@@ -188,3 +188,13 @@ def test_faults_survive_pickling_between_processes():
     fault = TrainingFault("bad_batch", 0, 0, "detail", None, {"columns": ["a"]})
     copy = pickle.loads(pickle.dumps(fault))
     assert (copy.kind, copy.facts, str(copy)) == ("bad_batch", {"columns": ["a"]}, str(fault))
+
+
+def test_a_fix_resumes_the_weights_only_while_the_network_keeps_its_shape():
+    base = config()
+    assert keeps_weights(base, config(optimizer={"learning_rate": 1e-4, "grad_clip_norm": 1.0},
+                                      batch_size=16, early_stopping_patience=10))
+    assert keeps_weights(base, config(model={"dropout": 0.3}))
+    assert not keeps_weights(config(model={"dropout": 0.0}), config(model={"dropout": 0.3}))
+    assert not keeps_weights(base, config(model={"batch_norm": True}))
+    assert not keeps_weights(base, config(preprocessing={"drop_columns": ["sex"]}))
