@@ -17,6 +17,7 @@ overfitting, a memory cap) live in `monitor.FaultMonitor`, a callback a caller o
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -99,7 +100,8 @@ def trial_timeout(number: int, max_epochs: int, history: Sequence[Any], steps: i
     `history` (`EpochResult`s); `facts["epochs_within_slice"]` is what fits in 30% of a
     slice: room for the trial's set-up and for later trials' bigger configs."""
     epochs = len(history)
-    epoch_s = sum(e.elapsed_s for e in history) / epochs if epochs else slice_s
+    # the median: a first epoch that waits for threads to spin up says little
+    epoch_s = statistics.median(e.elapsed_s for e in history) if epochs else slice_s
     fits = max(1, math.floor(0.3 * slice_s / max(epoch_s, 1e-6)))
     return TrainingFault(
         "trial_timeout", history[-1].epoch if epochs else 0, steps,
