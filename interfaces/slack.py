@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Request
 from slack_bolt import App, BoltResponse
@@ -36,12 +36,15 @@ from slack_sdk import WebClient
 from mlpilot.agent.jobs import JobService, NeedsInput
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
-from mlpilot.agent.store import END_STATUSES, Event, StoreError
+from mlpilot.agent.store import END_STATUSES, StoreError
 from mlpilot.agent.understanding import RequestError
 from mlpilot.engine.data import DataError
 from mlpilot.interfaces import slack_messages as msg
 from mlpilot.interfaces import summaries
 from mlpilot.interfaces.datasets import available, find_dataset
+
+if TYPE_CHECKING:
+    from mlpilot.agent.events import Event
 
 logger = logging.getLogger(__name__)
 

@@ -79,7 +79,7 @@ def server(slack, tmp_path):
     settings = Settings(datasets_dir=folder, slack_signing_secret=SECRET,
                         slack_bot_token="xoxb-test", slack_approvers=["UBOSS"],
                         slack_api_url=slack.url, approval_budget_s=1, workers=1,
-                        worker_poll_s=0.1, api_keys={"k": "approver"})
+                        worker_poll_s=0.1, worker_mode="thread", api_keys={"k": "approver"})
     with serve(create_app(settings)) as url:
         yield url, settings
 

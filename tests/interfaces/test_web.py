@@ -26,11 +26,13 @@ KEYS = {"approver-key": {"role": "approver", "name": "alice"},
 
 @pytest.fixture
 def site(request):
-    """The API app (with its pages) under uvicorn; `request.param` overrides settings."""
+    """The API app (with its pages) under uvicorn, its workers in threads (they start at
+    once); `request.param` overrides settings."""
     from mlpilot.interfaces.api import create_app
 
     overrides = getattr(request, "param", {})
-    settings = Settings(api_keys=KEYS, workers=1, worker_poll_s=0.1, **overrides)
+    settings = Settings(api_keys=KEYS, workers=1, worker_poll_s=0.1, worker_mode="thread",
+                        **overrides)
     app = create_app(settings)
     with serve(app) as url:
         yield url, app.state.jobs
