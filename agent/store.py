@@ -12,7 +12,6 @@ progress is appended to `events`, and a cancel request is a flag the worker poll
 from __future__ import annotations
 
 import json
-import math
 import os
 import sqlite3
 import threading
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel
+
+from mlpilot.agent.events import EventLog, finite
 
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
 #: Job statuses after which nothing more happens to a job.
@@ -116,18 +117,7 @@ class Approval(BaseModel):
     decision_reason: str | None = None
 
 
-class Event(BaseModel):
-    """One progress event of a job: the stage, a line for people, and any figures."""
-
-    id: int
-    job_id: str
-    created_at: float
-    stage: str
-    message: str
-    data: dict[str, Any] = {}
-
-
-class Store:
+class Store(EventLog):
     """Jobs and approvals in SQLite; safe to use from several processes at once."""
 
     def __init__(self, path: Path):
@@ -329,35 +319,6 @@ class Store:
             row = db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return bool(row and row["cancel_requested"])
 
-    # -- progress events ------------------------------------------------------------------
-
-    def add_event(self, job_id: str, stage: str, message: str, **data: Any) -> int:
-        """Append a progress event to the job's log; returns its id (increasing)."""
-        with self._connect() as db:
-            cursor = db.execute(
-                "INSERT INTO events (job_id, created_at, stage, message, data) VALUES (?, ?, ?, ?, ?)",
-                (job_id, time.time(), stage, message, json.dumps(finite(data), default=str)))
-        return int(cursor.lastrowid)
-
-    def last_event_id(self) -> int:
-        """The id of the newest event of any job (0 if there is none)."""
-        with self._connect() as db:
-            return db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
-
-    def events_after(self, after: int, limit: int = 1000) -> list[Event]:
-        """Events of every job after the one with id `after`, oldest first."""
-        with self._connect() as db:
-            rows = db.execute("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                              (after, limit)).fetchall()
-        return [Event(**{**dict(r), "data": json.loads(r["data"])}) for r in rows]
-
-    def events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[Event]:
-        """The job's events after the one with id `after`, oldest first."""
-        with self._connect() as db:
-            rows = db.execute("SELECT * FROM events WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?",
-                              (job_id, after, limit)).fetchall()
-        return [Event(**{**dict(r), "data": json.loads(r["data"])}) for r in rows]
-
     def claim(self, job_id: str) -> bool:
         """Make this process the job's runner unless another live process is."""
         pid = os.getpid()
@@ -457,18 +418,6 @@ class Store:
                 "WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at < ?",
                 (time.time(), time.time()),
             )
-
-
-def finite(value: Any) -> Any:
-    """`value` with NaN and infinities as None: stored documents are strict JSON, which
-    JavaScript and SQLite can read (a score that could not be computed is null)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    return value
 
 
 def new_job_id() -> str:

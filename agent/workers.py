@@ -26,6 +26,9 @@ from mlpilot.engine.training import Callback, EpochResult, TrainingRun
 logger = logging.getLogger(__name__)
 
 Listener = Callable[[str, dict[str, Any]], None]
+#: Worker processes run at a lower CPU priority than the server, so that on a busy
+#: machine API calls get a core first and training uses what is left.
+WORKER_NICENESS = 10
 #: The stop check reads the store's cancel flag at most this often.
 CANCEL_POLL_S = 0.5
 #: Stages whose events say how far training has got (the ETA counts from the first).
@@ -199,5 +202,6 @@ def run_worker_process(settings: Settings, runner_factory: Callable[..., Any], s
     import torch
 
     torch.set_num_threads(torch_threads)
+    os.nice(WORKER_NICENESS)  # training yields the CPU to the server's API calls
     logging.basicConfig(level=logging.WARNING)
     Worker(settings, runner_factory, lambda: stop.is_set() or os.getppid() != parent).run()

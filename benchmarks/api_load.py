@@ -201,8 +201,10 @@ def _free_port() -> int:
 
 
 def _print(rows: list[tuple[str, ...]], args) -> None:
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nmlpilot API load — {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()},"
-          f" {os.cpu_count()} CPU cores, {args.workers} workers, Python {platform.python_version()}")
+          f" {os.cpu_count()} CPU cores, {args.workers} workers, Python {platform.python_version()};"
+          f" load average at the end {load}")
     header = ("measure", "what", "p50", "p95", "note")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
     line = "| " + " | ".join(f"{{:<{w}}}" for w in widths) + " |"
