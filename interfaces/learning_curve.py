@@ -3,7 +3,7 @@ training loss by epoch.
 
 While the job trains, the points come from its progress events (about one a second);
 once the base run is tracked, from MLflow, where every epoch is logged. A finished
-curve does not change, so it is kept.
+curve (or the curve of a job that ended) does not change, so it is kept.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from mlpilot.agent.jobs import JobService
 
 logger = logging.getLogger(__name__)
 #: Stages that come after the base run is tracked in MLflow.
-AFTER_BASE_RUN = {"tune", "evaluate", "approval", "deployer", "report"}
+AFTER_BASE_RUN = {"tune", "evaluate", "deployer", "report"}
 
 
 class LearningCurves:
@@ -36,14 +36,15 @@ class LearningCurves:
         metric = next((e.data["metric"] for e in reversed(events) if e.data.get("metric")), None)
         live = [[e.data["epoch"], e.data.get("valid_score"), e.data.get("train_loss")]
                 for e in events if e.stage == "train" and "epoch" in e.data]
+        curve = {"metric": metric, "points": live, "source": "live"}
         if ended or any(e.stage in AFTER_BASE_RUN for e in events):
             tracked = self._tracked(job_id)
             if tracked:
                 curve = {"metric": metric, "points": tracked, "source": "tracked"}
+            if tracked or ended:  # a job that ended untrained keeps its live points
                 with self._lock:
                     self._done[job_id] = curve
-                return curve
-        return {"metric": metric, "points": live, "source": "live"}
+        return curve
 
     def _tracked(self, job_id: str) -> list[list[Any]]:
         """Every epoch of the job's (last) base run, as MLflow logged it."""

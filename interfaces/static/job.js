@@ -83,7 +83,7 @@
       window.location.reload();
       return;
     }
-    if (!data.ended || data.curve.source !== "tracked") setTimeout(poll, data.ended ? 3000 : 1000);
+    if (!data.ended) setTimeout(poll, 1000);
   }
 
   poll();
