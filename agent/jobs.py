@@ -121,7 +121,8 @@ class JobService:
     def document_json(self, job_id: str) -> str:
         """`document` as JSON text; an ended job's stored document is passed on unparsed."""
         status, text = self.store.result_text(job_id)
-        if text is not None and status in END_STATUSES:
+        if text is not None and status in END_STATUSES \
+                and json.loads(text).get("status") == status:  # not one left from before
             return text
         return json.dumps(finite(self.document(job_id)), default=str)
 

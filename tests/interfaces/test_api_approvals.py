@@ -26,7 +26,8 @@ def waiting_job(api, action: str = "train", ttl_s: float | None = None) -> tuple
     store: Store = api.app.state.jobs.store
     job = store.create_job({"request": "predict species, 20 minutes", "data": "penguins.csv"})
     store.release(job.id)
-    store.update_job(job.id, status="waiting_approval")
+    store.update_job(job.id, status="waiting_approval",
+                     result={"status": "waiting_approval", "run_id": job.id})
     payload = ({"budget_s": 1200.0, "target": "species", "metric": "accuracy", "config": CONFIG}
                if action == "train" else
                {"metrics": {"accuracy": 0.97}, "goal_met": True, "model_dir": "/tmp/m"})
@@ -103,6 +104,7 @@ def test_cancelling_a_waiting_job_rejects_its_pending_approval(api):
     job_id, approval_id = waiting_job(api)
     cancelled = api.post(f"/jobs/{job_id}/cancel", headers=OPERATOR).json()
     assert cancelled["status"] == "cancelled"
+    assert api.get(f"/jobs/{job_id}", headers=VIEWER).json()["status"] == "cancelled"
     closed = api.get(f"/approvals/{approval_id}", headers=VIEWER).json()
     assert (closed["status"], closed["decided_by"]) == ("rejected", "olivia")
     assert api.post(f"/approvals/{approval_id}/approve", headers=APPROVER).status_code == 409
