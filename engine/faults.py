@@ -72,26 +72,34 @@ def check_loss(train_loss: float, valid_loss: float, first_train_loss: float | N
             {"loss": train_loss, "first_loss": first_train_loss})
 
 
-def check_inputs(X: torch.Tensor, feature_columns: list[str], which: str) -> None:
+def check_inputs(X: torch.Tensor, preprocessor: Any, which: str) -> None:
     """Raise `bad_batch` when any row of `X` has a non-finite feature.
 
     Args:
         X: the encoded feature matrix (rows x features).
-        feature_columns: the raw column each feature comes from (names the culprits).
+        preprocessor: the `Preprocessor` that encoded it (names the culprit columns).
         which: "training" or "validation", for the message.
     """
     bad = ~torch.isfinite(X)
     if not bool(bad.any()):
         return
     rows = int(bad.any(dim=1).sum())
+    sources = _source_columns(preprocessor)
     per_feature = bad.any(dim=0).nonzero().flatten().tolist()
-    columns = sorted({feature_columns[i] for i in per_feature if i < len(feature_columns)})
+    columns = sorted({sources[i] if i < len(sources) else f"feature {i}" for i in per_feature})
     raise TrainingFault(
         "bad_batch", 0, 0,
         f"{rows} of {len(X)} {which} rows have non-finite (NaN/inf) inputs after "
         f"preprocessing, in column(s) {', '.join(map(repr, columns))}: values too large for "
         "float32 or for the scaler; drop or impute those columns or rows",
         None, {"columns": columns, "rows": rows})
+
+
+def _source_columns(preprocessor: Any) -> list[str]:
+    """The raw column each encoded feature comes from ("sex=male" -> "sex")."""
+    columns = sorted(preprocessor.columns, key=len, reverse=True)
+    return [next((c for c in columns if name == c or name.startswith((f"{c}=", f"{c}."))), name)
+            for name in preprocessor.feature_names]
 
 
 def trial_timeout(number: int, max_epochs: int, history: Sequence[Any], steps: int,

@@ -39,6 +39,7 @@ from .faults import (
 from .models import build_model, count_parameters
 from .optim import make_loss, make_optimizer, make_scheduler, step_scheduler
 from .preprocess import PreparedData
+from .validation import ValidationScorer
 
 __all__ = ["EXPLODING_FACTOR", "Callback", "EpochResult", "FitResult", "TrainingFault",
            "TrainingRun", "fit", "seed_everything", "select_device"]
@@ -50,7 +51,6 @@ GRAD_NORM_EVERY = 8
 #: thread: for small tabular nets, thread hand-offs cost more than they save, and on a
 #: busy machine spinning OpenMP workers can make a fit ten times slower.
 SINGLE_THREAD_WORK = 2**22
-_EVAL_CHUNK = 65536
 
 
 @dataclass
@@ -220,12 +220,11 @@ class _Trainer:
         self.X_valid = _tensor(data.X_valid, device)
         self.y_valid = _target_tensor(data.y_valid, task, device)
         self.loss_fn = make_loss(config, task, data.y_train, data.n_outputs, device)
-        self.scorer = _ValidationScorer(data, task)
+        self.scorer = ValidationScorer(data, task)
         self.run = TrainingRun(config=config, task=task, model=self.model, history=[],
                                optimizer=self.optimizer)
-        sources = _feature_sources(data)
-        check_inputs(self.X, sources, "training")
-        check_inputs(self.X_valid, sources, "validation")
+        check_inputs(self.X, data.preprocessor, "training")
+        check_inputs(self.X_valid, data.preprocessor, "validation")
 
     def train(self, callbacks, deadline: float | None, max_steps: int | None) -> StopReason:
         """Run epochs until a stop condition; return why training stopped."""
@@ -383,33 +382,6 @@ class _Trainer:
         self.scheduler = make_scheduler(self.config, self.optimizer)
 
 
-class _ValidationScorer:
-    """Validation loss and `task.metric` on decoded labels/values for the current weights."""
-
-    def __init__(self, data: PreparedData, task: TaskSpec):
-        self.task = task
-        self.pre = data.preprocessor
-        self.y_true = self.pre.decode_target(data.y_valid)
-
-    @torch.no_grad()
-    def __call__(self, model, X, y, loss_fn) -> tuple[float, float]:
-        model.eval()
-        out = torch.cat([model(X[i:i + _EVAL_CHUNK]) for i in range(0, len(X), _EVAL_CHUNK)])
-        valid_loss = loss_fn(out, y).item()
-        if not math.isfinite(valid_loss):
-            return valid_loss, math.nan
-        proba = None
-        if self.task.is_classification:
-            y_pred = self.pre.decode_target(out.argmax(dim=1).cpu().numpy())
-            if self.task.metric == "roc_auc":
-                proba = torch.softmax(out.float(), dim=1).cpu().numpy()
-        else:
-            y_pred = self.pre.decode_target(out.squeeze(-1).cpu().numpy())
-        score = metrics.score(self.task.metric, self.task.task_type, self.y_true, y_pred, proba,
-                              classes=self.pre.classes)
-        return valid_loss, score
-
-
 def _tensor(array: np.ndarray, device) -> torch.Tensor:
     return torch.as_tensor(np.require(array, np.float32, ["C", "W"]), device=device)
 
@@ -417,11 +389,3 @@ def _tensor(array: np.ndarray, device) -> torch.Tensor:
 def _target_tensor(array: np.ndarray, task: TaskSpec, device) -> torch.Tensor:
     dtype = np.int64 if task.is_classification else np.float32
     return torch.as_tensor(np.require(array, dtype, ["C", "W"]), device=device)
-
-
-def _feature_sources(data: PreparedData) -> list[str]:
-    """The raw column each encoded feature comes from ("sex=male" -> "sex")."""
-    pre = data.preprocessor
-    columns = sorted(pre.columns, key=len, reverse=True)
-    return [next((c for c in columns if name == c or name.startswith((f"{c}=", f"{c}."))), name)
-            for name in pre.feature_names]
