@@ -47,6 +47,7 @@ class WorkerPool:
         self._workers: list[Worker] = []
         self._processes: list[Any] = []
         self._stop_processes: Any = None
+        self._supervisor_done = threading.Event()
 
     def start(self) -> list[str]:
         """Queue again the jobs a dead server left running, then start the workers; returns
@@ -58,8 +59,8 @@ class WorkerPool:
         for job_id in orphans:
             self.store.add_event(job_id, "job", "the server restarted; the run goes on from its "
                                  "last checkpoint", status="queued")
-        if self.mode == "process":  # in the background: the API answers meanwhile
-            self._spawn(self._start_processes, "mlpilot-start-workers")
+        self._supervisor_done.clear()
+        if self.mode == "process":
             self._spawn(self._tail, "mlpilot-events")
         else:
             for i in range(self.size):
@@ -67,7 +68,10 @@ class WorkerPool:
                                 self.stopping.is_set, self.service.listeners, idle=self._idle)
                 self._workers.append(worker)
                 self._spawn(worker.run, f"mlpilot-worker-{i}")
-        self._spawn(self._sweep, "mlpilot-sweeper")
+        # The supervisor starts the worker processes (in the background: the API answers
+        # meanwhile) and lives as long as they do: a worker process is told to die with the
+        # thread that started it (PR_SET_PDEATHSIG), so that it dies with a killed server.
+        self._spawn(self._supervise, "mlpilot-supervisor")
         return orphans
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -84,6 +88,7 @@ class WorkerPool:
             if process.is_alive():
                 process.kill()
                 process.join(5)
+        self._supervisor_done.set()
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads, self._workers, self._processes = [], [], []
@@ -127,8 +132,13 @@ class WorkerPool:
             process.start()
             self._processes.append(process)
 
-    def _sweep(self) -> None:
-        while not self.stopping.wait(self.service.settings.worker_poll_s):
+    def _supervise(self) -> None:
+        """Start the worker processes, then sweep until the pool has stopped them."""
+        if self.mode == "process":
+            self._start_processes()
+        while not self._supervisor_done.wait(self.service.settings.worker_poll_s):
+            if self.stopping.is_set():
+                continue
             try:
                 if self.store.requeue_decided(grace_s=DECISION_GRACE_S):
                     self.wake()
