@@ -110,16 +110,7 @@ def call_until_submitted(
                     history.append(ToolMessage(f"Invalid: {err}. Fix it and call {name} again.",
                                                tool_call_id=call_id, status="error"))
                     continue
-            tool = by_name.get(name)
-            if tool is None:
-                history.append(ToolMessage(f"Unknown tool {name!r}; use one of {sorted(by_name)}.",
-                                           tool_call_id=call_id, status="error"))
-                continue
-            try:
-                output = tool.invoke(args)
-            except Exception as err:  # noqa: BLE001 -- the model gets the tool's complaint and retries
-                output = f"Error: {err}"
-            history.append(ToolMessage(_as_text(output), tool_call_id=call_id))
+            history.append(_run_tool(by_name, call))
     raise LLMError(f"the model did not call {' or '.join(finish)} with valid arguments "
                    f"in {max_turns} turns")
 
@@ -144,18 +135,22 @@ def answer_with_tools(
         history.append(reply)
         if not isinstance(reply, AIMessage) or not reply.tool_calls:
             return reply.text, history
-        for call in reply.tool_calls:
-            call_id = call.get("id") or call["name"]
-            tool = by_name.get(call["name"])
-            if tool is None:
-                output = f"Unknown tool {call['name']!r}; use one of {sorted(by_name)}."
-            else:
-                try:
-                    output = _as_text(tool.invoke(call.get("args") or {}))
-                except Exception as err:  # noqa: BLE001 -- the model gets the complaint and retries
-                    output = f"Error: {err}"
-            history.append(ToolMessage(output, tool_call_id=call_id))
+        history.extend(_run_tool(by_name, call) for call in reply.tool_calls)
     raise LLMError(f"the model did not answer within {max_turns} tool-calling steps")
+
+
+def _run_tool(by_name: dict[str, BaseTool], call: dict[str, Any]) -> ToolMessage:
+    """Run one ordinary tool call; its output, or its complaint, goes back to the model."""
+    call_id = call.get("id") or call["name"]
+    tool = by_name.get(call["name"])
+    if tool is None:
+        return ToolMessage(f"Unknown tool {call['name']!r}; use one of {sorted(by_name)}.",
+                           tool_call_id=call_id, status="error")
+    try:
+        output = _as_text(tool.invoke(call.get("args") or {}))
+    except Exception as err:  # noqa: BLE001 -- the model gets the complaint and retries
+        return ToolMessage(f"Error: {err}", tool_call_id=call_id, status="error")
+    return ToolMessage(output, tool_call_id=call_id)
 
 
 def _nudge(finish: dict[str, Any]) -> BaseMessage:
