@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from guardrail_data import frame
+
+from mlpilot.agent.config_generator import deep_merge as merged
 from mlpilot.engine.config import TaskSpec, TrainingConfig
 from mlpilot.engine.data import DataProfile, profile_table
 from mlpilot.guardrails.checks import CheckContext, registered_checks, run_checks
@@ -130,15 +132,6 @@ CHECK_IDS = [c.id for c in registered_checks()]
 LAYER = {c.id: c.layer for c in registered_checks()}
 
 
-def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """`base` updated by `over`, nested dicts merged."""
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 @cache
