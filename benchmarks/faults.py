@@ -16,7 +16,7 @@ knowledge base starts from its seeds). The fault is made to happen, not simulate
 | out_of_memory (cap) | a memory limit between one step at batch 128 and at batch 64 |
 | out_of_memory (allocation) | a forward pass that asks for 4 EiB (`injection.AllocateTooMuch`) |
 | bad_batch | five prices of 1e300 in rows the dry run does not sample, standard scaling |
-| trial_timeout | a 0.5 s time slice per search trial |
+| trial_timeout | a 1 s time slice per search trial, with a patience of 200 epochs (of 400) |
 | worker_crash | training in a worker process that kills itself (SIGKILL) after epoch 2 |
 
 Columns: detected (the engine reported the injected kind first), diagnosis and fix (the
@@ -129,7 +129,8 @@ def scenarios(tmp: Path) -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
             "data": _sales(tmp), "request": "predict y",
             "training": {"preprocessing": {"scaling": "standard"}}}),
         "trial_timeout": ("trial_timeout", lambda: {
-            "data": penguins, "settings": {"trial_slice_s": 0.5}, "search": True}),
+            "data": penguins, "settings": {"trial_slice_s": 1.0}, "search": True,
+            "training": {"early_stopping_patience": 200}}),
         "worker_crash": ("worker_crash", lambda: {
             "data": penguins, "settings": {"train_in_subprocess": True},
             "callbacks": [injection.KillWorker(at=2, marker=tmp / "killed")]}),

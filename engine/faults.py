@@ -105,19 +105,22 @@ def _source_columns(preprocessor: Any) -> list[str]:
 def trial_timeout(number: int, max_epochs: int, history: Sequence[Any], steps: int,
                   slice_s: float) -> TrainingFault:
     """The fault of search trial `number`, which its time slice stopped after the epochs in
-    `history` (`EpochResult`s); `facts["epochs_within_slice"]` is what fits in 30% of a
-    slice: room for the trial's set-up and for later trials' bigger configs."""
+    `history` (`EpochResult`s). `facts["epochs_within_slice"]` is how many epochs fit in
+    a quarter of the slice left after the trial's set-up (its time outside epochs): the
+    rest is room for later trials' configs, which may be several times slower."""
     epochs = len(history)
     # the median: a first epoch that waits for threads to spin up says little
     epoch_s = statistics.median(e.elapsed_s for e in history) if epochs else slice_s
-    fits = max(1, math.floor(0.3 * slice_s / max(epoch_s, 1e-6)))
+    set_up = max(0.0, slice_s - sum(e.elapsed_s for e in history))
+    usable = max(slice_s - set_up, 0.2 * slice_s)
+    fits = max(1, math.floor(0.25 * usable / max(epoch_s, 1e-6)))
     return TrainingFault(
         "trial_timeout", history[-1].epoch if epochs else 0, steps,
         f"trial {number} ran past its {slice_s:.3g}s time slice after {epochs} of at most "
-        f"{max_epochs} epochs ({epoch_s:.3g}s each) and was stopped (it keeps its best score "
-        f"so far); about {fits} epochs fit in a slice",
+        f"{max_epochs} epochs ({epoch_s:.3g}s each, {set_up:.2g}s of set-up) and was stopped "
+        f"(it keeps its best score so far); about {fits} epochs fit in a slice",
         None, {"trial": number, "slice_s": slice_s, "epochs_run": epochs, "epoch_s": epoch_s,
-               "max_epochs": max_epochs, "epochs_within_slice": fits})
+               "set_up_s": set_up, "max_epochs": max_epochs, "epochs_within_slice": fits})
 
 
 def is_out_of_memory(error: BaseException) -> bool:

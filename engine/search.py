@@ -176,6 +176,7 @@ class _Search:
         self.deadline, self.reserve_s = deadline, reserve_s
         self.slice_s, self.stop_on = slice_s, frozenset(stop_on)
         self.fault: TrainingFault | None = None
+        self.enqueued: set[str] = set()  # exact configs this call enqueued
         self.tracker = tracker if parent_run_id else None
         self.parent_run_id = parent_run_id
         self.on_trial = on_trial
@@ -186,9 +187,14 @@ class _Search:
         self.configs: dict[int, TrainingConfig] = {}
 
     def trial_config(self, trial: optuna.Trial) -> TrainingConfig:
-        """The sampled config, or the exact one an enqueued trial carries."""
+        """The sampled config, or the exact one an enqueued trial carries.
+
+        A trial enqueued by an earlier call that this call did not enqueue again (its base
+        config has changed since, e.g. by a fault fix) takes its enqueued hyperparameters
+        on this call's base instead of its stale exact config.
+        """
         config = sample_config(trial, self.base, len(self.data.y_train))
-        if CONFIG_ATTR in trial.user_attrs:
+        if trial.user_attrs.get(CONFIG_ATTR) in self.enqueued:
             config = TrainingConfig.model_validate_json(trial.user_attrs[CONFIG_ATTR])
         trial.set_user_attr("hidden_sizes", list(config.model.hidden_sizes))
         trial.set_user_attr("batch_size", config.batch_size)
@@ -349,9 +355,11 @@ def tune(
         storage=storage, study_name=study_name, direction=direction, load_if_exists=True,
         sampler=_make_sampler(base, seed), pruner=_make_pruner(base),
     )
-    _enqueue(study, [*enqueue, *portfolio(base, len(data.y_train))], base.search.space)
+    first = [*enqueue, *portfolio(base, len(data.y_train))]
+    _enqueue(study, first, base.search.space)
     search = _Search(base, data, task, deadline, reserve_s, tracker, parent_run_id, on_trial,
                      trial_slice_s, stop_on)
+    search.enqueued = {config.model_dump_json() for config in first}
     remaining = deadline - time.monotonic()
     if remaining >= reserve_s:
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
