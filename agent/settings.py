@@ -67,8 +67,9 @@ class Settings(BaseSettings):
         "optimiser state, one batch's activations); a bigger step is an out-of-memory fault."
     )
     trial_slice_s: float | None = Field(
-        default=None, gt=0, description="Most seconds one search trial may train; default half "
-        "of the search time left. A trial stopped by it is a trial_timeout fault."
+        default=None, gt=0, description="Most seconds one search trial may train; a trial "
+        "stopped by it is a trial_timeout fault for the fault doctor. Default: half of the "
+        "search time left, and a trial cut short by that is only noted."
     )
     approval_ttl_s: float = Field(
         default=7 * 24 * 3600.0, gt=0, description="A pending approval expires (= rejected) after this."

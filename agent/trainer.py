@@ -96,8 +96,9 @@ def tune(state: JobState, runtime: Runtime[JobContext]
          ) -> Command[Literal["evaluate", "fault_doctor"]]:
     """Tune node: Optuna search (TPE + pruning) around the base config in the remaining budget.
 
-    A trial past its time slice stops the search and goes to the fault doctor (at most
-    `max_fault_fixes` times); the doctor's fix applies to the trials of the next round.
+    With `MLPILOT_TRIAL_SLICE_S`, a trial past that time slice stops the search and goes to
+    the fault doctor (at most `max_fault_fixes` times); the doctor's fix applies to the
+    trials of the next round.
     """
     ctx = runtime.context
     settings = ctx.settings
@@ -130,7 +131,10 @@ def tune(state: JobState, runtime: Runtime[JobContext]
         study_name=state["job_id"], test_df=test_df, enqueue=[*warm.configs, config],
         tracker=tracker_for(ctx), parent_run_id=state.get("mlflow_run_id"), on_trial=on_trial,
         trial_slice_s=settings.trial_slice_s,
-        stop_on=("trial_timeout",) if rounds < settings.max_fault_fixes else ())
+        # an operator's slice is a constraint; the default one (half the time left) is
+        # meant to cut trials short, so a trial it stops is only noted
+        stop_on=("trial_timeout",) if settings.trial_slice_s and rounds < settings.max_fault_fixes
+        else ())
     used += time.monotonic() - started
     if outcome.fault is None:
         remember(state, ctx, meta, outcome)
