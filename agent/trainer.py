@@ -7,9 +7,9 @@ Budget: `task.budget_s` covers both. The base run gets `search.base_fraction` of
 search gets what is left. `budget_used_s` in the state is the training time actually spent.
 
 Faults: the base run is watched by the engine's `FaultMonitor` (and runs in a worker process
-with `MLPILOT_TRAIN_IN_SUBPROCESS`); a search trial past its time slice stops the search.
-Either goes to the fault doctor, which comes back here with a fixed config; finishing
-without the fault verifies the fix.
+with `MLPILOT_TRAIN_IN_SUBPROCESS`); a search trial past `MLPILOT_TRIAL_SLICE_S` stops the
+search. Either goes to the fault doctor, which comes back here with a fixed config;
+finishing without the fault verifies the fix.
 """
 
 from __future__ import annotations
