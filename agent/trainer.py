@@ -140,6 +140,7 @@ def tune(state: JobState, runtime: Runtime[JobContext]
         remember(state, ctx, meta, outcome)
     summary = {**outcome.model_dump(exclude={"best_config", "top_configs", "fault"}),
                "warm_start": warm.summary()}
+    logged = [] if rounds else [warm_decision]  # a later round's warm configs ran already
     if rounds and state.get("search"):
         summary = _search_so_far(state["search"], summary)
     best = state.get("best")
@@ -156,10 +157,10 @@ def tune(state: JobState, runtime: Runtime[JobContext]
             what = (f"use a greedy ensemble of trials {ensemble['trials']} "
                     f"({', '.join(sorted(set(ensemble['families'])))})")
             why += f"; the best single trial scored {ensemble['best_single_score']:.4f}"
-        update["decisions"] = [warm_decision, decision("tune", what, why)]
+        update["decisions"] = [*logged, decision("tune", what, why)]
     else:
-        update["decisions"] = [warm_decision, decision("tune", "keep the base config",
-                                                       "no trial beat it on validation")]
+        update["decisions"] = [*logged, decision("tune", "keep the base config",
+                                                 "no trial beat it on validation")]
     if outcome.fault is not None:
         ctx.emit("tune", f"search fault: {outcome.fault['message']}")
         update["decisions"].append(decision("tune", "pause the search for the fault doctor",
@@ -180,6 +181,7 @@ def _search_so_far(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any
     for key in ("n_trials", "n_complete", "n_pruned", "n_failed", "seconds"):
         merged[key] = (before.get(key) or 0) + (now.get(key) or 0)
     merged["rounds"] = before.get("rounds", 1) + 1
+    merged["warm_start"] = before.get("warm_start", now.get("warm_start"))  # the first round's
     return merged
 
 
