@@ -213,6 +213,41 @@ def print_table(rows: list[dict]) -> None:
     for r in rows:
         if not r["warm_configs"]:
             print(f"- {r['pair']} seed {r['seed']}: {r['warm_reason']}")
+    print_anytime(rows)
+
+
+#: Shares of the budget at which `print_anytime` compares the two searches.
+CHECKPOINTS = (0.1, 0.25, 0.5, 1.0)
+
+
+def best_at(curve: list, seconds: float) -> float | None:
+    """The best-so-far score of a saved curve after `seconds` of wall time (None: no trial yet)."""
+    best = None
+    for wall, _cpu, score in curve:
+        if wall <= seconds:
+            best = score
+    return best
+
+
+def print_anytime(rows: list[dict]) -> None:
+    """Best validation score so far, cold / warm, at shares of the budget, and how often the
+    warm search was ahead or level (a missing score counts as behind)."""
+    print("\n| dataset pair | seed | " + " | ".join(f"{share:.0%} of budget: cold / warm"
+                                                  for share in CHECKPOINTS) + " |")
+    print("| --- | ---: |" + " ---: |" * len(CHECKPOINTS))
+    ahead = dict.fromkeys(CHECKPOINTS, 0)
+    for r in rows:
+        lower = r["metric"] in LOWER_IS_BETTER
+        cells = []
+        for share in CHECKPOINTS:
+            cold = best_at(r["cold_curve"], share * r["budget_s"])
+            warm = best_at(r["warm_curve"], share * r["budget_s"])
+            if warm is not None and (cold is None or (warm <= cold if lower else warm >= cold)):
+                ahead[share] += 1
+            cells.append(f"{_fmt(cold, '.4f')} / {_fmt(warm, '.4f')}")
+        print(f"| {r['pair']} | {r['seed']} | " + " | ".join(cells) + " |")
+    print("\nwarm ahead or level: " + ", ".join(
+        f"{ahead[share]}/{len(rows)} at {share:.0%}" for share in CHECKPOINTS))
 
 
 def main() -> None:
@@ -224,7 +259,11 @@ def main() -> None:
                         help=f"comma-separated, from {', '.join(PAIRS)}")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (split and configs)")
     parser.add_argument("--json", type=Path, help="also write every row and curve here")
+    parser.add_argument("--table-from", type=Path, help="print the tables of a saved --json run")
     args = parser.parse_args()
+    if args.table_from:
+        print_table(json.loads(args.table_from.read_text()))
+        return
     if args.quick:
         args.pairs, args.budget = "adult", min(args.budget, 30.0)
     logging.getLogger("mlpilot").setLevel(logging.WARNING)
