@@ -49,6 +49,21 @@ FALLBACK_FIXES: list[tuple[dict[str, Any], str, str]] = [
 ]
 
 
+#: Faults of a model that still learns: when no fix cures them, training goes on without
+#: watching for them, and early stopping keeps the best weights (a job never fails on them).
+TOLERABLE = frozenset({"plateau", "overfitting"})
+
+
+def tolerate(fault: dict[str, Any], stage: str, why: str, update: dict[str, Any]) -> Command:
+    """Stop watching for a tolerable fault and resume where it was met."""
+    update["decisions"].append(decision(
+        "fault_doctor", f"tolerate {fault['kind']}",
+        f"{why}; early stopping keeps the best weights, so training goes on without this check"))
+    resume_from = fault.get("checkpoint") if stage == "train" else None
+    return Command(goto=stage, update={**update, "tolerated_faults": [fault["kind"]],
+                                       "resume_from": resume_from})
+
+
 class TrainingFailed(RuntimeError):
     """Training kept failing after every fix the doctor could try."""
 
@@ -71,19 +86,25 @@ def doctor(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tr
                 f"the fault came back: {fault['message']}" if came_back else
                 f"its fault did not come back, but another did: {fault['message']}"))
         tried_here = [f for f in fixes if f["status"] == "applied" and f.get("stage", "train") == stage]
-        if len(tried_here) >= settings.max_fault_fixes:
-            raise TrainingFailed(f"training still fails after {settings.max_fault_fixes} fixes: "
-                                 f"{fault['message']}; see the report's fault history")
         attempt = 1 + max((f["attempt"] for f in fixes), default=0)
         signature = f"TrainingFault {fault['kind']}: {fault['message']}"
         tried = [f["fix"] for f in fixes if f["kind"] == fault["kind"]]
         hits = [h for h in kb.search(signature, k=8, fault_kind=fault["kind"])
                 if h.entry.fix not in tried]
-        if ctx.chat_model is not None:
-            fix, diagnosis, description = llm_fix(ctx, fault, state["config"], hits, tried)
-            entry_id = None
-        else:
-            fix, diagnosis, description, entry_id = expert_fix(hits, tried, fault, state["config"])
+        try:
+            if len(tried_here) >= settings.max_fault_fixes:
+                raise TrainingFailed(f"training still fails after {settings.max_fault_fixes} "
+                                     f"fixes: {fault['message']}; see the report's fault history")
+            if ctx.chat_model is not None:
+                fix, diagnosis, description = llm_fix(ctx, fault, state["config"], hits, tried)
+                entry_id = None
+            else:
+                fix, diagnosis, description, entry_id = expert_fix(hits, tried, fault,
+                                                                  state["config"])
+        except TrainingFailed as gave_up:
+            if fault["kind"] not in TOLERABLE:
+                raise
+            return tolerate(fault, stage, str(gave_up), update)
     patch = fill_facts(fix, fault.get("facts") or {}, state["config"])
     config = apply_patch(state["config"], patch)
     TrainingConfig.model_validate(config)  # a fix must leave a valid config

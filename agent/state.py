@@ -89,6 +89,7 @@ class JobState(TypedDict, total=False):
     budget_used_s: float
     fault: dict[str, Any] | None  # the open TrainingFault, if any
     fault_fixes: Annotated[list[dict[str, Any]], operator.add]
+    tolerated_faults: Annotated[list[str], operator.add]  # kinds no longer watched for
     resume_from: str | None  # checkpoint to resume the base run from
     base: dict[str, Any] | None  # {"model_dir", "score", "epochs", "seconds"}
     search: dict[str, Any] | None  # summary of the Optuna search

@@ -118,3 +118,17 @@ def test_a_search_fault_goes_back_to_the_search_with_the_fault_facts_filled_in()
     assert command.goto == "tune" and "resume_from" not in command.update
     assert applied["patch"]["max_epochs"] == 7 == command.update["config"]["max_epochs"]
     assert applied["fix"]["max_epochs"] == "$fault.epochs_within_slice"  # the KB keeps the rule
+
+
+def test_a_plateau_no_fix_cures_is_tolerated_instead_of_failing_the_job():
+    from mlpilot.agent.fault_doctor import tolerate
+    from mlpilot.agent.trainer import watched_faults
+
+    fault = {"kind": "plateau", "checkpoint": "/runs/x/base.best.ckpt", "message": "plateau"}
+    command = tolerate(fault, "train", "no fix left", {"fault_fixes": [], "decisions": []})
+    assert command.goto == "train"
+    assert command.update["tolerated_faults"] == ["plateau"]
+    assert command.update["resume_from"] == "/runs/x/base.best.ckpt"
+    assert "tolerate plateau" in command.update["decisions"][0]["decision"]
+    assert "plateau" not in watched_faults({"tolerated_faults": ["plateau"]})
+    assert "plateau" in watched_faults({})
