@@ -27,7 +27,7 @@ from mlpilot.agent.state import JobState, TaskRequest, decision
 from mlpilot.agent.warm_start import plan_warm_start, remember
 from mlpilot.engine import metrics
 from mlpilot.engine.config import TaskSpec, TrainingConfig
-from mlpilot.engine.monitor import FaultLimits, FaultMonitor
+from mlpilot.engine.monitor import CHECKS, FaultLimits, FaultMonitor
 from mlpilot.engine.tracking import Tracker
 from mlpilot.engine.training import Callback, EpochResult, TrainingFault, TrainingRun
 from mlpilot.engine.worker import prestart as prestart_worker
@@ -60,7 +60,8 @@ def train(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tun
     resume_from = state.get("resume_from")
     ctx.emit("train", "training the base config" + (" (resumed after a fix)" if resume_from else ""))
     update: dict[str, Any] = {"mlflow_run_id": run_id}
-    monitor = FaultMonitor(FaultLimits(memory_limit_mb=settings.train_memory_limit_mb))
+    monitor = FaultMonitor(FaultLimits(memory_limit_mb=settings.train_memory_limit_mb),
+                           kinds=watched_faults(state))
     progress = EpochProgress(ctx, "train")
     try:
         outcome = train_model(
@@ -183,6 +184,11 @@ def _search_so_far(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any
     merged["rounds"] = before.get("rounds", 1) + 1
     merged["warm_start"] = before.get("warm_start", now.get("warm_start"))  # the first round's
     return merged
+
+
+def watched_faults(state: JobState) -> set[str]:
+    """The fault kinds the base run watches for: all but those the doctor chose to tolerate."""
+    return (set(CHECKS) | {"out_of_memory"}) - set(state.get("tolerated_faults") or [])
 
 
 def tracker_for(ctx: JobContext) -> Tracker:
