@@ -40,7 +40,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 import pandas as pd
 import torch
@@ -63,33 +62,19 @@ def _csv(tmp: Path, name: str, df: pd.DataFrame) -> Path:
 def _sales(tmp: Path) -> Path:
     """1,200 rows with five corrupt prices (1e300) outside the rows the dry run samples."""
     from mlpilot.engine.config import TaskSpec
-    from mlpilot.engine.injection import corrupt_column
+    from mlpilot.engine.injection import corrupt_column, sales_frame
     from mlpilot.guardrails.dry_run import sample_rows
 
-    rng = np.random.default_rng(0)
-    df = pd.DataFrame(rng.normal(size=(1200, 3)), columns=["a", "b", "c"])
-    df["price"] = rng.lognormal(3, 1, 1200)
-    df["y"] = (df.a + df.b + np.log(df.price) / 3 + rng.normal(scale=0.5, size=1200) > 1).astype(int)
+    df = sales_frame()
     task = TaskSpec(target="y", task_type="binary", metric="accuracy", budget_s=1)
     seen = sample_rows(df, task, 512, seed=0).index
     return _csv(tmp, "sales.csv", corrupt_column(df, "price", rows=5, avoid=seen))
 
 
 def _noisy(tmp: Path) -> Path:
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(120, 20))
-    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(20)])
-    df["y"] = (X[:, 0] + rng.normal(size=120) > 0).astype(int)
-    return _csv(tmp, "noisy.csv", df)
+    from mlpilot.engine.injection import memorisable_frame
 
-
-def _memory_cap() -> float:
-    from mlpilot.engine.config import ModelConfig
-    from mlpilot.engine.faults import estimate_step_memory_mb
-    from mlpilot.engine.models import build_model
-
-    model = build_model(ModelConfig(hidden_sizes=[128, 64]), 10, 3)
-    return sum(estimate_step_memory_mb(model, b, "adamw") for b in (128, 64)) / 2
+    return _csv(tmp, "noisy.csv", memorisable_frame())
 
 
 def scenarios(tmp: Path) -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
@@ -122,7 +107,7 @@ def scenarios(tmp: Path) -> dict[str, tuple[str, Callable[[], dict[str, Any]]]]:
                          "optimizer": {"weight_decay": 0.0}}}),
         "out_of_memory (cap)": ("out_of_memory", lambda: {
             "data": penguins, "training": {"batch_size": 128},
-            "settings": {"train_memory_limit_mb": _memory_cap()}}),
+            "settings": {"train_memory_limit_mb": injection.memory_cap_between_batches()}}),
         "out_of_memory (allocation)": ("out_of_memory", lambda: {
             "data": penguins, "callbacks": [injection.AllocateTooMuch()]}),
         "bad_batch": ("bad_batch", lambda: {

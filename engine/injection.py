@@ -98,3 +98,33 @@ def corrupt_column(df: pd.DataFrame, column: str, rows: int = 5, value: float = 
     out[column] = out[column].astype(np.float64)
     out.loc[chosen, column] = value
     return out
+
+
+def sales_frame(n: int = 1200, seed: int = 0) -> pd.DataFrame:
+    """A binary task whose `price` column matters (a target for `corrupt_column`)."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])
+    df["price"] = rng.lognormal(3, 1, n)
+    noise = rng.normal(scale=0.5, size=n)
+    df["y"] = (df.a + df.b + np.log(df.price) / 3 + noise > 1).astype(int)
+    return df
+
+
+def memorisable_frame(seed: int = 0) -> pd.DataFrame:
+    """120 rows, 20 features, one weakly informative: a big network memorises it (overfits)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(120, 20))
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(20)])
+    df["y"] = (X[:, 0] + rng.normal(size=120) > 0).astype(int)
+    return df
+
+
+def memory_cap_between_batches(high: int = 128, low: int = 64) -> float:
+    """A memory limit (MiB) between what one step of the penguin MLP ([128, 64], 10 inputs,
+    3 classes) needs at batch `high` and at batch `low`: halving the batch fits it."""
+    from .config import ModelConfig
+    from .faults import estimate_step_memory_mb
+    from .models import build_model
+
+    model = build_model(ModelConfig(hidden_sizes=[128, 64]), 10, 3)
+    return sum(estimate_step_memory_mb(model, b, "adamw") for b in (high, low)) / 2

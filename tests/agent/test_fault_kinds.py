@@ -9,23 +9,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from mlpilot.agent.runner import Runner
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
-from mlpilot.engine.config import ModelConfig, TaskSpec
+from mlpilot.engine.config import TaskSpec
 from mlpilot.engine.data import load_table
-from mlpilot.engine.faults import estimate_step_memory_mb
 from mlpilot.engine.injection import (
     AllocateTooMuch,
     KillWorker,
     RaiseLearningRate,
     corrupt_column,
+    memorisable_frame,
+    memory_cap_between_batches,
+    sales_frame,
 )
-from mlpilot.engine.models import build_model
 from mlpilot.guardrails.dry_run import sample_rows
 from mlpilot.knowledge.kb import KnowledgeBase
 from tests.conftest import dataset
@@ -42,29 +42,15 @@ def _csv(tmp: Path, name: str, df: pd.DataFrame) -> Path:
 
 
 def _sales(tmp: Path) -> Path:
-    """1,200 rows with a few corrupt prices (1e300) outside the rows the dry run samples."""
-    rng = np.random.default_rng(0)
-    df = pd.DataFrame(rng.normal(size=(1200, 3)), columns=["a", "b", "c"])
-    df["price"] = rng.lognormal(3, 1, 1200)
-    df["y"] = (df.a + df.b + np.log(df.price) / 3 + rng.normal(scale=0.5, size=1200) > 1).astype(int)
+    """1,200 rows with five corrupt prices (1e300) outside the rows the dry run samples."""
+    df = sales_frame()
     task = TaskSpec(target="y", task_type="binary", metric="accuracy", budget_s=1)
     seen = sample_rows(df, task, 512, seed=0).index
     return _csv(tmp, "sales.csv", corrupt_column(df, "price", rows=5, avoid=seen))
 
 
 def _noisy(tmp: Path) -> Path:
-    """120 rows, 20 features, one weakly informative: a big network memorises it."""
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(120, 20))
-    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(20)])
-    df["y"] = (X[:, 0] + rng.normal(size=120) > 0).astype(int)
-    return _csv(tmp, "noisy.csv", df)
-
-
-def _memory_cap() -> float:
-    """Between what one step of the penguin MLP needs at batch 128 and at batch 64."""
-    model = build_model(ModelConfig(hidden_sizes=[128, 64]), 10, 3)
-    return sum(estimate_step_memory_mb(model, b, "adamw") for b in (128, 64)) / 2
+    return _csv(tmp, "noisy.csv", memorisable_frame())
 
 
 def scenario(kind: str, tmp: Path) -> dict:
@@ -88,7 +74,7 @@ def scenario(kind: str, tmp: Path) -> dict:
                                  "optimizer": {"weight_decay": 0.0}}}
         case "out_of_memory":
             return {"data": penguins, "training": {"batch_size": 128},
-                    "settings": {"train_memory_limit_mb": _memory_cap()}}
+                    "settings": {"train_memory_limit_mb": memory_cap_between_batches()}}
         case "out_of_memory_allocation":
             return {"data": penguins, "callbacks": [AllocateTooMuch()]}
         case "bad_batch":
