@@ -217,6 +217,11 @@ class TrainingConfig(BaseModel):
     class_weighting: bool = Field(
         default=False, description="Classification only: weight the loss by inverse class frequency."
     )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto",
+        description="Networks: 'auto' trains in bf16 mixed precision on CUDA GPUs that "
+                    "support it and in fp32 elsewhere; 'fp32' or 'bf16' force one.",
+    )
     search: SearchConfig = Field(default_factory=SearchConfig)
     trees: TreeConfig | None = Field(
         default=None,

@@ -28,15 +28,24 @@ def make_loss(config: TrainingConfig, task: TaskSpec, y_train: np.ndarray, n_out
 
 
 def make_optimizer(config: TrainingConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """AdamW, Adam or SGD with momentum 0.9, with the configured rate and weight decay."""
+    """AdamW, Adam or SGD with momentum 0.9, with the configured rate and weight decay.
+
+    On CUDA the update is fused (a few kernels for all parameters instead of several per
+    parameter): a small tabular net's step is bound by kernel launches, not arithmetic.
+    On the CPU the default per-parameter loop measured faster than multi-tensor (foreach).
+    """
     opt = config.optimizer
-    params = model.parameters()
+    params = list(model.parameters())
+    on_cuda = bool(params) and all(p.is_cuda for p in params)
+    speed = {"fused": True} if on_cuda else {}
     if opt.name == "adamw":
-        return torch.optim.AdamW(params, lr=opt.learning_rate, weight_decay=opt.weight_decay)
+        return torch.optim.AdamW(params, lr=opt.learning_rate, weight_decay=opt.weight_decay,
+                                 **speed)
     if opt.name == "adam":
-        return torch.optim.Adam(params, lr=opt.learning_rate, weight_decay=opt.weight_decay)
+        return torch.optim.Adam(params, lr=opt.learning_rate, weight_decay=opt.weight_decay,
+                                **speed)
     return torch.optim.SGD(params, lr=opt.learning_rate, momentum=0.9,
-                           weight_decay=opt.weight_decay)
+                           weight_decay=opt.weight_decay, **speed)
 
 
 def make_scheduler(config: TrainingConfig, optimizer: torch.optim.Optimizer):

@@ -9,6 +9,12 @@ checkpoint, the one a fault fix resumes from. The checks of `faults.py` raise
 `TrainingFault` (non-finite inputs or loss, an exploding loss, out of memory); it measures
 the global gradient norm (every step when clipping, which computes it anyway, else every
 `GRAD_NORM_EVERY` steps) for `monitor.FaultMonitor`.
+
+Devices: `select_device` picks CUDA when there is one. On CUDA a fit trains in bf16 mixed
+precision when its steps are big enough to gain from it (`config.precision` "auto"), and
+keeps its rows on the GPU, or in pinned host memory when they are large (`batches.py`);
+validation is always scored in fp32. On the
+CPU a small network trains on one thread (`SINGLE_THREAD_WORK`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -26,6 +32,7 @@ import torch
 from torch import nn
 
 from . import metrics
+from .batches import Placement, autocast_dtype, make_batches
 from .checkpoint import best_checkpoint_path, copy_checkpoint, load_checkpoint, save_checkpoint
 from .config import TaskSpec, TrainingConfig
 from .faults import (
@@ -156,7 +163,7 @@ class _State:
 def fit(config: TrainingConfig, data: PreparedData, task: TaskSpec, *,
         deadline: float | None = None, callbacks=(), checkpoint_path: Path | None = None,
         resume: bool = False, resume_from: Path | None = None, max_steps: int | None = None,
-        device=None) -> FitResult:
+        device=None, placement: Placement = "auto") -> FitResult:
     """Train the network `config` describes on `data` and return it with its best weights.
 
     Args:
@@ -168,6 +175,8 @@ def fit(config: TrainingConfig, data: PreparedData, task: TaskSpec, *,
         resume_from: continue from this checkpoint instead (e.g. a fault's last good one).
         max_steps: stop after this many optimiser steps (dry runs).
         device: a torch device or name; default `select_device()`.
+        placement: where the training rows live on CUDA: "device", "pinned" host memory,
+            or "auto" (see `batches.resolve_placement`).
 
     Raises `TrainingFault` on non-finite inputs, a NaN/inf loss, one above 1e4 x the first
     epoch's loss, or a step that runs out of memory (see `faults.py`), and whatever a
@@ -178,8 +187,14 @@ def fit(config: TrainingConfig, data: PreparedData, task: TaskSpec, *,
         raise ValueError("fit needs training and validation rows: data.y_train or y_valid is empty")
     device = select_device("auto" if device is None else device)
     seed_everything(config.seed)
-    trainer = _Trainer(config, data, task, device,
-                       Path(checkpoint_path) if checkpoint_path is not None else None)
+    try:
+        trainer = _Trainer(config, data, task, device, placement,
+                           Path(checkpoint_path) if checkpoint_path is not None else None)
+    except Exception as err:
+        if not is_out_of_memory(err):
+            raise
+        raise out_of_memory_fault(err, epoch=0, step=0, batch_size=config.batch_size,
+                                  checkpoint=None) from err
     source = Path(resume_from) if resume_from is not None else (
         trainer.checkpoint_path if resume else None)
     if source is not None and source.exists():
@@ -207,7 +222,7 @@ class _Trainer:
     """One fit: the model, its optimiser and schedule, the data as tensors, and the counters."""
 
     def __init__(self, config: TrainingConfig, data: PreparedData, task: TaskSpec,
-                 device: torch.device, checkpoint_path: Path | None):
+                 device: torch.device, placement: Placement, checkpoint_path: Path | None):
         self.config, self.task, self.checkpoint_path = config, task, checkpoint_path
         self.model = build_model(
             config.model, data.n_features, data.n_outputs,
@@ -216,14 +231,17 @@ class _Trainer:
         self.scheduler = make_scheduler(config, self.optimizer)
         self.order = torch.Generator().manual_seed(config.seed)  # epoch permutations, on the CPU
         self.state = _State()
-        self.X, self.y = _tensor(data.X_train, device), _target_tensor(data.y_train, task, device)
-        self.X_valid = _tensor(data.X_valid, device)
-        self.y_valid = _target_tensor(data.y_valid, task, device)
+        self.rows = make_batches(_inputs(data.X_train), _targets(data.y_train, task), device,
+                                 placement)
+        self.X_valid = torch.as_tensor(_inputs(data.X_valid), device=device)
+        self.y_valid = torch.as_tensor(_targets(data.y_valid, task), device=device)
+        self.autocast = autocast_dtype(config.precision, device,
+                                       config.batch_size * count_parameters(self.model))
         self.loss_fn = make_loss(config, task, data.y_train, data.n_outputs, device)
         self.scorer = ValidationScorer(data, task)
         self.run = TrainingRun(config=config, task=task, model=self.model, history=[],
                                optimizer=self.optimizer)
-        check_inputs(self.X, data.preprocessor, "training")
+        check_inputs(self.rows.X, data.preprocessor, "training")
         check_inputs(self.X_valid, data.preprocessor, "validation")
 
     def train(self, callbacks, deadline: float | None, max_steps: int | None) -> StopReason:
@@ -306,15 +324,19 @@ class _Trainer:
         """One pass over shuffled training rows: (mean loss, (mean, max) gradient norm,
         steps taken, interruption or None)."""
         model, optimizer, loss_fn = self.model, self.optimizer, self.loss_fn
-        X, y, config, state = self.X, self.y, self.config, self.state
+        rows, config, state = self.rows, self.config, self.state
         model.train()
-        order = torch.randperm(len(X), generator=self.order).to(X.device)
+        order = rows.indices(torch.randperm(len(rows), generator=self.order))
         batches = list(order.split(config.batch_size))
         if len(batches) > 1 and len(batches[-1]) < 2:  # BatchNorm cannot train on one row
             batches[-2:] = [torch.cat(batches[-2:])]
         clip = config.optimizer.grad_clip_norm
         params = [p for p in model.parameters() if p.requires_grad]
-        total = torch.zeros((), device=X.device)  # summed on the device: no sync per batch
+        device = self.X_valid.device
+        # entering a disabled autocast costs as much as a small layer: skip it in fp32
+        mixed_precision = (nullcontext() if self.autocast is None
+                           else torch.autocast(device.type, dtype=self.autocast))
+        total = torch.zeros((), device=device)  # summed on the device: no sync per batch
         norms: list[torch.Tensor] = []  # on the device too, read once per epoch
         seen, steps, interrupted = 0, 0, None
         for index in batches:
@@ -325,14 +347,16 @@ class _Trainer:
                 interrupted = "max_steps"
                 break
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(X[index]), y[index])
+            X, y = rows.batch(index)
+            with mixed_precision:
+                loss = loss_fn(model(X), y)
             loss.backward()
             if clip is not None:
                 norms.append(nn.utils.clip_grad_norm_(params, clip))
             elif steps % GRAD_NORM_EVERY == 0:
                 norms.append(nn.utils.get_total_norm([p.grad for p in params if p.grad is not None]))
             optimizer.step()
-            total += loss.detach() * len(index)
+            total.add_(loss.detach(), alpha=len(index))
             seen += len(index)
             steps += 1
             state.steps += 1
@@ -382,10 +406,9 @@ class _Trainer:
         self.scheduler = make_scheduler(self.config, self.optimizer)
 
 
-def _tensor(array: np.ndarray, device) -> torch.Tensor:
-    return torch.as_tensor(np.require(array, np.float32, ["C", "W"]), device=device)
+def _inputs(array: np.ndarray) -> np.ndarray:
+    return np.require(array, np.float32, ["C", "W"])
 
 
-def _target_tensor(array: np.ndarray, task: TaskSpec, device) -> torch.Tensor:
-    dtype = np.int64 if task.is_classification else np.float32
-    return torch.as_tensor(np.require(array, dtype, ["C", "W"]), device=device)
+def _targets(array: np.ndarray, task: TaskSpec) -> np.ndarray:
+    return np.require(array, np.int64 if task.is_classification else np.float32, ["C", "W"])

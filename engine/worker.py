@@ -39,7 +39,8 @@ def fit_in_subprocess(config: TrainingConfig, data: PreparedData, task: TaskSpec
                       checkpoint_path: Path, deadline: float | None = None,
                       callbacks: Sequence[Callback] = (), resume: bool = False,
                       resume_from: Path | None = None, max_steps: int | None = None,
-                      on_epoch: Callable[[EpochResult], None] | None = None) -> FitResult:
+                      on_epoch: Callable[[EpochResult], None] | None = None,
+                      device: str = "auto") -> FitResult:
     """`fit` in a worker process; the result's model lives in this process, on the CPU.
 
     Args:
@@ -48,13 +49,15 @@ def fit_in_subprocess(config: TrainingConfig, data: PreparedData, task: TaskSpec
         deadline, resume, resume_from, max_steps: as for `fit`.
         callbacks: run in the worker, so they must be picklable (and importable there).
         on_epoch: called here with each epoch the worker finishes.
+        device: where the worker trains ("auto": CUDA when there is one, see
+            `training.select_device`); the model comes back on the CPU either way.
 
     Raises `TrainingFault("worker_crash")` when the worker dies without reporting, and
     whatever `fit` raised in the worker.
     """
     options = {"deadline": deadline, "callbacks": list(callbacks),
                "checkpoint_path": Path(checkpoint_path), "resume": resume,
-               "resume_from": resume_from, "max_steps": max_steps, "device": "cpu"}
+               "resume_from": resume_from, "max_steps": max_steps, "device": device}
     ctx = _context()
     receiver, sender = ctx.Pipe(duplex=False)
     worker = ctx.Process(target=_work, args=(sender, config, data, task, options),
