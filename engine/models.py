@@ -109,10 +109,11 @@ class _OffsetEmbedding(nn.Module):
 
     def __init__(self, cardinalities: Sequence[int], d: int):
         super().__init__()
-        cards = torch.tensor([int(c) for c in cardinalities], dtype=torch.long)
+        sizes = [int(c) for c in cardinalities]
+        cards = torch.tensor(sizes, dtype=torch.long)
         self.register_buffer("offsets", torch.cumsum(cards, 0) - cards, persistent=False)
         self.register_buffer("highest", cards - 1, persistent=False)
-        self.table = nn.Embedding(max(1, int(cards.sum())), d)
+        self.table = nn.Embedding(max(1, sum(sizes)), d)  # plain ints: builds on "meta" too
         nn.init.uniform_(self.table.weight, -1 / math.sqrt(d), 1 / math.sqrt(d))
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..engine.config import SearchSpace
+from ..engine.config import ModelConfig, SearchSpace
 from .checks import CheckContext, check
 from .findings import Finding
-from .resources import count_parameters, estimate_resources
+from .resources import count_parameters, try_estimate
 
 #: Above this learning rate Adam/AdamW almost always diverges on standardised tabular data.
 MAX_ADAM_LR = 0.1
@@ -15,6 +15,8 @@ MAX_SGD_LR = 1.0
 MIN_LR = 1e-6
 #: Parameters per training row above which an MLP is oversized for the data.
 MAX_PARAMS_PER_ROW = 200
+#: The widest feature token a ModelConfig accepts.
+MAX_D_TOKEN = ModelConfig.model_fields["d_token"].metadata[-1].le
 #: Models smaller than this never count as oversized.
 SMALL_MODEL_PARAMS = 10_000
 
@@ -179,8 +181,9 @@ def hidden_sizes_vs_rows(ctx: CheckContext) -> Finding | None:
     """The MLP is not vastly larger than the training data (parameters >> rows)."""
     if ctx.config.model.family != "mlp" or ctx.train_rows < 1:
         return None
-    est = estimate_resources(ctx.task, ctx.config, ctx.profile)
-    if est.n_parameters <= max(SMALL_MODEL_PARAMS, MAX_PARAMS_PER_ROW * ctx.train_rows):
+    est = try_estimate(ctx.task, ctx.config, ctx.profile)
+    if est is None or est.n_parameters <= max(SMALL_MODEL_PARAMS,
+                                               MAX_PARAMS_PER_ROW * ctx.train_rows):
         return None
     small = count_parameters(
         ctx.config.model.model_copy(update={"hidden_sizes": [64]}), est.n_inputs, est.n_outputs
@@ -189,6 +192,21 @@ def hidden_sizes_vs_rows(ctx: CheckContext) -> Finding | None:
         f"the MLP has ~{est.n_parameters:,} parameters for ~{ctx.train_rows} training rows; "
         "it will memorise rather than learn.",
         f"use smaller model.hidden_sizes, e.g. [64] (~{small:,} parameters), or family 'linear'.",
+    )
+
+
+@check("d_token_multiple_of_heads", severity="error", field="model.d_token")
+def d_token_multiple_of_heads(ctx: CheckContext) -> Finding | None:
+    """An FT-Transformer's token width splits evenly across its attention heads."""
+    model = ctx.config.model
+    if model.family != "ft_transformer" or model.d_token % model.n_heads == 0:
+        return None
+    rounded = -(-model.d_token // model.n_heads) * model.n_heads
+    return ctx.finding(
+        f"model.d_token {model.d_token} is not a multiple of model.n_heads {model.n_heads}: "
+        "attention splits each token into n_heads equal parts.",
+        f"use model.d_token {rounded} (the next multiple of n_heads), or fewer heads.",
+        repair={"model.d_token": rounded} if rounded <= MAX_D_TOKEN else None,
     )
 
 

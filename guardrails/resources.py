@@ -1,21 +1,30 @@
 """Resource estimate of a training config on the profiled data, and the checks against `Limits`.
 
-The estimate is deliberately simple and conservative: it counts model parameters from the
-encoded input width, memory from data + model + optimiser state + activations, and time
-from a FLOP count (forward + backward ~ 6 FLOPs per parameter per row) at an assumed CPU
-throughput, plus a fixed overhead per optimiser step. It is meant to catch configs that
-are off by an order of magnitude, not to schedule jobs to the second.
+Networks of every family are measured, not guessed: `network_cost` builds the network the
+config describes on PyTorch's "meta" device (shapes only, no memory) for the encoded input
+width (one-hot blocks, or code columns with their cardinalities for embeddings) and runs
+a forward pass there, counting parameters, FLOPs and the bytes autograd saves for the
+backward pass, per row. Memory is then data + weights, gradients and optimiser state +
+a batch's activations and their gradients; time is forward + backward (~3x the forward
+FLOPs) at an assumed CPU throughput, plus a fixed overhead per optimiser step.
+Gradient-boosted trees cost time by rows x features x iterations. The estimate is meant
+to catch configs that are off by an order of magnitude, not to schedule jobs to the second.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
+import torch
 from pydantic import BaseModel, Field
+from torch.utils.flop_counter import FlopCounterMode
 
-from ..engine.config import ModelConfig, TaskSpec, TrainingConfig
+from ..engine.config import ModelConfig, TaskSpec, TrainingConfig, TreeConfig
+from ..engine.models import build_model
 from .checks import CheckContext, check
 from .findings import Finding
 from .limits import Limits
@@ -26,8 +35,11 @@ if TYPE_CHECKING:
 #: Effective float32 FLOP/s assumed for small-MLP training on a couple of CPU cores.
 #: Small matrices reach a fraction of peak, so this is far below the hardware's peak.
 ASSUMED_FLOPS_PER_S = 4e9
-#: Training FLOPs per parameter per row: ~2 forward + ~4 backward (the usual 6·N·D rule).
-TRAIN_FLOPS_PER_PARAM_ROW = 6
+#: Training FLOPs per forward FLOP: the forward, and a backward pass of about twice that.
+TRAIN_FLOPS_PER_FORWARD = 3
+#: Seconds gradient-boosted trees take per row x feature x tree (histogram building and
+#: splits; measured ~4e-9 to 1e-8 with scikit-learn on one loaded CPU core).
+TREE_SECONDS_PER_CELL = 1e-8
 #: Python, autograd and data-loader overhead per optimiser step, in seconds.
 STEP_OVERHEAD_S = 3e-4
 #: Memory of the interpreter, PyTorch and pandas before any data is loaded, in MiB.
@@ -41,7 +53,8 @@ WEIGHT_COPIES = 5
 class ResourceEstimate(BaseModel):
     """Estimated size, memory and time of training one config on the profiled data."""
 
-    n_inputs: int = Field(description="Encoded feature width (after one-hot encoding).")
+    n_inputs: int = Field(description="Encoded feature width (one-hot columns, or one code "
+                          "column per categorical column for embeddings).")
     n_outputs: int = Field(description="Classes, or 1 for regression.")
     n_parameters: int = Field(description="Trainable parameters of the model.")
     train_rows: int = Field(description="Estimated training rows after the splits.")
@@ -53,35 +66,97 @@ class ResourceEstimate(BaseModel):
     )
 
 
-def encoded_width(task: TaskSpec, config: TrainingConfig, profile: DataProfile) -> int:
-    """Estimated number of model inputs once features are imputed and one-hot encoded.
+def encoded_columns(task: TaskSpec, config: TrainingConfig,
+                    profile: DataProfile) -> tuple[int, tuple[int, ...]]:
+    """Estimated model inputs once features are encoded: (numeric inputs, the cardinality
+    of each categorical code column).
 
     Mirrors `engine.preprocess`: numeric columns give one input (+1 missing indicator when
-    they have gaps), datetime columns four numeric parts (each with its indicator), and
-    categorical/boolean columns a one-hot block: up to `max_categories` levels, an "other"
-    slot and a missing level when needed. Columns the engine drops count zero.
+    they have gaps), datetime columns four numeric parts (each with its indicator).
+    Categorical/boolean columns have up to `max_categories` levels, an "other" slot and a
+    missing level when needed: one-hot, that many 0/1 inputs; with embeddings, one code
+    column of that cardinality. Columns the engine drops count zero.
     """
     ctx = CheckContext(task, config, profile, Limits())
-    width = 0
+    embed = config.preprocessing.categorical_encoding == "embedding"
+    numeric, cards = 0, []
     for col in ctx.features():
         has_missing = 1 if col.n_missing > 0 else 0
         if col.kind == "numeric":
-            width += 1 + has_missing
+            numeric += 1 + has_missing
         elif col.kind == "datetime":
-            width += DATETIME_PARTS * (1 + has_missing)
+            numeric += DATETIME_PARTS * (1 + has_missing)
         else:
-            width += min(col.n_unique, config.preprocessing.max_categories) + 1 + has_missing
-    return width
+            levels = min(col.n_unique, config.preprocessing.max_categories) + 1 + has_missing
+            if embed:
+                cards.append(levels)
+            else:
+                numeric += levels
+    return numeric, tuple(cards)
+
+
+def encoded_width(task: TaskSpec, config: TrainingConfig, profile: DataProfile) -> int:
+    """Estimated width of the encoded feature matrix (see `encoded_columns`)."""
+    numeric, cards = encoded_columns(task, config, profile)
+    return numeric + len(cards)
+
+
+@dataclass(frozen=True)
+class NetworkCost:
+    """What one network costs: parameters, and per row, forward FLOPs and the bytes of
+    activations autograd keeps for the backward pass (float32)."""
+
+    n_parameters: int
+    flops_per_row: float
+    activation_bytes_per_row: float
+
+
+def network_cost(model: ModelConfig, n_numeric: int, cardinalities: tuple[int, ...],
+                 n_outputs: int) -> NetworkCost:
+    """Measure the network `build_model` makes for `model` on the meta device (see the
+    module doc). Raises ValueError when the model cannot be built (e.g. "hist_gbt")."""
+    return _network_cost(model.model_dump_json(), n_numeric, tuple(cardinalities), n_outputs)
+
+
+@lru_cache(maxsize=512)
+def _network_cost(model_json: str, n_numeric: int, cardinalities: tuple[int, ...],
+                  n_outputs: int) -> NetworkCost:
+    model = ModelConfig.model_validate_json(model_json)
+    width = n_numeric + len(cardinalities)
+    with torch.device("meta"), warnings.catch_warnings():
+        # a zero-width hidden layer is the finding of `hidden_sizes_valid`, not a warning
+        warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+        net = build_model(model, width, n_outputs, categorical_cardinalities=cardinalities)
+    net.train()
+    # two batch sizes: the difference is what one more row costs, whatever is per batch
+    small, large = (_forward_cost(net, rows, width) for rows in (8, 16))
+    return NetworkCost(
+        n_parameters=sum(p.numel() for p in net.parameters() if p.requires_grad),
+        flops_per_row=(large[0] - small[0]) / 8, activation_bytes_per_row=(large[1] - small[1]) / 8)
+
+
+def _forward_cost(net: torch.nn.Module, rows: int, width: int) -> tuple[float, float]:
+    """(FLOPs, bytes saved for backward) of one forward pass of `rows` rows on "meta"."""
+    saved = 0
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        nonlocal saved
+        saved += tensor.numel() * tensor.element_size()
+        return tensor
+
+    x = torch.zeros((rows, width), device="meta")
+    with FlopCounterMode(display=False) as flops, \
+            torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        net(x)
+    return float(flops.get_total_flops()), float(saved)
 
 
 def count_parameters(model: ModelConfig, n_inputs: int, n_outputs: int) -> int:
-    """Trainable parameters of the linear model or MLP `build_model` makes for these sizes."""
-    hidden = [h for h in model.hidden_sizes if h > 0] if model.family == "mlp" else []
-    sizes = [n_inputs, *hidden, n_outputs]
-    params = sum(a * b + b for a, b in itertools.pairwise(sizes))
-    if model.batch_norm:
-        params += 2 * sum(hidden)
-    return params
+    """Trainable parameters of the network `build_model` makes for `n_inputs` numeric
+    inputs (0 for "hist_gbt", which is no network)."""
+    if model.family == "hist_gbt":
+        return 0
+    return network_cost(model, n_inputs, (), n_outputs).n_parameters
 
 
 def estimate_resources(
@@ -89,21 +164,33 @@ def estimate_resources(
 ) -> ResourceEstimate:
     """Estimate parameters, peak memory and training time of `config` on the profiled data."""
     ctx = CheckContext(task, config, profile, Limits())
-    n_inputs = max(1, encoded_width(task, config, profile))
+    n_numeric, cards = encoded_columns(task, config, profile)
+    if n_numeric + len(cards) == 0:
+        n_numeric = 1
+    n_inputs = n_numeric + len(cards)
     n_classes = len(ctx.class_counts) or (ctx.target_column.n_unique if ctx.target_column else 2)
     n_outputs = max(2, n_classes) if task.is_classification else 1
-    params = count_parameters(config.model, n_inputs, n_outputs)
     train_rows, valid_rows = max(1, ctx.train_rows), ctx.valid_rows
-
     data_bytes = ctx.usable_rows * n_inputs * 4 * 2 + profile.n_rows * profile.n_columns * 8 * 2
-    hidden = config.model.hidden_sizes if config.model.family == "mlp" else []
-    activation_bytes = config.batch_size * (n_inputs + sum(h for h in hidden if h > 0)) * 4 * 3
+
+    if config.model.family == "hist_gbt":
+        trees = (config.trees or TreeConfig()).max_iter
+        per_tree = TREE_SECONDS_PER_CELL * train_rows * n_inputs
+        seconds = per_tree * (n_outputs if n_outputs > 2 else 1) * trees
+        memory_mb = FRAMEWORK_MB + (data_bytes + ctx.usable_rows * n_inputs) / 2**20  # + bins
+        return ResourceEstimate(
+            n_inputs=n_inputs, n_outputs=n_outputs, n_parameters=0, train_rows=train_rows,
+            memory_mb=round(memory_mb, 1), seconds_per_epoch=seconds, seconds_min=seconds)
+
+    cost = network_cost(config.model, n_numeric, cards, n_outputs)
+    params = cost.n_parameters
+    activation_bytes = config.batch_size * cost.activation_bytes_per_row * 2  # + gradients
     memory_mb = FRAMEWORK_MB + (
         data_bytes + params * 4 * WEIGHT_COPIES + activation_bytes
     ) / 2**20
 
     steps = math.ceil(train_rows / config.batch_size)
-    flops = TRAIN_FLOPS_PER_PARAM_ROW * params * train_rows + 2 * params * valid_rows
+    flops = cost.flops_per_row * (TRAIN_FLOPS_PER_FORWARD * train_rows + valid_rows)
     seconds_per_epoch = flops / ASSUMED_FLOPS_PER_S + steps * STEP_OVERHEAD_S
     epochs_min = min(config.max_epochs, config.early_stopping_patience + 1)
     return ResourceEstimate(
@@ -117,8 +204,18 @@ def estimate_resources(
     )
 
 
-def _estimate(ctx: CheckContext) -> ResourceEstimate:
-    return estimate_resources(ctx.task, ctx.config, ctx.profile)
+def try_estimate(task: TaskSpec, config: TrainingConfig,
+                 profile: DataProfile) -> ResourceEstimate | None:
+    """`estimate_resources`, or None when the network cannot be built (a check of the
+    "checks" layer, such as `d_token_multiple_of_heads`, says why)."""
+    try:
+        return estimate_resources(task, config, profile)
+    except (ValueError, RuntimeError):
+        return None
+
+
+def _estimate(ctx: CheckContext) -> ResourceEstimate | None:
+    return try_estimate(ctx.task, ctx.config, ctx.profile)
 
 
 def _base_budget_s(ctx: CheckContext) -> float:
@@ -130,7 +227,7 @@ def _base_budget_s(ctx: CheckContext) -> float:
 def memory_vs_limit(ctx: CheckContext) -> Finding | None:
     """Estimated peak memory stays within limits.max_memory_mb."""
     est = _estimate(ctx)
-    if est.memory_mb <= ctx.limits.max_memory_mb:
+    if est is None or est.memory_mb <= ctx.limits.max_memory_mb:
         return None
     return ctx.finding(
         f"training needs ~{est.memory_mb:,.0f} MiB, over the {ctx.limits.max_memory_mb:,.0f} MiB "
@@ -144,7 +241,7 @@ def memory_vs_limit(ctx: CheckContext) -> Finding | None:
 def parameters_vs_limit(ctx: CheckContext) -> Finding | None:
     """The model has no more parameters than limits.max_parameters."""
     est = _estimate(ctx)
-    if est.n_parameters <= ctx.limits.max_parameters:
+    if est is None or est.n_parameters <= ctx.limits.max_parameters:
         return None
     return ctx.finding(
         f"the model has ~{est.n_parameters:,} parameters, over the limit of "
@@ -168,6 +265,8 @@ def budget_vs_limit(ctx: CheckContext) -> Finding | None:
 def budget_vs_data_size(ctx: CheckContext) -> Finding | None:
     """The budget leaves time for a sensible base training on this much data."""
     est, base_s = _estimate(ctx), _base_budget_s(ctx)
+    if est is None:
+        return None
     if est.seconds_per_epoch > ctx.task.budget_s:
         return ctx.finding(
             f"one epoch takes ~{est.seconds_per_epoch:,.0f} s, longer than the whole budget "
@@ -201,9 +300,9 @@ def max_trials_vs_limit(ctx: CheckContext) -> Finding | None:
 def max_trials_vs_budget(ctx: CheckContext) -> Finding | None:
     """The search budget has room for the trials asked for (the search stops at the deadline)."""
     search = ctx.config.search
-    if not search.enabled:
-        return None
     est = _estimate(ctx)
+    if not search.enabled or est is None:
+        return None
     search_s = ctx.task.budget_s - _base_budget_s(ctx)
     fitting = int(search_s / max(est.seconds_min, 1e-9))
     if fitting < 1:

@@ -27,7 +27,7 @@ from .checks import CheckContext, Layer, run_checks
 from .findings import Finding, RepairRound, ValidationReport
 from .limits import Limits
 from .repair import apply_repair
-from .resources import estimate_resources
+from .resources import try_estimate
 from .schema import schema_findings
 
 ConfigInput = TrainingConfig | dict[str, Any] | str
@@ -120,7 +120,8 @@ def validate(
         findings += found
         repaired += fixed
         report.layers_run.append(layer)
-    report.resources = estimate_resources(task_model, config_model, profile).model_dump()
+    estimate = try_estimate(task_model, config_model, profile)
+    report.resources = estimate.model_dump() if estimate is not None else None
 
     if df is not None and dry_run and not any(f.severity == "error" for f in findings):
         from .dry_run import dry_run as run_dry  # torch: import only when used

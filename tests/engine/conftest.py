@@ -11,7 +11,6 @@ from mlpilot.engine.data import load_table
 from tests.conftest import dataset
 
 
-
 @pytest.fixture(scope="session")
 def penguins_df() -> pd.DataFrame:
     """The Palmer penguins table (344 rows, 3 species, some missing values)."""

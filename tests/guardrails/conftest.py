@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from guardrail_data import frame
+
 from mlpilot.engine.config import TaskSpec, TrainingConfig
 
 

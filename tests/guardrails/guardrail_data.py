@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from mlpilot.engine.data import load_table
 
 ROOT = Path(__file__).resolve().parents[2]

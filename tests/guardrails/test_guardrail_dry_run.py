@@ -6,6 +6,7 @@ import time
 
 import pandas as pd
 from guardrail_data import frame
+
 from mlpilot.engine.config import TaskSpec, TrainingConfig
 from mlpilot.engine.data import profile_table
 from mlpilot.guardrails.dry_run import dry_run, sample_rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from mlpilot.engine.config import TaskSpec, TrainingConfig
 from mlpilot.engine.data import profile_table
 from mlpilot.guardrails.findings import Finding, ValidationReport
