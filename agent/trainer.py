@@ -80,6 +80,9 @@ def train(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tun
     update["decisions"] = [decision("train", f"base config: {task.metric} {outcome.valid_score:.4f} "
                                              f"on validation after {outcome.epochs_run} epochs",
                                     f"stopped by {outcome.stopped_reason}")]
+    if outcome.notes:  # how the rows were split and cleaned, for the report
+        update["decisions"].append(decision("train", "data: " + "; ".join(outcome.notes),
+                                            "what preparing the rows for training did"))
     pending = pending_fix(state)
     if pending is not None:
         with KnowledgeBase(settings.knowledge_dir) as kb:

@@ -217,6 +217,21 @@ class TrainingConfig(BaseModel):
     class_weighting: bool = Field(
         default=False, description="Classification only: weight the loss by inverse class frequency."
     )
+    split: Literal["random", "time"] = Field(
+        default="random",
+        description="How rows are held out: 'random' (stratified for classification), or "
+                    "'time': the latest rows by time_column (by file order when it is null) "
+                    "are the test rows, the ones before them the validation rows.",
+    )
+    time_column: str | None = Field(
+        default=None, description="The column of dates or times that orders the rows for "
+                                  "split 'time'; null: the rows are in time order already.",
+    )
+    deduplicate: bool = Field(
+        default=False,
+        description="Drop exact duplicate rows (features and target alike) before splitting, "
+                    "so that no test row has a copy in the training rows.",
+    )
     precision: Literal["auto", "fp32", "bf16"] = Field(
         default="auto",
         description="Networks: 'auto' trains in bf16 mixed precision on CUDA GPUs that "

@@ -7,6 +7,8 @@ rows only. The `Preprocessor` is what a saved model carries to encode new raw ro
 
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,10 +55,14 @@ class PreparedData:
 
 def prepare_data(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *,
                  test_df: pd.DataFrame | None = None) -> PreparedData:
-    """Select features, split train/valid/test (stratified when possible) and encode them.
+    """Select features, split train/valid/test and encode them.
 
-    With `test_df`, that frame is the test set and `df` is split into train and valid.
-    Raises `DataError` when the target is absent, has a single class, or too few rows remain.
+    The split is random (stratified when possible), or by time with `config.split == "time"`:
+    the latest rows are the test rows and the ones before them the validation rows. With
+    `config.deduplicate`, exact duplicate rows are dropped first. With `test_df`, that
+    frame is the test set and `df` is split into train and valid.
+    Raises `DataError` when the target is absent, has a single class, too few rows remain,
+    or the time column is missing or holds no times.
     """
     notes: list[str] = []
     df = _rows_with_target(df, task, notes, "")
@@ -71,6 +77,11 @@ def prepare_data(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *,
         raise DataError(
             f"only {len(df)} rows have a target value: at least {MIN_ROWS} are needed, add rows"
         )
+    if config.deduplicate:
+        df = _deduplicated(df, notes)
+    if config.split == "time":
+        train, valid, test_df = _time_split(df, test_df, config, notes)
+        return _encoded(train, valid, test_df, task, config, kinds, classes, notes)
     strata = df[task.target].map(key_of) if task.is_classification else None
     if test_df is None:
         rest, test_df = _split(df, config.test_fraction, config.seed, strata, notes)
@@ -79,6 +90,13 @@ def prepare_data(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *,
     else:
         rest, valid_fraction = df, config.validation_fraction
     train, valid = _split(rest, valid_fraction, config.seed, strata, notes)
+    return _encoded(train, valid, test_df, task, config, kinds, classes, notes)
+
+
+def _encoded(train: pd.DataFrame, valid: pd.DataFrame, test_df: pd.DataFrame, task: TaskSpec,
+             config: TrainingConfig, kinds: dict[str, str], classes: list | None,
+             notes: list[str]) -> PreparedData:
+    """Fit the preprocessor on the training rows and encode all three splits."""
     columns = list(kinds)
     pre = Preprocessor(config.preprocessing, task.task_type)
     pre.fit(train[columns], kinds=kinds)
@@ -171,6 +189,54 @@ def _feature_kinds(df: pd.DataFrame, task: TaskSpec, notes: list[str],
             "add feature columns or drop fewer"
         )
     return kinds
+
+
+def _deduplicated(df: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """`df` without exact duplicate rows (the first copy stays)."""
+    copies = df.duplicated()
+    if copies.any():
+        notes.append(f"dropped {int(copies.sum())} duplicate rows before splitting")
+    return df.loc[~copies]
+
+
+def _time_split(df: pd.DataFrame, test_df: pd.DataFrame | None, config: TrainingConfig,
+                notes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Train, validation and test rows in time order: the latest rows are held out."""
+    column = config.time_column
+    if column is not None:
+        if column not in df.columns:
+            raise DataError(f"time_column {column!r} is not a column of the data: name one of "
+                            f"{', '.join(map(str, df.columns[:10]))}")
+        stamps = _times(df[column])
+        if stamps.notna().sum() < len(df) / 2:
+            raise DataError(f"time_column {column!r} holds no dates or numbers in most rows: "
+                            "name a column of dates or times")
+        # stable: rows with the same time keep their file order; rows without one go first
+        df = df.iloc[np.argsort(stamps.fillna(-np.inf).to_numpy(), kind="stable")]
+    by = f"by {column!r}" if column is not None else "in file order"
+    if test_df is None:
+        n_test = int(np.ceil(config.test_fraction * len(df)))
+        df, test_df = df.iloc[:-n_test], df.iloc[-n_test:]
+        n_valid = int(np.ceil(config.validation_fraction * (len(df) + n_test)))
+        notes.append(f"split by time ({by}): the latest {n_test} rows are the test rows, "
+                     f"the {n_valid} before them the validation rows")
+    else:
+        n_valid = int(np.ceil(config.validation_fraction * len(df)))
+        notes.append(f"split by time ({by}): the latest {n_valid} training rows are the "
+                     "validation rows")
+    n_valid = min(n_valid, len(df) - 1)
+    return df.iloc[:-n_valid], df.iloc[-n_valid:], test_df
+
+
+def _times(column: pd.Series) -> pd.Series:
+    """A column as sortable numbers: numbers as they are, dates as seconds since 1970; NaN
+    where a value is neither."""
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return column.astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stamps = pd.to_datetime(column, errors="coerce", utc=True, format="mixed")
+    return (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
 
 
 def _split(df: pd.DataFrame, fraction: float, seed: int, strata: pd.Series | None,

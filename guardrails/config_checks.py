@@ -210,6 +210,29 @@ def d_token_multiple_of_heads(ctx: CheckContext) -> Finding | None:
     )
 
 
+@check("time_column_known", severity="error", field="time_column")
+def time_column_known(ctx: CheckContext) -> Finding | None:
+    """The time column a time split orders rows by is a column of the data, and is read."""
+    config = ctx.config
+    if config.time_column is None:
+        return None
+    names = [c.name for c in ctx.profile.columns]
+    if config.time_column not in names:
+        return ctx.finding(
+            f"time_column {config.time_column!r} is not a column of the data.",
+            f"name one of: {', '.join(names[:10])}; or set time_column null to split in "
+            "file order.",
+        )
+    if config.split != "time":
+        return ctx.finding(
+            f"time_column {config.time_column!r} is only read when split is 'time'; this "
+            "config splits at random.",
+            "set split 'time' to hold out the latest rows, or drop time_column.",
+            severity="warning",
+        )
+    return None
+
+
 @check("linear_ignores_hidden", severity="info", field="model.hidden_sizes")
 def linear_ignores_hidden(ctx: CheckContext) -> Finding | None:
     """A linear model has no hidden layers: hidden_sizes is ignored."""

@@ -77,9 +77,9 @@ def find_duplicate_rows(df: pd.DataFrame, target: str, *, test_fraction: float =
                 f"{twins:.0f} test rows next to an identical twin in training, which flatters "
                 "the test score")
     return [Flag(kind="duplicates", column=None, evidence=evidence, score=round(fraction, 4),
-                 action="advise", suggestion="deduplicate the data before training, unless "
-                 "the copies are distinct real cases (people, items) that will recur when "
-                 "predicting")]
+                 action="advise", suggestion="deduplicate the data before training (training "
+                 "option deduplicate: true), unless the copies are distinct real cases "
+                 "(people, items) that will recur when predicting")]
 
 
 def _twins_in_test(df: pd.DataFrame, test_df: pd.DataFrame) -> list[Flag]:
@@ -176,13 +176,15 @@ def find_time_columns(df: pd.DataFrame, target: str) -> list[Flag]:
         if share >= ORDERED_FRACTION:
             said = (f"{column!r} holds dates {span} and the rows follow them: only {back} of "
                     f"{pairs} consecutive rows go back in time")
-            advice = (f"hold out the latest rows by {column!r} as the test file (--test-data): "
-                      "a random split trains on the future of its test rows")
+            advice = (f"hold out the latest rows by {column!r} (training options split: time, "
+                      f"time_column: {column}): a random split trains on the future of its "
+                      "test rows")
         else:
             said = (f"{column!r} holds dates {span}; the rows are not in date order "
                     f"({back} of {pairs} consecutive rows go back in time)")
             advice = (f"if the model will predict rows later than the training data, hold out "
-                      f"the latest rows by {column!r} as the test file (--test-data)")
+                      f"the latest rows by {column!r} (training options split: time, "
+                      f"time_column: {column})")
         flags.append(Flag(kind="temporal", column=column, evidence=said, score=round(share, 4),
                           action="advise", suggestion=advice))
     parts = _date_parts(df.drop(columns=[target], errors="ignore"))
@@ -195,6 +197,6 @@ def find_time_columns(df: pd.DataFrame, target: str) -> list[Flag]:
                 kind="temporal", column=None, score=round(share, 4), action="advise",
                 evidence=(f"the rows are in date order along {names}: only {back} of {pairs} "
                           "consecutive rows go back in time (the table is a log)"),
-                suggestion=("hold out the last rows of the file as the test file (--test-data): "
+                suggestion=("hold out the last rows of the file (training option split: time): "
                             "a random split trains on the future of its test rows")))
     return flags

@@ -204,3 +204,61 @@ def test_outlier_proof_scalings(scaling):
         assert X[49] == pytest.approx(0.0, abs=0.02) and X[74] - X[24] == pytest.approx(1.0, abs=0.02)
     else:  # ranks mapped to a normal: the outlier is just the top rank
         assert abs(X[50]) < 0.1 and X[-1] < 6 and np.all(np.diff(X) > 0)
+
+
+# -- time split and deduplication -------------------------------------------------------------
+
+def _dated(n: int = 100) -> pd.DataFrame:
+    """`n` daily rows, shuffled; y is the day's number, so each split's days show in y."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"when": pd.date_range("2024-01-01", periods=n).strftime("%Y-%m-%d"),
+                          "x": rng.normal(size=n), "y": np.arange(n, dtype=float)})
+    return frame.sample(frac=1, random_state=1)
+
+
+def _days(data, split: str) -> np.ndarray:
+    return np.sort(np.rint(data.preprocessor.decode_target(getattr(data, f"y_{split}"))))
+
+
+REGRESSION = TaskSpec(target="y", task_type="regression", metric="r2", budget_s=10)
+
+
+def test_a_time_split_holds_out_the_latest_rows():
+    config = TrainingConfig(split="time", time_column="when")
+    data = prepare_data(_dated(), REGRESSION, config)
+    train, valid, test = (_days(data, s) for s in ("train", "valid", "test"))
+    assert list(test) == list(range(80, 100))
+    assert list(valid) == list(range(65, 80))
+    assert list(train) == list(range(65))
+    assert "split by time (by 'when')" in data.notes[-1]
+
+
+def test_a_time_split_without_a_column_keeps_the_file_order():
+    frame = _dated().sort_values("y", ascending=False)  # a log written newest first
+    data = prepare_data(frame, REGRESSION, TrainingConfig(split="time"))
+    assert list(_days(data, "test")) == list(range(20))
+
+
+def test_a_time_split_with_a_test_file_holds_out_the_latest_training_rows():
+    frame = _dated()
+    config = TrainingConfig(split="time", time_column="when", validation_fraction=0.2)
+    data = prepare_data(frame[frame.y < 80], REGRESSION, config, test_df=frame[frame.y >= 80])
+    assert list(_days(data, "valid")) == list(range(64, 80))
+    assert list(_days(data, "test")) == list(range(80, 100))
+
+
+@pytest.mark.parametrize(("column", "message"), [("nope", "not a column"), ("x", None)])
+def test_a_time_split_needs_a_time_column(column, message):
+    frame = _dated().assign(x=lambda f: f.x.map(lambda v: f"level {v:.0f}"))
+    config = TrainingConfig(split="time", time_column=column)
+    with pytest.raises(DataError, match=message or "holds no dates or numbers"):
+        prepare_data(frame, REGRESSION, config)
+
+
+def test_deduplicate_drops_copies_before_the_split():
+    frame = _dated(60)
+    copies = pd.concat([frame, frame.head(30)], ignore_index=True)
+    data = prepare_data(copies, REGRESSION, TrainingConfig(deduplicate=True))
+    days = np.concatenate([_days(data, s) for s in ("train", "valid", "test")])
+    assert sorted(days) == list(range(60))
+    assert "dropped 30 duplicate rows before splitting" in data.notes

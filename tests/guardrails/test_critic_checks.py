@@ -96,7 +96,7 @@ def test_rows_in_date_order_call_for_a_temporal_split():
     assert (flag.kind, flag.column, flag.action) == ("temporal", "when", "advise")
     assert "from 2021-01-01 to 2021-10-27" in flag.evidence
     assert "only 0 of 299 consecutive rows go back in time" in flag.evidence
-    assert "--test-data" in flag.suggestion
+    assert "split: time, time_column: when" in flag.suggestion
 
 
 def test_month_and_day_columns_in_row_order_make_a_log():

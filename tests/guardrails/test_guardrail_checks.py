@@ -99,6 +99,8 @@ CASES = [
          repair={"model.d_token": 32}),
     Case("d_token_multiple_of_heads",
          config={"model": {"family": "ft_transformer", "d_token": 1024, "n_heads": 3}}),
+    Case("time_column_known", config={"split": "time", "time_column": "date"}),
+    Case("time_column_known", config={"time_column": "island"}, severity="warning"),
     Case("linear_ignores_hidden", config={"model": {"family": "linear"}}, severity="info"),
     Case("search_range_order", config={"search": {"space": {"learning_rate": [0.01, 0.0001]}}},
          repair={"search.space.learning_rate": [0.0001, 0.01]}),
