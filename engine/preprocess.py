@@ -8,7 +8,6 @@ rows only. The `Preprocessor` is what a saved model carries to encode new raw ro
 from __future__ import annotations
 
 import warnings
-
 from dataclasses import dataclass, field
 
 import numpy as np

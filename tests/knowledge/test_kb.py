@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import pytest
+
 from mlpilot.knowledge.embeddings import HashingEmbedding
 from mlpilot.knowledge.kb import SEEDS_DIR, KnowledgeBase, load_seed_entries
 

@@ -1,6 +1,7 @@
 """Config patches: the fix language of the knowledge base."""
 
 import pytest
+
 from mlpilot.engine.config import TrainingConfig
 from mlpilot.knowledge.kb import load_seed_entries
 from mlpilot.knowledge.patches import apply_patch, describe_patch, fill_facts
