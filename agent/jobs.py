@@ -25,14 +25,13 @@ from typing import Any, Protocol
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from mlpilot.agent.context import ProgressSink
-from mlpilot.agent.events import Event, finite
 from mlpilot.agent.graph import build_graph
 from mlpilot.agent.planning import check_request
 from mlpilot.agent.report import result_document
 from mlpilot.agent.runner import Runner
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
-from mlpilot.agent.store import END_STATUSES, Approval, Job, Store
+from mlpilot.agent.store import END_STATUSES, Approval, Event, Job, Store, finite
 from mlpilot.agent.worker_pool import WorkerMode, WorkerPool
 from mlpilot.engine.config import TrainingConfig
 
