@@ -15,12 +15,12 @@ import time
 from typing import Any
 
 from mlpilot.agent.store.approvals import Approval, ApprovalQueue, ApprovalStatus
-from mlpilot.agent.store.database import Conflict, StoreError, finite
+from mlpilot.agent.store.database import Conflict, StoreError, finite, read_json
 from mlpilot.agent.store.events import Event, EventLog
 from mlpilot.agent.store.jobs import END_STATUSES, Job, JobQueue, new_job_id, process_alive
 
 __all__ = ["END_STATUSES", "Approval", "ApprovalStatus", "Conflict", "Event", "Job", "Store",
-           "StoreError", "finite", "new_job_id"]
+           "StoreError", "finite", "new_job_id", "read_json"]
 
 
 class Store(JobQueue, ApprovalQueue, EventLog):

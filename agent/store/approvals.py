@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from mlpilot.agent.store.database import Conflict, Database, StoreError
+from mlpilot.agent.store.database import Conflict, Database, StoreError, read_json
 
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
 
@@ -113,5 +113,5 @@ class ApprovalQueue(Database):
 
 def _approval(row: sqlite3.Row) -> Approval:
     data = dict(row)
-    data["payload"] = json.loads(data["payload"])
+    data["payload"] = read_json(data["payload"])
     return Approval(**data)

@@ -6,6 +6,7 @@ so several processes (the server, its workers, the CLI) see one another's writes
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sqlite3
@@ -14,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -113,3 +116,13 @@ def finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [finite(v) for v in value]
     return value
+
+
+def read_json(text: str) -> Any:
+    """A stored JSON document, parsed with orjson (several times faster than `json` on the
+    large result documents that status polling reads); documents stored before they were
+    strict JSON may hold NaN, which only `json` reads."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from mlpilot.agent.store.database import Database, finite
+from mlpilot.agent.store.database import Database, finite, read_json
 
 
 class Event(BaseModel):
@@ -46,12 +46,12 @@ class EventLog(Database):
         with self._connect() as db:
             rows = db.execute("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?",
                               (after, limit)).fetchall()
-        return [Event(**{**dict(r), "data": json.loads(r["data"])}) for r in rows]
+        return [Event(**{**dict(r), "data": read_json(r["data"])}) for r in rows]
 
     def events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[Event]:
         """The job's events after the one with id `after`, oldest first."""
         with self._connect() as db:
             rows = db.execute("SELECT * FROM events WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?",
                               (job_id, after, limit)).fetchall()
-        return [Event(**{**dict(r), "data": json.loads(r["data"])}) for r in rows]
+        return [Event(**{**dict(r), "data": read_json(r["data"])}) for r in rows]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from mlpilot.agent.store.database import Conflict, Database, StoreError, finite
+from mlpilot.agent.store.database import Conflict, Database, StoreError, finite, read_json
 
 #: Job statuses after which nothing more happens to a job.
 END_STATUSES = frozenset({"succeeded", "failed", "rejected", "cancelled", "needs_input"})
@@ -97,9 +97,15 @@ class JobQueue(Database):
             row = db.execute("SELECT request, result FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise StoreError(f"no run {job_id!r}: see `mlpilot runs list`")
-        result = json.loads(row["result"]) if row["result"] else {}
-        return {"request": json.loads(row["request"]), "task": result.get("task"),
+        result = read_json(row["result"]) if row["result"] else {}
+        return {"request": read_json(row["request"]), "task": result.get("task"),
                 "config": result.get("config")}
+
+    def updated_at(self, job_id: str) -> float | None:
+        """When the job last changed (status, result or error); None if there is no such job."""
+        with self._connect() as db:
+            row = db.execute("SELECT updated_at FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else row[0]
 
     def count(self, status: str | None = None) -> int:
         """How many jobs there are (of one status, when given)."""
@@ -235,8 +241,8 @@ def process_alive(pid: int) -> bool:
 
 def _job(row: sqlite3.Row) -> Job:
     data = dict(row)
-    data["request"] = json.loads(data["request"])
-    data["result"] = json.loads(data["result"]) if data["result"] else None
-    data["options"] = json.loads(data.get("options") or "{}")
+    data["request"] = read_json(data["request"])
+    data["result"] = read_json(data["result"]) if data["result"] else None
+    data["options"] = read_json(data.get("options") or "{}")
     data["cancel_requested"] = bool(data.get("cancel_requested"))
     return Job(**data)
