@@ -36,8 +36,8 @@ from mlpilot.agent.store import END_STATUSES, Approval, Event, Job, Store, finit
 from mlpilot.agent.worker_pool import WorkerMode, WorkerPool
 from mlpilot.engine.config import TrainingConfig
 
-#: How many described approvals `JobService.describe` keeps.
-MAX_DESCRIBED = 1024
+#: How many approval descriptions, and listings, a `JobService` keeps.
+MAX_KEPT = 1024
 #: Called with (job_id, event) for every event of every job this process drives.
 EventListener = Callable[[str, dict[str, Any]], None]
 
@@ -74,6 +74,7 @@ class JobService:
         self._graph_lock = threading.Lock()
         self._graph: Any = None
         self._described: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._listings: dict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -171,6 +172,21 @@ class JobService:
         """Approvals, pending ones by default, oldest first (expired ones count as decided)."""
         return self.store.approvals(status=status, job_id=job_id)
 
+    def approvals_listing(self, render: Callable[[list[dict[str, Any]]], bytes], *,
+                          status: str | None = "pending", job_id: str | None = None) -> bytes:
+        """The approvals, described, made into one document by `render` (the API's JSON):
+        kept while none of them is decided and none of their jobs changes, as the queue is
+        listed far more often than it changes."""
+        version = self.store.approvals_version(status=status, job_id=job_id)
+        key = (render, status, job_id)
+        kept = self._listings.get(key)
+        if kept is None or kept[0] != version:
+            if len(self._listings) >= MAX_KEPT:
+                self._listings.clear()
+            described = [self.describe(a) for a in self.approvals(status=status, job_id=job_id)]
+            kept = self._listings[key] = (version, render(described))
+        return kept[1]
+
     def approval(self, approval_id: str) -> Approval:
         """One approval (StoreError if there is none)."""
         return self.store.approval(approval_id)
@@ -206,7 +222,7 @@ class JobService:
                self.store.updated_at(approval.job_id))
         described = self._described.get(key)
         if described is None:
-            if len(self._described) >= MAX_DESCRIBED:
+            if len(self._described) >= MAX_KEPT:
                 self._described.clear()
             described = self._described[key] = self._describe(approval)
         return dict(described)

@@ -67,16 +67,24 @@ class ApprovalQueue(Database):
     def approvals(self, status: str | None = "pending", job_id: str | None = None) -> list[Approval]:
         """Approvals, pending ones by default, oldest first."""
         self.expire_overdue()
-        query, args = "SELECT * FROM approvals WHERE 1=1", []
-        if status:
-            query += " AND status = ?"
-            args.append(status)
-        if job_id:
-            query += " AND job_id = ?"
-            args.append(job_id)
+        where, args = _filters(status, job_id)
         with self._connect() as db:
-            rows = db.execute(query + " ORDER BY created_at", args).fetchall()
+            rows = db.execute(f"SELECT a.* FROM approvals a WHERE 1=1{where} ORDER BY a.created_at",
+                              args).fetchall()
         return [_approval(r) for r in rows]
+
+    def approvals_version(self, status: str | None = "pending", job_id: str | None = None
+                          ) -> tuple[tuple[Any, ...], ...]:
+        """What `approvals(status, job_id)` and the descriptions of its approvals depend on:
+        each approval's id and decision, and when its job last changed. A listing kept with
+        it is current while it stays the same; it is far cheaper to read than the listing."""
+        self.expire_overdue()
+        where, args = _filters(status, job_id)
+        with self._connect() as db:
+            rows = db.execute("SELECT a.id, a.status, a.decided_at, j.updated_at FROM approvals a "
+                              f"LEFT JOIN jobs j ON j.id = a.job_id WHERE 1=1{where} "
+                              "ORDER BY a.created_at", args).fetchall()
+        return tuple(tuple(r) for r in rows)
 
     def decide(self, approval_id: str, approved: bool, by: str, reason: str | None = None) -> Approval:
         """Record a human's decision once; a second decision or a late one is refused."""
@@ -115,3 +123,15 @@ def _approval(row: sqlite3.Row) -> Approval:
     data = dict(row)
     data["payload"] = read_json(data["payload"])
     return Approval(**data)
+
+
+def _filters(status: str | None, job_id: str | None) -> tuple[str, list[str]]:
+    """The WHERE conditions (on `approvals a`) that pick approvals of a status and a job."""
+    where, args = "", []
+    if status:
+        where += " AND a.status = ?"
+        args.append(status)
+    if job_id:
+        where += " AND a.job_id = ?"
+        args.append(job_id)
+    return where, args
