@@ -15,6 +15,7 @@ so a decision made from the CLI, or a server restart, is seen by everyone.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -25,17 +26,18 @@ from typing import Any, Protocol
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from mlpilot.agent.context import ProgressSink
-from mlpilot.agent.events import Event, finite
 from mlpilot.agent.graph import build_graph
 from mlpilot.agent.planning import check_request
 from mlpilot.agent.report import result_document
 from mlpilot.agent.runner import Runner
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
-from mlpilot.agent.store import END_STATUSES, Approval, Job, Store
+from mlpilot.agent.store import END_STATUSES, Approval, Event, Job, Store, finite, read_json
 from mlpilot.agent.worker_pool import WorkerMode, WorkerPool
 from mlpilot.engine.config import TrainingConfig
 
+#: How many approval descriptions, and listings, a `JobService` keeps.
+MAX_KEPT = 1024
 #: Called with (job_id, event) for every event of every job this process drives.
 EventListener = Callable[[str, dict[str, Any]], None]
 
@@ -71,6 +73,8 @@ class JobService:
         self._checker: Runner | None = None
         self._graph_lock = threading.Lock()
         self._graph: Any = None
+        self._described: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._listings: dict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -119,10 +123,10 @@ class JobService:
         return self.store.jobs(limit=limit, offset=offset, status=status)
 
     def document_json(self, job_id: str) -> str:
-        """`document` as JSON text; an ended job's stored document is passed on unparsed."""
+        """`document` as JSON text; a stored document that is current (an ended job's, or
+        one waiting for approval) is passed on as it was stored."""
         status, text = self.store.result_text(job_id)
-        if text is not None and status in END_STATUSES \
-                and json.loads(text).get("status") == status:  # not one left from before
+        if text is not None and read_json(text).get("status") == status:  # not one from before
             return text
         return json.dumps(finite(self.document(job_id)), default=str)
 
@@ -168,6 +172,21 @@ class JobService:
         """Approvals, pending ones by default, oldest first (expired ones count as decided)."""
         return self.store.approvals(status=status, job_id=job_id)
 
+    def approvals_listing(self, render: Callable[[list[dict[str, Any]]], bytes], *,
+                          status: str | None = "pending", job_id: str | None = None) -> bytes:
+        """The approvals, described, made into one document by `render` (the API's JSON):
+        kept while none of them is decided and none of their jobs changes, as the queue is
+        listed far more often than it changes."""
+        version = self.store.approvals_version(status=status, job_id=job_id)
+        key = (render, status, job_id)
+        kept = self._listings.get(key)
+        if kept is None or kept[0] != version:
+            if len(self._listings) >= MAX_KEPT:
+                self._listings.clear()
+            described = [self.describe(a) for a in self.approvals(status=status, job_id=job_id)]
+            kept = self._listings[key] = (version, render(described))
+        return kept[1]
+
     def approval(self, approval_id: str) -> Approval:
         """One approval (StoreError if there is none)."""
         return self.store.approval(approval_id)
@@ -195,7 +214,20 @@ class JobService:
 
     def describe(self, approval: Approval) -> dict[str, Any]:
         """An approval as a person reviews it: what is asked, why the policy calls it risky,
-        the config and how it differs from the defaults, and the estimated cost."""
+        the config and how it differs from the defaults, and the estimated cost.
+
+        Kept until the approval is decided or its job changes: the queue is listed (by
+        pages, dashboards, the API) far more often than it changes."""
+        key = (approval.id, approval.status, approval.decided_at,
+               self.store.updated_at(approval.job_id))
+        described = self._described.get(key)
+        if described is None:
+            if len(self._described) >= MAX_KEPT:
+                self._described.clear()
+            described = self._described[key] = self._describe(approval)
+        return dict(described)
+
+    def _describe(self, approval: Approval) -> dict[str, Any]:
         payload = approval.payload
         job = self.store.job_brief(approval.job_id)
         config = payload.get("config") or job["config"]
@@ -230,18 +262,26 @@ class JobService:
 
 def config_diff(config: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Where a TrainingConfig differs from the defaults, as dotted fields."""
-    if not config:
-        return []
-    try:
-        default = TrainingConfig().model_dump(mode="json")
-    except Exception:  # noqa: BLE001 - a config model that needs arguments has no defaults
+    default = _default_config()
+    if not config or default is None:
         return []
     changes: list[dict[str, Any]] = []
     _diff(default, config, "", changes)
     return changes
 
 
+@functools.cache
+def _default_config() -> dict[str, Any] | None:
+    """The default TrainingConfig as JSON (made once: every approval listed is diffed to it)."""
+    try:
+        return TrainingConfig().model_dump(mode="json")
+    except Exception:  # noqa: BLE001 - a config model that needs arguments has no defaults
+        return None
+
+
 def _diff(old: Any, new: Any, prefix: str, out: list[dict[str, Any]]) -> None:
+    if old == new:  # most sections are left at their defaults: skip them whole
+        return
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new)):
             _diff(old.get(key), new.get(key), f"{prefix}{key}.", out)

@@ -11,6 +11,7 @@ The job service is `app.state.jobs` (`agent.jobs.JobService`), the settings
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -83,7 +84,7 @@ def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactor
                        per_path={"/jobs/upload": upload_limit})
 
     @app.get("/health", response_model=Health, tags=["health"])
-    def health() -> Health:
+    async def health() -> Health:  # async: one indexed count, no thread hop
         """Liveness: no API key needed."""
         return Health(status="ok", version=_version(), workers=jobs_service.pool.size,
                       queued=jobs_service.store.count("queued"))
@@ -96,7 +97,8 @@ def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactor
     return app
 
 
-def _version() -> str:
+@functools.cache
+def _version() -> str:  # once: looking up package metadata reads the file system
     try:
         return metadata.version("mlpilot")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout

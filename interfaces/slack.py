@@ -44,7 +44,7 @@ from mlpilot.interfaces import summaries
 from mlpilot.interfaces.datasets import available, find_dataset
 
 if TYPE_CHECKING:
-    from mlpilot.agent.events import Event
+    from mlpilot.agent.store import Event
 
 logger = logging.getLogger(__name__)
 

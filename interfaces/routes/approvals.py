@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from mlpilot.agent.jobs import JobService
 from mlpilot.interfaces.auth import Approver, Viewer
@@ -66,17 +66,26 @@ def _jobs(request: Request) -> JobService:
     return request.app.state.jobs
 
 
+_LISTING = TypeAdapter(list[ApprovalView])
+
+
+def _listing_json(described: list[dict[str, Any]]) -> bytes:
+    """A listing as JSON, checked against `ApprovalView` as a `response_model` would be."""
+    return _LISTING.dump_json(_LISTING.validate_python(described))
+
+
 @router.get("", response_model=list[ApprovalView])
 async def list_approvals(  # async: a few indexed reads, no thread hop
     request: Request, caller: Viewer,
     status: Annotated[Literal["pending", "approved", "rejected", "expired", "all"],
                       Query(description="Which ones; pending by default.")] = "pending",
     job_id: Annotated[str | None, Query(max_length=100)] = None,
-) -> list[dict[str, Any]]:
+) -> Response:
     """Approvals, oldest first: pending ones by default."""
-    jobs = _jobs(request)
-    found = jobs.approvals(status=None if status == "all" else status, job_id=job_id)
-    return [jobs.describe(a) for a in found]
+    # Dashboards poll this: the JSON is kept until an approval or its job changes.
+    listing = _jobs(request).approvals_listing(
+        _listing_json, status=None if status == "all" else status, job_id=job_id)
+    return Response(listing, media_type="application/json")
 
 
 @router.get("/{approval_id}", response_model=ApprovalView, responses=problem_responses(404))

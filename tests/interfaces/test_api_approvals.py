@@ -52,6 +52,17 @@ def test_pending_approvals_say_what_why_config_and_cost(api):
     assert api.get("/approvals/ap-nope", headers=VIEWER).status_code == 404
 
 
+def test_a_listed_approval_shows_its_job_as_it_is_now(api):
+    # a champion approval carries no config: the reviewer sees the job's, kept current
+    job_id, _ = waiting_job(api, action="register_champion")
+    assert api.get("/approvals", headers=VIEWER).json()[0]["config"] is None
+    api.app.state.jobs.store.update_job(job_id, result={"status": "waiting_approval",
+                                                        "run_id": job_id, "config": CONFIG})
+    [listed] = api.get("/approvals", headers=VIEWER).json()
+    assert listed["config"] == CONFIG
+    assert {c["field"] for c in listed["config_diff"]} >= {"max_epochs", "batch_size"}
+
+
 def test_a_decision_is_recorded_once_with_who_and_when_and_the_job_goes_on(api):
     job_id, approval_id = waiting_job(api, action="register_champion")
     before = time.time()

@@ -1,0 +1,248 @@
+"""Jobs and the server's queue.
+
+A job submitted to the server is "queued" until a worker takes it (atomically, so two
+workers never take one job); a process that drives a job claims it (its pid), so a
+crashed runner's jobs can be queued again; a cancel request is a flag the worker polls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+from typing import Any
+
+from pydantic import BaseModel
+
+from mlpilot.agent.store.database import Conflict, Database, StoreError, finite, read_json
+
+#: Job statuses after which nothing more happens to a job.
+END_STATUSES = frozenset({"succeeded", "failed", "rejected", "cancelled", "needs_input"})
+
+
+class Job(BaseModel):
+    """One job as the queue knows it."""
+
+    id: str
+    created_at: float
+    updated_at: float
+    status: str
+    request: dict[str, Any]
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    runner_pid: int | None = None
+    options: dict[str, Any] = {}
+    cancel_requested: bool = False
+
+    @property
+    def ended(self) -> bool:
+        """Whether nothing more will happen to this job."""
+        return self.status in END_STATUSES
+
+
+class JobQueue(Database):
+    """Jobs (a part of `Store`): create, read and update them, and the server's queue."""
+
+    def create_job(self, request: dict[str, Any], job_id: str | None = None, *,
+                   queued: bool = False, options: dict[str, Any] | None = None) -> Job:
+        """Record a new job and return it: running in this process, or queued for a worker.
+
+        `options` are how to start it (e.g. `auto_approve`), kept for whoever takes it.
+        """
+        now = time.time()
+        job_id = job_id or new_job_id()
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO jobs (id, created_at, updated_at, status, request, runner_pid, "
+                "options) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (job_id, now, now, "queued" if queued else "running",
+                 json.dumps(request, default=str), None if queued else os.getpid(),
+                 json.dumps(options or {})),
+            )
+        return self.job(job_id)
+
+    def job(self, job_id: str) -> Job:
+        """The job with this id; StoreError if there is none."""
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {job_id!r}: see `mlpilot runs list`")
+        return _job(row)
+
+    def jobs(self, limit: int = 50, status: str | None = None, offset: int = 0) -> list[Job]:
+        """The newest jobs first (of one status, when given)."""
+        query, args = "SELECT * FROM jobs", []
+        if status:
+            query += " WHERE status = ?"
+            args.append(status)
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                              (*args, limit, offset)).fetchall()
+        return [_job(r) for r in rows]
+
+    def result_text(self, job_id: str) -> tuple[str, str | None]:
+        """A job's status and its stored result document as JSON text (None if it has none),
+        without parsing it: for a server that passes the document on as is."""
+        with self._connect() as db:
+            row = db.execute("SELECT status, result FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {job_id!r}: see `mlpilot runs list`")
+        return row["status"], row["result"]
+
+    def job_brief(self, job_id: str) -> dict[str, Any]:
+        """A job's request, task and config (what an approval's reviewer needs)."""
+        with self._connect() as db:  # (documents may hold NaN, which SQLite's JSON refuses)
+            row = db.execute("SELECT request, result FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {job_id!r}: see `mlpilot runs list`")
+        result = read_json(row["result"]) if row["result"] else {}
+        return {"request": read_json(row["request"]), "task": result.get("task"),
+                "config": result.get("config")}
+
+    def updated_at(self, job_id: str) -> float | None:
+        """When the job last changed (status, result or error); None if there is no such job."""
+        with self._connect() as db:
+            row = db.execute("SELECT updated_at FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else row[0]
+
+    def count(self, status: str | None = None) -> int:
+        """How many jobs there are (of one status, when given)."""
+        with self._connect() as db:
+            if status:
+                return db.execute("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()[0]
+            return db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+
+    def update_job(self, job_id: str, *, status: str | None = None,
+                   result: dict[str, Any] | None = None, error: str | None = None) -> None:
+        """Set a job's status, result document or error."""
+        sets, args = ["updated_at = ?"], [time.time()]
+        if status is not None:
+            sets.append("status = ?")
+            args.append(status)
+        if result is not None:
+            sets.append("result = ?")
+            args.append(json.dumps(finite(result), default=str))
+        if error is not None:
+            sets.append("error = ?")
+            args.append(error)
+        with self._connect() as db:
+            db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*args, job_id))
+
+    def delete_job(self, job_id: str) -> None:
+        """Remove a job, its approvals and events (used when its input turned out unusable)."""
+        with self._connect() as db:
+            db.execute("DELETE FROM approvals WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM events WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    # -- the server's queue ------------------------------------------------------------
+
+    def take_queued(self) -> Job | None:
+        """Take the oldest queued job for this process (now "running"), or None if there is none."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT id FROM jobs WHERE status = 'queued' "
+                             "ORDER BY created_at, id LIMIT 1").fetchone()
+            if row is None:
+                db.execute("ROLLBACK")
+                return None
+            db.execute("UPDATE jobs SET status = 'running', runner_pid = ?, updated_at = ? "
+                       "WHERE id = ?", (os.getpid(), time.time(), row["id"]))
+            db.execute("COMMIT")
+        return self.job(row["id"])
+
+    def requeue_orphans(self) -> list[str]:
+        """Queue again the running jobs whose process died (a crash, a killed server).
+
+        A job held by another live process is left alone; one marked with this very
+        process id is stale (nothing runs yet when a server starts). Returns their ids.
+        """
+        with self._connect() as db:
+            rows = db.execute("SELECT id, runner_pid FROM jobs WHERE status = 'running'").fetchall()
+            orphans = [r["id"] for r in rows
+                       if r["runner_pid"] in (None, os.getpid()) or not process_alive(r["runner_pid"])]
+            for job_id in orphans:
+                db.execute("UPDATE jobs SET status = 'queued', runner_pid = NULL, updated_at = ? "
+                           "WHERE id = ? AND status = 'running'", (time.time(), job_id))
+        return orphans
+
+    def request_cancel(self, job_id: str, by: str) -> Job:
+        """Ask for a job to stop: a queued or waiting job is cancelled now (its pending
+        approvals are rejected), a running one when its worker next looks.
+        Conflict if it has already ended."""
+        job = self.job(job_id)
+        if job.ended:
+            raise Conflict(f"run {job_id} has already ended ({job.status}); nothing to cancel")
+        now = time.time()
+        with self._connect() as db:
+            db.execute("UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?",
+                       (now, job_id))
+            stopped = db.execute(
+                "UPDATE jobs SET status = 'cancelled' WHERE id = ? "
+                "AND status IN ('queued', 'waiting_approval')", (job_id,)).rowcount
+            if stopped:
+                db.execute("UPDATE approvals SET status = 'rejected', decided_by = ?, "
+                           "decided_at = ?, decision_reason = 'the run was cancelled' "
+                           "WHERE job_id = ? AND status = 'pending'", (by, now, job_id))
+        return self.job(job_id)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        """Whether someone asked for this job to stop."""
+        with self._connect() as db:
+            row = db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return bool(row and row["cancel_requested"])
+
+    def claim(self, job_id: str) -> bool:
+        """Make this process the job's runner unless another live process is."""
+        pid = os.getpid()
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT runner_pid FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                db.execute("ROLLBACK")
+                raise StoreError(f"no run {job_id!r}: see `mlpilot runs list`")
+            holder = row["runner_pid"]
+            if holder not in (None, pid) and process_alive(holder):
+                db.execute("ROLLBACK")
+                return False
+            db.execute("UPDATE jobs SET runner_pid = ? WHERE id = ?", (pid, job_id))
+            db.execute("COMMIT")
+        return True
+
+    def release(self, job_id: str) -> None:
+        """Stop being the job's runner (so another process may resume it)."""
+        with self._connect() as db:
+            db.execute("UPDATE jobs SET runner_pid = NULL WHERE id = ? AND runner_pid = ?",
+                       (job_id, os.getpid()))
+
+    def runner_alive(self, job_id: str) -> bool:
+        """Whether another live process is running or waiting on this job."""
+        holder = self.job(job_id).runner_pid
+        return holder is not None and holder != os.getpid() and process_alive(holder)
+
+
+def new_job_id() -> str:
+    """A short, sortable, unique run id."""
+    return time.strftime("run-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _job(row: sqlite3.Row) -> Job:
+    data = dict(row)
+    data["request"] = read_json(data["request"])
+    data["result"] = read_json(data["result"]) if data["result"] else None
+    data["options"] = read_json(data.get("options") or "{}")
+    data["cancel_requested"] = bool(data.get("cancel_requested"))
+    return Job(**data)
