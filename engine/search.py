@@ -87,12 +87,17 @@ class TrialSummary:
 
 @dataclass
 class Candidate:
-    """A completed trial kept for ensembling: its model and its validation scores."""
+    """A completed trial kept for ensembling: its model and its validation scores.
+
+    `fit` is the trial's training record (epochs or boosting iterations, seconds), which a
+    final refit (`refit.py`) repeats on more rows; None when not known.
+    """
 
     number: int
     score: float
     model: TrainedModel
     valid_scores: np.ndarray
+    fit: FitResult | TreeFitResult | None = None
 
 
 @dataclass
@@ -249,7 +254,8 @@ class _Search:
         if self.best is None or is_better(self.task.metric, value, self.best[2].best_valid_score):
             self.best = (trial.number, config, result)
         model = TrainedModel(self.task, config, self.data.preprocessor, result.model)
-        self._keep(Candidate(trial.number, value, model, model.scores(self.data.X_valid)))
+        self._keep(Candidate(trial.number, value, model, model.scores(self.data.X_valid),
+                             result))
         if run_id:
             self._track(lambda t: self._log_model(t, run_id, model))
         return value
