@@ -99,6 +99,8 @@ def expert_config(task: TaskSpec, profile: DataProfile, seed: int = 0) -> Traini
                                 and imbalance < 0.5 and task.metric != "accuracy"),
         "search": {
             "max_trials": 60,
+            # the base run checks the config for faults; the search trains it again
+            "base_fraction": 0.15,
             "space": {"families": families,
                       "width": widths,
                       "batch_size": sorted({_power_of_two(max(16, batch // 2)), batch,

@@ -112,10 +112,12 @@ def portfolio(base: TrainingConfig, n_train_rows: int) -> list[TrainingConfig]:
     """Default configs of each searched family other than the base's, tried first.
 
     The strongest AutoML systems start from a few proven defaults before searching; a
-    tree model with defaults is often the best single model on tabular data.
+    tree model with defaults (scikit-learn's HistGradientBoosting defaults, early-stopped
+    on the validation rows) is often the best single model on tabular data, and the
+    cheapest: it comes first.
     """
     configs = []
-    for family in families(base):
+    for family in sorted(families(base), key=lambda f: f != "hist_gbt"):
         if family == base.model.family:
             continue
         if family == "ft_transformer" and n_train_rows > FT_TRANSFORMER_MAX_ROWS:
