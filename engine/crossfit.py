@@ -73,14 +73,15 @@ def use_cross_fit(data: PreparedData) -> bool:
 
 
 def entries(candidates: Sequence[Candidate], base: TrainingConfig) -> list[Entry]:
-    """The best candidate, HistGradientBoosting defaults, then the other candidates."""
+    """HistGradientBoosting defaults (the anchor: cheap, and what the final choice must
+    beat out of fold), then the candidates, best first."""
     found = [e for e in map(_entry, candidates) if e is not None]
     paces = [e.pace_s for e in found if e.config.model.family == "hist_gbt"]
     trees = base.model_copy(update={"model": base.model.model_copy(update={"family": "hist_gbt"}),
                                     "trees": TreeConfig()})
     defaults = Entry(-1, trees, DEFAULTS_ROUNDS,
                      statistics.median(paces) if paces else DEFAULT_TREE_PACE_S, scales=False)
-    return [*found[:1], defaults, *found[1:]]
+    return [defaults, *found]
 
 
 def fold_indices(y: np.ndarray, task: TaskSpec, seed: int, folds: int = FOLDS) -> list[np.ndarray]:
@@ -153,8 +154,9 @@ def cross_fit_chosen(candidates: Sequence[Candidate], base: TrainingConfig, data
     """Cross-fit the search's candidates (see `entries`) until the `time.monotonic()`
     `deadline`, then choose by greedy ensemble selection on the out-of-fold predictions.
 
-    An entry whose estimated time (from its trial's pace, times `refit.SAFETY`) does not
-    fit the time left is skipped. Returns None when no bag finished.
+    The defaults always run (until the deadline); a candidate whose estimated time (from
+    its trial's pace, times `refit.SAFETY`) does not fit the time left is skipped.
+    Returns None when no bag finished.
     """
     started = time.monotonic()
     rows = all_rows(data)
@@ -166,7 +168,7 @@ def cross_fit_chosen(candidates: Sequence[Candidate], base: TrainingConfig, data
         scaled = entry.scales and entry.config.model.family == "hist_gbt"
         need = FOLDS * entry.pace_s * entry.rounds * factor ** (2 if scaled else 1)
         left = deadline - time.monotonic()
-        if need * SAFETY > left:
+        if entry.number >= 0 and need * SAFETY > left:
             skipped[entry.number] = f"needs about {need:.1f}s, {max(left, 0.0):.1f}s left"
             continue
         bag = cross_fit(entry, rows, held, task, n_train, deadline=deadline)
