@@ -25,7 +25,7 @@ from mlpilot.engine.preprocess import PreparedData, prepare_data
 from mlpilot.engine.crossfit import CrossFitResult, cross_fit_chosen, use_cross_fit
 from mlpilot.engine.refit import refit_chosen
 from mlpilot.engine.scores import scores_to_predictions
-from mlpilot.engine.search import SearchResult, TrialSummary, tune
+from mlpilot.engine.search import MIN_TRIAL_S, SearchResult, TrialSummary, tune
 from mlpilot.engine.space import portfolio
 from mlpilot.engine.tracking import ModelVersionInfo, Tracker
 from mlpilot.engine.training import Callback, EpochResult, TrainingFault, TrainingRun, fit
@@ -86,6 +86,9 @@ _PREPARED: dict[tuple, PreparedData] = {}
 REFIT_SHARE = 0.2
 #: ... or, on small data, for cross-fitting the best configs (`engine.crossfit`).
 CROSS_FIT_SHARE = 0.35
+#: Without an operator's `trial_slice_s`, a trial trains at most this share of the
+#: search's time (a network on many rows would otherwise take half of it).
+SLICE_SHARE = 0.25
 #: Seconds kept back after the refit for saving the model.
 SAVE_S = 0.5
 #: How many of a search's best configs `TuneOutcome.top_configs` keeps.
@@ -162,9 +165,14 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
 
     The search ends `REFIT_SHARE` of the time before the deadline; the chosen model (or
     the chosen ensemble's members) is then trained again on the training and validation
-    rows where its measured time says it fits (`engine.refit`). A trial gets at most
-    `trial_slice_s` seconds; a fault of a kind in `stop_on` (e.g. "trial_timeout") ends
-    the search early and comes back in `TuneOutcome.fault`.
+    rows where its measured time says it fits (`engine.refit`). On small data
+    (`engine.crossfit.MAX_ROWS`) the search ends `CROSS_FIT_SHARE` before it instead,
+    and its best configs and HistGradientBoosting defaults are cross-fitted; the choice
+    is made on their out-of-fold predictions. Trees' defaults are the first trial.
+
+    A trial gets at most `trial_slice_s` seconds (default `SLICE_SHARE` of the search's
+    time); a fault of a kind in `stop_on` (e.g. "trial_timeout") ends the search early
+    and comes back in `TuneOutcome.fault`.
     """
     started = time.monotonic()
     data = prepared(df, task, config, test_df)
@@ -174,10 +182,11 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
     small = use_cross_fit(data)
     share = CROSS_FIT_SHARE if small else REFIT_SHARE
     search_deadline = deadline - share * max(deadline - time.monotonic(), 0.0)
+    slice_s = trial_slice_s or SLICE_SHARE * max(search_deadline - time.monotonic(), 0.0)
     result = tune(config, data, task, deadline=search_deadline, storage=storage,
                   study_name=study_name, enqueue=enqueue, tracker=tracker,
                   parent_run_id=parent_run_id, on_trial=on_trial, seed=config.seed,
-                  trial_slice_s=trial_slice_s, stop_on=stop_on)
+                  trial_slice_s=max(slice_s, MIN_TRIAL_S), stop_on=stop_on)
     saved, score, ensemble, refitted, crossed = None, result.best_score, None, None, None
     best_config = result.best_config
     if result.best_fit is not None:
