@@ -168,9 +168,10 @@ def tune(state: JobState, runtime: Runtime[JobContext]
                    "cross-fitted configs (the search's best and HistGradientBoosting defaults)")
         what = "use the search's best trial"
         if ensemble:
-            what = (f"use a greedy ensemble of trials {ensemble['trials']} "
+            trials = ", ".join("HGB defaults" if n < 0 else str(n) for n in ensemble["trials"])
+            what = (f"use a greedy ensemble of trials [{trials}] "
                     f"({', '.join(sorted(set(ensemble['families'])))})")
-            why += f"; the best single trial scored {ensemble['best_single_score']:.4f}"
+            why += f"; the best single one scored {ensemble['best_single_score']:.4f}"
         update["decisions"] = [*logged, decision("tune", what, why), *_refit_decision(outcome.refit)]
     else:
         update["decisions"] = [*logged, decision("tune", "keep the base config",

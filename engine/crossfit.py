@@ -106,9 +106,8 @@ def cross_fit(entry: Entry, rows: PreparedData, held: Sequence[np.ndarray], task
             y_valid=rows.y_train[fold], X_test=rows.X_test, y_test=rows.y_test,
             preprocessor=rows.preprocessor, feature_columns=rows.feature_columns,
             n_outputs=rows.n_outputs)
-        ratio = int(keep.sum()) / n_train if entry.scales else 1.0
-        rounds = max(1, math.ceil(entry.rounds * ratio)) if entry.config.model.family == "hist_gbt" \
-            else entry.rounds
+        scaled = entry.scales and entry.config.model.family == "hist_gbt"
+        rounds = max(1, math.ceil(entry.rounds * keep.sum() / n_train)) if scaled else entry.rounds
         model = train_fixed(entry.config, entry.rates, part, task, rounds, deadline=deadline)
         if model is None:
             return None

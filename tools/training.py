@@ -19,10 +19,10 @@ from pydantic import BaseModel
 
 from mlpilot.engine import metrics
 from mlpilot.engine.config import LOWER_IS_BETTER, TaskSpec, TrainingConfig
+from mlpilot.engine.crossfit import CrossFitResult, cross_fit_chosen, use_cross_fit
 from mlpilot.engine.ensemble import EnsembleModel, select_ensemble
 from mlpilot.engine.predictor import TrainedModel
 from mlpilot.engine.preprocess import PreparedData, prepare_data
-from mlpilot.engine.crossfit import CrossFitResult, cross_fit_chosen, use_cross_fit
 from mlpilot.engine.refit import refit_chosen
 from mlpilot.engine.scores import scores_to_predictions
 from mlpilot.engine.search import MIN_TRIAL_S, SearchResult, TrialSummary, tune
