@@ -26,7 +26,6 @@ from mlpilot.engine.preprocess import PreparedData, prepare_data
 from mlpilot.engine.refit import refit_chosen
 from mlpilot.engine.scores import scores_to_predictions
 from mlpilot.engine.search import MIN_TRIAL_S, SearchResult, TrialSummary, tune
-from mlpilot.engine.space import portfolio
 from mlpilot.engine.tracking import ModelVersionInfo, Tracker
 from mlpilot.engine.training import Callback, EpochResult, TrainingFault, TrainingRun, fit
 from mlpilot.engine.worker import fit_in_subprocess
@@ -168,7 +167,7 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
     rows where its measured time says it fits (`engine.refit`). On small data
     (`engine.crossfit.MAX_ROWS`) the search ends `CROSS_FIT_SHARE` before it instead,
     and its best configs and HistGradientBoosting defaults are cross-fitted; the choice
-    is made on their out-of-fold predictions. Trees' defaults are the first trial.
+    is made on their out-of-fold predictions.
 
     A trial gets at most `trial_slice_s` seconds (default `SLICE_SHARE` of the search's
     time); a fault of a kind in `stop_on` (e.g. "trial_timeout") ends the search early
@@ -176,9 +175,6 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
     """
     started = time.monotonic()
     data = prepared(df, task, config, test_df)
-    # the trees' defaults go before the warm starts and the base config: cheap and strong
-    trees = [c for c in portfolio(config, len(data.y_train)) if c.model.family == "hist_gbt"]
-    enqueue = [*trees, *enqueue]
     small = use_cross_fit(data)
     share = CROSS_FIT_SHARE if small else REFIT_SHARE
     search_deadline = deadline - share * max(deadline - time.monotonic(), 0.0)
