@@ -4,8 +4,8 @@ A search picks its model on validation rows it never trained on. Once the choice
 those rows are worth more as training data: `refit` trains the same config again on all
 rows, for a fixed length taken from the search (nothing is left to early-stop on):
 
-- trees boost the search trial's iterations, scaled by the rows' ratio (more rows carry
-  more boosting before it overfits);
+- boosted trees boost the search trial's iterations, scaled by the rows' ratio (more
+  rows carry more boosting before it overfits); a forest grows as many trees as before;
 - networks train the trial's best epoch count (each epoch now has more rows, hence more
   steps) and replay the trial's learning-rate schedule epoch by epoch, keeping the last
   weights.
@@ -28,6 +28,7 @@ import torch
 
 from .config import TaskSpec, TrainingConfig
 from .ensemble import EnsembleModel
+from .forests import fit_forest
 from .predictor import TrainedModel
 from .preprocess import PreparedData
 from .training import Callback, EpochResult, FitResult, TrainingRun, fit
@@ -78,14 +79,17 @@ def all_rows(data: PreparedData) -> PreparedData:
         notes=data.notes, n_outputs=data.n_outputs)
 
 
-def plan_refit(result: FitResult | TreeFitResult, n_train: int, n_all: int) -> RefitPlan | None:
+def plan_refit(result: FitResult | TreeFitResult, n_train: int, n_all: int, *,
+               scale: bool = True) -> RefitPlan | None:
     """The refit's length and estimated seconds for a trial trained on `n_train` rows, to be
-    trained again on `n_all`; None when the trial has nothing to repeat."""
+    trained again on `n_all`; None when the trial has nothing to repeat. `scale=False`
+    keeps a tree model's count as it was (a forest's trees, unlike boosting's, are not
+    a stopping point)."""
     ratio = n_all / max(n_train, 1)
     if isinstance(result, TreeFitResult):
         if result.n_iter < 1:
             return None
-        rounds = max(1, math.ceil(result.n_iter * ratio))
+        rounds = max(1, math.ceil(result.n_iter * (ratio if scale else 1.0)))
         return RefitPlan(rounds, result.seconds * rounds / result.n_iter * ratio)
     if result.best_epoch < 1 or not result.history:
         return None
@@ -110,8 +114,11 @@ def train_fixed(config: TrainingConfig, rates: Sequence[float], rows: PreparedDa
 
     Nothing is selected on `rows.X_valid` (networks score it each epoch, and that is all).
     """
-    if config.model.family == "hist_gbt":
-        trees = fit_trees(config, rows, task, deadline=deadline, rounds=rounds)
+    if config.model.family in ("hist_gbt", "extra_trees"):
+        if config.model.family == "hist_gbt":
+            trees = fit_trees(config, rows, task, deadline=deadline, rounds=rounds)
+        else:
+            trees = fit_forest(config, rows, task, deadline=deadline, trees=rounds)
         if trees.stopped_reason == "deadline" or trees.n_iter < rounds:
             return None
         return TrainedModel(task, config, rows.preprocessor, trees.model)
@@ -150,7 +157,8 @@ def refit_chosen(chosen: TrainedModel | EnsembleModel,
     for i in sorted(range(len(members)), key=lambda i: -weights[i]):
         number = number_of.get(id(members[i].model), -1)
         result = fits.get(number, (None, None))[1]
-        plan = plan_refit(result, n_train, n_all) if result is not None else None
+        scale = members[i].config.model.family != "extra_trees"
+        plan = plan_refit(result, n_train, n_all, scale=scale) if result is not None else None
         left = deadline - time.monotonic()
         if plan is None:
             report.skipped[number] = "no training record to repeat"

@@ -36,6 +36,7 @@ import optuna
 
 from .config import LOWER_IS_BETTER, SearchSpace, TaskSpec, TrainingConfig
 from .faults import trial_timeout
+from .forests import fit_forest
 from .metrics import is_better
 from .predictor import TrainedModel
 from .preprocess import PreparedData
@@ -226,6 +227,8 @@ class _Search:
         try:
             if config.model.family == "hist_gbt":  # boosting has no epochs to prune on
                 result = fit_trees(config, self.data, self.task, deadline=trial_deadline)
+            elif config.model.family == "extra_trees":
+                result = fit_forest(config, self.data, self.task, deadline=trial_deadline)
             else:
                 result = fit(config, self.data, self.task, deadline=trial_deadline,
                              callbacks=[pruning])

@@ -77,7 +77,7 @@ def fit_trees(config: TrainingConfig, data: PreparedData, task: TaskSpec, *,
     if rounds is not None:
         estimator.set_params(early_stopping=False)
         X_val = y_val = None
-    with _threads(data.X_train):
+    with threads_for(data.X_train):
         reason = _boost(estimator, data, X_val, y_val, rounds or tree.max_iter, deadline,
                         increment)
     pre = data.preprocessor
@@ -95,11 +95,11 @@ def tree_scores(estimator: TreeEstimator, X: np.ndarray, preprocessor: Preproces
     if classes is None:
         if not len(X):
             return np.zeros(0)
-        with _threads(X):
+        with threads_for(X):
             return preprocessor.decode_target(estimator.predict(X))
     proba = np.zeros((len(X), len(classes)))
     if len(X):  # the estimator's columns are the class ids it saw in training
-        with _threads(X):
+        with threads_for(X):
             proba[:, np.asarray(estimator.classes_, dtype=np.int64)] = estimator.predict_proba(X)
     return proba
 
@@ -163,6 +163,6 @@ def _validation_rows(data: PreparedData, task: TaskSpec) -> tuple[np.ndarray, np
     return data.X_valid[known], data.y_valid[known]
 
 
-def _threads(X: np.ndarray):
-    """One OpenMP thread for small matrices (see SINGLE_THREAD_CELLS), else no limit."""
+def threads_for(X: np.ndarray):
+    """A context: one OpenMP thread for small matrices (see SINGLE_THREAD_CELLS), else no limit."""
     return threadpool_limits(1) if X.size < SINGLE_THREAD_CELLS else nullcontext()

@@ -12,6 +12,7 @@ import pytest
 
 from mlpilot.engine import crossfit, refit
 from mlpilot.engine.config import (
+    ForestConfig,
     ModelConfig,
     OptimizerConfig,
     PreprocessingConfig,
@@ -20,6 +21,7 @@ from mlpilot.engine.config import (
     TreeConfig,
 )
 from mlpilot.engine.ensemble import EnsembleModel
+from mlpilot.engine.forests import fit_forest
 from mlpilot.engine.predictor import TrainedModel
 from mlpilot.engine.preprocess import prepare_data
 from mlpilot.engine.search import Candidate
@@ -160,3 +162,28 @@ def test_the_folds_hold_out_every_row_once():
     held = crossfit.fold_indices(y, TASK.model_copy(update={"task_type": "multiclass"}), seed=0)
     assert sorted(np.concatenate(held).tolist()) == list(range(len(y)))
     assert len(held) == crossfit.FOLDS
+
+
+def test_a_forest_scores_on_validation_and_its_refit_grows_as_many_trees_on_all_rows(data):
+    config = TREES.model_copy(update={"model": ModelConfig(family="extra_trees"),
+                                      "forest": ForestConfig(n_estimators=40)})
+    result = fit_forest(config, data, TASK, deadline=time.monotonic() + 30)
+    assert result.n_iter == 40 and result.stopped_reason == "max_iter"
+    assert 0.5 < result.best_valid_score <= 1.0
+    model = TrainedModel(TASK, config, data.preprocessor, result.model)
+
+    again, report = refit.refit_chosen(model, {5: (model, result)}, data, TASK,
+                                       deadline=time.monotonic() + 30)
+
+    assert report.refitted == [5]
+    assert len(again.model.estimators_) == 40  # a forest's size is not a stopping point
+    assert again.model.estimators_[0].tree_.n_node_samples[0] == len(data.y_train) + len(data.y_valid)
+
+
+def test_a_forest_stops_growing_at_its_deadline(data):
+    config = TREES.model_copy(update={"model": ModelConfig(family="extra_trees"),
+                                      "forest": ForestConfig(n_estimators=5000)})
+    started = time.monotonic()
+    result = fit_forest(config, data, TASK, deadline=started + 1.0)
+    assert result.stopped_reason == "deadline" and 1 <= result.n_iter < 5000
+    assert time.monotonic() - started < 3.0
