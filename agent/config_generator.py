@@ -99,7 +99,7 @@ def expert_config(task: TaskSpec, profile: DataProfile, seed: int = 0) -> Traini
         "class_weighting": bool(task.is_classification and imbalance is not None
                                 and imbalance < 0.5 and task.metric != "accuracy"),
         "search": {
-            "max_trials": 60,
+            "max_trials": 200,  # the budget ends the search first, but for tiny data
             # the base run checks the config for faults; the search trains it again
             "base_fraction": 0.15,
             "space": {"families": families,
