@@ -108,17 +108,17 @@ def refit(model: TrainedModel, result: FitResult | TreeFitResult, data: Prepared
 
 def train_fixed(config: TrainingConfig, rates: Sequence[float], rows: PreparedData,
                 task: TaskSpec, rounds: int, *, deadline: float) -> TrainedModel | None:
-    """`config` trained on `rows.X_train` for exactly `rounds` boosting iterations or epochs
-    (networks at the learning rates `rates`, one per epoch, the last one kept after they
-    run out); None when the `time.monotonic()` `deadline` stopped it first.
+    """`config` trained on `rows.X_train` for exactly `rounds` boosting iterations, forest
+    trees or epochs (networks at the learning rates `rates`, one per epoch, the last one
+    kept after they run out); None when the `time.monotonic()` `deadline` stopped it first.
 
     Nothing is selected on `rows.X_valid` (networks score it each epoch, and that is all).
     """
-    if config.model.family in ("hist_gbt", "extra_trees"):
-        if config.model.family == "hist_gbt":
-            trees = fit_trees(config, rows, task, deadline=deadline, rounds=rounds)
-        else:
-            trees = fit_forest(config, rows, task, deadline=deadline, trees=rounds)
+    family = config.model.family
+    if family in ("hist_gbt", "extra_trees"):
+        trees = (fit_trees(config, rows, task, deadline=deadline, rounds=rounds)
+                 if family == "hist_gbt"
+                 else fit_forest(config, rows, task, deadline=deadline, trees=rounds))
         if trees.stopped_reason == "deadline" or trees.n_iter < rounds:
             return None
         return TrainedModel(task, config, rows.preprocessor, trees.model)
