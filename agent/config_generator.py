@@ -61,8 +61,8 @@ def expert_config(task: TaskSpec, profile: DataProfile, seed: int = 0) -> Traini
     - heavy-tailed numeric features get a quantile transform, others standard scaling;
     - skewed non-negative regression targets are learnt in log space;
     - imbalanced classes with a balance-aware metric get class weights;
-    - the search spans MLP, ResNet-MLP and gradient-boosted trees (plus an FT-Transformer
-      on small data), starting from each family's defaults.
+    - the search spans MLP, ResNet-MLP, gradient-boosted and extremely randomised trees
+      (plus an FT-Transformer on small data), starting from each family's defaults.
     """
     n_train = int(profile.n_rows * 0.8 * 0.85)
     if n_train < 1_000:
@@ -73,7 +73,8 @@ def expert_config(task: TaskSpec, profile: DataProfile, seed: int = 0) -> Traini
         hidden, widths, patience = [256, 256, 128], [128, 256, 512], 12
     batch = _power_of_two(min(512, max(16, n_train // 10)))
     # Trees often win on tabular data; a transformer only pays off where rows are few.
-    families = ["mlp", "resnet", "hist_gbt"] + (["ft_transformer"] if n_train <= 5_000 else [])
+    families = (["mlp", "resnet", "hist_gbt", "extra_trees"]
+                + (["ft_transformer"] if n_train <= 5_000 else []))
     numeric = [c for c in profile.columns if c.kind == "numeric" and c.name != task.target]
     heavy_tails = any(_skewed(c) for c in numeric)
     target = profile.column(task.target)
@@ -98,7 +99,9 @@ def expert_config(task: TaskSpec, profile: DataProfile, seed: int = 0) -> Traini
         "class_weighting": bool(task.is_classification and imbalance is not None
                                 and imbalance < 0.5 and task.metric != "accuracy"),
         "search": {
-            "max_trials": 60,
+            "max_trials": 200,  # the budget ends the search first, but for tiny data
+            # the base run checks the config for faults; the search trains it again
+            "base_fraction": 0.15,
             "space": {"families": families,
                       "width": widths,
                       "batch_size": sorted({_power_of_two(max(16, batch // 2)), batch,

@@ -149,19 +149,33 @@ def tune(state: JobState, runtime: Runtime[JobContext]
         summary = _search_so_far(state["search"], summary)
     best = state.get("best")
     update: dict[str, Any] = {"budget_used_s": used, "search": summary}
-    if outcome.model_dir and metrics.is_better(task.metric, outcome.best_score, best["score"]):
+    # a tie goes to the search: its model was refitted on all rows, the base run's was not;
+    # a cross-fitted score (all rows, out of fold) is not comparable to the base run's, and
+    # the cross-fit weighed the base config's own trial already
+    crossed = outcome.cross_fit is not None
+    if outcome.model_dir and (crossed or not metrics.is_better(task.metric, best["score"],
+                                                               outcome.best_score)):
         ensemble = outcome.ensemble
+        source = "ensemble of search trials" if ensemble else "Optuna search"
+        if outcome.refit and outcome.refit["refitted"]:
+            source += ", refit on all rows" if outcome.refit["complete"] else ", partly refit"
+        if crossed:
+            source += f", cross-fitted ({outcome.cross_fit['folds']} folds)"
         update["best"] = {"model_dir": outcome.model_dir, "score": outcome.best_score,
-                          "source": "ensemble of search trials" if ensemble else "Optuna search",
-                          "config": outcome.best_config}
+                          "source": source, "config": outcome.best_config}
         why = (f"validation {task.metric} {outcome.best_score:.4f} beats the base config's "
                f"{best['score']:.4f}")
+        if crossed:
+            why = (f"out-of-fold {task.metric} {outcome.best_score:.4f} on all "
+                   f"{outcome.cross_fit['rows']} rows, the best of {len(outcome.cross_fit['bags'])} "
+                   "cross-fitted configs (the search's best and HistGradientBoosting defaults)")
         what = "use the search's best trial"
         if ensemble:
-            what = (f"use a greedy ensemble of trials {ensemble['trials']} "
+            trials = ", ".join("HGB defaults" if n < 0 else str(n) for n in ensemble["trials"])
+            what = (f"use a greedy ensemble of trials [{trials}] "
                     f"({', '.join(sorted(set(ensemble['families'])))})")
-            why += f"; the best single trial scored {ensemble['best_single_score']:.4f}"
-        update["decisions"] = [*logged, decision("tune", what, why)]
+            why += f"; the best single one scored {ensemble['best_single_score']:.4f}"
+        update["decisions"] = [*logged, decision("tune", what, why), *_refit_decision(outcome.refit)]
     else:
         update["decisions"] = [*logged, decision("tune", "keep the base config",
                                                  "no trial beat it on validation")]
@@ -177,6 +191,19 @@ def tune(state: JobState, runtime: Runtime[JobContext]
         update["decisions"].append(decision("fault_doctor", f"fix verified: {pending['fix']}",
                                             "the search finished without the fault"))
     return Command(goto="evaluate", update={**update, "fault": None})
+
+
+def _refit_decision(refit: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The decision that says whether the chosen model was refitted on all rows."""
+    if not refit:
+        return []
+    if refit["complete"]:
+        return [decision("tune", f"refit the chosen model on all {refit['rows']} rows",
+                         f"trial(s) {refit['refitted']} trained again with the search's "
+                         f"length in {refit['seconds']:.1f}s")]
+    skipped = "; ".join(f"trial {n}: {why}" for n, why in refit["skipped"].items())
+    done = f"refitted trial(s) {refit['refitted']} on all {refit['rows']} rows; " if refit["refitted"] else ""
+    return [decision("tune", f"{done}refit skipped for the rest", skipped)]
 
 
 def _search_so_far(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:

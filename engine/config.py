@@ -76,14 +76,15 @@ class PreprocessingConfig(BaseModel):
     )
 
 
-ModelFamily = Literal["linear", "mlp", "resnet", "ft_transformer", "hist_gbt"]
+ModelFamily = Literal["linear", "mlp", "resnet", "ft_transformer", "hist_gbt", "extra_trees"]
 #: Families that are PyTorch networks trained by `engine.training.fit`.
 NEURAL_FAMILIES: frozenset[str] = frozenset({"linear", "mlp", "resnet", "ft_transformer"})
 
 
 class ModelConfig(BaseModel):
-    """The model: a linear model, an MLP, a ResNet-style MLP, an FT-Transformer, or
-    gradient-boosted trees ("hist_gbt", set up by `TrainingConfig.trees`).
+    """The model: a linear model, an MLP, a ResNet-style MLP, an FT-Transformer,
+    gradient-boosted trees ("hist_gbt", set up by `TrainingConfig.trees`) or extremely
+    randomised trees ("extra_trees", set up by `TrainingConfig.forest`).
 
     `dropout` and `activation` apply to every network; each other field names the
     families that read it.
@@ -201,6 +202,18 @@ class TreeConfig(BaseModel):
     )
 
 
+class ForestConfig(BaseModel):
+    """Extremely randomised trees (scikit-learn ExtraTrees) for family "extra_trees"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_estimators: int = Field(default=300, ge=1, le=10_000, description="Trees in the forest.")
+    max_features: float = Field(
+        default=1.0, gt=0.0, le=1.0, description="Share of the features tried at each split."
+    )
+    min_samples_leaf: int = Field(default=1, ge=1, le=100_000)
+
+
 class TrainingConfig(BaseModel):
     """Everything the engine needs to train and tune one model for a TaskSpec."""
 
@@ -241,5 +254,9 @@ class TrainingConfig(BaseModel):
     trees: TreeConfig | None = Field(
         default=None,
         description="Tree settings, read when model.family is 'hist_gbt' (null: the defaults).",
+    )
+    forest: ForestConfig | None = Field(
+        default=None,
+        description="Forest settings, read when model.family is 'extra_trees' (null: the defaults).",
     )
     seed: int = 0

@@ -36,6 +36,7 @@ import optuna
 
 from .config import LOWER_IS_BETTER, SearchSpace, TaskSpec, TrainingConfig
 from .faults import trial_timeout
+from .forests import fit_forest
 from .metrics import is_better
 from .predictor import TrainedModel
 from .preprocess import PreparedData
@@ -87,12 +88,17 @@ class TrialSummary:
 
 @dataclass
 class Candidate:
-    """A completed trial kept for ensembling: its model and its validation scores."""
+    """A completed trial kept for ensembling: its model and its validation scores.
+
+    `fit` is the trial's training record (epochs or boosting iterations, seconds), which a
+    final refit (`refit.py`) repeats on more rows; None when not known.
+    """
 
     number: int
     score: float
     model: TrainedModel
     valid_scores: np.ndarray
+    fit: FitResult | TreeFitResult | None = None
 
 
 @dataclass
@@ -221,6 +227,8 @@ class _Search:
         try:
             if config.model.family == "hist_gbt":  # boosting has no epochs to prune on
                 result = fit_trees(config, self.data, self.task, deadline=trial_deadline)
+            elif config.model.family == "extra_trees":
+                result = fit_forest(config, self.data, self.task, deadline=trial_deadline)
             else:
                 result = fit(config, self.data, self.task, deadline=trial_deadline,
                              callbacks=[pruning])
@@ -249,7 +257,8 @@ class _Search:
         if self.best is None or is_better(self.task.metric, value, self.best[2].best_valid_score):
             self.best = (trial.number, config, result)
         model = TrainedModel(self.task, config, self.data.preprocessor, result.model)
-        self._keep(Candidate(trial.number, value, model, model.scores(self.data.X_valid)))
+        self._keep(Candidate(trial.number, value, model, model.scores(self.data.X_valid),
+                             result))
         if run_id:
             self._track(lambda t: self._log_model(t, run_id, model))
         return value

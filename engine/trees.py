@@ -59,10 +59,13 @@ class TreeFitResult:
 
 
 def fit_trees(config: TrainingConfig, data: PreparedData, task: TaskSpec, *,
-              deadline: float | None = None, increment: int = INCREMENT) -> TreeFitResult:
+              deadline: float | None = None, increment: int = INCREMENT,
+              rounds: int | None = None) -> TreeFitResult:
     """Boost trees with `config.trees` (defaults when null) on `data` until early stopping,
     `max_iter` or the `time.monotonic()` `deadline`.
 
+    With `rounds`, boost exactly that many iterations without early stopping (a final
+    refit, whose validation rows are among the training rows: nothing is left to stop on).
     With the deadline already past, one iteration is fitted so the result can predict.
     """
     started = time.monotonic()
@@ -71,8 +74,12 @@ def fit_trees(config: TrainingConfig, data: PreparedData, task: TaskSpec, *,
     tree = config.trees or TreeConfig()
     estimator = make_estimator(config, data.preprocessor, task)
     X_val, y_val = _validation_rows(data, task)
-    with _threads(data.X_train):
-        reason = _boost(estimator, data, X_val, y_val, tree.max_iter, deadline, increment)
+    if rounds is not None:
+        estimator.set_params(early_stopping=False)
+        X_val = y_val = None
+    with threads_for(data.X_train):
+        reason = _boost(estimator, data, X_val, y_val, rounds or tree.max_iter, deadline,
+                        increment)
     pre = data.preprocessor
     valid_scores = tree_scores(estimator, data.X_valid, pre)
     score = score_predictions(task, pre.decode_target(data.y_valid), valid_scores, pre.classes)
@@ -88,17 +95,17 @@ def tree_scores(estimator: TreeEstimator, X: np.ndarray, preprocessor: Preproces
     if classes is None:
         if not len(X):
             return np.zeros(0)
-        with _threads(X):
+        with threads_for(X):
             return preprocessor.decode_target(estimator.predict(X))
     proba = np.zeros((len(X), len(classes)))
     if len(X):  # the estimator's columns are the class ids it saw in training
-        with _threads(X):
+        with threads_for(X):
             proba[:, np.asarray(estimator.classes_, dtype=np.int64)] = estimator.predict_proba(X)
     return proba
 
 
-def _boost(estimator: TreeEstimator, data: PreparedData, X_val: np.ndarray, y_val: np.ndarray,
-           max_iter: int, deadline: float | None, increment: int) -> TreeStopReason:
+def _boost(estimator: TreeEstimator, data: PreparedData, X_val: np.ndarray | None,
+           y_val: np.ndarray | None, max_iter: int, deadline: float | None, increment: int) -> TreeStopReason:
     """Warm-start `estimator` in increments until early stopping, `max_iter` or `deadline`."""
     started = time.monotonic()
     done, seconds_per_iter = 0, None
@@ -156,6 +163,6 @@ def _validation_rows(data: PreparedData, task: TaskSpec) -> tuple[np.ndarray, np
     return data.X_valid[known], data.y_valid[known]
 
 
-def _threads(X: np.ndarray):
-    """One OpenMP thread for small matrices (see SINGLE_THREAD_CELLS), else no limit."""
+def threads_for(X: np.ndarray):
+    """A context: one OpenMP thread for small matrices (see SINGLE_THREAD_CELLS), else no limit."""
     return threadpool_limits(1) if X.size < SINGLE_THREAD_CELLS else nullcontext()

@@ -41,7 +41,7 @@ from mlpilot.knowledge.experience import (
 from mlpilot.tools.base import declare_risk
 
 #: The sections of a past config that carry over to a new job.
-TRANSFERRED = ("model", "trees", "optimizer", "batch_size")
+TRANSFERRED = ("model", "trees", "forest", "optimizer", "batch_size")
 #: How many of a job's best configs the store keeps.
 KEPT_CONFIGS = 3
 

@@ -19,11 +19,13 @@ from pydantic import BaseModel
 
 from mlpilot.engine import metrics
 from mlpilot.engine.config import LOWER_IS_BETTER, TaskSpec, TrainingConfig
+from mlpilot.engine.crossfit import CrossFitResult, cross_fit_chosen, use_cross_fit
 from mlpilot.engine.ensemble import EnsembleModel, select_ensemble
 from mlpilot.engine.predictor import TrainedModel
 from mlpilot.engine.preprocess import PreparedData, prepare_data
+from mlpilot.engine.refit import refit_chosen
 from mlpilot.engine.scores import scores_to_predictions
-from mlpilot.engine.search import SearchResult, TrialSummary, tune
+from mlpilot.engine.search import MIN_TRIAL_S, SearchResult, TrialSummary, tune
 from mlpilot.engine.tracking import ModelVersionInfo, Tracker
 from mlpilot.engine.training import Callback, EpochResult, TrainingFault, TrainingRun, fit
 from mlpilot.engine.worker import fit_in_subprocess
@@ -47,7 +49,11 @@ class TuneOutcome(BaseModel):
 
     `top_configs` are the best completed trials, best first, as
     `{"config": TrainingConfig fields, "score": validation score, "source": "trial N"}`
-    (what the experience store keeps for warm starts).
+    (what the experience store keeps for warm starts). `best_score` is the chosen model's
+    validation score before its final refit; `refit` says which trials' models were
+    trained again on all rows and which were not, and why (`engine.refit.RefitReport`).
+    On small data, `cross_fit` says which configs were cross-fitted
+    (`engine.crossfit`): `best_score` is then the out-of-fold score on all rows.
     """
 
     model_dir: str | None
@@ -61,6 +67,8 @@ class TuneOutcome(BaseModel):
     top_configs: list[dict[str, Any]] = []
     fault: dict[str, Any] | None = None
     ensemble: dict[str, Any] | None = None
+    refit: dict[str, Any] | None = None
+    cross_fit: dict[str, Any] | None = None
 
 
 class Evaluation(BaseModel):
@@ -73,6 +81,15 @@ class Evaluation(BaseModel):
 
 
 _PREPARED: dict[tuple, PreparedData] = {}
+#: Share of the search's time kept back for the final refit on all rows (`engine.refit`) ...
+REFIT_SHARE = 0.2
+#: ... or, on small data, for cross-fitting the best configs (`engine.crossfit`).
+CROSS_FIT_SHARE = 0.35
+#: Without an operator's `trial_slice_s`, a trial trains at most this share of the
+#: search's time (a network on many rows would otherwise take half of it).
+SLICE_SHARE = 0.25
+#: Seconds kept back after the refit for saving the model.
+SAVE_S = 0.5
 #: How many of a search's best configs `TuneOutcome.top_configs` keeps.
 TOP_CONFIGS = 3
 
@@ -142,25 +159,51 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
                tracker: Tracker | None = None, parent_run_id: str | None = None,
                on_trial=None, trial_slice_s: float | None = None,
                stop_on: Sequence[str] = ()) -> TuneOutcome:
-    """Search around `config` with Optuna until the deadline; save the best trial's model.
+    """Search around `config` with Optuna, refit the choice on all rows, save it, all
+    before the deadline.
 
-    A trial gets at most `trial_slice_s` seconds; a fault of a kind in `stop_on` (e.g.
-    "trial_timeout") ends the search early and comes back in `TuneOutcome.fault`.
+    The search ends `REFIT_SHARE` of the time before the deadline; the chosen model (or
+    the chosen ensemble's members) is then trained again on the training and validation
+    rows where its measured time says it fits (`engine.refit`). On small data
+    (`engine.crossfit.MAX_ROWS`) the search ends `CROSS_FIT_SHARE` before it instead,
+    and its best configs and HistGradientBoosting defaults are cross-fitted; the choice
+    is made on their out-of-fold predictions.
+
+    A trial gets at most `trial_slice_s` seconds (default `SLICE_SHARE` of the search's
+    time); a fault of a kind in `stop_on` (e.g. "trial_timeout") ends the search early
+    and comes back in `TuneOutcome.fault`.
     """
     started = time.monotonic()
     data = prepared(df, task, config, test_df)
-    result = tune(config, data, task, deadline=deadline, storage=storage, study_name=study_name,
-                  enqueue=enqueue, tracker=tracker, parent_run_id=parent_run_id,
-                  on_trial=on_trial, seed=config.seed, trial_slice_s=trial_slice_s,
-                  stop_on=stop_on)
-    saved, score, ensemble = None, result.best_score, None
+    small = use_cross_fit(data)
+    share = CROSS_FIT_SHARE if small else REFIT_SHARE
+    search_deadline = deadline - share * max(deadline - time.monotonic(), 0.0)
+    slice_s = trial_slice_s or SLICE_SHARE * max(search_deadline - time.monotonic(), 0.0)
+    result = tune(config, data, task, deadline=search_deadline, storage=storage,
+                  study_name=study_name, enqueue=enqueue, tracker=tracker,
+                  parent_run_id=parent_run_id, on_trial=on_trial, seed=config.seed,
+                  trial_slice_s=max(slice_s, MIN_TRIAL_S), stop_on=stop_on)
+    saved, score, ensemble, refitted, crossed = None, result.best_score, None, None, None
+    best_config = result.best_config
     if result.best_fit is not None:
         model, score, ensemble = best_model(result, data, task)
+        finished = result.fault is None  # a search paused for the fault doctor goes on later
+        chosen = None
+        if finished and small:
+            chosen = cross_fit_chosen(result.candidates, config, data, task,
+                                      deadline=deadline - SAVE_S, seed=config.seed)
+        if chosen is not None:
+            model, score, ensemble = chosen.model, chosen.score, _bag_ensemble(chosen)
+            best_config, crossed = chosen.bags[0].entry.config, chosen.summary()
+        elif finished:
+            fits = {c.number: (c.model, c.fit) for c in result.candidates}
+            model, report = refit_chosen(model, fits, data, task, deadline=deadline - SAVE_S)
+            refitted = report.as_dict()
         model.save(model_dir)
         saved = str(model_dir)
     return TuneOutcome(
-        model_dir=saved, best_score=score if saved else None, ensemble=ensemble,
-        best_config=result.best_config.model_dump(mode="json") if saved else None,
+        model_dir=saved, best_score=score if saved else None, ensemble=ensemble, refit=refitted,
+        cross_fit=crossed, best_config=best_config.model_dump(mode="json") if saved else None,
         n_trials=len(result.trials), n_complete=result.n_complete, n_pruned=result.n_pruned,
         n_failed=result.n_failed, seconds=time.monotonic() - started,
         top_configs=_top_configs(result.trials, task.metric),
@@ -188,6 +231,15 @@ def best_model(result: SearchResult, data: PreparedData, task: TaskSpec
                "score": chosen.score, "best_single_score": chosen.best_single_score}
     return (EnsembleModel.from_selection([c.model for c in candidates], chosen), chosen.score,
             summary)
+
+
+def _bag_ensemble(chosen: CrossFitResult) -> dict[str, Any] | None:
+    """The make-up of a cross-fitted ensemble of bags, like `best_model`'s (None for one bag)."""
+    if len(chosen.bags) < 2:
+        return None
+    return {"trials": [b.entry.number for b in chosen.bags], "weights": chosen.weights,
+            "families": [b.entry.config.model.family for b in chosen.bags],
+            "score": chosen.score, "best_single_score": chosen.best_single_score}
 
 
 def fault_record(fault: TrainingFault, stage: str) -> dict[str, Any]:

@@ -1,0 +1,206 @@
+"""Cross-fitting for small data: the search's best configs judged on out-of-fold predictions.
+
+With a few hundred rows, the validation rows number a few dozen: one row is a point or
+more of accuracy, and a search that picks its best trial there mostly picks noise.
+`cross_fit_chosen` takes the search's best candidates, plus scikit-learn's
+HistGradientBoosting defaults (a strong, untuned anchor), and for each trains `FOLDS`
+models of fixed length (the trial's, see `refit.py`) on the training and validation
+rows less one fold, each predicting the fold it did not see. Those out-of-fold
+predictions cover every row, so configs are compared on all rows, and greedy ensemble
+selection (`ensemble.py`) runs on them. The final model is a bag (the fold models
+averaged) or a weighted ensemble of bags: every row trained four of each bag's five models.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from . import metrics
+from .config import TaskSpec, TrainingConfig, TreeConfig
+from .ensemble import EnsembleModel, select_ensemble
+from .preprocess import PreparedData
+from .refit import SAFETY, all_rows, train_fixed
+from .scores import score_predictions
+from .search import Candidate
+from .training import FitResult
+from .trees import TreeFitResult
+
+#: Folds of a cross-fit.
+FOLDS = 5
+#: Searches over at most this many training + validation rows are cross-fitted.
+MAX_ROWS = 2000
+#: scikit-learn's HistGradientBoosting default `max_iter` (no early stopping below 10k rows).
+DEFAULTS_ROUNDS = 100
+#: Seconds per boosting iteration assumed for the defaults when no tree trial ran.
+DEFAULT_TREE_PACE_S = 0.01
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A config to cross-fit: its trial (-1 for the defaults), length, rates and pace.
+
+    `rounds` and `pace_s` (seconds per round) are on the search's training rows.
+    """
+
+    number: int
+    config: TrainingConfig
+    rounds: int
+    pace_s: float
+    rates: tuple[float, ...] = ()
+    scales: bool = True  # trees' rounds grow with the rows; the defaults' fixed 100 do not
+
+
+@dataclass
+class Bag:
+    """One config's fold models, averaged, and their out-of-fold scores on all rows."""
+
+    entry: Entry
+    model: EnsembleModel
+    oof: np.ndarray
+    score: float
+
+
+def use_cross_fit(data: PreparedData) -> bool:
+    """True when the search's data is small enough to cross-fit its best configs."""
+    return len(data.y_train) + len(data.y_valid) <= MAX_ROWS
+
+
+def entries(candidates: Sequence[Candidate], base: TrainingConfig) -> list[Entry]:
+    """HistGradientBoosting defaults (the anchor: cheap, and what the final choice must
+    beat out of fold), then the candidates, best first."""
+    found = [e for e in map(_entry, candidates) if e is not None]
+    paces = [e.pace_s for e in found if e.config.model.family == "hist_gbt"]
+    trees = base.model_copy(update={"model": base.model.model_copy(update={"family": "hist_gbt"}),
+                                    "trees": TreeConfig()})
+    defaults = Entry(-1, trees, DEFAULTS_ROUNDS,
+                     statistics.median(paces) if paces else DEFAULT_TREE_PACE_S, scales=False)
+    return [defaults, *found]
+
+
+def fold_indices(y: np.ndarray, task: TaskSpec, seed: int, folds: int = FOLDS) -> list[np.ndarray]:
+    """Held-out row indices of each fold; stratified when every class has `folds` rows."""
+    counts = np.bincount(y.astype(np.int64)) if task.is_classification else np.zeros(1)
+    stratify = task.is_classification and counts[counts > 0].min() >= folds
+    splitter = (StratifiedKFold if stratify else KFold)(folds, shuffle=True, random_state=seed)
+    return [held for _, held in splitter.split(np.zeros(len(y)), y)]
+
+
+def cross_fit(entry: Entry, rows: PreparedData, held: Sequence[np.ndarray], task: TaskSpec,
+              n_train: int, *, deadline: float) -> Bag | None:
+    """`entry` trained once per fold on the other folds' rows; None when the deadline
+    stopped a fold first."""
+    oof: np.ndarray | None = None
+    models = []
+    for fold in held:
+        keep = np.ones(len(rows.y_train), dtype=bool)
+        keep[fold] = False
+        part = PreparedData(
+            X_train=rows.X_train[keep], y_train=rows.y_train[keep], X_valid=rows.X_train[fold],
+            y_valid=rows.y_train[fold], X_test=rows.X_test, y_test=rows.y_test,
+            preprocessor=rows.preprocessor, feature_columns=rows.feature_columns,
+            n_outputs=rows.n_outputs)
+        scaled = entry.scales and entry.config.model.family == "hist_gbt"
+        rounds = max(1, math.ceil(entry.rounds * keep.sum() / n_train)) if scaled else entry.rounds
+        model = train_fixed(entry.config, entry.rates, part, task, rounds, deadline=deadline)
+        if model is None:
+            return None
+        scores = np.asarray(model.scores(part.X_valid), dtype=np.float64)
+        if oof is None:
+            oof = np.zeros((len(rows.y_train), *scores.shape[1:]))
+        oof[fold] = scores
+        models.append(model)
+    pre = rows.preprocessor
+    score = score_predictions(task, pre.decode_target(rows.y_train), oof, pre.classes)
+    return Bag(entry, EnsembleModel(models, [1.0] * len(models)), oof, score)
+
+
+@dataclass
+class CrossFitResult:
+    """The chosen bag or ensemble of bags, its out-of-fold score, and what was done.
+
+    `bags` are the chosen ones (largest weight first); `best_single_score` is the best
+    bag's out-of-fold score, `tried` every bag made, `skipped` why others were not.
+    """
+
+    model: EnsembleModel
+    score: float
+    bags: list[Bag]
+    weights: list[float]
+    best_single_score: float
+    tried: list[Bag]
+    skipped: dict[int, str]
+    seconds: float = 0.0
+
+    def summary(self) -> dict:
+        """A JSON-able account (the job state keeps it)."""
+        return {"folds": FOLDS, "rows": len(self.bags[0].oof), "score": self.score,
+                "chosen": [b.entry.number for b in self.bags], "weights": self.weights,
+                "bags": [{"trial": b.entry.number, "family": b.entry.config.model.family,
+                          "score": b.score} for b in self.tried],
+                "skipped": {str(k): v for k, v in self.skipped.items()},
+                "seconds": round(self.seconds, 3)}
+
+
+def cross_fit_chosen(candidates: Sequence[Candidate], base: TrainingConfig, data: PreparedData,
+                     task: TaskSpec, *, deadline: float, seed: int = 0) -> CrossFitResult | None:
+    """Cross-fit the search's candidates (see `entries`) until the `time.monotonic()`
+    `deadline`, then choose by greedy ensemble selection on the out-of-fold predictions.
+
+    The defaults always run (until the deadline); a candidate whose estimated time (from
+    its trial's pace, times `refit.SAFETY`) does not fit the time left is skipped.
+    Returns None when no bag finished.
+    """
+    started = time.monotonic()
+    rows = all_rows(data)
+    n_train, n_all = len(data.y_train), len(rows.y_train)
+    held = fold_indices(rows.y_train, task, seed)
+    factor = n_all * (FOLDS - 1) / FOLDS / n_train  # a fold's rows over the search's
+    bags, skipped = [], {}
+    for entry in entries(candidates, base):
+        scaled = entry.scales and entry.config.model.family == "hist_gbt"
+        need = FOLDS * entry.pace_s * entry.rounds * factor ** (2 if scaled else 1)
+        left = deadline - time.monotonic()
+        if entry.number >= 0 and need * SAFETY > left:
+            skipped[entry.number] = f"needs about {need:.1f}s, {max(left, 0.0):.1f}s left"
+            continue
+        bag = cross_fit(entry, rows, held, task, n_train, deadline=deadline)
+        if bag is None:
+            skipped[entry.number] = "stopped at the deadline"
+        else:
+            bags.append(bag)
+    if not bags:
+        return None
+    pre = rows.preprocessor
+    chosen = select_ensemble([b.oof for b in bags], pre.decode_target(rows.y_train), task,
+                             classes=pre.classes)
+    order = sorted(range(len(chosen.members)), key=lambda i: -chosen.weights[i])
+    picked = [bags[chosen.members[i]] for i in order]
+    weights = [chosen.weights[i] for i in order]
+    if len(picked) < 2 or not metrics.is_better(task.metric, chosen.score,
+                                                chosen.best_single_score):
+        picked, weights = [bags[chosen.best_single]], [1.0]
+    model = picked[0].model if len(picked) == 1 else EnsembleModel(
+        [b.model for b in picked], weights)
+    score = chosen.score if len(picked) > 1 else picked[0].score
+    return CrossFitResult(model, score, picked, weights, chosen.best_single_score, bags, skipped,
+                          time.monotonic() - started)
+
+
+def _entry(candidate: Candidate) -> Entry | None:
+    """A candidate's config with its trial's length and pace; None without a record."""
+    result = candidate.fit
+    config = candidate.model.config
+    if isinstance(result, TreeFitResult) and result.n_iter >= 1:
+        return Entry(candidate.number, config, result.n_iter, result.seconds / result.n_iter)
+    if isinstance(result, FitResult) and result.best_epoch >= 1 and result.history:
+        pace = statistics.mean(e.elapsed_s for e in result.history)
+        rates = tuple(e.learning_rate for e in result.history)
+        return Entry(candidate.number, config, result.best_epoch, pace, rates)
+    return None
