@@ -1,5 +1,5 @@
 """The tune node's memory: warm-start the search from similar past runs, and remember
-this run's best configs for the runs to come.
+this run's best configs and trials for the runs to come.
 
 Both sides go through `tools/experience.py` and the experience store
 (`<data_dir>/experience.sqlite`). `MLPILOT_WARM_START=false` turns the warm start off;
@@ -42,7 +42,8 @@ def plan_warm_start(state: JobState, ctx: JobContext, meta: MetaFeatures, df: pd
         return warm, decision("tune", "cold start", warm.reason)
     runs = "; ".join(f"run {s.run_id} on {s.dataset} (distance {s.distance:.2f}, "
                      f"validation {s.metric} {s.score:.4f})" for s in warm.sources)
-    what = f"warm start: try {len(warm.configs)} config(s) of similar past runs first"
+    what = (f"warm start: try {len(warm.configs)} config(s) of similar past runs first, "
+            f"the sampler starting from {len(warm.prior)} of their trials")
     return warm, decision("tune", what, f"nearest past runs: {runs}")
 
 
@@ -59,4 +60,5 @@ def remember(state: JobState, ctx: JobContext, meta: MetaFeatures,
         candidates += outcome.top_configs
     record_experience(ctx.settings.experience_db, run_id=state["job_id"],
                       dataset=request.data.name, task=task, meta=meta, configs=candidates,
-                      base_score=base.get("score"))
+                      base_score=base.get("score"),
+                      trials=outcome.observations if outcome is not None else ())

@@ -22,6 +22,7 @@ from mlpilot.engine.config import LOWER_IS_BETTER, TaskSpec, TrainingConfig
 from mlpilot.engine.ensemble import EnsembleModel, select_ensemble
 from mlpilot.engine.predictor import TrainedModel
 from mlpilot.engine.preprocess import PreparedData, prepare_data
+from mlpilot.engine.prior import PriorTrial
 from mlpilot.engine.scores import scores_to_predictions
 from mlpilot.engine.search import SearchResult, TrialSummary, tune
 from mlpilot.engine.tracking import ModelVersionInfo, Tracker
@@ -46,8 +47,11 @@ class TuneOutcome(BaseModel):
     """The Optuna search's result.
 
     `top_configs` are the best completed trials, best first, as
-    `{"config": TrainingConfig fields, "score": validation score, "source": "trial N"}`
-    (what the experience store keeps for warm starts).
+    `{"config": TrainingConfig fields, "score": validation score, "source": "trial N"}`;
+    `observations` every completed trial in the order it ran, as
+    `{"params": search-space parameters, "value": validation score}` (what the experience
+    store keeps for warm starts). The trial counts are this search's own; `n_prior_trials`
+    is how many past runs' trials its sampler started from (a warm start).
     """
 
     model_dir: str | None
@@ -59,6 +63,8 @@ class TuneOutcome(BaseModel):
     n_failed: int
     seconds: float
     top_configs: list[dict[str, Any]] = []
+    observations: list[dict[str, Any]] = []
+    n_prior_trials: int = 0
     fault: dict[str, Any] | None = None
     ensemble: dict[str, Any] | None = None
 
@@ -141,18 +147,20 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
                test_df: pd.DataFrame | None = None, enqueue: Sequence[TrainingConfig] = (),
                tracker: Tracker | None = None, parent_run_id: str | None = None,
                on_trial=None, trial_slice_s: float | None = None,
-               stop_on: Sequence[str] = ()) -> TuneOutcome:
+               stop_on: Sequence[str] = (), prior: Sequence[PriorTrial] = ()) -> TuneOutcome:
     """Search around `config` with Optuna until the deadline; save the best trial's model.
 
     A trial gets at most `trial_slice_s` seconds; a fault of a kind in `stop_on` (e.g.
-    "trial_timeout") ends the search early and comes back in `TuneOutcome.fault`.
+    "trial_timeout") ends the search early and comes back in `TuneOutcome.fault`. `enqueue`
+    configs are tried first and `prior` trials start the sampler (a warm start, see
+    `engine.search.tune`).
     """
     started = time.monotonic()
     data = prepared(df, task, config, test_df)
     result = tune(config, data, task, deadline=deadline, storage=storage, study_name=study_name,
                   enqueue=enqueue, tracker=tracker, parent_run_id=parent_run_id,
                   on_trial=on_trial, seed=config.seed, trial_slice_s=trial_slice_s,
-                  stop_on=stop_on)
+                  stop_on=stop_on, prior=prior)
     saved, score, ensemble = None, result.best_score, None
     if result.best_fit is not None:
         model, score, ensemble = best_model(result, data, task)
@@ -164,6 +172,9 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
         n_trials=len(result.trials), n_complete=result.n_complete, n_pruned=result.n_pruned,
         n_failed=result.n_failed, seconds=time.monotonic() - started,
         top_configs=_top_configs(result.trials, task.metric),
+        observations=[{"params": t.params, "value": t.value} for t in result.trials
+                      if t.state == "complete" and t.value is not None and np.isfinite(t.value)],
+        n_prior_trials=result.n_prior,
         fault=fault_record(result.fault, "tune") if result.fault else None)
 
 

@@ -16,6 +16,7 @@ from mlpilot.agent.state import TaskRequest
 from mlpilot.agent.warm_start import plan_warm_start
 from mlpilot.engine.config import TaskSpec, TrainingConfig, TreeConfig
 from mlpilot.engine.data import profile_table
+from mlpilot.engine.prior import PRIOR_ATTR, PriorTrial
 from mlpilot.engine.search import CONFIG_ATTR, config_params
 from mlpilot.guardrails.limits import Limits
 from mlpilot.knowledge.experience import ExperienceStore
@@ -106,6 +107,39 @@ def test_only_configs_that_beat_their_runs_base_config_are_tried(penguins, tmp_p
     assert warm.skipped == ["past-run #2: scored below its run's base config"]
 
 
+def test_a_past_runs_trials_start_the_sampler_when_scored_on_the_same_metric(penguins,
+                                                                           tmp_path):
+    store_path = tmp_path / "experience.sqlite"
+    trials = [{"params": {"learning_rate": 0.01, "depth": 2}, "value": 0.95},
+              {"params": {"learning_rate": 0.3, "depth": 1}, "value": float("nan")},
+              {"params": {"learning_rate": 0.001, "depth": 3}, "value": 0.7}]
+    worse = PAST.model_copy(update={"batch_size": 64})
+    record_experience(store_path, run_id="past-run", dataset="penguins.csv", task=TASK,
+                      meta=dataset_meta(penguins, TASK), base_score=0.95, trials=trials,
+                      configs=[{"config": worse.model_dump(mode="json"), "score": 0.9}])
+    assert len(ExperienceStore(store_path).get("past-run").trials) == 2  # the NaN is not kept
+    args = (store_path, dataset_meta(penguins, TASK))
+    rest = (TrainingConfig(), profile_table(penguins, "species"))
+
+    warm = find_warm_start(*args, TASK, *rest, n_train_rows=233)
+    assert warm.configs == []  # its one config lost to its base config ...
+    assert warm.used and warm.prior == [  # ... but its trials still guide the sampler
+        PriorTrial(params={"learning_rate": 0.01, "depth": 2}, value=0.95, source="past-run"),
+        PriorTrial(params={"learning_rate": 0.001, "depth": 3}, value=0.7, source="past-run")]
+    assert "2 past trial(s)" in warm.reason and warm.summary()["n_prior_trials"] == 2
+    assert [s.run_id for s in warm.sources] == ["past-run"]
+
+    base = TrainingConfig()
+    assert warm.enqueue(base) == []  # the job trained its base already; the priors cover it
+    with_configs = warm.model_copy(update={"configs": [PAST]})
+    assert with_configs.enqueue(base) == [PAST]
+    assert with_configs.model_copy(update={"prior": []}).enqueue(base) == [PAST, base]
+
+    other_metric = TASK.model_copy(update={"metric": "balanced_accuracy"})
+    cold = find_warm_start(*args, other_metric, *rest, n_train_rows=233)
+    assert not cold.used and cold.prior == []  # scores on another metric do not rank alike
+
+
 def test_no_warm_start_without_a_similar_past_run(penguins, tmp_path):
     store_path = tmp_path / "experience.sqlite"
     args = (dataset_meta(penguins, TASK), TASK, TrainingConfig(), profile_table(penguins, "species"))
@@ -150,10 +184,11 @@ def test_a_second_job_on_similar_data_starts_from_the_first_jobs_best_config(pen
     assert warm["sources"][0]["run_id"] == first.job_id and warm["sources"][0]["distance"] < 0.3
     study = optuna.load_study(study_name=second.job_id, storage=settings.optuna_storage)
     trials = study.get_trials(deepcopy=False)
-    base = TrainingConfig.model_validate_json(trials[warm["n_configs"]].user_attrs[CONFIG_ATTR])
-    expected = adapt_config(remembered.best.config, base, n_train_rows=10**6)  # 32 fits
-    assert trials[0].user_attrs[CONFIG_ATTR] == expected.model_dump_json()
-    assert trials[0].params == pytest.approx(config_params(expected, base.search.space))
+    tried = TrainingConfig.model_validate_json(trials[0].user_attrs[CONFIG_ATTR])
+    # the first trial is the first job's best config: its model, optimiser and batch size
+    assert tried == adapt_config(remembered.best.config, tried, n_train_rows=10**6)  # 32 fits
+    assert tried.model == TrainingConfig.model_validate(remembered.best.config).model
+    assert trials[0].params == pytest.approx(config_params(tried, tried.search.space))
 
     logged = [d for d in second.result["decisions"] if d["decision"].startswith("warm start")]
     assert logged and first.job_id in logged[0]["why"]
@@ -163,4 +198,11 @@ def test_a_second_job_on_similar_data_starts_from_the_first_jobs_best_config(pen
     with open(second.result["report_markdown_path"]) as saved:
         markdown = saved.read()
     assert "Warm-started" in markdown and first.job_id in markdown
+
+    # the first job's trials started the sampler; they are not the second job's trials
+    prior = [t for t in trials if PRIOR_ATTR in t.user_attrs]
+    assert prior and {t.user_attrs[PRIOR_ATTR] for t in prior} == {first.job_id}
+    assert 0 < len(prior) <= warm["n_prior_trials"] == len(remembered.trials)
+    assert second.result["search"]["n_trials"] == len(trials) - len(prior)
+    assert f"the sampler started from {len(prior)} of their trials" in markdown
     assert ExperienceStore(settings.experience_db).count() == 2  # the second job is remembered too
