@@ -89,9 +89,10 @@ class WarmStart(BaseModel):
     def enqueue(self, base: TrainingConfig) -> list[TrainingConfig]:
         """The configs a search around `base` tries first: the past configs, then `base`.
 
-        With past trials for the sampler, `base` is left out: a job has trained it already
-        (the train node, before the search), and the past trials tell the sampler how
-        configs of its kind did, so training it again would only delay the search.
+        With past trials for the sampler, `base` is left out unless it is one of the past
+        runs' best configs (then it is in `configs`): a job has trained it already (the
+        train node, before the search), and the past trials tell the sampler how configs of
+        its kind did, so training it again would only delay the search.
         """
         return list(self.configs) if self.prior else [*self.configs, base]
 
@@ -155,7 +156,7 @@ def find_warm_start(store_path: Path, meta: MetaFeatures, task: TaskSpec, base: 
     configs: list[TrainingConfig] = []
     skipped: list[str] = []
     used_runs: set[str] = set()
-    seen = {base.model_dump_json()}
+    seen: set[str] = set()  # the new base itself may be one of the best past configs
     depth = max(len(n.experience.configs) for n in similar)
     for rank in range(depth):
         for neighbour in similar:
@@ -176,9 +177,7 @@ def find_warm_start(store_path: Path, meta: MetaFeatures, task: TaskSpec, base: 
                 seen.add(config.model_dump_json())
                 configs.append(config)
                 used_runs.add(past.run_id)
-    prior = [PriorTrial(params=t.params, value=t.value, source=n.experience.run_id)
-             for n in similar if n.experience.metric == task.metric
-             for t in n.experience.trials][:max_prior]
+    prior = _prior(similar, task.metric, max_prior)
     used_runs |= {p.source for p in prior}
     if not configs and not prior:
         return WarmStart(skipped=skipped, reason=(
@@ -205,6 +204,20 @@ def _checked(past: dict[str, Any], task: TaskSpec, base: TrainingConfig, profile
         return None, "; ".join(f.line() for f in report.errors)
     # safe repairs may touch any field: keep them on the transferred part only
     return adapt_config(report.config, base, n_train_rows), ""
+
+
+def _prior(similar: Sequence[Neighbour], metric: str, limit: int) -> list[PriorTrial]:
+    """The trials of the past runs scored on `metric`: at most `limit`, nearest runs first
+    to keep, but listed farthest run first: TPE weighs the later trials of a long history
+    more."""
+    runs: list[list[PriorTrial]] = []
+    for neighbour in similar:
+        past = neighbour.experience
+        room = limit - sum(map(len, runs))
+        if past.metric == metric and room > 0:
+            runs.append([PriorTrial(params=t.params, value=t.value, source=past.run_id)
+                         for t in past.trials[:room]])
+    return [trial for run in reversed(runs) for trial in run]
 
 
 def _learnt(past: Experience, score: float) -> bool:
