@@ -37,7 +37,8 @@ def plan_warm_start(state: JobState, ctx: JobContext, meta: MetaFeatures, df: pd
     warm = find_warm_start(
         settings.experience_db, meta, task, config, DataProfile.model_validate(state["profile"]),
         n_train_rows=n_train, exclude=[state["job_id"]], limits=limits,
-        max_distance=settings.warm_start_max_distance)
+        max_distance=settings.warm_start_max_distance,
+        budget_s=task.budget_s - state.get("budget_used_s", 0.0))
     if not warm.used:
         return warm, decision("tune", "cold start", warm.reason)
     runs = "; ".join(f"run {s.run_id} on {s.dataset} (distance {s.distance:.2f}, "
@@ -55,7 +56,8 @@ def remember(state: JobState, ctx: JobContext, meta: MetaFeatures,
     candidates: list[dict[str, Any]] = []
     base = state.get("base") or {}
     if base.get("config") is not None:
-        candidates.append({"config": base["config"], "score": base["score"], "source": "base"})
+        candidates.append({"config": base["config"], "score": base["score"], "source": "base",
+                           "seconds": base.get("seconds")})
     if outcome is not None:
         candidates += outcome.top_configs
     record_experience(ctx.settings.experience_db, run_id=state["job_id"],

@@ -83,6 +83,7 @@ class Curve:
     log: list[tuple[float, str | None, str, float | None]] = field(default_factory=list)
     trials: int = 0
     first_trial_score: float | None = None
+    first_trial_seconds: float | None = None
 
     @property
     def final(self) -> float | None:
@@ -134,7 +135,7 @@ def search(df: pd.DataFrame, task: TaskSpec, base: TrainingConfig, budget: float
         if trial.value is None:
             return
         if curve.trials == 1:  # the first config enqueued
-            curve.first_trial_score = trial.value
+            curve.first_trial_score, curve.first_trial_seconds = trial.value, trial.seconds
         best = curve.final
         if best is None or (trial.value < best if lower else trial.value > best):
             best = trial.value
@@ -160,7 +161,8 @@ def run_pair(pair: Pair, budget: float, seed: int, store: Path) -> dict:
         store, run_id=f"seen-{pair.name}-{seed}", dataset=f"{pair.file} (seen part)", task=task,
         meta=dataset_meta(seen, task), base_score=base_score, trials=seen_run.observations,
         configs=[{"config": seen_base.model_dump(mode="json"), "score": base_score,
-                  "source": "base"}, *seen_run.top_configs])
+                  "source": "base", "seconds": seen_curve.first_trial_seconds},
+                 *seen_run.top_configs])
 
     new_base = base_config(new, task, seed)
     n_train = len(prepared(new, task, new_base).y_train)  # both searches share this preparation
@@ -168,7 +170,7 @@ def run_pair(pair: Pair, budget: float, seed: int, store: Path) -> dict:
     clock = time.monotonic(), time.process_time()  # finding the past run counts for warm
     meta = dataset_meta(new, task)
     warm_start = find_warm_start(store, meta, task, new_base, profile_table(new, task.target),
-                                 n_train_rows=n_train)
+                                 n_train_rows=n_train, budget_s=budget)
     _, warm = search(new, task, new_base, budget, "warm", warm_start.enqueue(new_base),
                      clock=clock, prior=warm_start.prior)
 

@@ -187,11 +187,13 @@ def distance(a: MetaFeatures, b: MetaFeatures) -> float:
 
 
 class ScoredConfig(BaseModel):
-    """One config a job trained, and its validation score on that job's metric."""
+    """One config a job trained, its validation score on that job's metric, and how long it
+    trained there."""
 
     config: dict[str, Any] = Field(description="A TrainingConfig, as JSON-able fields.")
     score: float
     source: str = Field(default="", description="Where it came from, e.g. 'base' or 'trial 7'.")
+    seconds: float | None = Field(default=None, description="Training seconds (None: unknown).")
 
 
 class PastTrial(BaseModel):

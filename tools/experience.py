@@ -13,7 +13,9 @@ run); a config with an error is skipped, and the report says why.
 Only what a past run learnt is transferred: configs that scored at least as well as that
 run's own starting (base) config. A config that lost to its run's base would, on similar
 data, most likely lose to the new run's base too, and trying it first only delays the
-search.
+search. When past trials start the sampler, the configs tried first may also take only a
+share of the budget (by the seconds they trained in their run): the sampler knows the
+slower ones from the past trials, and a warm search should be ahead early.
 
 The past runs' trials go to the new search's sampler as prior trials (`engine.search`):
 TPE then starts from their good and bad regions instead of from random samples. They
@@ -126,7 +128,8 @@ def adapt_config(past: dict[str, Any] | TrainingConfig, base: TrainingConfig,
 def find_warm_start(store_path: Path, meta: MetaFeatures, task: TaskSpec, base: TrainingConfig,
                     profile: DataProfile, *, n_train_rows: int, exclude: Sequence[str] = (),
                     limits: Limits | None = None, neighbours: int = 3, max_configs: int = 3,
-                    max_distance: float = 1.0, max_prior: int = 1000) -> WarmStart:
+                    max_distance: float = 1.0, max_prior: int = 1000,
+                    budget_s: float | None = None, first_share: float = 0.1) -> WarmStart:
     """Configs to try first in a new job's search, from the nearest past runs.
 
     Args:
@@ -143,6 +146,10 @@ def find_warm_start(store_path: Path, meta: MetaFeatures, task: TaskSpec, base: 
             config of each neighbour (nearest first), then the second best, ...
         max_distance: past runs further than this are not similar enough to use.
         max_prior: how many past trials to return at most (nearest runs first).
+        budget_s: the new search's budget in seconds (None: no time limit on the configs).
+        first_share: with past trials for the sampler, the past configs tried first may
+            take this share of `budget_s` together, by the seconds they trained in their
+            run (a config of unknown time is taken).
     """
     store = ExperienceStore(store_path)
     near = store.nearest(meta, task.task_type, k=neighbours, exclude=list(exclude))
@@ -153,6 +160,8 @@ def find_warm_start(store_path: Path, meta: MetaFeatures, task: TaskSpec, base: 
         return WarmStart(reason=f"cold start: the nearest past run ({near[0].experience.run_id}, "
                                 f"{near[0].experience.dataset}) is {near[0].distance:.2f} away, "
                                 f"more than the limit {max_distance:g}")
+    prior = _prior(similar, task.metric, max_prior)
+    room = first_share * budget_s if prior and budget_s else math.inf
     configs: list[TrainingConfig] = []
     skipped: list[str] = []
     used_runs: set[str] = set()
@@ -164,8 +173,14 @@ def find_warm_start(store_path: Path, meta: MetaFeatures, task: TaskSpec, base: 
             if len(configs) >= max_configs or rank >= len(past.configs):
                 continue
             label = f"{past.run_id} #{rank + 1}"
+            seconds = past.configs[rank].seconds or 0.0
             if not _learnt(past, past.configs[rank].score):
                 skipped.append(f"{label}: scored below its run's base config")
+                continue
+            if seconds > room:
+                skipped.append(f"{label}: trained {seconds:.1f} s in its run, more than the "
+                               f"{room:.1f} s left for the configs tried first; the sampler "
+                               "knows it from the past trials")
                 continue
             config, why = _checked(past.configs[rank].config, task, base, profile,
                                    n_train_rows, limits)
@@ -177,7 +192,7 @@ def find_warm_start(store_path: Path, meta: MetaFeatures, task: TaskSpec, base: 
                 seen.add(config.model_dump_json())
                 configs.append(config)
                 used_runs.add(past.run_id)
-    prior = _prior(similar, task.metric, max_prior)
+                room -= seconds
     used_runs |= {p.source for p in prior}
     if not configs and not prior:
         return WarmStart(skipped=skipped, reason=(

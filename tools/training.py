@@ -47,7 +47,8 @@ class TuneOutcome(BaseModel):
     """The Optuna search's result.
 
     `top_configs` are the best completed trials, best first, as
-    `{"config": TrainingConfig fields, "score": validation score, "source": "trial N"}`;
+    `{"config": TrainingConfig fields, "score": validation score, "source": "trial N",
+    "seconds": the trial's seconds}`;
     `observations` every completed trial in the order it ran, as
     `{"params": search-space parameters, "value": validation score}` (what the experience
     store keeps for warm starts). The trial counts are this search's own; `n_prior_trials`
@@ -230,7 +231,7 @@ def _top_configs(trials: Sequence[TrialSummary], metric: str, k: int = TOP_CONFI
         if key not in seen and len(top) < k:
             seen.add(key)
             top.append({"config": trial.config.model_dump(mode="json"), "score": trial.value,
-                        "source": f"trial {trial.number}"})
+                        "source": f"trial {trial.number}", "seconds": trial.seconds})
     return top
 
 

@@ -140,6 +140,33 @@ def test_a_past_runs_trials_start_the_sampler_when_scored_on_the_same_metric(pen
     assert not cold.used and cold.prior == []  # scores on another metric do not rank alike
 
 
+def test_with_past_trials_the_configs_tried_first_take_a_share_of_the_budget(penguins,
+                                                                          tmp_path):
+    store_path = tmp_path / "experience.sqlite"
+    slow, quick = (PAST.model_copy(update={"batch_size": b}) for b in (64, 16))
+    scored = [(PAST, 0.5), (slow, 20.0), (quick, 1.0)]  # (config, seconds it trained)
+
+    def remember(trials: list[dict]) -> None:
+        record_experience(store_path, run_id="past-run", dataset="penguins.csv", task=TASK,
+                          meta=dataset_meta(penguins, TASK), trials=trials,
+                          configs=[{"config": c.model_dump(mode="json"), "score": 0.9 - i / 100,
+                                    "seconds": s} for i, (c, s) in enumerate(scored)])
+
+    def warm_start():
+        return find_warm_start(store_path, dataset_meta(penguins, TASK), TASK, TrainingConfig(),
+                               profile_table(penguins, "species"), n_train_rows=233,
+                               budget_s=30)
+
+    remember([{"params": {"learning_rate": 0.01}, "value": 0.9}])
+    warm = warm_start()  # 10% of 30 s: 3 s for the configs tried first
+    assert len(warm.configs) == 2 and warm.configs[1].batch_size == 16  # #1 and #3
+    assert 64 not in [c.batch_size for c in warm.configs]
+    [why] = warm.skipped
+    assert why.startswith("past-run #2: trained 20.0 s") and "sampler" in why
+    remember([])  # without past trials, the configs are all the warm start has
+    assert len(warm_start().configs) == 3
+
+
 def test_no_warm_start_without_a_similar_past_run(penguins, tmp_path):
     store_path = tmp_path / "experience.sqlite"
     args = (dataset_meta(penguins, TASK), TASK, TrainingConfig(), profile_table(penguins, "species"))
