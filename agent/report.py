@@ -121,6 +121,9 @@ def _warm_start_lines(warm: dict[str, Any] | None, n_prior: int | None = None) -
         how.append(f"the sampler started from {n_prior} of their trials "
                    "(not counted as this run's trials)")
     how = how or ["the search ended before its sampler drew on their trials"]
+    if warm.get("families"):
+        how.append(f"the sampler drew only {', '.join(warm['families'])} (the families of "
+                   "their best configs, and trees)")
     lines = ["", f"Warm-started from these similar past runs: {'; '.join(how)}.", "",
              "| past run | data | distance | validation score |", "| --- | --- | ---: | ---: |"]
     lines += [f"| `{r['run_id']}` | {r['dataset']} | {r['distance']:.3f} | "

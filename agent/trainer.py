@@ -126,7 +126,7 @@ def tune(state: JobState, runtime: Runtime[JobContext]
     rounds = sum(f["status"] == "applied" and f.get("stage") == "tune"
                  for f in state.get("fault_fixes") or [])
     outcome = tune_model(
-        df, task, config,
+        df, task, warm.search_config(config),
         model_dir=settings.job_dir(state["job_id"]) / ("tuned" if not rounds else f"tuned-{rounds + 1}"),
         deadline=started + remaining, storage=settings.optuna_storage,
         study_name=state["job_id"], test_df=test_df, enqueue=warm.enqueue(config),

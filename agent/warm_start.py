@@ -45,6 +45,8 @@ def plan_warm_start(state: JobState, ctx: JobContext, meta: MetaFeatures, df: pd
                      f"validation {s.metric} {s.score:.4f})" for s in warm.sources)
     what = (f"warm start: try {len(warm.configs)} config(s) of similar past runs first, "
             f"the sampler starting from {len(warm.prior)} of their trials")
+    if warm.families:
+        what += f" and drawing only {', '.join(warm.families)}"
     return warm, decision("tune", what, f"nearest past runs: {runs}")
 
 

@@ -171,7 +171,8 @@ def run_pair(pair: Pair, budget: float, seed: int, store: Path) -> dict:
     meta = dataset_meta(new, task)
     warm_start = find_warm_start(store, meta, task, new_base, profile_table(new, task.target),
                                  n_train_rows=n_train, budget_s=budget)
-    _, warm = search(new, task, new_base, budget, "warm", warm_start.enqueue(new_base),
+    _, warm = search(new, task, warm_start.search_config(new_base), budget, "warm",
+                     warm_start.enqueue(new_base),
                      clock=clock, prior=warm_start.prior)
 
     lower = task.metric in LOWER_IS_BETTER

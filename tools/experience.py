@@ -15,7 +15,10 @@ run's own starting (base) config. A config that lost to its run's base would, on
 data, most likely lose to the new run's base too, and trying it first only delays the
 search. When past trials start the sampler, the configs tried first may also take only a
 share of the budget (by the seconds they trained in their run): the sampler knows the
-slower ones from the past trials, and a warm search should be ahead early.
+slower ones from the past trials, and a warm search should be ahead early. For the same
+reason the sampler then draws only the model families of the past runs' best configs,
+and gradient-boosted trees (a tree trains in about a second, a network in many): TPE
+would otherwise keep trying the families it knows least, at many seconds a trial.
 
 The past runs' trials go to the new search's sampler as prior trials (`engine.search`):
 TPE then starts from their good and bad regions instead of from random samples. They
@@ -33,7 +36,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, Field, ValidationError
 
-from mlpilot.engine.config import LOWER_IS_BETTER, TaskSpec, TrainingConfig
+from mlpilot.engine.config import LOWER_IS_BETTER, ModelFamily, TaskSpec, TrainingConfig
 from mlpilot.engine.data import DataProfile
 from mlpilot.engine.prior import PriorTrial
 from mlpilot.engine.space import families
@@ -72,13 +75,15 @@ class WarmStart(BaseModel):
     """What the experience store suggests for a new job's search.
 
     `configs` are adapted, validated `TrainingConfig`s to try first, in order; `prior` the
-    past runs' trials for the sampler to start from; `sources` the past runs they came
+    past runs' trials for the sampler to start from; `families` the model families the
+    search samples (empty: those of the base config); `sources` the past runs they came
     from, nearest first; `reason` says in words why the search is (or is not)
     warm-started; `skipped` says why candidate configs were left out.
     """
 
     configs: list[TrainingConfig] = []
     prior: list[PriorTrial] = []
+    families: list[ModelFamily] = []
     sources: list[WarmStartSource] = []
     skipped: list[str] = []
     reason: str
@@ -98,10 +103,14 @@ class WarmStart(BaseModel):
         """
         return list(self.configs) if self.prior else [*self.configs, base]
 
+    def search_config(self, base: TrainingConfig) -> TrainingConfig:
+        """`base` with the search's families narrowed to `families` (when set)."""
+        return _narrowed(base, self.families) if self.families else base
+
     def summary(self) -> dict[str, Any]:
         """The JSON the report shows (`search.warm_start`)."""
         return {"used": self.used, "n_configs": len(self.configs),
-                "n_prior_trials": len(self.prior),
+                "n_prior_trials": len(self.prior), "families": self.families,
                 "sources": [s.model_dump() for s in self.sources], "reason": self.reason,
                 "skipped": self.skipped}
 
@@ -162,6 +171,8 @@ def find_warm_start(store_path: Path, meta: MetaFeatures, task: TaskSpec, base: 
                                 f"more than the limit {max_distance:g}")
     prior = _prior(similar, task.metric, max_prior)
     room = first_share * budget_s if prior and budget_s else math.inf
+    narrowed = _winning_families(similar, base) if prior else []
+    base = _narrowed(base, narrowed) if narrowed else base
     configs: list[TrainingConfig] = []
     skipped: list[str] = []
     used_runs: set[str] = set()
@@ -200,9 +211,11 @@ def find_warm_start(store_path: Path, meta: MetaFeatures, task: TaskSpec, base: 
             "before this run's base config"))
     sources = [_source(n) for n in similar if n.experience.run_id in used_runs]
     runs = ", ".join(f"{s.run_id} (distance {s.distance:.2f})" for s in sources)
-    return WarmStart(configs=configs, prior=prior, sources=sources, skipped=skipped,
+    sampled = f"; sampling only {', '.join(narrowed)}" if narrowed else ""
+    return WarmStart(configs=configs, prior=prior, families=narrowed, sources=sources,
+                     skipped=skipped,
                      reason=f"warm start: {len(configs)} config(s) and {len(prior)} past "
-                            f"trial(s) from {runs}")
+                            f"trial(s) from {runs}{sampled}")
 
 
 def _checked(past: dict[str, Any], task: TaskSpec, base: TrainingConfig, profile: DataProfile,
@@ -233,6 +246,21 @@ def _prior(similar: Sequence[Neighbour], metric: str, limit: int) -> list[PriorT
             runs.append([PriorTrial(params=t.params, value=t.value, source=past.run_id)
                          for t in past.trials[:room]])
     return [trial for run in reversed(runs) for trial in run]
+
+
+def _winning_families(similar: Sequence[Neighbour], base: TrainingConfig) -> list[ModelFamily]:
+    """The searched families of the past runs' best configs (those that did at least as well
+    as their run's base config), and trees if searched; empty when that leaves out none."""
+    searched = families(base)
+    won = {c.config.get("model", {}).get("family", "mlp") for n in similar
+           for c in n.experience.configs if _learnt(n.experience, c.score)} | {"hist_gbt"}
+    kept = [f for f in searched if f in won]
+    return kept if kept and len(kept) < len(searched) else []
+
+
+def _narrowed(base: TrainingConfig, kept: Sequence[ModelFamily]) -> TrainingConfig:
+    space = base.search.space.model_copy(update={"families": list(kept)})
+    return base.model_copy(update={"search": base.search.model_copy(update={"space": space})})
 
 
 def _learnt(past: Experience, score: float) -> bool:
