@@ -16,9 +16,10 @@ data, most likely lose to the new run's base too, and trying it first only delay
 search. When past trials start the sampler, the configs tried first may also take only a
 share of the budget (by the seconds they trained in their run): the sampler knows the
 slower ones from the past trials, and a warm search should be ahead early. For the same
-reason the sampler then draws only the model families of the past runs' best configs,
-and gradient-boosted trees (a tree trains in about a second, a network in many): TPE
-would otherwise keep trying the families it knows least, at many seconds a trial.
+reason the sampler then draws only the model families of the configs tried first, and
+gradient-boosted trees (a tree trains in about a second, a network in many): TPE would
+otherwise keep trying the families it knows least, at many seconds a trial. A longer
+budget leaves room for slower configs, and so for their families.
 
 The past runs' trials go to the new search's sampler as prior trials (`engine.search`):
 TPE then starts from their good and bad regions instead of from random samples. They
@@ -171,8 +172,6 @@ def find_warm_start(store_path: Path, meta: MetaFeatures, task: TaskSpec, base: 
                                 f"more than the limit {max_distance:g}")
     prior = _prior(similar, task.metric, max_prior)
     room = first_share * budget_s if prior and budget_s else math.inf
-    narrowed = _winning_families(similar, base) if prior else []
-    base = _narrowed(base, narrowed) if narrowed else base
     configs: list[TrainingConfig] = []
     skipped: list[str] = []
     used_runs: set[str] = set()
@@ -204,6 +203,7 @@ def find_warm_start(store_path: Path, meta: MetaFeatures, task: TaskSpec, base: 
                 configs.append(config)
                 used_runs.add(past.run_id)
                 room -= seconds
+    narrowed = _sampled_families(configs, base) if prior else []
     used_runs |= {p.source for p in prior}
     if not configs and not prior:
         return WarmStart(skipped=skipped, reason=(
@@ -248,12 +248,12 @@ def _prior(similar: Sequence[Neighbour], metric: str, limit: int) -> list[PriorT
     return [trial for run in reversed(runs) for trial in run]
 
 
-def _winning_families(similar: Sequence[Neighbour], base: TrainingConfig) -> list[ModelFamily]:
-    """The searched families of the past runs' best configs (those that did at least as well
-    as their run's base config), and trees if searched; empty when that leaves out none."""
+def _sampled_families(configs: Sequence[TrainingConfig], base: TrainingConfig
+                     ) -> list[ModelFamily]:
+    """The searched families of the configs tried first, and trees if searched; empty when
+    that leaves out no family."""
     searched = families(base)
-    won = {c.config.get("model", {}).get("family", "mlp") for n in similar
-           for c in n.experience.configs if _learnt(n.experience, c.score)} | {"hist_gbt"}
+    won = {c.model.family for c in configs} | {"hist_gbt"}
     kept = [f for f in searched if f in won]
     return kept if kept and len(kept) < len(searched) else []
 

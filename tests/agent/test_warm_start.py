@@ -167,18 +167,21 @@ def test_with_past_trials_the_configs_tried_first_take_a_share_of_the_budget(pen
     assert len(warm_start().configs) == 3
 
 
-def test_with_past_trials_the_sampler_draws_the_families_of_the_past_best(penguins, tmp_path):
+def test_with_past_trials_the_sampler_draws_the_families_of_the_configs_tried_first(penguins,
+                                                                                    tmp_path):
     store_path = tmp_path / "experience.sqlite"
     net = PAST.model_copy(update={"model": PAST.model.model_copy(update={"family": "resnet"})})
     searched = TrainingConfig.model_validate(
         {"search": {"space": {"families": ["mlp", "resnet", "hist_gbt", "ft_transformer"]}}})
 
-    def warm_start(trials: list[dict]):
+    def warm_start(trials: list[dict], seconds: float = 1.0):
         record_experience(store_path, run_id="past-run", dataset="penguins.csv", task=TASK,
                           meta=dataset_meta(penguins, TASK), trials=trials,
-                          configs=[{"config": net.model_dump(mode="json"), "score": 0.9}])
+                          configs=[{"config": net.model_dump(mode="json"), "score": 0.9,
+                                    "seconds": seconds}])
         return find_warm_start(store_path, dataset_meta(penguins, TASK), TASK, searched,
-                               profile_table(penguins, "species"), n_train_rows=233)
+                               profile_table(penguins, "species"), n_train_rows=233,
+                               budget_s=60)
 
     warm = warm_start([{"params": {"family": "resnet"}, "value": 0.9}])
     assert warm.families == ["resnet", "hist_gbt"]  # the past best's family, and trees
@@ -186,6 +189,8 @@ def test_with_past_trials_the_sampler_draws_the_families_of_the_past_best(pengui
     assert warm.search_config(searched).model == searched.model
     assert "sampling only resnet, hist_gbt" in warm.reason
     assert warm.summary()["families"] == ["resnet", "hist_gbt"]
+    slow = warm_start([{"params": {"family": "resnet"}, "value": 0.9}], seconds=30.0)
+    assert slow.configs == [] and slow.families == ["hist_gbt"]  # resnet: over 10% of 60 s
     cold_sampler = warm_start([])  # no past trials: the configs go first, the space stays
     assert cold_sampler.families == [] and cold_sampler.search_config(searched) == searched
 
