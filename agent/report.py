@@ -106,14 +106,25 @@ def _unique(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _warm_start_lines(warm: dict[str, Any] | None) -> list[str]:
-    """Whether the search was warm-started, and from which past runs."""
+def _warm_start_lines(warm: dict[str, Any] | None, n_prior: int | None = None) -> list[str]:
+    """Whether the search was warm-started, and from which past runs; `n_prior` is how many
+    of their trials the search's sampler started from (None: as many as were offered)."""
     if not warm:
         return []
     if not warm["used"]:
         return ["", f"Not warm-started ({warm['reason'].removeprefix('cold start: ')})."]
-    lines = ["", (f"Warm-started: the first {warm['n_configs']} trial(s) tried the best configs "
-                  "of these similar past runs:"), "",
+    how = []
+    if warm["n_configs"]:
+        how.append(f"the first {warm['n_configs']} trial(s) tried their best configs")
+    n_prior = warm.get("n_prior_trials", 0) if n_prior is None else n_prior  # older reports: 0
+    if n_prior:
+        how.append(f"the sampler started from {n_prior} of their trials "
+                   "(not counted as this run's trials)")
+    how = how or ["the search ended before its sampler drew on their trials"]
+    if warm.get("families"):
+        how.append(f"the sampler drew only {', '.join(warm['families'])} (the families of "
+                   "their best configs, and trees)")
+    lines = ["", f"Warm-started from these similar past runs: {'; '.join(how)}.", "",
              "| past run | data | distance | validation score |", "| --- | --- | ---: | ---: |"]
     lines += [f"| `{r['run_id']}` | {r['dataset']} | {r['distance']:.3f} | "
               f"{r['metric']} {r['score']:.4f} |" for r in warm["sources"]]
@@ -168,7 +179,7 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += ["", "## Search", "",
                   f"{s['n_trials']} trials ({s['n_complete']} complete, {s['n_pruned']} pruned, "
                   f"{s['n_failed']} failed) in {s['seconds']:.1f} s."]
-        lines += _warm_start_lines(s.get("warm_start"))
+        lines += _warm_start_lines(s.get("warm_start"), s.get("n_prior_trials"))
     if doc.get("approvals"):
         lines += ["", "## Approvals", ""]
         lines += [f"- {a['action']}: {a['status']} by {a.get('by')}" for a in doc["approvals"]]

@@ -129,11 +129,12 @@ def tune(state: JobState, runtime: Runtime[JobContext]
     rounds = sum(f["status"] == "applied" and f.get("stage") == "tune"
                  for f in state.get("fault_fixes") or [])
     outcome = tune_model(
-        df, task, config,
+        df, task, warm.search_config(config),
         model_dir=settings.job_dir(state["job_id"]) / ("tuned" if not rounds else f"tuned-{rounds + 1}"),
         deadline=started + remaining, storage=settings.optuna_storage,
-        study_name=state["job_id"], test_df=test_df, enqueue=[*warm.configs, config],
-        tracker=tracker_for(ctx), parent_run_id=state.get("mlflow_run_id"), on_trial=on_trial,
+        study_name=state["job_id"], test_df=test_df, enqueue=warm.enqueue(config),
+        prior=warm.prior, tracker=tracker_for(ctx), parent_run_id=state.get("mlflow_run_id"),
+        on_trial=on_trial,
         trial_slice_s=settings.trial_slice_s,
         # an operator's slice is a constraint; the default one (half the time left) is
         # meant to cut trials short, so a trial it stops is only noted
@@ -142,7 +143,7 @@ def tune(state: JobState, runtime: Runtime[JobContext]
     used += time.monotonic() - started
     if outcome.fault is None:
         remember(state, ctx, meta, outcome)
-    summary = {**outcome.model_dump(exclude={"best_config", "top_configs", "fault"}),
+    summary = {**outcome.model_dump(exclude={"best_config", "top_configs", "observations", "fault"}),
                "warm_start": warm.summary()}
     logged = [] if rounds else [warm_decision]  # a later round's warm configs ran already
     if rounds and state.get("search"):

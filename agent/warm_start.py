@@ -1,5 +1,5 @@
 """The tune node's memory: warm-start the search from similar past runs, and remember
-this run's best configs for the runs to come.
+this run's best configs and trials for the runs to come.
 
 Both sides go through `tools/experience.py` and the experience store
 (`<data_dir>/experience.sqlite`). `MLPILOT_WARM_START=false` turns the warm start off;
@@ -37,12 +37,16 @@ def plan_warm_start(state: JobState, ctx: JobContext, meta: MetaFeatures, df: pd
     warm = find_warm_start(
         settings.experience_db, meta, task, config, DataProfile.model_validate(state["profile"]),
         n_train_rows=n_train, exclude=[state["job_id"]], limits=limits,
-        max_distance=settings.warm_start_max_distance)
+        max_distance=settings.warm_start_max_distance,
+        budget_s=task.budget_s - state.get("budget_used_s", 0.0))
     if not warm.used:
         return warm, decision("tune", "cold start", warm.reason)
     runs = "; ".join(f"run {s.run_id} on {s.dataset} (distance {s.distance:.2f}, "
                      f"validation {s.metric} {s.score:.4f})" for s in warm.sources)
-    what = f"warm start: try {len(warm.configs)} config(s) of similar past runs first"
+    what = (f"warm start: try {len(warm.configs)} config(s) of similar past runs first, "
+            f"the sampler starting from {len(warm.prior)} of their trials")
+    if warm.families:
+        what += f" and drawing only {', '.join(warm.families)}"
     return warm, decision("tune", what, f"nearest past runs: {runs}")
 
 
@@ -54,9 +58,11 @@ def remember(state: JobState, ctx: JobContext, meta: MetaFeatures,
     candidates: list[dict[str, Any]] = []
     base = state.get("base") or {}
     if base.get("config") is not None:
-        candidates.append({"config": base["config"], "score": base["score"], "source": "base"})
+        candidates.append({"config": base["config"], "score": base["score"], "source": "base",
+                           "seconds": base.get("seconds")})
     if outcome is not None:
         candidates += outcome.top_configs
     record_experience(ctx.settings.experience_db, run_id=state["job_id"],
                       dataset=request.data.name, task=task, meta=meta, configs=candidates,
-                      base_score=base.get("score"))
+                      base_score=base.get("score"),
+                      trials=outcome.observations if outcome is not None else ())

@@ -7,8 +7,9 @@ For each pair, a shared dataset is split at random into a "seen" part and a "new
 
 1. a search on the seen part is remembered in a fresh experience store, as a job would;
 2. a cold search on the new part starts from the new part's base config only;
-3. a warm search on the new part first tries the seen run's best configs, found and
-   adapted by the same code a job uses (`tools/experience.find_warm_start`).
+3. a warm search on the new part first tries the seen run's best configs, and its sampler
+   starts from the seen run's trials, found and adapted by the same code a job uses
+   (`tools/experience.find_warm_start`).
 
 Base configs come from the offline expert (`agent/config_generator.expert_config`), as in
 a job. Each search is timed from its start (the warm one's clock includes finding the
@@ -41,6 +42,7 @@ import torch
 from mlpilot.agent.config_generator import expert_config
 from mlpilot.engine.config import LOWER_IS_BETTER, TaskSpec, TrainingConfig
 from mlpilot.engine.data import load_table, profile_table
+from mlpilot.engine.prior import PriorTrial
 from mlpilot.guardrails.validators import validate
 from mlpilot.knowledge.experience import ExperienceStore
 from mlpilot.tools.experience import dataset_meta, find_warm_start, record_experience
@@ -74,11 +76,14 @@ PAIRS = {
 @dataclass
 class Curve:
     """A search's best-so-far validation score after each completed trial, with the wall
-    seconds and the CPU seconds (this process) since the search started."""
+    seconds and the CPU seconds (this process) since the search started; and every trial
+    as (wall seconds at its end, family, state, score), for the JSON."""
 
     points: list[tuple[float, float, float]] = field(default_factory=list)
+    log: list[tuple[float, str | None, str, float | None]] = field(default_factory=list)
     trials: int = 0
     first_trial_score: float | None = None
+    first_trial_seconds: float | None = None
 
     @property
     def final(self) -> float | None:
@@ -113,7 +118,8 @@ def base_config(df: pd.DataFrame, task: TaskSpec, seed: int) -> TrainingConfig:
 
 
 def search(df: pd.DataFrame, task: TaskSpec, base: TrainingConfig, budget: float, name: str,
-           enqueue: list[TrainingConfig], clock: tuple[float, float] | None = None):
+           enqueue: list[TrainingConfig], clock: tuple[float, float] | None = None,
+           prior: list[PriorTrial] = ()):
     """One search within `budget` wall seconds; returns the outcome and its curve.
 
     `clock` is the (wall, CPU) start to measure from; default: now.
@@ -124,10 +130,12 @@ def search(df: pd.DataFrame, task: TaskSpec, base: TrainingConfig, budget: float
 
     def on_trial(trial) -> None:
         curve.trials += 1
+        family = trial.config.model.family if trial.config is not None else None
+        curve.log.append((time.monotonic() - wall0, family, trial.state, trial.value))
         if trial.value is None:
             return
-        if trial.number == 0:  # the first config enqueued
-            curve.first_trial_score = trial.value
+        if curve.trials == 1:  # the first config enqueued
+            curve.first_trial_score, curve.first_trial_seconds = trial.value, trial.seconds
         best = curve.final
         if best is None or (trial.value < best if lower else trial.value > best):
             best = trial.value
@@ -136,7 +144,7 @@ def search(df: pd.DataFrame, task: TaskSpec, base: TrainingConfig, budget: float
     with tempfile.TemporaryDirectory(prefix="mlpilot-bench-") as tmp:
         outcome = tune_model(df, task, base, model_dir=Path(tmp) / "model",
                              deadline=wall0 + budget, storage=None, study_name=name,
-                             enqueue=enqueue, on_trial=on_trial)
+                             enqueue=enqueue, on_trial=on_trial, prior=prior)
     return outcome, curve
 
 
@@ -151,9 +159,10 @@ def run_pair(pair: Pair, budget: float, seed: int, store: Path) -> dict:
     base_score = seen_curve.first_trial_score  # trial 0 trained the base config
     record_experience(  # as the tune node does: the base config and the search's best
         store, run_id=f"seen-{pair.name}-{seed}", dataset=f"{pair.file} (seen part)", task=task,
-        meta=dataset_meta(seen, task), base_score=base_score,
+        meta=dataset_meta(seen, task), base_score=base_score, trials=seen_run.observations,
         configs=[{"config": seen_base.model_dump(mode="json"), "score": base_score,
-                  "source": "base"}, *seen_run.top_configs])
+                  "source": "base", "seconds": seen_curve.first_trial_seconds},
+                 *seen_run.top_configs])
 
     new_base = base_config(new, task, seed)
     n_train = len(prepared(new, task, new_base).y_train)  # both searches share this preparation
@@ -161,9 +170,10 @@ def run_pair(pair: Pair, budget: float, seed: int, store: Path) -> dict:
     clock = time.monotonic(), time.process_time()  # finding the past run counts for warm
     meta = dataset_meta(new, task)
     warm_start = find_warm_start(store, meta, task, new_base, profile_table(new, task.target),
-                                 n_train_rows=n_train)
-    _, warm = search(new, task, new_base, budget, "warm", [*warm_start.configs, new_base],
-                     clock=clock)
+                                 n_train_rows=n_train, budget_s=budget)
+    _, warm = search(new, task, warm_start.search_config(new_base), budget, "warm",
+                     warm_start.enqueue(new_base),
+                     clock=clock, prior=warm_start.prior)
 
     lower = task.metric in LOWER_IS_BETTER
     target = cold.final
@@ -173,7 +183,8 @@ def run_pair(pair: Pair, budget: float, seed: int, store: Path) -> dict:
         "pair": f"{pair.name}: {len(seen)} seen -> {len(new)} new rows", "metric": pair.metric,
         "seed": seed, "budget_s": budget, "distance": near.distance,
         "seen_base": base_score, "seen_final": seen_curve.final,
-        "warm_configs": len(warm_start.configs), "warm_reason": warm_start.reason,
+        "warm_configs": len(warm_start.configs), "prior_trials": len(warm_start.prior),
+        "warm_reason": warm_start.reason,
         "warm_skipped": warm_start.skipped,
         "cold_final": target, "warm_final": warm.final,
         "cold_time": cold_time, "warm_time": warm_time,
@@ -182,6 +193,7 @@ def run_pair(pair: Pair, budget: float, seed: int, store: Path) -> dict:
         "cold_first_trial": cold.first_trial_score, "warm_first_trial": warm.first_trial_score,
         "cold_trials": cold.trials, "warm_trials": warm.trials,
         "cold_curve": cold.points, "warm_curve": warm.points,
+        "cold_log": cold.log, "warm_log": warm.log,
     }
 
 
@@ -191,7 +203,7 @@ def _fmt(value: float | None, spec: str = ".1f", missing: str = "-") -> str:
 
 def print_table(rows: list[dict]) -> None:
     """The results as a Markdown table, then the median ratios."""
-    print("| dataset pair | seed | distance | seen run: base -> best | warm configs | "
+    print("| dataset pair | seed | distance | seen run: base -> best | warm configs + prior trials | "
           "cold final score | cold time to it (s, wall / CPU) | warm time to it (s, wall / CPU) "
           "| warm / cold (wall, CPU) | warm final |")
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -201,7 +213,7 @@ def print_table(rows: list[dict]) -> None:
         ratios = f"{r['ratio_wall']:.2f}, {r['ratio_cpu']:.2f}" if warm else "-"
         print(f"| {r['pair']} | {r['seed']} | {r['distance']:.3f} | "
               f"{_fmt(r['seen_base'], '.4f')} -> {_fmt(r['seen_final'], '.4f')} | "
-              f"{r['warm_configs']} | {r['metric']} {_fmt(r['cold_final'], '.4f')} | "
+              f"{r['warm_configs']} + {r.get('prior_trials', 0)} | {r['metric']} {_fmt(r['cold_final'], '.4f')} | "
               f"{cold[0]:.1f} / {cold[1]:.1f} | {reached} | {ratios} | "
               f"{_fmt(r['warm_final'], '.4f')} |")
     for key, what in (("ratio_wall", "wall"), ("ratio_cpu", "CPU")):
@@ -211,7 +223,7 @@ def print_table(rows: list[dict]) -> None:
     print("\n(target <= 0.50; a warm search that never reached the cold score counts as "
           "infinite)")
     for r in rows:
-        if not r["warm_configs"]:
+        if not r["warm_configs"] and not r.get("prior_trials"):
             print(f"- {r['pair']} seed {r['seed']}: {r['warm_reason']}")
     print_anytime(rows)
 

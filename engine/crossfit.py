@@ -67,9 +67,11 @@ class Bag:
     score: float
 
 
-def use_cross_fit(data: PreparedData) -> bool:
-    """True when the search's data is small enough to cross-fit its best configs."""
-    return len(data.y_train) + len(data.y_valid) <= MAX_ROWS
+def use_cross_fit(data: PreparedData, config: TrainingConfig) -> bool:
+    """True when the search's data is small enough to cross-fit its best configs, and
+    its split is random: folds drawn at random across a time split would train on the
+    future of the rows they score."""
+    return config.split == "random" and len(data.y_train) + len(data.y_valid) <= MAX_ROWS
 
 
 def entries(candidates: Sequence[Candidate], base: TrainingConfig) -> list[Entry]:

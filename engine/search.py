@@ -2,7 +2,10 @@
 
 `tune` first tries the configs it is given (the base config, warm starts) and a
 portfolio of family defaults, then samples families and their hyperparameters from
-`base.search.space` (see `space.py`; everything else is kept from `base`). Networks train
+`base.search.space` (see `space.py`; everything else is kept from `base`). A warm start
+may also hand it prior trials (past searches' trials on similar data, see `prior.py`)
+for TPE's model to start from; the portfolio then leaves out the families they cover.
+Networks train
 with `engine.training.fit` and are pruned when their per-epoch validation score falls
 below the median of earlier trials; gradient-boosted trees train with `engine.trees`. The
 best trials' models stay in memory with their validation scores, so the caller gets the
@@ -40,6 +43,11 @@ from .forests import fit_forest
 from .metrics import is_better
 from .predictor import TrainedModel
 from .preprocess import PreparedData
+from .prior import FittedPrior, PriorTrial
+from .prior import add as add_prior
+from .prior import families as prior_families
+from .prior import fit as fit_prior
+from .prior import held as held_prior
 from .space import config_params, portfolio, sample_config
 from .tracking import Tracker
 from .training import Callback, EpochResult, FitResult, TrainingFault, TrainingRun, fit
@@ -108,7 +116,8 @@ class SearchResult:
     `best_fit` holds the best trial's model with its best weights (no retraining needed).
     When no trial of this call completed, `best_config` is the base config, `best_fit`
     is None and `best_score` is NaN. `fault` is the fault that stopped the search (see
-    `tune`'s `stop_on`), else None.
+    `tune`'s `stop_on`), else None. `trials` and the counts are this call's own trials;
+    `n_prior` is how many prior trials the study holds (see `tune`'s `prior`).
     """
 
     best_config: TrainingConfig
@@ -122,6 +131,7 @@ class SearchResult:
     best_trial_number: int | None = None
     fault: TrainingFault | None = None
     candidates: list[Candidate] = field(default_factory=list)
+    n_prior: int = 0
 
 
 class PruningCallback(Callback):
@@ -153,7 +163,9 @@ def _make_sampler(base: TrainingConfig, seed: int) -> optuna.samplers.BaseSample
 def _make_pruner(base: TrainingConfig) -> optuna.pruners.BasePruner:
     if base.search.pruner == "none":
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=5)
+    # n_min_trials: prior trials are complete but report no epochs; only trials that did
+    # (this search's own) may judge one
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=5, n_min_trials=3)
 
 
 def _enqueue(study: optuna.Study, configs: Sequence[TrainingConfig], space: SearchSpace) -> None:
@@ -191,6 +203,16 @@ class _Search:
         self.summaries: list[TrialSummary] = []
         self.run_ids: dict[int, str] = {}
         self.configs: dict[int, TrainingConfig] = {}
+        self.prior: list[FittedPrior] = []  # added to the study once the enqueued configs ran
+        self.n_prior = 0
+
+    def add_prior_when_ready(self, study: optuna.Study) -> None:
+        """Add the prior trials once no enqueued trial waits (`prior.py` says why then)."""
+        waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+        if self.prior and not waiting:
+            best = self.best[2].best_valid_score if self.best else None
+            self.n_prior += add_prior(study, self.prior, best)
+            self.prior = []
 
     def trial_config(self, trial: optuna.Trial) -> TrainingConfig:
         """The sampled config, or the exact one an enqueued trial carries.
@@ -289,6 +311,7 @@ class _Search:
             self._track(lambda t: t.end_trial(run_id, _MLFLOW_STATUS[state]))
         if self.on_trial is not None:
             self.on_trial(summary)
+        self.add_prior_when_ready(study)
         if self.deadline - time.monotonic() < self.reserve_s or self.fault is not None:
             study.stop()
 
@@ -331,6 +354,7 @@ def tune(
     seed: int = 0,
     trial_slice_s: float | None = None,
     stop_on: Collection[str] = (),
+    prior: Sequence[PriorTrial] = (),
 ) -> SearchResult:
     """Tune `base` on `data` until `deadline` (a `time.monotonic()` value) or `max_trials`.
 
@@ -345,7 +369,13 @@ def tune(
         study_name: the study's name in `storage`.
         enqueue: configs to try first, exactly as given (e.g. the base config, or
             warm-start configs from past runs); each is tried once per study. The
-            portfolio of family defaults (`space.portfolio`) follows them.
+            portfolio of family defaults (`space.portfolio`) follows them, less the
+            families that prior trials cover.
+        prior: past searches' trials on similar data (a warm start), added once per study,
+            after the enqueued configs ran, as completed trials marked with `PRIOR_ATTR`
+            (scores shifted onto this search's scale, see `prior.py`), so that TPE starts
+            from them. Those outside this search's space are left out. They take study
+            trial numbers but are not this call's trials.
         tracker, parent_run_id: when both are given, each trial is a nested MLflow run
             with its config, per-epoch metrics, value and state.
         on_trial: called with a `TrialSummary` after each trial (progress reporting).
@@ -364,11 +394,17 @@ def tune(
         storage=storage, study_name=study_name, direction=direction, load_if_exists=True,
         sampler=_make_sampler(base, seed), pruner=_make_pruner(base),
     )
-    first = [*enqueue, *portfolio(base, len(data.y_train))]
+    n_train = len(data.y_train)
+    held = held_prior(study)  # a resumed study has its prior trials already
+    adding = [] if held else fit_prior(prior, base, n_train)
+    known = prior_families([*(t.params for t in held), *(p.params for p in adding)], base)
+    first = [*enqueue, *portfolio(base, n_train, known=known)]
     _enqueue(study, first, base.search.space)
     search = _Search(base, data, task, deadline, reserve_s, tracker, parent_run_id, on_trial,
                      trial_slice_s, stop_on)
     search.enqueued = {config.model_dump_json() for config in first}
+    search.prior, search.n_prior = adding, len(held)
+    search.add_prior_when_ready(study)
     remaining = deadline - time.monotonic()
     if remaining >= reserve_s:
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -387,11 +423,12 @@ def _result(base: TrainingConfig, search: _Search, seconds: float) -> SearchResu
             best_config=base, best_score=math.nan, best_fit=None, trials=trials,
             n_complete=counts["complete"], n_pruned=counts["pruned"],
             n_failed=counts["failed"], seconds=seconds, fault=search.fault,
+            n_prior=search.n_prior,
         )
     number, config, result = search.best
     return SearchResult(
         best_config=config, best_score=result.best_valid_score, best_fit=result, trials=trials,
         n_complete=counts["complete"], n_pruned=counts["pruned"], n_failed=counts["failed"],
         seconds=seconds, best_trial_number=number, fault=search.fault,
-        candidates=search.candidates,
+        candidates=search.candidates, n_prior=search.n_prior,
     )

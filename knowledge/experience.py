@@ -1,9 +1,10 @@
 """The experience store: what worked on which data, for warm-starting the next search.
 
 Every finished job leaves one `Experience`: the meta-features of its dataset, its best
-training configs (as JSON) with their validation scores, and the metric they were scored
-on. A new job asks `ExperienceStore.nearest` for the past jobs whose data looks most like
-its own, and starts its search from their configs.
+training configs (as JSON) with their validation scores, the metric they were scored on,
+and its search's completed trials (search-space parameters and score). A new job asks
+`ExperienceStore.nearest` for the past jobs whose data looks most like its own, starts its
+search from their configs, and shows their trials to its sampler.
 
 Storage: one SQLite file (`<data_dir>/experience.sqlite`), one row per job, keyed by the
 job's run id, so recording is idempotent (a re-run node overwrites its own row). SQLite
@@ -52,22 +53,29 @@ from pydantic import BaseModel, Field
 
 TaskType = Literal["binary", "multiclass", "regression"]
 
-#: Bump when the table changes (kept in `PRAGMA user_version`).
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS experiences (
-    run_id TEXT PRIMARY KEY,
-    created_at REAL NOT NULL,
-    dataset TEXT NOT NULL,
-    target TEXT NOT NULL,
-    task_type TEXT NOT NULL,
-    metric TEXT NOT NULL,
-    meta TEXT NOT NULL,
-    configs TEXT NOT NULL,
-    base_score REAL
-);
-CREATE INDEX IF NOT EXISTS experiences_task_type ON experiences (task_type);
-"""
+#: Bump when the table changes (kept in `PRAGMA user_version`); `_MIGRATIONS` brings an
+#: older file up to date in place.
+SCHEMA_VERSION = 2
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS experiences (
+        run_id TEXT PRIMARY KEY,
+        created_at REAL NOT NULL,
+        dataset TEXT NOT NULL,
+        target TEXT NOT NULL,
+        task_type TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        meta TEXT NOT NULL,
+        configs TEXT NOT NULL,
+        base_score REAL,
+        trials TEXT NOT NULL DEFAULT '[]'
+    )""",
+    "CREATE INDEX IF NOT EXISTS experiences_task_type ON experiences (task_type)",
+)
+#: version -> the statements that bring a version-(n-1) file to version n. Version 1 had
+#: no trials: its rows keep their configs and get an empty trial list.
+_MIGRATIONS: dict[int, str] = {
+    2: "ALTER TABLE experiences ADD COLUMN trials TEXT NOT NULL DEFAULT '[]'",
+}
 
 #: meta-feature name -> (task types it applies to, reference spread s_j).
 FEATURES: dict[str, tuple[frozenset[str], float]] = {
@@ -179,19 +187,30 @@ def distance(a: MetaFeatures, b: MetaFeatures) -> float:
 
 
 class ScoredConfig(BaseModel):
-    """One config a job trained, and its validation score on that job's metric."""
+    """One config a job trained, its validation score on that job's metric, and how long it
+    trained there."""
 
     config: dict[str, Any] = Field(description="A TrainingConfig, as JSON-able fields.")
     score: float
     source: str = Field(default="", description="Where it came from, e.g. 'base' or 'trial 7'.")
+    seconds: float | None = Field(default=None, description="Training seconds (None: unknown).")
+
+
+class PastTrial(BaseModel):
+    """One completed trial of a past search: its search-space parameters and its score."""
+
+    params: dict[str, Any] = Field(description="Parameter name -> value, as the search drew it.")
+    value: float
 
 
 class Experience(BaseModel):
-    """What one finished job learnt: its data's meta-features and its best configs.
+    """What one finished job learnt: its data's meta-features, its best configs, its trials.
 
     `configs` are best first (by `metric`); `base_score` is the validation score of the
     job's own starting config (None if unknown), so a reader can tell which configs
-    improved on it. `dataset` is the data file's name, for people.
+    improved on it. `trials` are the search's completed trials in the order they ran
+    (empty for a job recorded before the store kept them). `dataset` is the data file's
+    name, for people.
     """
 
     run_id: str
@@ -203,6 +222,7 @@ class Experience(BaseModel):
     meta: MetaFeatures
     configs: list[ScoredConfig]
     base_score: float | None = None
+    trials: list[PastTrial] = []
 
     @property
     def best(self) -> ScoredConfig | None:
@@ -228,7 +248,17 @@ class ExperienceStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as conn:
-            conn.executescript(_SCHEMA)
+            conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others then see it done
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                  "AND name = 'experiences'").fetchone()
+            if exists and version > SCHEMA_VERSION:
+                raise RuntimeError(f"{self.path} has experience schema version {version}; this "
+                                   f"mlpilot reads up to {SCHEMA_VERSION}: upgrade mlpilot")
+            for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1) if exists else ():
+                conn.execute(_MIGRATIONS[step])
+            for statement in _SCHEMA:
+                conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
@@ -241,10 +271,12 @@ class ExperienceStore:
         row = (experience.run_id, experience.created_at, experience.dataset, experience.target,
                experience.task_type, experience.metric, experience.meta.model_dump_json(),
                json.dumps([c.model_dump(mode="json") for c in experience.configs]),
-               experience.base_score)
+               experience.base_score,
+               json.dumps([t.model_dump(mode="json") for t in experience.trials]))
         with self._connect() as conn:
-            conn.execute("INSERT OR REPLACE INTO experiences VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         row)
+            conn.execute("INSERT OR REPLACE INTO experiences (run_id, created_at, dataset, target, "
+                         "task_type, metric, meta, configs, base_score, trials) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
 
     def get(self, run_id: str) -> Experience | None:
         """The experience of one run, or None."""
@@ -277,12 +309,13 @@ class ExperienceStore:
 
     def _select(self, where: str, args: tuple[Any, ...]) -> list[Experience]:
         query = ("SELECT run_id, created_at, dataset, target, task_type, metric, meta, configs, "
-                 f"base_score FROM experiences {where} ORDER BY created_at, run_id")
+                 f"base_score, trials FROM experiences {where} ORDER BY created_at, run_id")
         with self._connect() as conn:
             rows = conn.execute(query, args).fetchall()
         return [Experience(run_id=r[0], created_at=r[1], dataset=r[2], target=r[3],
                            task_type=r[4], metric=r[5],
                            meta=MetaFeatures.model_validate_json(r[6]),
                            configs=[ScoredConfig.model_validate(c) for c in json.loads(r[7])],
-                           base_score=r[8])
+                           base_score=r[8],
+                           trials=[PastTrial.model_validate(t) for t in json.loads(r[9])])
                 for r in rows]

@@ -23,6 +23,7 @@ from mlpilot.engine.crossfit import CrossFitResult, cross_fit_chosen, use_cross_
 from mlpilot.engine.ensemble import EnsembleModel, select_ensemble
 from mlpilot.engine.predictor import TrainedModel
 from mlpilot.engine.preprocess import PreparedData, prepare_data
+from mlpilot.engine.prior import PriorTrial
 from mlpilot.engine.refit import refit_chosen
 from mlpilot.engine.scores import scores_to_predictions
 from mlpilot.engine.search import MIN_TRIAL_S, SearchResult, TrialSummary, tune
@@ -48,12 +49,15 @@ class TuneOutcome(BaseModel):
     """The Optuna search's result.
 
     `top_configs` are the best completed trials, best first, as
-    `{"config": TrainingConfig fields, "score": validation score, "source": "trial N"}`
-    (what the experience store keeps for warm starts). `best_score` is the chosen model's
-    validation score before its final refit; `refit` says which trials' models were
-    trained again on all rows and which were not, and why (`engine.refit.RefitReport`).
-    On small data, `cross_fit` says which configs were cross-fitted
-    (`engine.crossfit`): `best_score` is then the out-of-fold score on all rows.
+    `{"config": TrainingConfig fields, "score": validation score, "source": "trial N",
+    "seconds": the trial's seconds}`; `observations` every completed trial in the order it
+    ran, as `{"params": search-space parameters, "value": validation score}` (what the
+    experience store keeps for warm starts). The trial counts are this search's own;
+    `n_prior_trials` is how many past runs' trials its sampler started from (a warm start).
+    `best_score` is the chosen model's validation score before its final refit; `refit`
+    says which trials' models were trained again on all rows and which were not, and why
+    (`engine.refit.RefitReport`). On small data, `cross_fit` says which configs were
+    cross-fitted (`engine.crossfit`): `best_score` is then the out-of-fold score on all rows.
     """
 
     model_dir: str | None
@@ -65,6 +69,8 @@ class TuneOutcome(BaseModel):
     n_failed: int
     seconds: float
     top_configs: list[dict[str, Any]] = []
+    observations: list[dict[str, Any]] = []
+    n_prior_trials: int = 0
     fault: dict[str, Any] | None = None
     ensemble: dict[str, Any] | None = None
     refit: dict[str, Any] | None = None
@@ -158,7 +164,7 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
                test_df: pd.DataFrame | None = None, enqueue: Sequence[TrainingConfig] = (),
                tracker: Tracker | None = None, parent_run_id: str | None = None,
                on_trial=None, trial_slice_s: float | None = None,
-               stop_on: Sequence[str] = ()) -> TuneOutcome:
+               stop_on: Sequence[str] = (), prior: Sequence[PriorTrial] = ()) -> TuneOutcome:
     """Search around `config` with Optuna, refit the choice on all rows, save it, all
     before the deadline.
 
@@ -171,18 +177,19 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
 
     A trial gets at most `trial_slice_s` seconds (default `SLICE_SHARE` of the search's
     time); a fault of a kind in `stop_on` (e.g. "trial_timeout") ends the search early
-    and comes back in `TuneOutcome.fault`.
+    and comes back in `TuneOutcome.fault`. `enqueue` configs are tried first and `prior`
+    trials start the sampler (a warm start, see `engine.search.tune`).
     """
     started = time.monotonic()
     data = prepared(df, task, config, test_df)
-    small = use_cross_fit(data)
+    small = use_cross_fit(data, config)
     share = CROSS_FIT_SHARE if small else REFIT_SHARE
     search_deadline = deadline - share * max(deadline - time.monotonic(), 0.0)
     slice_s = trial_slice_s or SLICE_SHARE * max(search_deadline - time.monotonic(), 0.0)
     result = tune(config, data, task, deadline=search_deadline, storage=storage,
                   study_name=study_name, enqueue=enqueue, tracker=tracker,
                   parent_run_id=parent_run_id, on_trial=on_trial, seed=config.seed,
-                  trial_slice_s=max(slice_s, MIN_TRIAL_S), stop_on=stop_on)
+                  trial_slice_s=max(slice_s, MIN_TRIAL_S), stop_on=stop_on, prior=prior)
     saved, score, ensemble, refitted, crossed = None, result.best_score, None, None, None
     best_config = result.best_config
     if result.best_fit is not None:
@@ -207,6 +214,9 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
         n_trials=len(result.trials), n_complete=result.n_complete, n_pruned=result.n_pruned,
         n_failed=result.n_failed, seconds=time.monotonic() - started,
         top_configs=_top_configs(result.trials, task.metric),
+        observations=[{"params": t.params, "value": t.value} for t in result.trials
+                      if t.state == "complete" and t.value is not None and np.isfinite(t.value)],
+        n_prior_trials=result.n_prior,
         fault=fault_record(result.fault, "tune") if result.fault else None)
 
 
@@ -271,7 +281,7 @@ def _top_configs(trials: Sequence[TrialSummary], metric: str, k: int = TOP_CONFI
         if key not in seen and len(top) < k:
             seen.add(key)
             top.append({"config": trial.config.model_dump(mode="json"), "score": trial.value,
-                        "source": f"trial {trial.number}"})
+                        "source": f"trial {trial.number}", "seconds": trial.seconds})
     return top
 
 

@@ -16,6 +16,7 @@ from mlpilot.agent.state import TaskRequest
 from mlpilot.agent.warm_start import plan_warm_start
 from mlpilot.engine.config import TaskSpec, TrainingConfig, TreeConfig
 from mlpilot.engine.data import profile_table
+from mlpilot.engine.prior import PRIOR_ATTR, PriorTrial
 from mlpilot.engine.search import CONFIG_ATTR, config_params
 from mlpilot.guardrails.limits import Limits
 from mlpilot.knowledge.experience import ExperienceStore
@@ -106,6 +107,94 @@ def test_only_configs_that_beat_their_runs_base_config_are_tried(penguins, tmp_p
     assert warm.skipped == ["past-run #2: scored below its run's base config"]
 
 
+def test_a_past_runs_trials_start_the_sampler_when_scored_on_the_same_metric(penguins,
+                                                                           tmp_path):
+    store_path = tmp_path / "experience.sqlite"
+    trials = [{"params": {"learning_rate": 0.01, "depth": 2}, "value": 0.95},
+              {"params": {"learning_rate": 0.3, "depth": 1}, "value": float("nan")},
+              {"params": {"learning_rate": 0.001, "depth": 3}, "value": 0.7}]
+    worse = PAST.model_copy(update={"batch_size": 64})
+    record_experience(store_path, run_id="past-run", dataset="penguins.csv", task=TASK,
+                      meta=dataset_meta(penguins, TASK), base_score=0.95, trials=trials,
+                      configs=[{"config": worse.model_dump(mode="json"), "score": 0.9}])
+    assert len(ExperienceStore(store_path).get("past-run").trials) == 2  # the NaN is not kept
+    args = (store_path, dataset_meta(penguins, TASK))
+    rest = (TrainingConfig(), profile_table(penguins, "species"))
+
+    warm = find_warm_start(*args, TASK, *rest, n_train_rows=233)
+    assert warm.configs == []  # its one config lost to its base config ...
+    assert warm.used and warm.prior == [  # ... but its trials still guide the sampler
+        PriorTrial(params={"learning_rate": 0.01, "depth": 2}, value=0.95, source="past-run"),
+        PriorTrial(params={"learning_rate": 0.001, "depth": 3}, value=0.7, source="past-run")]
+    assert "2 past trial(s)" in warm.reason and warm.summary()["n_prior_trials"] == 2
+    assert [s.run_id for s in warm.sources] == ["past-run"]
+
+    base = TrainingConfig()
+    assert warm.enqueue(base) == []  # the job trained its base already; the priors cover it
+    with_configs = warm.model_copy(update={"configs": [PAST]})
+    assert with_configs.enqueue(base) == [PAST]
+    assert with_configs.model_copy(update={"prior": []}).enqueue(base) == [PAST, base]
+
+    other_metric = TASK.model_copy(update={"metric": "balanced_accuracy"})
+    cold = find_warm_start(*args, other_metric, *rest, n_train_rows=233)
+    assert not cold.used and cold.prior == []  # scores on another metric do not rank alike
+
+
+def test_with_past_trials_the_configs_tried_first_take_a_share_of_the_budget(penguins,
+                                                                          tmp_path):
+    store_path = tmp_path / "experience.sqlite"
+    slow, quick = (PAST.model_copy(update={"batch_size": b}) for b in (64, 16))
+    scored = [(PAST, 0.5), (slow, 20.0), (quick, 1.0)]  # (config, seconds it trained)
+
+    def remember(trials: list[dict]) -> None:
+        record_experience(store_path, run_id="past-run", dataset="penguins.csv", task=TASK,
+                          meta=dataset_meta(penguins, TASK), trials=trials,
+                          configs=[{"config": c.model_dump(mode="json"), "score": 0.9 - i / 100,
+                                    "seconds": s} for i, (c, s) in enumerate(scored)])
+
+    def warm_start():
+        return find_warm_start(store_path, dataset_meta(penguins, TASK), TASK, TrainingConfig(),
+                               profile_table(penguins, "species"), n_train_rows=233,
+                               budget_s=30)
+
+    remember([{"params": {"learning_rate": 0.01}, "value": 0.9}])
+    warm = warm_start()  # 10% of 30 s: 3 s for the configs tried first
+    assert len(warm.configs) == 2 and warm.configs[1].batch_size == 16  # #1 and #3
+    assert 64 not in [c.batch_size for c in warm.configs]
+    [why] = warm.skipped
+    assert why.startswith("past-run #2: trained 20.0 s") and "sampler" in why
+    remember([])  # without past trials, the configs are all the warm start has
+    assert len(warm_start().configs) == 3
+
+
+def test_with_past_trials_the_sampler_draws_the_families_of_the_configs_tried_first(penguins,
+                                                                                    tmp_path):
+    store_path = tmp_path / "experience.sqlite"
+    net = PAST.model_copy(update={"model": PAST.model.model_copy(update={"family": "resnet"})})
+    searched = TrainingConfig.model_validate(
+        {"search": {"space": {"families": ["mlp", "resnet", "hist_gbt", "ft_transformer"]}}})
+
+    def warm_start(trials: list[dict], seconds: float = 1.0):
+        record_experience(store_path, run_id="past-run", dataset="penguins.csv", task=TASK,
+                          meta=dataset_meta(penguins, TASK), trials=trials,
+                          configs=[{"config": net.model_dump(mode="json"), "score": 0.9,
+                                    "seconds": seconds}])
+        return find_warm_start(store_path, dataset_meta(penguins, TASK), TASK, searched,
+                               profile_table(penguins, "species"), n_train_rows=233,
+                               budget_s=60)
+
+    warm = warm_start([{"params": {"family": "resnet"}, "value": 0.9}])
+    assert warm.families == ["resnet", "hist_gbt"]  # the past best's family, and trees
+    assert warm.search_config(searched).search.space.families == ["resnet", "hist_gbt"]
+    assert warm.search_config(searched).model == searched.model
+    assert "sampling only resnet, hist_gbt" in warm.reason
+    assert warm.summary()["families"] == ["resnet", "hist_gbt"]
+    slow = warm_start([{"params": {"family": "resnet"}, "value": 0.9}], seconds=30.0)
+    assert slow.configs == [] and slow.families == ["hist_gbt"]  # resnet: over 10% of 60 s
+    cold_sampler = warm_start([])  # no past trials: the configs go first, the space stays
+    assert cold_sampler.families == [] and cold_sampler.search_config(searched) == searched
+
+
 def test_no_warm_start_without_a_similar_past_run(penguins, tmp_path):
     store_path = tmp_path / "experience.sqlite"
     args = (dataset_meta(penguins, TASK), TASK, TrainingConfig(), profile_table(penguins, "species"))
@@ -150,10 +239,11 @@ def test_a_second_job_on_similar_data_starts_from_the_first_jobs_best_config(pen
     assert warm["sources"][0]["run_id"] == first.job_id and warm["sources"][0]["distance"] < 0.3
     study = optuna.load_study(study_name=second.job_id, storage=settings.optuna_storage)
     trials = study.get_trials(deepcopy=False)
-    base = TrainingConfig.model_validate_json(trials[warm["n_configs"]].user_attrs[CONFIG_ATTR])
-    expected = adapt_config(remembered.best.config, base, n_train_rows=10**6)  # 32 fits
-    assert trials[0].user_attrs[CONFIG_ATTR] == expected.model_dump_json()
-    assert trials[0].params == pytest.approx(config_params(expected, base.search.space))
+    tried = TrainingConfig.model_validate_json(trials[0].user_attrs[CONFIG_ATTR])
+    # the first trial is the first job's best config: its model, optimiser and batch size
+    assert tried == adapt_config(remembered.best.config, tried, n_train_rows=10**6)  # 32 fits
+    assert tried.model == TrainingConfig.model_validate(remembered.best.config).model
+    assert trials[0].params == pytest.approx(config_params(tried, tried.search.space))
 
     logged = [d for d in second.result["decisions"] if d["decision"].startswith("warm start")]
     assert logged and first.job_id in logged[0]["why"]
@@ -163,4 +253,15 @@ def test_a_second_job_on_similar_data_starts_from_the_first_jobs_best_config(pen
     with open(second.result["report_markdown_path"]) as saved:
         markdown = saved.read()
     assert "Warm-started" in markdown and first.job_id in markdown
+
+    # the first job's trials were offered to the sampler, and joined the study once the
+    # enqueued configs ran (on a busy machine a 6 s search may end before): they are
+    # never counted as the second job's trials
+    assert warm["n_prior_trials"] == len(remembered.trials)
+    prior = [t for t in trials if PRIOR_ATTR in t.user_attrs]
+    assert {t.user_attrs[PRIOR_ATTR] for t in prior} <= {first.job_id}
+    assert len(prior) == second.result["search"]["n_prior_trials"] <= len(remembered.trials)
+    assert second.result["search"]["n_trials"] == len(trials) - len(prior)
+    if prior:
+        assert f"the sampler started from {len(prior)} of their trials" in markdown
     assert ExperienceStore(settings.experience_db).count() == 2  # the second job is remembered too

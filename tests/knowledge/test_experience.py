@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -11,8 +12,10 @@ import pandas as pd
 import pytest
 
 from mlpilot.knowledge.experience import (
+    SCHEMA_VERSION,
     Experience,
     ExperienceStore,
+    PastTrial,
     ScoredConfig,
     distance,
     meta_features,
@@ -118,6 +121,62 @@ def test_recording_a_run_again_replaces_it(tmp_path):
     assert store.count() == 1
     assert store.get("run-1").best.score == 0.9
     assert store.get("missing") is None
+
+
+def test_a_runs_trials_come_back_in_order(tmp_path):
+    df, _ = load("penguins.csv")
+    trials = [PastTrial(params={"family": "hist_gbt", "tree_leaves": 31}, value=0.91),
+              PastTrial(params={"family": "mlp", "depth": 2, "width": 64}, value=0.88)]
+    store = ExperienceStore(tmp_path / "experience.sqlite")
+    store.record(experience("run-1", df, "species", "multiclass", trials=trials))
+    assert store.get("run-1").trials == trials
+    [near] = store.nearest(meta_features(df, "species", "multiclass"), "multiclass")
+    assert near.experience.trials == trials
+
+
+#: The table as version 1 of the store wrote it (no trials).
+_V1_SCHEMA = """
+CREATE TABLE experiences (run_id TEXT PRIMARY KEY, created_at REAL NOT NULL,
+    dataset TEXT NOT NULL, target TEXT NOT NULL, task_type TEXT NOT NULL, metric TEXT NOT NULL,
+    meta TEXT NOT NULL, configs TEXT NOT NULL, base_score REAL);
+CREATE INDEX experiences_task_type ON experiences (task_type);
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_store_written_before_trials_were_kept_is_upgraded_in_place(tmp_path):
+    df, _ = load("penguins.csv")
+    path = tmp_path / "experience.sqlite"
+    old = experience("old-run", df, "species", "multiclass", score=0.93, base_score=0.9)
+    with sqlite3.connect(path) as conn:
+        conn.executescript(_V1_SCHEMA)
+        conn.execute("INSERT INTO experiences VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (
+            old.run_id, old.created_at, old.dataset, old.target, old.task_type, old.metric,
+            old.meta.model_dump_json(), json.dumps([c.model_dump() for c in old.configs]),
+            old.base_score))
+    conn.close()
+
+    store = ExperienceStore(path)
+    assert store.get("old-run") == old  # nothing lost; no trials
+    assert store.get("old-run").trials == []
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    conn.close()
+    new = experience("new-run", df, "species", "multiclass",
+                     trials=[PastTrial(params={"depth": 1}, value=0.8)])
+    store.record(new)
+    assert ExperienceStore(path).get("new-run") == new  # opening again migrates nothing twice
+    assert [e.run_id for e in store.experiences("multiclass")] == ["old-run", "new-run"]
+
+
+def test_a_store_from_a_newer_mlpilot_is_refused(tmp_path):
+    path = tmp_path / "experience.sqlite"
+    ExperienceStore(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(RuntimeError, match="upgrade mlpilot"):
+        ExperienceStore(path)
 
 
 def run_python(code: str) -> str:
