@@ -98,15 +98,15 @@ def test_prior_trials_are_marked_and_added_once_per_study(data, tmp_path):
 def test_the_portfolio_leaves_out_the_network_defaults_the_prior_trials_cover(data):
     base = _base(max_trials=3)
     defaults = portfolio(base, 1000)
-    assert [c.model.family for c in defaults] == ["resnet", "hist_gbt"]  # cold
+    assert [c.model.family for c in defaults] == ["hist_gbt", "resnet"]  # cold: trees first
     # the tree default stays: it trains in about a second
-    assert portfolio(base, 1000, known={"resnet", "hist_gbt"}) == defaults[1:]
+    assert portfolio(base, 1000, known={"resnet", "hist_gbt"}) == defaults[:1]
 
     cold = tune(base, data, CLASSIFY, deadline=time.monotonic() + 30, enqueue=[base])
     assert [t.config for t in cold.trials] == [base, *defaults]
     warm = tune(base, data, CLASSIFY, deadline=time.monotonic() + 30, enqueue=[base],
                 prior=_priors())
-    assert [t.config for t in warm.trials[:2]] == [base, defaults[1]]
+    assert [t.config for t in warm.trials[:2]] == [base, defaults[0]]
     assert warm.trials[2].config not in defaults  # sampled, not the resnet default
     mlp_only = [p for p in _priors() if p.params["family"] == "mlp"]
     partly = tune(base, data, CLASSIFY, deadline=time.monotonic() + 30, enqueue=[base],
