@@ -185,11 +185,12 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
     small = use_cross_fit(data, config)
     share = CROSS_FIT_SHARE if small else REFIT_SHARE
     search_deadline = deadline - share * max(deadline - time.monotonic(), 0.0)
-    slice_s = trial_slice_s or SLICE_SHARE * max(search_deadline - time.monotonic(), 0.0)
+    # an operator's slice is kept as given; the default one is at least MIN_TRIAL_S
+    slice_s = trial_slice_s or max(SLICE_SHARE * (search_deadline - time.monotonic()), MIN_TRIAL_S)
     result = tune(config, data, task, deadline=search_deadline, storage=storage,
                   study_name=study_name, enqueue=enqueue, tracker=tracker,
                   parent_run_id=parent_run_id, on_trial=on_trial, seed=config.seed,
-                  trial_slice_s=max(slice_s, MIN_TRIAL_S), stop_on=stop_on, prior=prior)
+                  trial_slice_s=slice_s, stop_on=stop_on, prior=prior)
     saved, score, ensemble, refitted, crossed = None, result.best_score, None, None, None
     best_config = result.best_config
     if result.best_fit is not None:
