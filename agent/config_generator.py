@@ -53,6 +53,9 @@ def generate_config(state: JobState, runtime: Runtime[JobContext]) -> Command[Li
     })
 
 
+#: Below this budget the base run gets half of it (a search of a few seconds finds little).
+SHORT_BUDGET_S = 30.0
+
 def expert_config(task: TaskSpec, profile: DataProfile, seed: int = 0) -> TrainingConfig:
     """The offline expert's config: sized by rows and features, tuned by the data's shape.
 
@@ -100,8 +103,9 @@ def expert_config(task: TaskSpec, profile: DataProfile, seed: int = 0) -> Traini
                                 and imbalance < 0.5 and task.metric != "accuracy"),
         "search": {
             "max_trials": 200,  # the budget ends the search first, but for tiny data
-            # the base run checks the config for faults; the search trains it again
-            "base_fraction": 0.15,
+            # the base run checks the config for faults; the search trains it again. On a
+            # budget too short for a real search, the base model is likely the result.
+            "base_fraction": 0.15 if task.budget_s >= SHORT_BUDGET_S else 0.5,
             "space": {"families": families,
                       "width": widths,
                       "batch_size": sorted({_power_of_two(max(16, batch // 2)), batch,
