@@ -56,6 +56,7 @@ def generate_config(state: JobState, runtime: Runtime[JobContext]) -> Command[Li
 #: Below this budget the base run gets half of it (a search of a few seconds finds little).
 SHORT_BUDGET_S = 30.0
 
+
 def expert_config(task: TaskSpec, profile: DataProfile, seed: int = 0) -> TrainingConfig:
     """The offline expert's config: sized by rows and features, tuned by the data's shape.
 
