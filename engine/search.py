@@ -4,12 +4,12 @@
 portfolio of family defaults, then samples families and their hyperparameters from
 `base.search.space` (see `space.py`; everything else is kept from `base`). A warm start
 may also hand it prior trials (past searches' trials on similar data, see `prior.py`)
-for TPE's model to start from; the portfolio then leaves out the families they cover.
-Networks train
-with `engine.training.fit` and are pruned when their per-epoch validation score falls
-below the median of earlier trials; gradient-boosted trees train with `engine.trees`. The
-best trials' models stay in memory with their validation scores, so the caller gets the
-winner, or an ensemble of the best, without retraining.
+for TPE's model to start from; the portfolio then leaves out the network defaults of the
+families they cover. Networks train with `engine.training.fit` and are pruned when their
+per-epoch validation score falls below the median of earlier trials; gradient-boosted
+trees train with `engine.trees`. The best trials' models stay in memory with their
+validation scores, so the caller gets the winner, or an ensemble of the best, without
+retraining.
 
 Time: no trial runs past the global deadline; each trial also gets a time slice, at most
 half of the time left by default (so one slow config cannot eat the whole budget), and no
@@ -370,7 +370,7 @@ def tune(
         enqueue: configs to try first, exactly as given (e.g. the base config, or
             warm-start configs from past runs); each is tried once per study. The
             portfolio of family defaults (`space.portfolio`) follows them, less the
-            families that prior trials cover.
+            network defaults of the families that prior trials cover.
         prior: past searches' trials on similar data (a warm start), added once per study,
             after the enqueued configs ran, as completed trials marked with `PRIOR_ATTR`
             (scores shifted onto this search's scale, see `prior.py`), so that TPE starts

@@ -261,8 +261,8 @@ def test_a_second_job_on_similar_data_starts_from_the_first_jobs_best_config(pen
     prior = [t for t in trials if PRIOR_ATTR in t.user_attrs]
     assert {t.user_attrs[PRIOR_ATTR] for t in prior} <= {first.job_id}
     assert len(prior) == second.result["search"]["n_prior_trials"] <= len(remembered.trials)
-    ran = [t for t in trials if t.state.is_finished()]  # enqueued configs may still wait
-    assert second.result["search"]["n_trials"] == len(ran) - len(prior)
+    finished = [t for t in trials if t.state.is_finished()]  # not those still enqueued
+    assert second.result["search"]["n_trials"] == len(finished) - len(prior)
     if prior:
         assert f"the sampler started from {len(prior)} of their trials" in markdown
     assert ExperienceStore(settings.experience_db).count() == 2  # the second job is remembered too
