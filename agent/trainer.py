@@ -167,9 +167,11 @@ def tune(state: JobState, runtime: Runtime[JobContext]
         why = (f"validation {task.metric} {outcome.best_score:.4f} beats the base config's "
                f"{best['score']:.4f}")
         if crossed:
-            why = (f"out-of-fold {task.metric} {outcome.best_score:.4f} on all "
-                   f"{outcome.cross_fit['rows']} rows, the best of {len(outcome.cross_fit['bags'])} "
-                   "cross-fitted configs (the search's best and HistGradientBoosting defaults)")
+            crossfit = outcome.cross_fit
+            why = (f"out-of-fold {task.metric} {outcome.best_score:.4f} on the search's "
+                   f"{crossfit['scored_rows']} training rows ({crossfit['folds']} folds over "
+                   f"{crossfit['rows']} rows), the best of {len(crossfit['bags'])} cross-fitted "
+                   "configs (the search's best and HistGradientBoosting defaults)")
         what = "use the search's best trial"
         if ensemble:
             trials = ", ".join("HGB defaults" if n < 0 else str(n) for n in ensemble["trials"])

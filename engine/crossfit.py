@@ -6,8 +6,9 @@ more of accuracy, and a search that picks its best trial there mostly picks nois
 HistGradientBoosting defaults (a strong, untuned anchor), and for each trains `FOLDS`
 models of fixed length (the trial's, see `refit.py`) on the training and validation
 rows less one fold, each predicting the fold it did not see. Those out-of-fold
-predictions cover every row, so configs are compared on all rows, and greedy ensemble
-selection (`ensemble.py`) runs on them. The final model is a bag (the fold models
+predictions cover every row; configs are compared on those of the search's training
+rows (the search chose its candidates on the validation rows, which would flatter them),
+and greedy ensemble selection (`ensemble.py`) runs on them. The final model is a bag (the fold models
 averaged) or a weighted ensemble of bags: every row trained four of each bag's five models.
 """
 
@@ -59,7 +60,8 @@ class Entry:
 
 @dataclass
 class Bag:
-    """One config's fold models, averaged, and their out-of-fold scores on all rows."""
+    """One config's fold models, averaged, and their out-of-fold scores on all rows
+    (`oof`); `score` is on the search's training rows."""
 
     entry: Entry
     model: EnsembleModel
@@ -119,7 +121,8 @@ def cross_fit(entry: Entry, rows: PreparedData, held: Sequence[np.ndarray], task
         oof[fold] = scores
         models.append(model)
     pre = rows.preprocessor
-    score = score_predictions(task, pre.decode_target(rows.y_train), oof, pre.classes)
+    score = score_predictions(task, pre.decode_target(rows.y_train[:n_train]), oof[:n_train],
+                              pre.classes)
     return Bag(entry, EnsembleModel(models, [1.0] * len(models)), oof, score)
 
 
@@ -139,10 +142,12 @@ class CrossFitResult:
     tried: list[Bag]
     skipped: dict[int, str]
     seconds: float = 0.0
+    scored_rows: int = 0
 
     def summary(self) -> dict:
         """A JSON-able account (the job state keeps it)."""
-        return {"folds": FOLDS, "rows": len(self.bags[0].oof), "score": self.score,
+        return {"folds": FOLDS, "rows": len(self.bags[0].oof), "scored_rows": self.scored_rows,
+                "score": self.score,
                 "chosen": [b.entry.number for b in self.bags], "weights": self.weights,
                 "bags": [{"trial": b.entry.number, "family": b.entry.config.model.family,
                           "score": b.score} for b in self.tried],
@@ -180,8 +185,10 @@ def cross_fit_chosen(candidates: Sequence[Candidate], base: TrainingConfig, data
     if not bags:
         return None
     pre = rows.preprocessor
-    chosen = select_ensemble([b.oof for b in bags], pre.decode_target(rows.y_train), task,
-                             classes=pre.classes)
+    # scored on the search's training rows only: the search picked its candidates (and
+    # their epochs or iterations) on the validation rows, so those would flatter them
+    chosen = select_ensemble([b.oof[:n_train] for b in bags],
+                             pre.decode_target(rows.y_train[:n_train]), task, classes=pre.classes)
     order = sorted(range(len(chosen.members)), key=lambda i: -chosen.weights[i])
     picked = [bags[chosen.members[i]] for i in order]
     weights = [chosen.weights[i] for i in order]
@@ -192,7 +199,7 @@ def cross_fit_chosen(candidates: Sequence[Candidate], base: TrainingConfig, data
         [b.model for b in picked], weights)
     score = chosen.score if len(picked) > 1 else picked[0].score
     return CrossFitResult(model, score, picked, weights, chosen.best_single_score, bags, skipped,
-                          time.monotonic() - started)
+                          time.monotonic() - started, scored_rows=n_train)
 
 
 def _entry(candidate: Candidate) -> Entry | None:
