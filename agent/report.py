@@ -177,8 +177,8 @@ def markdown(doc: dict[str, Any]) -> str:
     if doc.get("search"):
         s = doc["search"]
         lines += ["", "## Search", "",
-                  f"{s['n_trials']} trials ({s['n_complete']} complete, {s['n_pruned']} pruned, "
-                  f"{s['n_failed']} failed) in {s['seconds']:.1f} s."]
+                  (f"{s['n_trials']} trials ({s['n_complete']} complete, {s['n_pruned']} pruned, "
+                  f"{s['n_failed']} failed) in {s['seconds']:.1f} s.")]
         lines += _warm_start_lines(s.get("warm_start"), s.get("n_prior_trials"))
     if doc.get("approvals"):
         lines += ["", "## Approvals", ""]

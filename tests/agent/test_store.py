@@ -50,8 +50,8 @@ def test_only_one_live_process_drives_a_job(store, tmp_path):
     job = store.create_job({})
     store.release(job.id)  # the creating process lets go
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from mlpilot.agent.store import Store; "
-         f"s = Store(sys.argv[1]); s.claim({job.id!r}); print('ok', flush=True); time.sleep(30)",
+        [sys.executable, "-c", ("import sys, time; from mlpilot.agent.store import Store; "
+         f"s = Store(sys.argv[1]); s.claim({job.id!r}); print('ok', flush=True); time.sleep(30)"),
          str(tmp_path / "state.sqlite")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ok"
