@@ -137,8 +137,8 @@ def llm_config(task: TaskSpec, profile: DataProfile, draft: dict[str, Any],
 
     def accept(args: dict[str, Any]) -> dict[str, Any]:
         config = args.get("config")
-        if not isinstance(config, dict):
-            raise ValueError("config: pass the whole TrainingConfig object as `config`")  # noqa: TRY004 - goes back to the model as a tool error
+        if not isinstance(config, dict):  # a ValueError goes back to the model as a tool error
+            raise ValueError("config: pass the whole TrainingConfig object as `config`")  # noqa: TRY004
         return config
 
     _, config = call_until_submitted(ctx.chat_model, [HumanMessage(prompt)],
