@@ -168,10 +168,15 @@ def tune(state: JobState, runtime: Runtime[JobContext]
                f"{best['score']:.4f}")
         if crossed:
             crossfit = outcome.cross_fit
+            rounds = crossfit.get("rounds", 1)
             why = (f"out-of-fold {task.metric} {outcome.best_score:.4f} on the search's "
                    f"{crossfit['scored_rows']} training rows ({crossfit['folds']} folds over "
-                   f"{crossfit['rows']} rows), the best of {len(crossfit['bags'])} cross-fitted "
-                   "configs (the search's best and HistGradientBoosting defaults)")
+                   f"{crossfit['rows']} rows, {rounds} round{'s' * (rounds > 1)}), chosen among "
+                   f"{len(crossfit['bags'])} cross-fitted configs (the search's best and "
+                   "HistGradientBoosting defaults)")
+            if crossfit.get("anchor_weight"):
+                why += (f", the defaults keeping {crossfit['anchor_weight']:.0%} of the weight "
+                        "(on little data an out-of-fold winner is overrated)")
         what = "use the search's best trial"
         if ensemble:
             trials = ", ".join("HGB defaults" if n < 0 else str(n) for n in ensemble["trials"])
