@@ -161,7 +161,9 @@ def tune(state: JobState, runtime: Runtime[JobContext]
         if outcome.refit and outcome.refit["refitted"]:
             source += ", refit on all rows" if outcome.refit["complete"] else ", partly refit"
         if crossed:
-            source += f", cross-fitted ({outcome.cross_fit['folds']} folds)"
+            rounds = outcome.cross_fit.get("rounds", 1)
+            source += (f", cross-fitted ({outcome.cross_fit['folds']} folds"
+                       f"{f' x {rounds} rounds' if rounds > 1 else ''})")
         update["best"] = {"model_dir": outcome.model_dir, "score": outcome.best_score,
                           "source": source, "config": outcome.best_config}
         why = (f"validation {task.metric} {outcome.best_score:.4f} beats the base config's "

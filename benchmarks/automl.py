@@ -51,6 +51,10 @@ class Score:
     overshoot: float = math.nan
     error: str | None = None
     extra: dict = field(default_factory=dict)
+    #: the test rows' predictions (not written to --out)
+    y_pred: np.ndarray | None = field(default=None, repr=False)
+    #: for mlpilot: a 95% paired-bootstrap interval of its primary metric minus HGB's
+    hgb_gap_ci: tuple[float, float] | None = None
 
 
 def main() -> None:
@@ -72,9 +76,36 @@ def main() -> None:
         for system in systems:
             print(f"[{entry['name']}] {system} ...", file=sys.stderr, flush=True)
             scores.append(run_system(system, entry, train, test, args.budget))
+        ran = {s.system: s for s in scores if s.dataset == entry["name"]}
+        if {"mlpilot", "hgb"} <= set(ran) and not (ran["mlpilot"].error or ran["hgb"].error):
+            ran["mlpilot"].hgb_gap_ci = gap_interval(entry, test[entry["target"]].to_numpy(),
+                                                     ran["mlpilot"].y_pred, ran["hgb"].y_pred)
     print_tables(scores, entries, systems, args.budget)
     if args.out:
-        args.out.write_text(json.dumps([asdict(s) for s in scores], indent=2, default=str))
+        rows = [{k: v for k, v in asdict(s).items() if k != "y_pred"} for s in scores]
+        args.out.write_text(json.dumps(rows, indent=2, default=str))
+
+
+def primary(entry: dict, y_true, y_pred) -> float:
+    """R² (regression) or accuracy, on the original labels / scale."""
+    if entry["task"] == "regression":
+        return skm.r2_score(np.asarray(y_true, float), np.asarray(y_pred, float))
+    return skm.accuracy_score(np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str))
+
+
+def gap_interval(entry: dict, y_true, ours, theirs, resamples: int = 2000,
+                 seed: int = 0) -> tuple[float, float]:
+    """95% paired-bootstrap interval of primary(ours) - primary(theirs) over the test rows:
+    how much of a gap the test set's size alone could make."""
+    rng = np.random.default_rng(seed)
+    y_true, ours, theirs = np.asarray(y_true), np.asarray(ours), np.asarray(theirs)
+    gaps = []
+    for _ in range(resamples):
+        rows = rng.integers(0, len(y_true), len(y_true))
+        gaps.append(primary(entry, y_true[rows], ours[rows])
+                    - primary(entry, y_true[rows], theirs[rows]))
+    low, high = np.percentile(gaps, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def split(entry: dict, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -125,7 +156,7 @@ def run_mlpilot(entry: dict, train: pd.DataFrame, test: pd.DataFrame, budget: fl
         score = evaluate(entry, test[entry["target"]].to_numpy(), y_pred, proba,
                          getattr(model, "classes", None))
         used = outcome.result.get("budget_used_s") or math.nan
-        return Score(entry["name"], "mlpilot", fit_s=fit_s, predict_s=predict_s,
+        return Score(entry["name"], "mlpilot", fit_s=fit_s, predict_s=predict_s, y_pred=y_pred,
                      overshoot=used / budget - 1, extra={"source": outcome.result["model_source"],
                                                          "family": best["config"]["model"]["family"]},
                      **score)
@@ -146,7 +177,7 @@ def run_hgb(entry: dict, train: pd.DataFrame, test: pd.DataFrame, budget: float)
     proba = model.predict_proba(X_test) if entry["task"] != "regression" else None
     predict_s = time.perf_counter() - started
     classes = list(model.classes_) if proba is not None else None
-    return Score(entry["name"], "hgb", fit_s=fit_s, predict_s=predict_s,
+    return Score(entry["name"], "hgb", fit_s=fit_s, predict_s=predict_s, y_pred=y_pred,
                  **evaluate(entry, y_test, y_pred, proba, classes))
 
 
@@ -187,10 +218,10 @@ def evaluate(entry: dict, y_true, y_pred, proba, classes) -> dict:
     """Primary metric and the secondary ones, on the original labels / scale."""
     if entry["task"] == "regression":
         y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
-        return {"primary": skm.r2_score(y_true, y_pred),
+        return {"primary": primary(entry, y_true, y_pred),
                 "rmse": math.sqrt(skm.mean_squared_error(y_true, y_pred))}
     y_true, y_pred = np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str)
-    out = {"primary": skm.accuracy_score(y_true, y_pred),
+    out = {"primary": primary(entry, y_true, y_pred),
            "macro_f1": skm.f1_score(y_true, y_pred, average="macro")}
     if entry["task"] == "binary" and proba is not None and classes is not None:
         positive = [str(c) for c in classes].index(sorted(map(str, classes))[1])
@@ -208,7 +239,7 @@ def print_tables(scores: list[Score], entries: list[dict], systems: list[str], b
     if {"mlpilot", "flaml"} <= set(systems):
         header += f"{'ml/FLAML':>10}"
     if {"mlpilot", "hgb"} <= set(systems):
-        header += f"{'ml-HGB':>9}"
+        header += f"{'ml-HGB':>9}{'95% CI':>17}"
     if "mlpilot" in systems:
         header += f"{'overshoot':>11}"
     print(header)
@@ -225,7 +256,8 @@ def print_tables(scores: list[Score], entries: list[dict], systems: list[str], b
         if ml and (name, "hgb") in by:
             gap = ml.primary - by[(name, "hgb")].primary
             gaps.append(gap)
-            row += f"{gap:>+9.3f}"
+            low, high = ml.hgb_gap_ci or (math.nan, math.nan)
+            row += f"{gap:>+9.3f}" + f"[{low:+.3f}, {high:+.3f}]".rjust(17)
         if ml:
             overshoots.append(ml.overshoot)
             row += f"{ml.overshoot:>+10.1%}"
@@ -244,7 +276,8 @@ def print_tables(scores: list[Score], entries: list[dict], systems: list[str], b
               f"lowest {min(clean):.3f} (target >= 0.97)")
     if gaps:
         finite = [g for g in gaps if math.isfinite(g)]
-        print(f"worst gap to HGB defaults {min(finite):+.3f} (target >= -0.010)" if finite else "")
+        print(f"worst gap to HGB defaults {min(finite):+.3f} (target >= -0.010); 95% CI: "
+              "the gaps a paired bootstrap of the test rows gives" if finite else "")
     if overshoots:
         finite = [o for o in overshoots if math.isfinite(o)]
         print(f"largest budget overshoot {max(finite):+.1%} (target <= +5%)" if finite else "")
