@@ -176,9 +176,6 @@ def tune(state: JobState, runtime: Runtime[JobContext]
                    f"{crossfit['rows']} rows, {rounds} round{'s' * (rounds > 1)}), chosen among "
                    f"{len(crossfit['bags'])} cross-fitted configs (the search's best and "
                    "HistGradientBoosting defaults)")
-            if crossfit.get("anchor_weight"):
-                why += (f", the defaults keeping {crossfit['anchor_weight']:.0%} of the weight "
-                        "(on little data an out-of-fold winner is overrated)")
         what = "use the search's best trial"
         if ensemble:
             trials = ", ".join("HGB defaults" if n < 0 else str(n) for n in ensemble["trials"])

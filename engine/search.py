@@ -65,6 +65,11 @@ MIN_TRIAL_S = 2.0
 #: ... or with less than this share of the search budget left.
 RESERVE_FRACTION = 0.05
 
+#: Optuna before 4.9 warns when TPE samples a parameter on its own; 4.9 deprecated the
+#: switch and no longer warns.
+_QUIET_TPE = ({"warn_independent_sampling": False}
+              if tuple(int(p) for p in optuna.__version__.split(".")[:2]) < (4, 9) else {})
+
 _STATES: dict[optuna.trial.TrialState, TrialState] = {
     optuna.trial.TrialState.COMPLETE: "complete",
     optuna.trial.TrialState.PRUNED: "pruned",
@@ -157,7 +162,7 @@ def _make_sampler(base: TrainingConfig, seed: int) -> optuna.samplers.BaseSample
         return optuna.samplers.RandomSampler(seed=seed)
     # group=True: TPE models each family's conditional sub-space on its own.
     return optuna.samplers.TPESampler(multivariate=True, group=True, n_startup_trials=5,
-                                      seed=seed, warn_independent_sampling=False)
+                                      seed=seed, **_QUIET_TPE)
 
 
 def _make_pruner(base: TrainingConfig) -> optuna.pruners.BasePruner:

@@ -153,30 +153,7 @@ def test_cross_fitting_scores_every_row_out_of_fold_and_includes_the_tree_defaul
     frame = _frame(400)
     assert len(chosen.model.predict(frame.drop(columns="y"))) == 400
     assert chosen.summary()["rows"] == n_all and chosen.summary()["rounds"] == chosen.rounds
-    # the defaults' bag keeps at least its share of the final model
-    assert chosen.anchor_weight >= crossfit.ANCHOR_SHARE
-    assert -1 in chosen.summary()["chosen"] and sum(chosen.weights) == pytest.approx(1.0)
-
-
-def test_the_anchor_keeps_its_share_whether_or_not_the_choice_holds_it(data):
-    trees = _candidate(TREES, data, 0)
-    rows = refit.all_rows(data)
-    held = crossfit.fold_indices(rows.y_train, TASK, seed=0)
-    entries = crossfit.entries([trees], NET)  # the defaults, then trial 0
-    made = [crossfit.cross_fit(e, rows, held, TASK, len(data.y_train),
-                               deadline=time.monotonic() + 30) for e in entries]
-    anchor, other = (crossfit.Bag(e, m[1], [m[0]], 0.0) for e, m in zip(entries, made))
-
-    bags, weights = crossfit.anchored([other], [1.0], anchor)
-    assert {b.entry.number for b in bags} == {-1, 0}
-    assert sorted(weights) == [1 - crossfit.ANCHOR_SHARE, crossfit.ANCHOR_SHARE]
-
-    bags, weights = crossfit.anchored([other, anchor], [0.75, 0.25], anchor)
-    assert [b.entry.number for b in bags] == [-1, 0]
-    assert weights == pytest.approx([0.25 * 0.5 + 0.5, 0.75 * 0.5])
-
-    bags, weights = crossfit.anchored([anchor], [1.0], anchor)
-    assert bags == [anchor] and weights == [1.0]
+    assert sum(chosen.weights) == pytest.approx(1.0)
 
 
 def test_no_second_round_starts_when_it_would_not_fit(data):
