@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,9 +146,25 @@ class EnsembleModel:
                    for m, w in zip(self.models, self.weights, strict=True))
 
     def predict_scores(self, df: pd.DataFrame) -> np.ndarray:
-        """Weighted average of the members' probabilities (classification) or values."""
-        return sum(w * np.asarray(m.predict_scores(df), dtype=np.float64)
-                   for m, w in zip(self.models, self.weights, strict=True))
+        """Weighted average of the members' probabilities (classification) or values.
+
+        Rows are encoded once per distinct preprocessor: the fold models of a bag share one.
+        """
+        return self._weighted_scores(df, {})
+
+    def _weighted_scores(self, df: pd.DataFrame, encoded: dict[int, np.ndarray]) -> np.ndarray:
+        total = None
+        for model, weight in zip(self.models, self.weights, strict=True):
+            if isinstance(model, EnsembleModel):
+                scores = model._weighted_scores(df, encoded)
+            else:
+                key = id(model.preprocessor)
+                if key not in encoded:
+                    encoded[key] = model.preprocessor.transform(df)
+                scores = model.scores(encoded[key])
+            part = weight * np.asarray(scores, dtype=np.float64)
+            total = part if total is None else total + part
+        return total
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         """Class labels or original-scale values for the rows of a raw DataFrame."""
@@ -180,8 +197,22 @@ class EnsembleModel:
                 "EnsembleModel.save"
             )
         spec = json.loads((directory / ENSEMBLE_FILE).read_text())
-        return cls([TrainedModel.load(directory / name) for name in spec["members"]],
-                   spec["weights"])
+        ensemble = cls([TrainedModel.load(directory / name) for name in spec["members"]],
+                       spec["weights"])
+        ensemble._share_preprocessors()
+        return ensemble
+
+    def _leaves(self) -> list[TrainedModel]:
+        return [leaf for m in self.models
+                for leaf in (m._leaves() if isinstance(m, EnsembleModel) else [m])]
+
+    def _share_preprocessors(self) -> None:
+        """Members saved with equal preprocessors (a bag's fold models) share one again, so
+        `predict_scores` encodes the rows once for them."""
+        shared: dict[bytes, object] = {}
+        for leaf in self._leaves():
+            leaf.preprocessor = shared.setdefault(pickle.dumps(leaf.preprocessor),
+                                                  leaf.preprocessor)
 
 
 def _classes(first: np.ndarray, y_valid, task: TaskSpec, classes: Sequence | None) -> list | None:

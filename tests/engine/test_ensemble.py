@@ -109,3 +109,24 @@ def test_ensemble_weights_are_checked(penguin_candidates):
     with pytest.raises(ValueError, match="positive sum"):
         EnsembleModel(models[:2], [0.0, 0.0])
     assert EnsembleModel(models[:2], [3, 1]).weights == [0.75, 0.25]
+
+
+def test_a_saved_bag_encodes_the_rows_once_per_preprocessor(penguin_candidates, penguins_df,
+                                                             tmp_path, monkeypatch):
+    models, _, _, _ = penguin_candidates
+    linear, mlp, trees = models  # the two networks' preprocessors are fitted alike
+    bag = EnsembleModel([linear, mlp], [1.0, 1.0])
+    model = EnsembleModel([bag, trees], [0.5, 0.5])
+    frame = penguins_df.drop(columns="species")
+    expected = model.predict_proba(frame)
+
+    loaded = TrainedModel.load(model.save(tmp_path / "nested"))
+    leaves = loaded._leaves()
+    assert leaves[0].preprocessor is leaves[1].preprocessor  # one object again after loading
+    assert leaves[2].preprocessor is not leaves[0].preprocessor  # trees encode differently
+    calls = []
+    encode = type(linear.preprocessor).transform
+    monkeypatch.setattr(type(linear.preprocessor), "transform",
+                        lambda self, df: calls.append(id(self)) or encode(self, df))
+    np.testing.assert_allclose(loaded.predict_proba(frame), expected)
+    assert len(calls) == 2  # the bag's rows once, the trees' once
