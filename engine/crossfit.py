@@ -223,8 +223,9 @@ def cross_fit_chosen(candidates: Sequence[Candidate], base: TrainingConfig, data
     for bag in bags:
         bag.score = score_predictions(task, y_scored, bag.oof[:n_train], pre.classes)
     chosen = select_ensemble([b.oof[:n_train] for b in bags], y_scored, task, classes=pre.classes)
-    picked = [bags[i] for i in chosen.members]
-    weights = list(chosen.weights)
+    order = sorted(range(len(chosen.members)), key=lambda i: -chosen.weights[i])
+    picked = [bags[chosen.members[i]] for i in order]
+    weights = [chosen.weights[i] for i in order]
     if len(picked) < 2 or not metrics.is_better(task.metric, chosen.score,
                                                 chosen.best_single_score):
         picked, weights = [bags[chosen.best_single]], [1.0]

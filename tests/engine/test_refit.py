@@ -154,6 +154,7 @@ def test_cross_fitting_scores_every_row_out_of_fold_and_includes_the_tree_defaul
     assert len(chosen.model.predict(frame.drop(columns="y"))) == 400
     assert chosen.summary()["rows"] == n_all and chosen.summary()["rounds"] == chosen.rounds
     assert sum(chosen.weights) == pytest.approx(1.0)
+    assert chosen.weights == sorted(chosen.weights, reverse=True)  # the largest weight first
 
 
 def test_no_second_round_starts_when_it_would_not_fit(data):
