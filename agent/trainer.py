@@ -161,16 +161,14 @@ def tune(state: JobState, runtime: Runtime[JobContext]
         if outcome.refit and outcome.refit["refitted"]:
             source += ", refit on all rows" if outcome.refit["complete"] else ", partly refit"
         if crossed:
-            rounds = outcome.cross_fit.get("rounds", 1)
-            source += (f", cross-fitted ({outcome.cross_fit['folds']} folds"
+            crossfit, rounds = outcome.cross_fit, outcome.cross_fit.get("rounds", 1)
+            source += (f", cross-fitted ({crossfit['folds']} folds"
                        f"{f' x {rounds} rounds' if rounds > 1 else ''})")
         update["best"] = {"model_dir": outcome.model_dir, "score": outcome.best_score,
                           "source": source, "config": outcome.best_config}
         why = (f"validation {task.metric} {outcome.best_score:.4f} beats the base config's "
                f"{best['score']:.4f}")
         if crossed:
-            crossfit = outcome.cross_fit
-            rounds = crossfit.get("rounds", 1)
             why = (f"out-of-fold {task.metric} {outcome.best_score:.4f} on the search's "
                    f"{crossfit['scored_rows']} training rows ({crossfit['folds']} folds over "
                    f"{crossfit['rows']} rows, {rounds} round{'s' * (rounds > 1)}), chosen among "

@@ -211,7 +211,8 @@ def cross_fit_chosen(candidates: Sequence[Candidate], base: TrainingConfig, data
         if made is None:
             skipped[entry.number] = "stopped at the deadline"
         else:
-            bags.append(Bag(entry, made[1], [made[0]], time.monotonic() - began))
+            oof, models = made
+            bags.append(Bag(entry, models, [oof], time.monotonic() - began))
     if not bags:
         return None
     rounds = 1 + _more_rounds(bags, rows, task, n_train, deadline=deadline, seed=seed,
