@@ -1,0 +1,198 @@
+"""Public data sets made at benchmark time from data that installed packages ship.
+
+Nothing downloads: every table comes from the files bundled inside scikit-learn
+(`sklearn.datasets.load_*`), written as CSV with the column names a person would give
+them and targets coded as real files code them (strings, or integer codes). Benchmarks
+refer to them as `public/<file>` (e.g. `public/iris.csv`); `resolve` turns such a name
+into a path, writing the file into a cache folder the first time.
+
+`manifest()` describes them with the keys of ../shared/datasets/manifest.json (task,
+target, ID-like and leaky columns), so a benchmark can treat both sets alike.
+
+    from public_data import resolve, manifest
+    path = resolve("public/wine_cultivars.csv")
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: How a corpus or benchmark names a public data set: this prefix, then the file name.
+PREFIX = "public/"
+#: Where the CSVs are written, unless MLPILOT_PUBLIC_DATA_DIR says otherwise.
+DEFAULT_CACHE = Path(tempfile.gettempdir()) / "mlpilot-public-data"
+
+
+@dataclass(frozen=True)
+class PublicDataset:
+    """One table built from a package's bundled data, and what a careful reader knows of it."""
+
+    file: str
+    build: Callable[[], pd.DataFrame]
+    target: str
+    task: str
+    source: str
+    notes: str
+    id_like_columns: list[str] = field(default_factory=list)
+    leaky_columns: list[str] = field(default_factory=list)
+
+
+def _snake(name: str) -> str:
+    return "_".join(name.replace("/", " ").replace("(", " ").replace(")", " ").split()).lower()
+
+
+def _iris() -> pd.DataFrame:
+    from sklearn.datasets import load_iris
+
+    raw = load_iris(as_frame=True)
+    df = raw.data.rename(columns=_snake)
+    df["species"] = np.asarray(raw.target_names)[raw.target.to_numpy()]
+    return df
+
+
+def _wine() -> pd.DataFrame:
+    from sklearn.datasets import load_wine
+
+    raw = load_wine(as_frame=True)
+    df = raw.data.rename(columns=_snake)
+    # The three cultivars as the UCI file codes them, but from 0: integer class codes.
+    df["cultivar"] = raw.target.astype(int)
+    return df
+
+
+def _breast_cancer() -> pd.DataFrame:
+    from sklearn.datasets import load_breast_cancer
+
+    raw = load_breast_cancer(as_frame=True)
+    df = raw.data.rename(columns=_snake)
+    # The original WDBC file starts with a patient ID number; a fixed seed keeps it stable.
+    ids = np.random.default_rng(569).choice(np.arange(84_000, 920_000), size=len(df),
+                                            replace=False)
+    df.insert(0, "patient_id", ids)
+    # sklearn codes 0 = malignant, 1 = benign; the file says it in words.
+    df["diagnosis"] = np.where(raw.target.to_numpy() == 0, "malignant", "benign")
+    return df
+
+
+def _diabetes() -> pd.DataFrame:
+    from sklearn.datasets import load_diabetes
+
+    raw = load_diabetes(as_frame=True, scaled=False)
+    # s1..s6 are the six blood serum measurements (see sklearn's diabetes.rst).
+    names = {"s1": "tc", "s2": "ldl", "s3": "hdl", "s4": "tch", "s5": "ltg", "s6": "glu"}
+    df = raw.data.rename(columns=names)
+    df["sex"] = df["sex"].astype(int)  # 1 / 2, as the source codes it
+    df["age"] = df["age"].astype(int)
+    df["disease_progression"] = raw.target.astype(int)
+    return df
+
+
+def _digits() -> pd.DataFrame:
+    from sklearn.datasets import load_digits
+
+    raw = load_digits(as_frame=True)
+    df = raw.data.rename(columns=lambda c: c.replace("pixel_", "px_")).astype(int)
+    df["digit"] = raw.target.astype(int)
+    return df
+
+
+def _linnerud() -> pd.DataFrame:
+    from sklearn.datasets import load_linnerud
+
+    raw = load_linnerud(as_frame=True)
+    body = raw.target.rename(columns=str.lower).astype(int)
+    exercise = raw.data.rename(columns=str.lower).astype(int)
+    return pd.concat([body, exercise], axis=1)
+
+
+DATASETS: dict[str, PublicDataset] = {d.file: d for d in (
+    PublicDataset("iris.csv", _iris, "species", "multiclass", "sklearn.datasets.load_iris",
+                  "Fisher's iris: four measurements in cm, species as names."),
+    PublicDataset("wine_cultivars.csv", _wine, "cultivar", "multiclass",
+                  "sklearn.datasets.load_wine",
+                  "UCI wine recognition: 13 chemical analyses; cultivar coded 0/1/2."),
+    PublicDataset("breast_cancer.csv", _breast_cancer, "diagnosis", "binary",
+                  "sklearn.datasets.load_breast_cancer",
+                  "Wisconsin diagnostic breast cancer: 30 cell-nucleus features; diagnosis "
+                  "'malignant'/'benign'; patient_id is a made-up unique ID as in the WDBC file.",
+                  id_like_columns=["patient_id"], leaky_columns=[]),
+    PublicDataset("diabetes.csv", _diabetes, "disease_progression", "regression",
+                  "sklearn.datasets.load_diabetes(scaled=False)",
+                  "Efron et al. diabetes: age, sex (1/2), BMI, blood pressure, six serum "
+                  "measurements (tc, ldl, hdl, tch, ltg, glu); disease progression after a year."),
+    PublicDataset("digits.csv", _digits, "digit", "multiclass", "sklearn.datasets.load_digits",
+                  "UCI handwritten digits: 8x8 pixel intensities 0..16 (px_R_C); digit 0..9."),
+    PublicDataset("linnerud.csv", _linnerud, "weight", "regression",
+                  "sklearn.datasets.load_linnerud",
+                  "Linnerud: 20 middle-aged men; weight, waist, pulse and chins, situps, jumps. "
+                  "Any column can be the target; 'weight' is listed as the default."),
+)}
+
+
+def cache_dir() -> Path:
+    """The folder the CSVs are written to (MLPILOT_PUBLIC_DATA_DIR, else a temp folder)."""
+    return Path(os.environ.get("MLPILOT_PUBLIC_DATA_DIR") or DEFAULT_CACHE)
+
+
+def is_public(ref: str) -> bool:
+    """True when `ref` names a data set of this module (`public/<file>`)."""
+    return ref.startswith(PREFIX) and ref[len(PREFIX):] in DATASETS
+
+
+def frame(file: str) -> pd.DataFrame:
+    """The table of public data set `file` (e.g. "iris.csv"), built in memory."""
+    if file not in DATASETS:
+        raise KeyError(f"no public data set {file!r}: choose one of {', '.join(DATASETS)}")
+    return DATASETS[file].build()
+
+
+def resolve(ref: str, folder: Path | None = None) -> Path:
+    """The CSV for `public/<file>`, written into `folder` (default `cache_dir()`) if missing."""
+    if not is_public(ref):
+        raise KeyError(f"{ref!r} is not a public data set: use {PREFIX}<file> with one of "
+                       f"{', '.join(DATASETS)}")
+    file = ref[len(PREFIX):]
+    folder = folder or cache_dir()
+    path = folder / file
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        # Written under a private name, then renamed: parallel workers never read half a file.
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".csv.part")
+        os.close(fd)
+        frame(file).to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    return path
+
+
+def materialise(folder: Path | None = None) -> dict[str, Path]:
+    """Write every public data set into `folder`; returns file name -> path."""
+    return {file: resolve(PREFIX + file, folder) for file in DATASETS}
+
+
+def manifest() -> list[dict]:
+    """Manifest entries in the shape of ../shared/datasets/manifest.json (file is `public/...`)."""
+    entries = []
+    for d in DATASETS.values():
+        df = d.build()
+        entries.append({
+            "file": PREFIX + d.file, "name": d.file.removesuffix(".csv"), "task": d.task,
+            "target": d.target, "rows": len(df), "columns": df.shape[1],
+            "missing_values": bool(df.isna().any().any()),
+            "categorical_columns": [c for c in df.columns
+                                    if not pd.api.types.is_numeric_dtype(df[c])],
+            "source": d.source, "notes": d.notes, "na_values": [],
+            "id_like_columns": list(d.id_like_columns), "leaky_columns": list(d.leaky_columns),
+        })
+    return entries
+
+
+if __name__ == "__main__":
+    for name, path in materialise().items():
+        print(f"{name}: {path}")
