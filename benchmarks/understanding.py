@@ -13,7 +13,7 @@ type, metric, budget, goal, columns to drop, leaks flagged, and whether it asked
 Requests run over ../shared/datasets and over public data sets built from files that
 scikit-learn ships (`public_data.py`). Targets (issue 10): at least 97% of fields right over
 the whole corpus, at least 95% on `held_out`. `--cli` runs the real `mlpilot plan --json`
-per request instead (slower) and also checks its contract: exit code 0 or 4 (4 exactly when
+per request instead (16 s or more each: use it with --limit) and also checks its contract: exit code 0 or 4 (4 exactly when
 it asks) and one JSON document on stdout.
 
     PYTHONPATH=.. .venv/bin/python benchmarks/understanding.py [--part held_out] [--limit 10]
