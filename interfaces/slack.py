@@ -196,7 +196,10 @@ class SlackBot:
 
         text = msg.plain_text(event.get("text", ""))
         folder = self.settings.datasets_dir
-        mention = find_dataset(text, folder, only_in_folder=True)
+        mention = find_dataset(text, folder, self.service.data_roots)
+        if mention is not None and mention.refused:
+            reply(f"I cannot use {mention.words}: {mention.refused}")
+            return
         if mention is None or mention.path is None:
             names = ", ".join(p.name for p in available(folder)[:12]) or "none yet"
             missing = f"I cannot find {mention.words} in the data folder. " if mention else ""
