@@ -146,10 +146,10 @@ class ChatSession:
         mention = find_dataset(data or request, self.settings.datasets_dir, self.data_roots)
         if mention is not None and mention.refused:
             self.awaiting = ("data", request)
-            return f"I cannot use {mention.words}: {mention.refused}"
+            return f"I cannot use that file: {mention.refused}"
         if mention is None:
             self.awaiting = ("data", request)
-            names = ", ".join(p.name for p in available(self.settings.datasets_dir)[:8])
+            names = ", ".join(self._dataset_names()[:8])
             return ("Which data file should I learn from? Give a CSV or Parquet path"
                     + (f" (in the data folder: {names})." if names else "."))
         if mention.path is None:
@@ -339,6 +339,9 @@ class ChatSession:
             self.awaiting = ("answer", job_id)
         self._say(job_id, summaries.outcome(outcome.result))
 
+    def _dataset_names(self) -> list[str]:
+        return [p.name for p in available(self.settings.datasets_dir, self.data_roots)]
+
     # -- the LLM path -------------------------------------------------------------------
 
     def _llm_reply(self, line: str, intent: Intent) -> str:
@@ -347,8 +350,7 @@ class ChatSession:
         system = render("chat", current=self.current or "none",
                         pending="; ".join(summaries.approval_question(a)
                                           for a in self._pending(self.current)) or "none",
-                        datasets=", ".join(p.name for p in available(self.settings.datasets_dir))
-                        or "none")
+                        datasets=", ".join(self._dataset_names()) or "none")
         self.history.append(HumanMessage(line))
         answer, self.history = answer_with_tools(
             self.chat_model, [SystemMessage(system), *_recent(self.history)],

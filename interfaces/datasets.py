@@ -47,19 +47,28 @@ def find_dataset(text: str, folder: Path | None, roots: DataRoots | None = None
     if folder is None or not folder.is_dir():
         return None
     lowered = _words(text)
-    for path in sorted(available(folder), key=lambda p: -len(p.stem)):
+    for path in sorted(available(folder, roots), key=lambda p: -len(p.stem)):
         name = re.escape(_words(path.stem).removesuffix("s")) + "s?"  # penguin(s)
         if re.search(rf"(?<!\w){name}(?!\w)", lowered):
             return _resolved(path.stem, str(path), roots)
     return None
 
 
-def available(folder: Path | None) -> list[Path]:
-    """The data files in the data folder, by name."""
+def available(folder: Path | None, roots: DataRoots | None = None) -> list[Path]:
+    """The data files in the data folder, by name (with `roots`: those inside them)."""
     if folder is None or not Path(folder).is_dir():
         return []
     return sorted(p for p in Path(folder).iterdir()
-                  if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
+                  if p.suffix.lower() in DATA_SUFFIXES and p.is_file()
+                  and (roots is None or _readable(p, roots)))
+
+
+def _readable(path: Path, roots: DataRoots) -> bool:
+    try:
+        roots.resolve(path)
+    except DataRootError:
+        return False
+    return True
 
 
 def _resolved(words: str, path: str, roots: DataRoots | None) -> DataMention:

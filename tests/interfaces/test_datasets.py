@@ -25,8 +25,11 @@ def test_names_outside_the_data_roots_are_refused_with_the_rule(tmp_path):
     (tmp_path / "secret.csv").write_text("a\n1\n")
     (folder / "secret.csv").symlink_to(tmp_path / "secret.csv")  # a bare name, leading out
     roots = DataRoots([folder])
-    for text in ("use ../secret.csv", f"use {tmp_path / 'secret.csv'}", "the secret dataset"):
+    for text in ("use ../secret.csv", f"use {tmp_path / 'secret.csv'}", "use secret.csv"):
         mention = find_dataset(text, folder, roots)
         assert mention.path is None and "data roots" in mention.refused, text
+    # A bare name matches only files that stay inside the roots.
+    assert find_dataset("the secret dataset", folder, roots) is None
+    assert find_dataset("the secret dataset", folder).words == "secret"
     # Without roots only the words are found (to tell whether a message names a file).
     assert find_dataset(f"use {tmp_path / 'secret.csv'}", folder).path is None
