@@ -140,7 +140,7 @@ class JobService:
 
     def jobs(self, *, limit: int = 50, offset: int = 0, status: str | None = None) -> list[Job]:
         """Jobs, newest first."""
-        return [self._shown(job) for job in
+        return [self._shown(job, brief=True) for job in
                 self.store.jobs(limit=limit, offset=offset, status=status)]
 
     def document_json(self, job_id: str) -> str:
@@ -275,10 +275,18 @@ class JobService:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _shown(self, job: Job) -> Job:
-        """`job` as callers see it: data paths by label, no absolute server paths."""
-        return job.model_copy(update=self._redacted(
-            {"request": job.request, "result": job.result, "error": job.error}))
+    def _shown(self, job: Job, *, brief: bool = False) -> Job:
+        """`job` as callers see it: data paths by label, no absolute server paths. `brief`
+        (listings) redacts only the result's request and top-level texts (report paths,
+        error): walking whole documents of many jobs would slow listings down."""
+        result = job.result
+        if brief and result is not None:
+            result = {**result, **self._redacted(
+                {k: v for k, v in result.items() if k == "request" or isinstance(v, str)})}
+        else:
+            result = self._redacted(result)
+        return job.model_copy(update={**self._redacted(
+            {"request": job.request, "error": job.error}), "result": result})
 
     def _redacted(self, value: Any) -> Any:
         """`value` (JSON-like) with every absolute path under a root shown by label."""

@@ -23,6 +23,7 @@ from mlpilot.agent.state import JobState, TaskRequest, decision
 from mlpilot.agent.understanding import RequestError, Understanding, understand
 from mlpilot.engine.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, TaskSpec
 from mlpilot.engine.data import (
+    QUOTED_CHARS,
     DataError,
     DataProfile,
     TargetProfile,
@@ -92,7 +93,7 @@ def expert_task(request: TaskRequest, understood: Understanding, df: pd.DataFram
                 f"no recognisable task in {request.request!r}: say what to predict, "
                 "e.g. 'predict species, at least 95% accuracy, 2 minutes'"
             )
-        candidates = ", ".join(c.name for c in profile.columns[-5:])
+        candidates = ", ".join(c.name[:QUOTED_CHARS] for c in profile.columns[-5:])
         raise NeedsInput(f"Which column should I predict? Name it in the request or pass "
                          f"--target (last columns: {candidates}).")
     if target not in [c.name for c in profile.columns]:

@@ -127,7 +127,8 @@ def _rows_with_target(df: pd.DataFrame, task: TaskSpec, notes: list[str],
     if not task.is_classification and not ptypes.is_numeric_dtype(target.dtype):
         example = target.iloc[0] if len(target) else ""
         raise DataError(
-            f"target '{task.target}' is not numeric (e.g. {quoted(example)}) so it cannot be regressed: "
+            f"target '{task.target}' is not numeric (e.g. {quoted(example)}) so it cannot be "
+            "regressed: "
             "use a classification task_type or another target"
         )
     if ptypes.is_float_dtype(target) and task.is_classification and np.all(np.mod(target, 1) == 0):

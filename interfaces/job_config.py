@@ -52,8 +52,9 @@ def parse_job_config(text: str, *, base_dir: Path | None, source: str = "job con
         raise ConfigFileError(f"{source} has unknown keys {unknown}: allowed are {sorted(KEYS)}")
     raw.update({k: v for k, v in overrides.items() if v is not None})
     for key in ("data", "test_data"):
-        if base_dir is not None and raw.get(key) is not None and not Path(str(raw[key])).is_absolute():
-            raw[key] = Path(base_dir) / str(raw[key])
+        value = raw.get(key)
+        if base_dir is not None and value is not None and not Path(str(value)).is_absolute():
+            raw[key] = Path(base_dir) / str(value)
     if raw.get("data") is None:
         raise ConfigFileError(f"{source} needs `data:` (a CSV or Parquet file)")
     return build_request(raw)

@@ -65,7 +65,7 @@ class JobSubmission(BaseModel):
         if self.data is None:
             from mlpilot.interfaces.job_config import ConfigFileError
 
-            raise ConfigFileError("data: give a data file (a CSV or Parquet path on the server), "
+            raise ConfigFileError("data: give a data file (CSV or Parquet, in the data roots), "
                                   "a YAML config, or upload a file to /jobs/upload")
         return build_request(fields)
 

@@ -77,7 +77,8 @@ def test_rest_json_and_yaml_refuse_every_corpus_path_without_opening_it(layout):
                 "json data": {"request": "predict species", "data": case.path},
                 "json test_data": {"request": "predict species", "data": "birds.csv",
                                    "test_data": case.path},
-                "yaml data": {"config": f"request: predict species\ndata: {json.dumps(case.path)}\n"},
+                "yaml data": {"config": "request: predict species\n"
+                                        f"data: {json.dumps(case.path)}\n"},
                 "yaml test_data": {"config": "request: predict species\ndata: birds.csv\n"
                                              f"test_data: {json.dumps(case.path)}\n"},
                 "yaml override": {"config": "request: predict species\ndata: birds.csv\n",
@@ -141,7 +142,8 @@ def test_slack_mentions_refuse_paths_outside_the_roots(layout):
         for i, case in enumerate(layout.cases):
             bot._on_mention({"channel": "C1", "user": "U1", "ts": f"{i}.0",
                              "text": f"<@UBOT> predict species from {case.path}"})
-            [reply] = [m["text"] for m in slack.of("chat.postMessage") if m["thread_ts"] == f"{i}.0"]
+            [reply] = [m["text"] for m in slack.of("chat.postMessage")
+                       if m["thread_ts"] == f"{i}.0"]
             assert layout.secret not in reply and str(layout.outside) not in reply, case.id
             assert RULE in reply or "Which dataset?" in reply, (case.id, reply)
             assert "link.csv" not in reply  # names leading outside are not offered
