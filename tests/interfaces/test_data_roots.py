@@ -190,3 +190,17 @@ def test_a_test_file_without_the_training_columns_is_refused_before_a_job_exists
             assert answer.status_code == 422 and expected in answer.json()["detail"], answer.text
             assert str(layout.root) not in answer.text
         assert api.get("/jobs", headers=VIEWER).json() == []
+
+
+def test_the_cli_is_not_confined_its_user_reads_what_they_can(layout, monkeypatch):
+    from typer.testing import CliRunner
+
+    from mlpilot.interfaces.cli import app
+
+    monkeypatch.setenv("MLPILOT_DATA_ROOTS", str(layout.root))
+    mine = layout.outside / "mine.csv"  # outside the roots
+    mine.write_bytes((layout.root / "birds.csv").read_bytes())
+    planned = CliRunner().invoke(app, ["plan", "predict species", "--data", str(mine), "--json"])
+    assert planned.exit_code == 0, planned.output
+    assert json.loads(planned.stdout)["task"]["target"] == "species"
+    assert _OPENED  # the audit sees the CLI open it: the hook is not blind
