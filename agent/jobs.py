@@ -33,8 +33,11 @@ from mlpilot.agent.runner import Runner
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
 from mlpilot.agent.store import END_STATUSES, Approval, Event, Job, Store, finite, read_json
+from mlpilot.agent.understanding import RequestError
 from mlpilot.agent.worker_pool import WorkerMode, WorkerPool
 from mlpilot.engine.config import TrainingConfig
+from mlpilot.engine.data import DataError
+from mlpilot.guardrails.data_roots import DataRoots
 
 #: How many approval descriptions, and listings, a `JobService` keeps.
 MAX_KEPT = 1024
@@ -66,6 +69,9 @@ class JobService:
         self.settings = settings or Settings()
         self.settings.ensure_dirs()
         self.store = Store(self.settings.state_db)
+        #: Jobs read data only inside these; what the service returns shows paths by label.
+        self.data_roots = DataRoots(self.settings.data_root_folders(),
+                                    state_dir=self.settings.data_dir)
         self.runner_factory: RunnerFactory = runner_factory or Runner
         self.listeners: list[EventListener] = []
         self.pool = WorkerPool(self, self.settings.workers if workers is None else workers,
@@ -104,8 +110,16 @@ class JobService:
 
     def submit(self, request: TaskRequest, *, auto_approve: bool = False,
                by: str | None = None) -> tuple[Job, dict[str, Any]]:
-        """Check the request, then queue a job for the workers; returns it and its task."""
-        task = self.check(request)
+        """Check the request, then queue a job for the workers; returns it and its task.
+
+        Its data paths must lie inside the data roots (DataRootError, before any file is
+        opened); error messages name files by label, not by their server path."""
+        request = self.confined(request)
+        try:
+            task = self.check(request)
+        except (DataError, RequestError, NeedsInput) as err:  # one line each
+            err.args = (self.data_roots.redact(str(err)), *err.args[1:])
+            raise
         job = self.store.create_job(request.model_dump(mode="json"), queued=True,
                                     options={"auto_approve": auto_approve, "submitted_by": by})
         self.store.add_event(job.id, "job", f"queued by {by}" if by else "queued",
@@ -114,20 +128,27 @@ class JobService:
         self.pool.wake()
         return job, task
 
+    def confined(self, request: TaskRequest) -> TaskRequest:
+        """`request` with its data and test data resolved inside the data roots."""
+        paths = {key: self.data_roots.resolve(getattr(request, key), field=key)
+                 for key in ("data", "test_data") if getattr(request, key) is not None}
+        return request.model_copy(update=paths)
+
     def job(self, job_id: str) -> Job:
-        """The job (StoreError if there is none)."""
-        return self.store.job(job_id)
+        """The job (StoreError if there is none), its paths shown by label."""
+        return self._shown(self.store.job(job_id))
 
     def jobs(self, *, limit: int = 50, offset: int = 0, status: str | None = None) -> list[Job]:
         """Jobs, newest first."""
-        return self.store.jobs(limit=limit, offset=offset, status=status)
+        return [self._shown(job, brief=True) for job in
+                self.store.jobs(limit=limit, offset=offset, status=status)]
 
     def document_json(self, job_id: str) -> str:
         """`document` as JSON text; a stored document that is current (an ended job's, or
         one waiting for approval) is passed on as it was stored."""
         status, text = self.store.result_text(job_id)
         if text is not None and read_json(text).get("status") == status:  # not one from before
-            return text
+            return self.data_roots.redact_json(text)
         return json.dumps(finite(self.document(job_id)), default=str)
 
     def document(self, job_id: str) -> dict[str, Any]:
@@ -135,10 +156,11 @@ class JobService:
         the final one once the job has ended, else built from its latest checkpoint."""
         job = self.store.job(job_id)
         if job.result is not None and job.result.get("status") == job.status:
-            return job.result
+            return self._redacted(job.result)
         values = self._checkpoint(job_id) or {"job_id": job.id, "request": job.request}
         pending = self.store.approvals(status="pending", job_id=job_id)
-        return result_document(values, status=job.status, error=job.error, pending=pending)
+        return self._redacted(result_document(values, status=job.status, error=job.error,
+                                              pending=pending))
 
     def cancel(self, job_id: str, *, by: str) -> Job:
         """Cancel a job: at once if queued or waiting, else at its next epoch or event.
@@ -149,11 +171,13 @@ class JobService:
         else:
             self.store.add_event(job_id, "job", f"cancel requested by {by}", status=job.status)
             self.pool.cancel(job_id)
-        return job
+        return self._shown(job)
 
     def events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[Event]:
         """The job's progress events after event id `after`, oldest first."""
-        return self.store.events(job_id, after=after, limit=limit)
+        return [event.model_copy(update=self._redacted(
+                    {"message": event.message, "data": event.data}))
+                for event in self.store.events(job_id, after=after, limit=limit)]
 
     def wait(self, job_id: str, *, timeout: float = 600.0, poll_s: float = 0.2,
              until: Iterable[str] = END_STATUSES) -> Job:
@@ -162,7 +186,7 @@ class JobService:
         while True:
             job = self.store.job(job_id)
             if job.status in wanted or time.monotonic() >= deadline:
-                return job
+                return self._shown(job)
             time.sleep(poll_s)
 
     # -- approvals ------------------------------------------------------------------------
@@ -250,6 +274,29 @@ class JobService:
                 "estimated_cost": cost, "request": job["request"].get("request")}
 
     # -- internals ------------------------------------------------------------------------
+
+    def _shown(self, job: Job, *, brief: bool = False) -> Job:
+        """`job` as callers see it: data paths by label, no absolute server paths. `brief`
+        (listings) redacts only the result's request and top-level texts (report paths,
+        error): walking whole documents of many jobs would slow listings down."""
+        result = job.result
+        if brief and result is not None:
+            result = {**result, **self._redacted(
+                {k: v for k, v in result.items() if k == "request" or isinstance(v, str)})}
+        else:
+            result = self._redacted(result)
+        return job.model_copy(update={**self._redacted(
+            {"request": job.request, "error": job.error}), "result": result})
+
+    def _redacted(self, value: Any) -> Any:
+        """`value` (JSON-like) with every absolute path under a root shown by label."""
+        if isinstance(value, str):
+            return self.data_roots.redact(value)
+        if isinstance(value, dict):
+            return {k: self._redacted(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._redacted(v) for v in value]
+        return value
 
     def _checkpoint(self, job_id: str) -> dict[str, Any]:
         """The job's latest checkpointed graph state (empty if it has not started)."""

@@ -17,12 +17,20 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 from pydantic import ValidationError
 
-from mlpilot.agent.context import JobContext, load_request_data
+from mlpilot.agent.context import JobContext, load_request_data, load_request_test_data
 from mlpilot.agent.llm import call_until_submitted
 from mlpilot.agent.state import JobState, TaskRequest, decision
 from mlpilot.agent.understanding import RequestError, Understanding, understand
 from mlpilot.engine.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, TaskSpec
-from mlpilot.engine.data import DataError, DataProfile, TargetProfile, profile_table
+from mlpilot.engine.data import (
+    QUOTED_CHARS,
+    DataError,
+    DataProfile,
+    TargetProfile,
+    name_list,
+    profile_table,
+    quoted,
+)
 from mlpilot.prompts import render
 from mlpilot.tools.agent_tools import ask_user, describe_column_tool, submit_task_spec
 
@@ -53,6 +61,7 @@ def plan(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["conf
         ctx.emit("planner", str(question))
         return Command(goto=END, update={"status": "needs_input", "question": str(question)})
     task = _check_against_data(task, df, request)
+    _check_test_data(task, df, request)
     profile = with_target(profile, df, task.target)
     missing = _all_missing(profile, task.drop_columns)
     task = task.model_copy(update={"drop_columns": task.drop_columns + missing})
@@ -84,12 +93,12 @@ def expert_task(request: TaskRequest, understood: Understanding, df: pd.DataFram
                 f"no recognisable task in {request.request!r}: say what to predict, "
                 "e.g. 'predict species, at least 95% accuracy, 2 minutes'"
             )
-        candidates = ", ".join(c.name for c in profile.columns[-5:])
+        candidates = ", ".join(c.name[:QUOTED_CHARS] for c in profile.columns[-5:])
         raise NeedsInput(f"Which column should I predict? Name it in the request or pass "
                          f"--target (last columns: {candidates}).")
     if target not in [c.name for c in profile.columns]:
-        raise DataError(f"target {target!r} is not a column of {request.data.name}: "
-                        f"columns are {', '.join([c.name for c in profile.columns])}")
+        raise DataError(f"target {quoted(target)} is not a column of {request.data.name}: "
+                        f"columns are {name_list(c.name for c in profile.columns)}")
     why.append((f"target {target!r}", "named in the request" if not request.target
                 else "given explicitly"))
     column = profile.column(target)
@@ -129,7 +138,8 @@ def llm_task(request: TaskRequest, understood: Understanding, df: pd.DataFrame,
             raise ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                        for e in err.errors())) from None
         if task.target not in columns:
-            raise ValueError(f"target: {task.target!r} is not a column; columns are {sorted(columns)}")
+            raise ValueError(f"target: {task.target!r} is not a column; columns are "
+                             f"{name_list(sorted(columns), 50)}")
         return task
 
     def question(args: dict) -> None:
@@ -194,11 +204,11 @@ def default_metric(task_type: str, target: TargetProfile | None) -> tuple[str, s
 def _check_against_data(task: TaskSpec, df, request: TaskRequest) -> TaskSpec:
     columns = [str(c) for c in df.columns]
     if task.target not in columns:
-        raise DataError(f"target {task.target!r} is not a column of {request.data.name}: "
-                        f"columns are {', '.join(columns)}")
+        raise DataError(f"target {quoted(task.target)} is not a column of {request.data.name}: "
+                        f"columns are {name_list(columns)}")
     unknown = [c for c in task.drop_columns if c not in columns]
     if unknown:
-        raise DataError(f"cannot drop {', '.join(map(repr, unknown))}: not columns of "
+        raise DataError(f"cannot drop {name_list(unknown)}: not columns of "
                         f"{request.data.name}")
     if task.target in task.drop_columns:
         raise RequestError(f"the target {task.target!r} cannot also be dropped")
@@ -209,9 +219,26 @@ def _check_against_data(task: TaskSpec, df, request: TaskRequest) -> TaskSpec:
     n_classes = df[task.target].nunique(dropna=True)
     if task.is_classification and n_classes < 2:
         only = df[task.target].dropna().unique()[:1]
-        raise DataError(f"target {task.target!r} has only one class ({only[0] if len(only) else 'none'!r}): "
+        raise DataError(f"target {quoted(task.target)} has only one class "
+                        f"({quoted(only[0]) if len(only) else 'none'}): "
                         "a classifier needs at least two; pick another target")
     return task
+
+
+def _check_test_data(task: TaskSpec, df: pd.DataFrame, request: TaskRequest) -> None:
+    """The user's own test file reads and holds the target and every training column."""
+    test_df = load_request_test_data(request)
+    if test_df is None:
+        return
+    have = {str(c) for c in test_df.columns}
+    name = request.test_data.name
+    if task.target not in have:
+        raise DataError(f"test data {name} has no target column {quoted(task.target)}: give a "
+                        "test file with the training data's columns")
+    missing = [c for c in map(str, df.columns) if c not in have and c not in task.drop_columns]
+    if missing:
+        raise DataError(f"test data {name} lacks {len(missing)} column(s) of the training data "
+                        f"({name_list(missing)}): give a test file with the same columns")
 
 
 def _all_missing(profile: DataProfile, already: list[str] = ()) -> list[str]:

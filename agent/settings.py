@@ -6,6 +6,7 @@ SQLite stores, the local MLflow store and the embedded ChromaDB knowledge base.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -102,6 +103,11 @@ class Settings(BaseSettings):
         default=None, description="Folder that chat and Slack requests name datasets in "
         "(\"penguins.csv\", \"the customers dataset\")."
     )
+    data_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="Folders the server and the chat read data from "
+        "(comma- or colon-separated in MLPILOT_DATA_ROOTS); default: the datasets folder. The "
+        "upload folder is always one. Paths outside them are refused; the CLI is not confined."
+    )
     slack_bot_token: str | None = Field(
         default=None, description="Slack bot token (xoxb-...); with the signing secret it "
         "turns on the Slack bot at /slack/events."
@@ -123,6 +129,23 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    @field_validator("data_roots", mode="before")
+    @classmethod
+    def _path_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.replace(",", os.pathsep).split(os.pathsep) if v.strip()]
+        return value
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where the server keeps uploaded data files (always a data root)."""
+        return self.data_dir / "uploads"
+
+    def data_root_folders(self) -> list[Path]:
+        """The data roots in force: `data_roots`, else the datasets folder; then the uploads."""
+        roots = list(self.data_roots) or ([self.datasets_dir] if self.datasets_dir else [])
+        return [*roots, self.upload_dir]
 
     @property
     def state_db(self) -> Path:

@@ -29,6 +29,8 @@ _DATETIME_SAMPLE = 200
 _DATETIME_MIN_PARSED = 0.9
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
 _SNIFF_BYTES = 64 * 1024
+#: Error messages quote at most this many column names, each cut to this many characters.
+QUOTED_NAMES, QUOTED_CHARS = 20, 60
 
 
 class DataError(ValueError):
@@ -154,7 +156,7 @@ def _parse_csv(path: Path, sep: str, na_values: list[str] | None) -> pd.DataFram
             f"data file '{path}' is empty: add a header and rows or pick another file"
         ) from None
     except (pd.errors.ParserError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise DataError(
             f"data file '{path}' could not be parsed as CSV ({first}): "
             "check the delimiter and quoting, or export it as CSV or Parquet"
@@ -285,6 +287,19 @@ def _label_str(value: object) -> str:
     return str(value)
 
 
+def quoted(value: object, limit: int = QUOTED_CHARS) -> str:
+    """`value` (a column name or a cell read from a file) quoted for a one-line message,
+    cut to about `limit` characters: an error quotes a file's contents only this far."""
+    text = repr(str(value))
+    return text if len(text) <= limit else f"{text[:limit - 4]}...{text[0]}"
+
+
+def name_list(names: object, limit: int = QUOTED_NAMES) -> str:
+    """The first `limit` names, each `quoted`, and how many more there are."""
+    names = [str(n) for n in names]  # type: ignore[attr-defined]
+    shown = ", ".join(quoted(n) for n in names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
 def _names(columns: pd.Index, limit: int = 10) -> str:
-    names = ", ".join(repr(str(c)) for c in list(columns)[:limit])
-    return names + (", ..." if len(columns) > limit else "")
+    return name_list(columns, limit)

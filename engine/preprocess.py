@@ -16,7 +16,7 @@ from pandas.api import types as ptypes
 from sklearn.model_selection import train_test_split
 
 from .config import TaskSpec, TrainingConfig
-from .data import DataError, profile_table
+from .data import DataError, name_list, profile_table, quoted
 from .encoding import Preprocessor, key_of, sorted_classes
 
 __all__ = ["MIN_ROWS", "PreparedData", "Preprocessor", "prepare_data", "sorted_classes"]
@@ -113,7 +113,7 @@ def _rows_with_target(df: pd.DataFrame, task: TaskSpec, notes: list[str],
                       which: str) -> pd.DataFrame:
     """`df` without rows whose target is missing (noted); float-coded class labels become ints."""
     if task.target not in df.columns:
-        names = ", ".join(repr(str(c)) for c in list(df.columns)[:10])
+        names = name_list(df.columns, 10)
         raise DataError(
             f"target column '{task.target}' is not in the {which}data: pick one of {names}"
         )
@@ -127,7 +127,8 @@ def _rows_with_target(df: pd.DataFrame, task: TaskSpec, notes: list[str],
     if not task.is_classification and not ptypes.is_numeric_dtype(target.dtype):
         example = target.iloc[0] if len(target) else ""
         raise DataError(
-            f"target '{task.target}' is not numeric (e.g. '{example}') so it cannot be regressed: "
+            f"target '{task.target}' is not numeric (e.g. {quoted(example)}) so it cannot be "
+            "regressed: "
             "use a classification task_type or another target"
         )
     if ptypes.is_float_dtype(target) and task.is_classification and np.all(np.mod(target, 1) == 0):
@@ -138,7 +139,7 @@ def _rows_with_target(df: pd.DataFrame, task: TaskSpec, notes: list[str],
 def _check_target(y: pd.Series, task: TaskSpec) -> list:
     classes = sorted_classes(y)
     if len(classes) < 2:
-        only = f" ('{classes[0]}')" if classes else ""
+        only = f" ({quoted(classes[0])})" if classes else ""
         raise DataError(
             f"target '{task.target}' has only one class{only}: a classifier needs at least two; "
             "pick another target"
@@ -171,7 +172,7 @@ def _feature_kinds(df: pd.DataFrame, task: TaskSpec, notes: list[str],
         if col.n_missing == len(df):
             reason = "all values missing"
         elif col.is_constant:
-            reason = f"constant value '{col.examples[0]}'"
+            reason = f"constant value {quoted(col.examples[0])}"
         elif col.kind == "text":
             reason = "free text (most values distinct)"
         elif (col.kind == "categorical" and col.unique_fraction > 0.5
@@ -205,7 +206,7 @@ def _time_split(df: pd.DataFrame, test_df: pd.DataFrame | None, config: Training
     if column is not None:
         if column not in df.columns:
             raise DataError(f"time_column {column!r} is not a column of the data: name one of "
-                            f"{', '.join(map(str, df.columns[:10]))}")
+                            f"{name_list(df.columns, 10)}")
         stamps = _times(df[column])
         if stamps.notna().sum() < len(df) / 2:
             raise DataError(f"time_column {column!r} holds no dates or numbers in most rows: "

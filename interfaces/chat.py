@@ -28,6 +28,7 @@ from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
 from mlpilot.agent.store import Approval, StoreError, new_job_id
 from mlpilot.agent.understanding import has_task_intent
+from mlpilot.guardrails.data_roots import DataRoots
 from mlpilot.interfaces import summaries
 from mlpilot.interfaces.chat_intents import Intent, read_intent
 from mlpilot.interfaces.datasets import available, find_dataset
@@ -67,6 +68,9 @@ class ChatSession:
         self.chat_model = chat_model
         self.user = user or os.environ.get("MLPILOT_USER") or getpass.getuser()
         self.jobs = JobThreads(self.settings, on_event=self._on_event, on_stop=self._on_stop)
+        #: Data is read only inside these, as on the server (the model may be talked into
+        #: naming any file; the CLI's `run` is the way to read files outside them).
+        self.data_roots = DataRoots(self.settings.data_root_folders())
         self.current: str | None = None  # the run the conversation is about
         self.awaiting: tuple[str, str] | None = None  # ("data", request) or ("answer", run id)
         self.proposed: TaskRequest | None = None  # a changed request, for "restart"
@@ -125,7 +129,7 @@ class ChatSession:
         if has_task_intent(line):
             return None  # a new request, not an answer
         if kind == "data":
-            mention = find_dataset(line, self.settings.datasets_dir)
+            mention = find_dataset(line, self.settings.datasets_dir, self.data_roots)
             if mention is None:
                 return None
             self.awaiting = None
@@ -139,10 +143,13 @@ class ChatSession:
 
     def start_job(self, request: str, data: str | None = None) -> str:
         """Start a job from a description; asks for the data file when none is named."""
-        mention = find_dataset(data or request, self.settings.datasets_dir)
+        mention = find_dataset(data or request, self.settings.datasets_dir, self.data_roots)
+        if mention is not None and mention.refused:
+            self.awaiting = ("data", request)
+            return f"I cannot use that file: {mention.refused}"
         if mention is None:
             self.awaiting = ("data", request)
-            names = ", ".join(p.name for p in available(self.settings.datasets_dir)[:8])
+            names = ", ".join(self._dataset_names()[:8])
             return ("Which data file should I learn from? Give a CSV or Parquet path"
                     + (f" (in the data folder: {names})." if names else "."))
         if mention.path is None:
@@ -332,6 +339,9 @@ class ChatSession:
             self.awaiting = ("answer", job_id)
         self._say(job_id, summaries.outcome(outcome.result))
 
+    def _dataset_names(self) -> list[str]:
+        return [p.name for p in available(self.settings.datasets_dir, self.data_roots)]
+
     # -- the LLM path -------------------------------------------------------------------
 
     def _llm_reply(self, line: str, intent: Intent) -> str:
@@ -340,8 +350,7 @@ class ChatSession:
         system = render("chat", current=self.current or "none",
                         pending="; ".join(summaries.approval_question(a)
                                           for a in self._pending(self.current)) or "none",
-                        datasets=", ".join(p.name for p in available(self.settings.datasets_dir))
-                        or "none")
+                        datasets=", ".join(self._dataset_names()) or "none")
         self.history.append(HumanMessage(line))
         answer, self.history = answer_with_tools(
             self.chat_model, [SystemMessage(system), *_recent(self.history)],

@@ -70,7 +70,7 @@ class Client:
 
         Args:
             request: the task in plain language.
-            data: a data file on the server.
+            data: a data file inside the server's data roots (e.g. "datasets:penguins.csv").
             config: a YAML job (its text, or a local .yaml file whose text is sent).
             upload: a local CSV or Parquet file to upload as the data.
             auto_approve: pre-approve what the policy allows (like `mlpilot run --yes`).

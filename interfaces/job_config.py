@@ -36,10 +36,11 @@ def load_job_config(path: Path, **overrides: Any) -> TaskRequest:
                             **overrides)
 
 
-def parse_job_config(text: str, *, base_dir: Path, source: str = "job config",
+def parse_job_config(text: str, *, base_dir: Path | None, source: str = "job config",
                      **overrides: Any) -> TaskRequest:
     """A TaskRequest from YAML text (e.g. posted to the API); relative data paths are
-    relative to `base_dir`; `overrides` (non-None) win over the text."""
+    relative to `base_dir` (None: left as written, for the server's data roots to resolve);
+    `overrides` (non-None) win over the text."""
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
@@ -51,8 +52,9 @@ def parse_job_config(text: str, *, base_dir: Path, source: str = "job config",
         raise ConfigFileError(f"{source} has unknown keys {unknown}: allowed are {sorted(KEYS)}")
     raw.update({k: v for k, v in overrides.items() if v is not None})
     for key in ("data", "test_data"):
-        if raw.get(key) is not None and not Path(str(raw[key])).is_absolute():
-            raw[key] = Path(base_dir) / str(raw[key])
+        value = raw.get(key)
+        if base_dir is not None and value is not None and not Path(str(value)).is_absolute():
+            raw[key] = Path(base_dir) / str(value)
     if raw.get("data") is None:
         raise ConfigFileError(f"{source} needs `data:` (a CSV or Parquet file)")
     return build_request(raw)

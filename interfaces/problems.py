@@ -24,6 +24,7 @@ from mlpilot.agent.store import Conflict, StoreError
 from mlpilot.agent.understanding import RequestError
 from mlpilot.engine.data import DataError
 from mlpilot.engine.serving import ModelNotFound
+from mlpilot.guardrails.data_roots import DataRootError
 from mlpilot.interfaces.job_config import ConfigFileError
 
 logger = logging.getLogger(__name__)
@@ -84,7 +85,8 @@ def install_problem_handlers(app: FastAPI) -> None:
                        kind="invalid-request", title="Invalid request", instance=path(request),
                        errors=errors)
 
-    simple = {DataError: (422, "data-error", "Unusable data"),
+    simple = {DataRootError: (403, "data-root", "Path outside the data roots"),
+              DataError: (422, "data-error", "Unusable data"),
               RequestError: (422, "request-error", "Unclear request"),
               ConfigFileError: (422, "config-error", "Invalid job config"),
               Conflict: (409, "conflict", "Conflict"),

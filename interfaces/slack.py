@@ -196,9 +196,13 @@ class SlackBot:
 
         text = msg.plain_text(event.get("text", ""))
         folder = self.settings.datasets_dir
-        mention = find_dataset(text, folder, only_in_folder=True)
+        mention = find_dataset(text, folder, self.service.data_roots)
+        if mention is not None and mention.refused:
+            reply(f"I cannot use that file: {mention.refused}")
+            return
         if mention is None or mention.path is None:
-            names = ", ".join(p.name for p in available(folder)[:12]) or "none yet"
+            names = ", ".join(p.name for p in available(folder, self.service.data_roots)[:12]) \
+                or "none yet"
             missing = f"I cannot find {mention.words} in the data folder. " if mention else ""
             reply(f"{missing}Which dataset? Name one of: {names}.")
             return

@@ -29,9 +29,14 @@ def dataset(name: str) -> Path:
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path_factory, monkeypatch):
     """Each test gets its own data directory, no LLM provider is configured, and the knowledge
-    base embeds with the hashing function (fast); tests that want MiniLM set it back."""
+    base embeds with the hashing function (fast); tests that want MiniLM set it back.
+
+    The data roots (what servers and the chat may read) are the shared datasets, the bundled
+    examples and the session's temporary folders; tests of the roots set their own."""
     data_dir = tmp_path_factory.mktemp("mlpilot")
     monkeypatch.setenv("MLPILOT_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("MLPILOT_DATA_ROOTS", ",".join(
+        str(p) for p in (DATASETS, EXAMPLES, tmp_path_factory.getbasetemp())))
     monkeypatch.setenv("MLPILOT_EMBEDDING", "hashing")
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MLPILOT_LLM_BASE_URL",
                 "MLPILOT_LLM_PROVIDER", "MLPILOT_LLM_API_KEY"):

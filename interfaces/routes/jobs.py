@@ -36,10 +36,11 @@ class JobSubmission(BaseModel):
 
     request: str = Field(default="", max_length=4000, description="The task in plain language.")
     data: str | None = Field(default=None, max_length=4096,
-                             description="CSV or Parquet file on the server (relative paths "
-                             "are relative to the server's working directory).")
+                             description="CSV or Parquet file inside the server's data roots: "
+                             "'penguins.csv', 'datasets:penguins.csv' or an absolute path "
+                             "inside a root; any other path is refused with 403.")
     test_data: str | None = Field(default=None, max_length=4096,
-                                  description="Your own test file on the server.")
+                                  description="Your own test file, inside the data roots too.")
     config: str | None = Field(default=None, max_length=100_000,
                                description="A YAML job, as `mlpilot run --config` reads it.")
     target: str | None = Field(default=None, max_length=500)
@@ -60,11 +61,11 @@ class JobSubmission(BaseModel):
         if not fields.get("request"):
             fields.pop("request", None)
         if self.config is not None:
-            return parse_job_config(self.config, base_dir=Path.cwd(), source="config", **fields)
+            return parse_job_config(self.config, base_dir=None, source="config", **fields)
         if self.data is None:
             from mlpilot.interfaces.job_config import ConfigFileError
 
-            raise ConfigFileError("data: give a data file (a CSV or Parquet path on the server), "
+            raise ConfigFileError("data: give a data file (CSV or Parquet, in the data roots), "
                                   "a YAML config, or upload a file to /jobs/upload")
         return build_request(fields)
 
@@ -140,7 +141,7 @@ def submit_upload(
 ) -> Submitted:
     """Upload a data file with the request; it is checked like a file given to the CLI."""
     jobs = service(request)
-    folder = jobs.settings.data_dir / "uploads" / uuid.uuid4().hex[:12]
+    folder = jobs.settings.upload_dir / uuid.uuid4().hex[:12]
     name = _safe_name(file.filename or "data.csv")
     folder.mkdir(parents=True)
     saved = folder / name
@@ -153,7 +154,7 @@ def submit_upload(
         try:
             job, task = jobs.submit(task_request, auto_approve=auto_approve, by=caller.name)
         except DataError as err:  # name the user's file, not where the server keeps it
-            raise DataError(str(err).replace(str(saved), name)) from None
+            raise DataError(str(err).replace(jobs.data_roots.display(saved), name)) from None
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
