@@ -41,7 +41,8 @@ def check_request(runner: Runner, request: TaskRequest) -> dict[str, Any]:
     loads, the task is understood and fits the data (the planner node alone).
 
     Raises the same `DataError` / `RequestError` a job would. Returns the planner's
-    task (`{"task": ...}`), or `{"question": ...}` when the target is unclear.
+    task (`{"task": ...}`), or `{"question": ..., "choices": [...]}` when the target is
+    unclear.
     """
     graph = build_graph(InMemorySaver())
     job_id = new_job_id().replace("run-", "check-")
@@ -51,5 +52,5 @@ def check_request(runner: Runner, request: TaskRequest) -> dict[str, Any]:
                  config, context=runner.context, interrupt_after=["planner"])
     values = graph.get_state(config).values
     if values.get("status") == "needs_input":
-        return {"question": values.get("question")}
+        return {"question": values.get("question"), "choices": values.get("choices") or []}
     return {"task": values.get("task")}

@@ -74,6 +74,7 @@ def result_document(values: dict[str, Any], *, status: str, error: str | None = 
     }
     if values.get("question"):
         doc["question"] = values["question"]
+        doc["choices"] = list(values.get("choices") or [])
     if pending:
         doc["pending_approvals"] = [
             {"id": a.id, "action": a.action, "reason": a.reason,
