@@ -12,7 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 from mlpilot.agent import understanding_lexicon as lex
 from mlpilot.engine.config import LOWER_IS_BETTER, Metric, TaskType
@@ -194,8 +194,11 @@ class _MetricMention(NamedTuple):
 def _metric_mentions(norm: str) -> list[_MetricMention]:
     found = [_MetricMention(m.start(), m.end(), name) for name, pattern in lex.METRICS.items()
              for m in pattern.finditer(norm)]
-    found += [_MetricMention(m.start(), m.end(), metric, note)
-              for metric, pattern, note in lex.NEAR_METRICS.values() for m in pattern.finditer(norm)]
+    for phrase, (metric, pattern, note) in lex.NEAR_METRICS.items():
+        # once the contract has the measure itself ("precision"), it is read as itself
+        own = phrase in get_args(Metric)
+        found += [_MetricMention(m.start(), m.end(), phrase if own else metric,
+                                 None if own else note) for m in pattern.finditer(norm)]
     found += [_MetricMention(m.start(), m.end(), name, loose=True)
               for name, pattern in lex.LOOSE_METRICS.items() for m in pattern.finditer(norm)]
     return _longest_first(found)
@@ -211,7 +214,9 @@ def read_metric(text: str) -> MetricReading:
     ("精确率") to F1; MSE ("均方误差") to RMSE, which ranks models the same way.
     """
     norm = normalise(text)
-    mentions = _metric_mentions(norm)
+    mentions = [m for m in _metric_mentions(norm)  # "F1 is not what I want", "not accuracy"
+                if not re.search(lex.NEGATION_BEFORE, norm[max(0, m.start - 16):m.start])
+                and not re.match(lex.NEGATION_AFTER, norm[m.end:])]
     chosen = next((m for m in mentions if not m.loose), mentions[0] if mentions else None)
     if chosen is None:
         return MetricReading()
@@ -291,8 +296,9 @@ def parse_goal(text: str, metric: str | None) -> float | None:
                     or re.match(r"\s*" + lex.GOAL_CUE_AFTER, norm[number.end:]))
         if owner is None and fallback is None and compared:
             goal = _as_goal(number, metric)
+            amount = re.match(r"\s*" + lex.AMOUNT_AFTER, norm[number.end:])
             # with no metric named, "more than 1000" is unlikely to be a score out of 1
-            if metric in LOWER_IS_BETTER or goal <= 1:
+            if (metric in LOWER_IS_BETTER or goal <= 1) and not amount:
                 fallback = goal
     return fallback
 

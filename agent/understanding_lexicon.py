@@ -75,6 +75,14 @@ NEAR_METRIC_PATTERNS: dict[str, tuple[str, str, str]] = {
         r"精确率(?:和|与|及|、)召回率", r"召回率(?:和|与|及|、)精确率"),
         "F1 is the harmonic mean of precision and recall"),
 }
+#: Words that rule out the metric named just after them ("not F1", "不要用准确率") or just
+#: before them ("F1 is not what I want", "准确率 doesn't apply").
+NEGATION_BEFORE = either(words("not", "no", r"(?:do not|don't|never) (?:use|optimi[sz]e)",
+                               "instead of", "rather than", "other than") + r"\s*$",
+                         r"(?:不要用?|不用|别用|而不是|不是|不看)\s*$")
+NEGATION_AFTER = either(r"^\s*" + words(r"is not", r"isn't", r"is no", r"does not",
+                                         r"doesn't", r"do not", r"don't", "not"),
+                        r"^\s*(?:不是|不要|不重要|不用|没用)")
 #: Words that may mean accuracy but also something else ("as accurately as possible" for a
 #: price; 精度 inside 酒精度): they count only when no other metric is named, never decide
 #: the task type, and are set aside when they do not fit it.
@@ -210,6 +218,12 @@ GOAL_GAP_AFTER_NUMBER = either(
     words(r"or (?:higher|better|more|above)", "and above", "plus", "test", "validation",
           "holdout", "minimum", "min"),
     "及以上", "或以上", "或更高", "以上", "的", r"\+", r"\s")
+#: Words after a number that make it an amount of money or a magnitude, not a score:
+#: "more than 50 thousand dollars", "超过5万元".
+AMOUNT_AFTER = either(
+    words("thousand", "million", "billion", "hundred", r"dollars?", r"euros?", r"pounds?",
+          "yuan", "usd", "eur", "gbp", "rmb", r"bucks?", "grand", "k dollars?"),
+    "万", "千", "亿", "元", "美元", "块", "欧元", "英镑")
 #: Nouns that make a number a count, not a score: "at least 1000 rows".
 COUNT_NOUNS = either(
     words(r"rows?", r"samples?", r"records?", r"examples?", r"epochs?", r"trials?",
@@ -245,14 +259,20 @@ FEATURE_CUES = either(
     "用", "使用", "利用", "根据", "基于", "通过", "从", "依据")
 #: Phrases that introduce columns the user wants left out.
 DROP_CUES = either(
-    words(r"ignor(?:e|es|ing)", r"drop(?:s|ping)?", "without", r"exclud(?:e|es|ing)",
+    words(r"ignor(?:e|es|ing)", r"drop(?:s|ping)?(?:\s*:)?", r"without(?: using)?",
+          r"exclud(?:e|es|ing)",
           r"remov(?:e|es|ing)", r"leav(?:e|ing) out", r"(?:do not|don't|dont|never) use",
           "not using", "skip", "except", "but not", "minus", r"omit(?:ting)?", "discard",
           "get rid of"),
     "不要用", "不要使用", "不用", "不使用", "别用", "忽略", "去掉", "去除", "删掉", "删除",
     "排除", "剔除", "不包括", "不含", "除了", "除去", "移除", "丢弃")
 #: Chinese "except" written after the columns: "island 和 sex 以外", "name 除外".
-DROP_AFTER = either("以外", "之外", "除外")
+#: English written after the columns too: "duration must not be used", "keeping class out
+#: of the inputs".
+DROP_AFTER = either(
+    "以外", "之外", "除外",
+    words(r"(?:must|should|may|can|is|are)(?: not|n't)(?: to)? be used",
+          r"out of the (?:inputs?|features?|model|predictors?)"))
 #: What may separate the columns of a list: "id and name", "the name column", "id、name 两列".
 LIST_GAP = either(
     # a possessive names whose column it is: "leave out the car's name"

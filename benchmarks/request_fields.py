@@ -5,7 +5,8 @@ where stated, `metric`, `budget_s`, `goal`, `drop`), the planner's expert runs w
 expected target given, so that a target it would miss does not hide the other fields;
 each field is then compared with what the corpus expects. A field the corpus leaves out
 is expected to be unset (no metric, goal or budget read; no columns dropped). The task
-type is the planner's, with the target given.
+type is the planner's, with the target given. Items that expect a question instead of a
+target (`status: needs_input`), and items on data files not present, are left out.
 
     .venv/bin/python benchmarks/request_fields.py [--corpus ../shared/requests/dev.yaml]
                                                  [--datasets ../shared/datasets] [--show-misses]
@@ -34,6 +35,8 @@ def read_fields(item: dict, datasets: Path) -> dict:
     data = datasets / item["data"]
     df = load_table(data)
     text, expect = item["request"], item["expect"]
+    target = expect["target"]
+    target = target[0] if isinstance(target, list) else target  # either of them is right
     got: dict = {}
     try:
         understood = understand(text, [str(c) for c in df.columns])
@@ -42,7 +45,7 @@ def read_fields(item: dict, datasets: Path) -> dict:
     got.update(metric=understood.metric, budget_s=understood.budget_s, goal=understood.goal,
                drop=sorted(understood.drop_columns))
     try:
-        task, why = expert_task(TaskRequest(request=text, data=data, target=expect["target"]),
+        task, why = expert_task(TaskRequest(request=text, data=data, target=target),
                                 understood, df, profile_table(df), 60.0)
         got["task"] = task.task_type
         # the metric the plan keeps as stated (a default, or words set aside, is no metric read)
@@ -75,6 +78,9 @@ def main() -> None:
     parser.add_argument("--show-misses", action="store_true")
     args = parser.parse_args()
     items = yaml.safe_load(args.corpus.read_text())
+    missing = sorted({i["data"] for i in items if not (args.datasets / i["data"]).exists()})
+    asking = [i for i in items if "target" not in i["expect"]]  # a question: the target's
+    items = [i for i in items if (args.datasets / i["data"]).exists() and i not in asking]
     right = dict.fromkeys(FIELDS, 0)
     misses = []
     for item in items:
@@ -88,7 +94,9 @@ def main() -> None:
         right.setdefault("all", 0)
         right["all"] += all_right
     n = len(items)
-    print(f"{args.corpus.name}: {n} requests")
+    print(f"{args.corpus.name}: {n} requests"
+          + (f" (skipped those on missing data: {', '.join(missing)})" if missing else "")
+          + (f"; {len(asking)} that expect a question left out" if asking else ""))
     print(f"{'field':<10} {'right':>6} {'rate':>6}")
     for f in (*FIELDS, "all"):
         print(f"{f:<10} {right[f]:>6} {right[f] / n:>6.1%}")

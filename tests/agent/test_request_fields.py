@@ -123,3 +123,43 @@ def test_every_field_is_read_without_a_target():
 def test_a_possessive_may_stand_before_a_column_to_drop():
     assert find_drop_columns("leave out the car's name and the owners' id",
                              ["name", "id", "mpg"]) == ["name", "id"]
+
+
+@pytest.mark.parametrize("text, metric", [
+    ("F1 is not what I want, use balanced accuracy", "balanced_accuracy"),
+    ("not accuracy: optimise the AUC", "roc_auc"),
+    ("不要用准确率，用F1", "f1"), ("准确率 doesn't apply here; MAE", "mae"),
+    ("accuracy, not F1", "accuracy"),
+])
+def test_a_metric_the_request_rules_out_is_not_its_metric(text, metric):
+    assert parse_metric(text) == metric
+
+
+@pytest.mark.parametrize("text", [
+    "Does this person earn more than 50 thousand dollars a year? F1, 3 minutes.",
+    "收入超过5万元吗？用F1", "is the house worth more than 500k dollars?",
+])
+def test_an_amount_of_money_or_a_magnitude_is_not_a_goal(text):
+    assert parse_goal(text, parse_metric(text)) is None
+
+
+@pytest.mark.parametrize("text, columns, dropped", [
+    ("Predict subscription; duration must not be used because it is known after the call.",
+     ["duration", "y"], ["duration"]),
+    ('Predict "volatile acidity" without using "fixed acidity".',
+     ["fixed acidity", "volatile acidity"], ["fixed acidity"]),
+    ("Predict pclass, keeping class out of the inputs.", ["pclass", "class"], ["class"]),
+    ("Target: acceleration. Metric: MAE. Drop: name.", ["acceleration", "name"], ["name"]),
+])
+def test_more_ways_to_leave_a_column_out(text, columns, dropped):
+    assert find_drop_columns(text, columns) == dropped
+
+
+def test_precision_is_read_as_itself_once_the_contract_has_it(monkeypatch):
+    from typing import Literal
+
+    from mlpilot.agent import understanding
+
+    monkeypatch.setattr(understanding, "Metric", Literal["accuracy", "f1", "precision"])
+    assert read_metric("精确率优先") == MetricReading("precision", "精确率", None)
+    assert read_metric("recall").metric == "balanced_accuracy"  # still not in this contract
