@@ -53,11 +53,13 @@ class RunnerFactory(Protocol):
 
 
 class NeedsInput(ValueError):
-    """The request does not say what to predict; `question` asks for it. No job was made."""
+    """The request does not say what to predict; `question` asks for it, `choices` are the
+    answers to pick from (the columns). No job was made."""
 
-    def __init__(self, question: str):
+    def __init__(self, question: str, choices: list[str] | None = None):
         super().__init__(question)
         self.question = question
+        self.choices = list(choices) if choices else []
 
 
 class JobService:
@@ -105,7 +107,8 @@ class JobService:
             self._checker = self.runner_factory(self.settings)
         checked = check_request(self._checker, request)
         if "question" in checked:
-            raise NeedsInput(checked["question"] or "which column should be predicted?")
+            raise NeedsInput(checked["question"] or "which column should be predicted?",
+                             checked.get("choices"))
         return checked["task"]
 
     def submit(self, request: TaskRequest, *, auto_approve: bool = False,

@@ -20,7 +20,8 @@ from pydantic import ValidationError
 from mlpilot.agent.context import JobContext, load_request_data, load_request_test_data
 from mlpilot.agent.llm import call_until_submitted
 from mlpilot.agent.state import JobState, TaskRequest, decision
-from mlpilot.agent.understanding import RequestError, Understanding, understand
+from mlpilot.agent.task_type import decide_task_type, fit_task_type
+from mlpilot.agent.understanding import RequestError, Understanding, goal_is_stated, understand
 from mlpilot.engine.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, TaskSpec
 from mlpilot.engine.data import (
     QUOTED_CHARS,
@@ -35,12 +36,16 @@ from mlpilot.prompts import render
 from mlpilot.tools.agent_tools import ask_user, describe_column_tool, submit_task_spec
 
 PROMPT = "planner"
-#: Words in a target's name that say its integer codes are classes, not quantities.
-CLASS_WORDS = ("type", "class", "category", "label", "kind", "species", "group", "grade")
 
 
 class NeedsInput(Exception):
-    """The request does not say enough to plan; carries the question for the user."""
+    """The request does not say enough to plan; carries the question for the user and the
+    answers to choose from (`choices`, e.g. the columns that could be the target)."""
+
+    def __init__(self, question: str, choices: list[str] | None = None):
+        super().__init__(question)
+        self.question = question
+        self.choices = list(choices) if choices else []
 
 
 def plan(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["config_generator", "__end__"]]:
@@ -57,10 +62,17 @@ def plan(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["conf
                                     ctx.settings.default_budget_s)
         else:
             task, why = llm_task(request, understood, df, profile, ctx)
-    except NeedsInput as question:
-        ctx.emit("planner", str(question))
-        return Command(goto=END, update={"status": "needs_input", "question": str(question)})
-    task = _check_against_data(task, df, request)
+    except NeedsInput as asked:
+        # every field read on its own: what the request stated stays in the job's task
+        stated, why = stated_fields(request, understood, ctx.settings.default_budget_s)
+        ctx.emit("planner", str(asked), choices=asked.choices)
+        return Command(goto=END, update={
+            "status": "needs_input", "question": asked.question, "choices": asked.choices,
+            "task": {"target": None, "task_type": request.task_type or understood.task_type_hint,
+                     **stated},
+            "decisions": [decision("planner", d, w) for d, w in why]})
+    task, fitted = _check_against_data(task, df, request)
+    why += fitted
     _check_test_data(task, df, request)
     profile = with_target(profile, df, task.target)
     missing = _all_missing(profile, task.drop_columns)
@@ -81,45 +93,85 @@ def plan(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["conf
     )
 
 
+def stated_fields(request: TaskRequest, understood: Understanding, default_budget_s: float
+                  ) -> tuple[dict, list[tuple[str, str]]]:
+    """Metric, goal, budget and columns to drop as the request and its explicit fields state
+    them, each read on its own (none needs the target), with the reasons. The metric is
+    None when none is stated; the budget falls back to the default."""
+    why: list[tuple[str, str]] = []
+    reading = understood.metric_reading
+    metric = request.metric or understood.metric
+    if request.metric:
+        why.append((f"metric {metric}", "given explicitly"))
+    elif metric:
+        note = f": {reading.note}" if reading.note else ""
+        why.append((f"metric {metric}", f"stated by the user as '{reading.evidence}'{note}"))
+    budget = request.budget_s or understood.budget_s or default_budget_s
+    why.append((f"budget {budget:.0f}s", "stated by the user" if (request.budget_s or
+                understood.budget_s) else "no budget stated: the default"))
+    drop = list(dict.fromkeys(request.drop_columns + understood.drop_columns))
+    why += [(f"drop column {c!r}", "asked by the user") for c in drop]
+    goal = request.goal if request.goal is not None else understood.goal
+    return {"metric": metric, "goal": goal, "budget_s": budget, "drop_columns": drop}, why
+
+
 def expert_task(request: TaskRequest, understood: Understanding, df: pd.DataFrame,
                 profile: DataProfile, default_budget_s: float
                 ) -> tuple[TaskSpec, list[tuple[str, str]]]:
     """The offline expert's TaskSpec, with the reasons for each choice."""
     why: list[tuple[str, str]] = []
+    columns = [c.name for c in profile.columns]
     target = request.target or (understood.target.column if understood.target else None)
     if target is None:
         if not understood.has_intent and not request.request.strip() == "":
-            raise RequestError(
-                f"no recognisable task in {request.request!r}: say what to predict, "
-                "e.g. 'predict species, at least 95% accuracy, 2 minutes'"
-            )
+            raise NeedsInput(f"I could not tell what to predict from {request.request!r}: "
+                             "which column should I predict?", choices=columns)
         candidates = ", ".join(c.name[:QUOTED_CHARS] for c in profile.columns[-5:])
         raise NeedsInput(f"Which column should I predict? Name it in the request or pass "
-                         f"--target (last columns: {candidates}).")
+                         f"--target (last columns: {candidates}).", choices=columns)
     if target not in [c.name for c in profile.columns]:
         raise DataError(f"target {quoted(target)} is not a column of {request.data.name}: "
                         f"columns are {name_list(c.name for c in profile.columns)}")
     why.append((f"target {target!r}", "named in the request" if not request.target
                 else "given explicitly"))
     column = profile.column(target)
-    task_type = request.task_type or infer_task_type(column, understood.task_type_hint)
-    why.append((f"task type {task_type}",
-                f"target has {column.n_unique} distinct {column.kind} values"))
-    metric = request.metric or understood.metric
-    if metric is None:
-        metric, reason = default_metric(task_type, with_target(profile, df, target).target)
-        why.append((f"metric {metric}", reason))
+    stated, stated_why = stated_fields(request, understood, default_budget_s)
+    metric, reading = stated["metric"], understood.metric_reading
+    firm_metric = request.metric or (None if reading.loose else metric)
+    if request.task_type:
+        task_type, note = fit_task_type(request.task_type, column, firm_metric, "the request")
+        reason = note or "given explicitly"
     else:
-        why.append((f"metric {metric}", "stated by the user"))
-    budget = request.budget_s or understood.budget_s or default_budget_s
-    why.append((f"budget {budget:.0f}s", "stated by the user" if (request.budget_s or
-                understood.budget_s) else "no budget stated: the default"))
-    drop = list(dict.fromkeys(request.drop_columns + understood.drop_columns))
-    for c in drop:
-        why.append((f"drop column {c!r}", "asked by the user"))
-    goal = request.goal if request.goal is not None else understood.goal
-    return TaskSpec(target=target, task_type=task_type, metric=metric, goal=goal,
-                    budget_s=budget, drop_columns=drop), why
+        task_type, reason = decide_task_type(column, understood.task_intent, firm_metric,
+                                             understood.task_type_hint)
+    why.append((f"task type {task_type}", reason))
+    if metric and not request.metric and reading.loose and not _fits(metric, task_type):
+        stated_why = [w for w in stated_why if not w[0].startswith("metric ")]
+        aside = f"'{reading.evidence}' may mean it, but it does not fit a {task_type} target"
+        why.append((f"metric {metric} set aside", aside))
+        metric = None
+    why += stated_why
+    if metric is None:
+        metric, reason = default_metric(task_type, _class_counts(profile, df, target, task_type))
+        why.append((f"metric {metric}", reason))
+    return TaskSpec(target=target, task_type=task_type, metric=metric, goal=stated["goal"],
+                    budget_s=stated["budget_s"], drop_columns=stated["drop_columns"]), why
+
+
+def _fits(metric: str, task_type: str) -> bool:
+    return metric in (REGRESSION_METRICS if task_type == "regression" else CLASSIFICATION_METRICS)
+
+
+def _class_counts(profile: DataProfile, df: pd.DataFrame, target: str, task_type: str
+                  ) -> TargetProfile | None:
+    """The target's profile, with its class counts even for codes the profiler took for a
+    quantity (more than 20 integer values) when the task says they are classes."""
+    target_profile = with_target(profile, df, target).target
+    if task_type != "regression" and target_profile and not target_profile.class_counts:
+        counts = df[target].dropna().value_counts()
+        target_profile = target_profile.model_copy(
+            update={"class_counts": {str(k): int(v) for k, v in counts.items()}})
+    return target_profile
 
 
 def llm_task(request: TaskRequest, understood: Understanding, df: pd.DataFrame,
@@ -143,50 +195,39 @@ def llm_task(request: TaskRequest, understood: Understanding, df: pd.DataFrame,
         return task
 
     def question(args: dict) -> None:
-        raise NeedsInput(str(args.get("question") or "Which column should I predict?"))
+        raise NeedsInput(str(args.get("question") or "Which column should I predict?"),
+                         choices=sorted(columns, key=[c.name for c in profile.columns].index))
 
     name, task = call_until_submitted(
         ctx.chat_model, [HumanMessage(prompt)],
         tools=[describe_column_tool(df), submit_task_spec, ask_user],
         finish={"submit_task_spec": accept, "ask_user": question},
     )
+    reading = understood.metric_reading
     overrides = {k: v for k, v in {
-        "target": request.target, "task_type": request.task_type, "metric": request.metric,
-        "goal": request.goal, "budget_s": request.budget_s or understood.budget_s,
+        "target": request.target, "task_type": request.task_type,
+        "metric": request.metric or (None if reading.loose else reading.metric),
+        "budget_s": request.budget_s or understood.budget_s,
     }.items() if v is not None}
     if request.drop_columns:
         overrides["drop_columns"] = sorted(set(task.drop_columns) | set(request.drop_columns))
-    task = task.model_copy(update=overrides)
-    return task, [(f"task {task.target!r} ({task.task_type}, {task.metric})",
-                   f"proposed by the LLM via {name}")]
+    why = [(f"task {task.target!r} ({task.task_type}, {task.metric})",
+            f"proposed by the LLM via {name}")]
+    # a goal is the user's, never the model's: keep one only where the request writes it
+    goal = request.goal if request.goal is not None else understood.goal
+    if goal is None and task.goal is not None:
+        if goal_is_stated(request.request, task.goal):
+            goal = task.goal
+        else:
+            why.append((f"goal {task.goal:g} dropped",
+                        "proposed by the LLM but not stated in the request"))
+    overrides["goal"] = goal
+    return task.model_copy(update=overrides), why
 
 
 def with_target(profile: DataProfile, df: pd.DataFrame, target: str) -> DataProfile:
     """`profile` with the target's class counts and imbalance (profiles only that column)."""
     return profile.model_copy(update={"target": profile_table(df[[target]], target=target).target})
-
-
-def infer_task_type(column, hint: str | None) -> str:
-    """binary / multiclass / regression from the target column and any hint in the request.
-
-    Strings and booleans are classes. Numbers are a quantity (regression) unless there are
-    two values, or few integer codes that are not a contiguous range (glass types 1,2,3,5,6,7),
-    or the column's name says it is a class, or the request says "classify".
-    """
-    n = column.n_unique
-    if hint == "regression":
-        return "regression"
-    if column.kind in ("categorical", "boolean", "text") or n <= 2:
-        return "binary" if n <= 2 else "multiclass"
-    if hint in ("binary", "multiclass", "classification"):
-        return "binary" if n <= 2 else "multiclass"
-    if column.is_integer and n <= 20:
-        contiguous = column.min is not None and column.max is not None and (
-            column.max - column.min + 1 == n)
-        named_as_class = any(w in column.name.lower() for w in CLASS_WORDS)
-        if named_as_class or not contiguous:
-            return "multiclass"
-    return "regression"
 
 
 def default_metric(task_type: str, target: TargetProfile | None) -> tuple[str, str]:
@@ -201,11 +242,19 @@ def default_metric(task_type: str, target: TargetProfile | None) -> tuple[str, s
     return "accuracy", f"classes are balanced enough (minority/majority = {ratio:.2f})"
 
 
-def _check_against_data(task: TaskSpec, df, request: TaskRequest) -> TaskSpec:
+def _check_against_data(task: TaskSpec, df, request: TaskRequest
+                        ) -> tuple[TaskSpec, list[tuple[str, str]]]:
+    """The task checked against the data, whoever proposed it; its task type made to fit
+    the target (two classes are binary, more multiclass), with a reason when it changed."""
     columns = [str(c) for c in df.columns]
     if task.target not in columns:
         raise DataError(f"target {quoted(task.target)} is not a column of {request.data.name}: "
                         f"columns are {name_list(columns)}")
+    column = profile_table(df[[task.target]]).columns[0]
+    fitted, note = fit_task_type(task.task_type, column, task.metric,
+                                 "the request" if request.task_type else "the plan")
+    why = [(f"task type {fitted}", note)] if note else []
+    task = task.model_copy(update={"task_type": fitted})
     unknown = [c for c in task.drop_columns if c not in columns]
     if unknown:
         raise DataError(f"cannot drop {name_list(unknown)}: not columns of "
@@ -222,7 +271,7 @@ def _check_against_data(task: TaskSpec, df, request: TaskRequest) -> TaskSpec:
         raise DataError(f"target {quoted(task.target)} has only one class "
                         f"({quoted(only[0]) if len(only) else 'none'}): "
                         "a classifier needs at least two; pick another target")
-    return task
+    return task, why
 
 
 def _check_test_data(task: TaskSpec, df: pd.DataFrame, request: TaskRequest) -> None:

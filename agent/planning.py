@@ -27,7 +27,11 @@ def plan_only(runner: Runner, request: TaskRequest) -> dict[str, Any]:
                  config, context=runner.context, interrupt_before=["approve_training", "train"])
     values = graph.get_state(config).values
     status = "needs_input" if values.get("status") == "needs_input" else "planned"
-    doc = result_document(values, status=status)
+    return plan_view(result_document(values, status=status))
+
+
+def plan_view(doc: dict[str, Any]) -> dict[str, Any]:
+    """A job's document as `plan` shows it: no run, so none of a run's keys."""
     for key in ("metrics", "baseline_metrics", "goal_met", "budget_used_s", "model",
                 "mlflow_run_id", "report_path", "report_markdown_path", "search", "model_source",
                 "validation_score", "approvals", "fault_fixes"):
@@ -41,7 +45,8 @@ def check_request(runner: Runner, request: TaskRequest) -> dict[str, Any]:
     loads, the task is understood and fits the data (the planner node alone).
 
     Raises the same `DataError` / `RequestError` a job would. Returns the planner's
-    task (`{"task": ...}`), or `{"question": ...}` when the target is unclear.
+    task (`{"task": ...}`), or `{"question": ..., "choices": [...]}` when the target is
+    unclear.
     """
     graph = build_graph(InMemorySaver())
     job_id = new_job_id().replace("run-", "check-")
@@ -51,5 +56,5 @@ def check_request(runner: Runner, request: TaskRequest) -> dict[str, Any]:
                  config, context=runner.context, interrupt_after=["planner"])
     values = graph.get_state(config).values
     if values.get("status") == "needs_input":
-        return {"question": values.get("question")}
+        return {"question": values.get("question"), "choices": values.get("choices") or []}
     return {"task": values.get("task")}

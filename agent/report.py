@@ -74,6 +74,7 @@ def result_document(values: dict[str, Any], *, status: str, error: str | None = 
     }
     if values.get("question"):
         doc["question"] = values["question"]
+        doc["choices"] = list(values.get("choices") or [])
     if pending:
         doc["pending_approvals"] = [
             {"id": a.id, "action": a.action, "reason": a.reason,
@@ -139,10 +140,15 @@ def markdown(doc: dict[str, Any]) -> str:
              f"Data: `{doc['request'].get('data')}`" + (
                  f", test data: `{doc['request']['test_data']}`" if doc["request"].get("test_data")
                  else " (test set: a held-out split)"), ""]
+    if doc.get("question"):
+        lines += ["## Question", "", doc["question"], ""]
+        lines += [f"{i}. `{c}`" for i, c in enumerate(doc.get("choices") or [], 1)] + [""]
     if task:
         goal = task.get("goal")
+        target = f"`{task['target']}`" if task.get("target") else "not known yet"
         lines += ["## Task", "",
-                  f"- target `{task['target']}` ({task['task_type']}), metric **{task['metric']}**"
+                  f"- target {target} ({task.get('task_type') or 'type not known yet'}), "
+                  f"metric **{task.get('metric') or 'not stated'}**"
                   + (f", goal {goal}" if goal is not None else ""),
                   f"- budget {task['budget_s']:.0f} s, used {doc.get('budget_used_s') or 0:.1f} s",
                   f"- dropped columns: {', '.join(task.get('drop_columns') or []) or 'none'}", ""]

@@ -72,6 +72,7 @@ class JobState(TypedDict, total=False):
     status: JobStatus
     error: str | None
     question: str | None
+    choices: list[str] | None  # the answers a `question` offers (e.g. columns to predict)
 
     profile: dict[str, Any]  # engine.data.DataProfile
     task: dict[str, Any]  # engine.config.TaskSpec

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 from mlpilot.agent import understanding_lexicon as lex
 from mlpilot.engine.config import LOWER_IS_BETTER, Metric, TaskType
@@ -31,6 +31,35 @@ class TargetMatch:
 
 
 @dataclass(frozen=True)
+class MetricReading:
+    """The metric a request names, the words it was read from, and a note when those words
+    name a measure the contract lacks ("recall" is read as balanced accuracy).
+
+    `loose` words ("accurately", 精度) may mean something else: they never decide the task
+    type, and the planner sets them aside when they do not fit it.
+    """
+
+    metric: Metric | None = None
+    evidence: str | None = None
+    note: str | None = None
+    loose: bool = False
+
+
+@dataclass(frozen=True)
+class TaskIntent:
+    """What the words of a request say the target is: classes or a quantity.
+
+    `stated` is an outright statement ("classify", "as categories", "as a number",
+    "regression"), which decides over the data's shape; otherwise the words only lean
+    ("how many ...?", "which kind ...?"). `evidence` quotes them.
+    """
+
+    kind: Literal["classification", "regression"] | None = None
+    stated: bool = False
+    evidence: str | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class Understanding:
     """Everything `understand` read from one request; None means the request did not say."""
 
@@ -41,6 +70,11 @@ class Understanding:
     drop_columns: list[str] = field(default_factory=list)
     task_type_hint: TaskType | None = None
     has_intent: bool = False
+    #: What the words say the target is, apart from how many classes (see `read_task_intent`).
+    task_intent: TaskIntent = field(default_factory=lambda: TaskIntent())
+    #: The words the metric was read from, and why they mean it (not compared: evidence).
+    metric_reading: MetricReading = field(default_factory=lambda: MetricReading(),
+                                          compare=False)
 
 
 class _Span(NamedTuple):
@@ -149,19 +183,51 @@ def parse_budget(text: str) -> float | None:
 
 # --- metric and goal -------------------------------------------------------------------------
 
-def _metric_mentions(norm: str) -> list[_Mention]:
-    return _longest_first([_Mention(m.start(), m.end(), name) for name, pattern
-                           in lex.METRICS.items() for m in pattern.finditer(norm)])
+class _MetricMention(NamedTuple):
+    start: int
+    end: int
+    name: str  # the contract metric
+    note: str | None = None  # set when the words name a measure the contract lacks
+    loose: bool = False
+
+
+def _metric_mentions(norm: str) -> list[_MetricMention]:
+    found = [_MetricMention(m.start(), m.end(), name) for name, pattern in lex.METRICS.items()
+             for m in pattern.finditer(norm)]
+    for phrase, (metric, pattern, note) in lex.NEAR_METRICS.items():
+        # once the contract has the measure itself ("precision"), it is read as itself
+        own = phrase in get_args(Metric)
+        found += [_MetricMention(m.start(), m.end(), phrase if own else metric,
+                                 None if own else note) for m in pattern.finditer(norm)]
+    found += [_MetricMention(m.start(), m.end(), name, loose=True)
+              for name, pattern in lex.LOOSE_METRICS.items() for m in pattern.finditer(norm)]
+    return _longest_first(found)
+
+
+def read_metric(text: str) -> MetricReading:
+    """The metric a request names, with the words it was read from.
+
+    The longest name wins where names overlap ("balanced accuracy" is not "accuracy"); of
+    separate names, the first one written, and loose words only when nothing else is named.
+    Names of measures outside the contract map to the nearest metric with a note: recall
+    ("召回率") to balanced accuracy, which is recall averaged over the classes; precision
+    ("精确率") to F1; MSE ("均方误差") to RMSE, which ranks models the same way.
+    """
+    norm = normalise(text)
+    mentions = [m for m in _metric_mentions(norm)  # "F1 is not what I want", "not accuracy"
+                if not re.search(lex.NEGATION_BEFORE, norm[max(0, m.start - 16):m.start])
+                and not re.match(lex.NEGATION_AFTER, norm[m.end:])]
+    chosen = next((m for m in mentions if not m.loose), mentions[0] if mentions else None)
+    if chosen is None:
+        return MetricReading()
+    return MetricReading(chosen.name, norm[chosen.start:chosen.end], chosen.note,  # type: ignore[arg-type]
+                         chosen.loose)
 
 
 def parse_metric(text: str) -> Metric | None:
-    """The metric a request names ("F1", "R²", "balanced accuracy", "准确率"), or None.
-
-    The longest name wins where names overlap ("balanced accuracy" is not "accuracy"); of
-    separate names, the first one written.
-    """
-    mentions = _metric_mentions(normalise(text))
-    return mentions[0].name if mentions else None  # type: ignore[return-value]
+    """The metric a request names ("F1", "R²", "balanced accuracy", "准确率", "召回率"), or
+    None; `read_metric` says which words it came from."""
+    return read_metric(text).metric
 
 
 def _goal_numbers(norm: str) -> list[_Span]:
@@ -171,6 +237,11 @@ def _goal_numbers(norm: str) -> list[_Span]:
                    flag=bool(m[3])) for m in lex.GOAL_NUMBER.finditer(norm)]
     found += [_Span(m.start(), m.end(), lex.number(m[1]), flag=True)
               for m in lex.CN_PERCENT.finditer(norm)]
+    found += [_Span(m.start(), m.end(), lex.number(m[1]) * 10 + (lex.number(m[2]) if m[2] else 0),
+                    flag=True) for m in lex.CN_TENTHS.finditer(norm)]
+    found += [_Span(m.start(), m.end(), lex.word_number(m[1]), flag=True)
+              for m in lex.EN_WORD_PERCENT.finditer(norm)
+              if m[1] not in ("a", "an") and "couple" not in m[1]]
     return [n for n in _longest_first(found)
             if not any(t.start < n.end and n.start < t.end for t in taken)
             and not re.match(r"\s*" + lex.COUNT_NOUNS, norm[n.end:])]
@@ -221,12 +292,28 @@ def parse_goal(text: str, metric: str | None) -> float | None:
         if owner is not None and metric in (None, owner.name):
             return _as_goal(number, metric or owner.name)
         window = norm[max(0, number.start - 24):number.start]
-        if owner is None and fallback is None and re.search(lex.COMPARED + "$", window):
+        compared = (re.search(lex.COMPARED + "$", window)
+                    or re.match(r"\s*" + lex.GOAL_CUE_AFTER, norm[number.end:]))
+        if owner is None and fallback is None and compared:
             goal = _as_goal(number, metric)
+            amount = re.match(r"\s*" + lex.AMOUNT_AFTER, norm[number.end:])
             # with no metric named, "more than 1000" is unlikely to be a score out of 1
-            if metric in LOWER_IS_BETTER or goal <= 1:
+            if (metric in LOWER_IS_BETTER or goal <= 1) and not amount:
                 fallback = goal
     return fallback
+
+
+def goal_is_stated(text: str, goal: float) -> bool:
+    """Whether the request writes `goal` as a number in any form ("0.9", "90%", "九成",
+    "ninety percent", "百分之九十"), so that a goal another reader (an LLM) proposes is
+    one the user stated, not one it invented."""
+    norm = normalise(text)
+    values = [float(m[1].replace(",", "")) for m in lex.GOAL_NUMBER.finditer(norm)]
+    values += [lex.number(m) for m in re.findall(lex.CN_NUMERAL, norm)]
+    values += [lex.word_number(m[1]) for m in lex.EN_WORD_NUMBER.finditer(norm)
+               if m[1] not in ("a", "an") and "couple" not in m[1]]
+    values += [s.value for s in _goal_numbers(norm)]
+    return any(abs(v - goal) < 1e-9 or abs(v / 100 - goal) < 1e-9 for v in values)
 
 
 # --- columns: target and drops --------------------------------------------------------------
@@ -368,6 +455,34 @@ def find_task_type_hint(text: str) -> TaskType | None:
     return None
 
 
+def read_task_intent(text: str) -> TaskIntent:
+    """Whether the words say the target is classes or a quantity, and how firmly.
+
+    A statement ("classify", "treat the codes as categories", "which class", "分类",
+    "as a number", "regression", "回归") outweighs a question of amount or kind ("how many
+    hours ...?", "多少", "which kind ...?"): "How many cylinders? It's a classification
+    problem" states classes. When both kinds are stated (or, with none stated, both asked),
+    the words say nothing and the data decides.
+    """
+    norm = normalise(text)
+    for stated in (True, False):
+        found = {kind: pattern.search(norm) for (kind, firm), pattern in lex.TASK_INTENT.items()
+                 if firm is stated}
+        if stated:  # "logistic regression" is a classifier, not a regression
+            logistic = re.search(lex.LOGISTIC, norm)
+            if logistic:
+                found["classification"] = logistic
+                rest = re.sub(lex.LOGISTIC, " ", norm)
+                found["regression"] = lex.TASK_INTENT[("regression", True)].search(rest)
+        said = {kind: m for kind, m in found.items() if m}
+        if len(said) == 1:
+            kind, m = next(iter(said.items()))
+            return TaskIntent(kind, stated, m[0].strip())  # type: ignore[arg-type]
+        if said:
+            return TaskIntent()
+    return TaskIntent()
+
+
 def has_task_intent(text: str) -> bool:
     """Whether the text asks for a model or prediction at all ("hello there" does not)."""
     return bool(re.search(lex.INTENT, normalise(text)))
@@ -382,10 +497,13 @@ def understand(text: str, columns: list[str]) -> Understanding:
     Raises:
         RequestError: the stated budget is zero, negative or unbounded.
     """
-    metric = parse_metric(text)
+    reading = read_metric(text)
+    metric = reading.metric
     return Understanding(
         target=find_target(text, columns),
         metric=metric,
+        metric_reading=reading,
+        task_intent=read_task_intent(text),
         goal=parse_goal(text, metric),
         budget_s=parse_budget(text),
         drop_columns=find_drop_columns(text, columns),

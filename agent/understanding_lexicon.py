@@ -37,7 +37,7 @@ METRIC_PATTERNS: dict[str, str] = {
     "balanced_accuracy": either(
         words(r"balanced[\s_-]*acc(?:uracy)?", r"bal[\s_-]*acc"),
         "平衡准确率", "平衡正确率", "平衡精度"),
-    "accuracy": either(words("accuracy", "acc"), "准确率", "正确率", "准确度", "准确性", "精度"),
+    "accuracy": either(words("accuracy", "acc"), "准确率", "正确率", "准确度", "准确性"),
     "f1": either(
         words(r"(?:(?:macro|micro|weighted)[\s_-]*)?f[\s_-]?1(?:[\s_-]*score)?",
               r"f[\s_-]*(?:score|measure)"),
@@ -50,10 +50,49 @@ METRIC_PATTERNS: dict[str, str] = {
         words(r"r[_-]?2(?:[\s_-]*score)?", r"r\^2", r"r[\s_-]*squared?",
               "coefficient of determination"),
         B + "r方", "决定系数", "判定系数"),
-    "rmse": either(words("rmse", r"root[\s_-]*mean[\s_-]*squared?[\s_-]*error"), "均方根误差"),
+    # MSE is RMSE squared: the same ranking of models, so the same choice of model
+    "rmse": either(words("rmse", r"(?:root[\s_-]*)?mean[\s_-]*squared?[\s_-]*error", "mse"),
+                   "均方根误差", "均方误差"),
     "mae": either(words("mae", r"mean[\s_-]*absolute[\s_-]*error"), "平均绝对误差"),
 }
+#: Names of measures the contract has no metric for, each read as the nearest contract
+#: metric, with the note the planner records. Balanced accuracy IS recall averaged over
+#: the classes (macro recall); nothing measures precision alone, and F1 is the harmonic
+#: mean of precision and recall, so it keeps precision in the objective.
+NEAR_METRIC_PATTERNS: dict[str, tuple[str, str, str]] = {
+    "recall": ("balanced_accuracy", either(
+        words(r"(?:(?:macro|mean|average[d]?|balanced)[\s_-]*)?recall", "sensitivity",
+              r"true[\s_-]*positive[\s_-]*rate", "tpr"),
+        "召回率", "查全率", "灵敏度", "敏感度"),
+        "recall is not a contract metric: balanced accuracy is each class's recall, averaged"),
+    "precision": ("f1", either(words("precision", r"positive[\s_-]*predictive[\s_-]*value"),
+                               "精确率", "查准率", "精准率", "精准度"),
+                  ("precision is not a contract metric: F1 (precision's harmonic mean with recall) "
+                  "is the nearest")),
+    "precision and recall": ("f1", either(
+        words(r"precision[\s_-]*(?:and|&|/)[\s_-]*recall",
+              r"recall[\s_-]*(?:and|&|/)[\s_-]*precision"),
+        r"精确率(?:和|与|及|、)召回率", r"召回率(?:和|与|及|、)精确率"),
+        "F1 is the harmonic mean of precision and recall"),
+}
+#: Words that rule out the metric named just after them ("not F1", "不要用准确率") or just
+#: before them ("F1 is not what I want", "准确率 doesn't apply").
+NEGATION_BEFORE = either(words("not", "no", r"(?:do not|don't|never) (?:use|optimi[sz]e)",
+                               "instead of", "rather than", "other than") + r"\s*$",
+                         r"(?:不要用?|不用|别用|而不是|不是|不看)\s*$")
+NEGATION_AFTER = either(r"^\s*" + words(r"is not", r"isn't", r"is no", r"does not",
+                                         r"doesn't", r"do not", r"don't", "not"),
+                        r"^\s*(?:不是|不要|不重要|不用|没用)")
+#: Words that may mean accuracy but also something else ("as accurately as possible" for a
+#: price; 精度 inside 酒精度): they count only when no other metric is named, never decide
+#: the task type, and are set aside when they do not fit it.
+LOOSE_METRIC_PATTERNS: dict[str, str] = {
+    "accuracy": either(words(r"accurate(?:ly)?", r"inaccurate(?:ly)?"), "精度", "准确"),
+}
 METRICS = {name: re.compile(pattern) for name, pattern in METRIC_PATTERNS.items()}
+NEAR_METRICS = {phrase: (metric, re.compile(pattern), note)
+                for phrase, (metric, pattern, note) in NEAR_METRIC_PATTERNS.items()}
+LOOSE_METRICS = {name: re.compile(pattern) for name, pattern in LOOSE_METRIC_PATTERNS.items()}
 
 # --- time --------------------------------------------------------------------------------
 EN_UNIT_SECONDS: dict[str, float] = {
@@ -114,6 +153,10 @@ EN_DURATION = re.compile(r"(?:(?<![a-z0-9_.'])|(?<=\d[hms]))(-)?(\d+(?:\.\d+)?|\
 #: "two minutes", "an hour and a half", "one and a half hours".
 EN_WORD_DURATION = re.compile(B + rf"({_WORD_NUMBER})(\s+and\s+a\s+half)?\s+("
                               + alternation(EN_LONG_UNITS) + r")(\s+and\s+a\s+half)?" + E)
+#: "ninety percent", "ninety-five per cent": a share spelled out.
+EN_WORD_PERCENT = re.compile(B + rf"({_WORD_NUMBER})[\s-]*(?:percent|per cent|%)" + E)
+#: Any number spelled out, to check that a number another reader found was written.
+EN_WORD_NUMBER = re.compile(B + rf"({_WORD_NUMBER})" + E)
 EN_HALF = re.compile(B + r"(?:a\s+)?half\s+(?:an?\s+)?(hour|minute|day)" + E)
 #: "3分钟", "两个小时", "一个半小时", "一分半钟", "-5分钟".
 CN_DURATION = re.compile(r"(?<![0-9.])(-)?(\d+(?:\.\d+)?|" + CN_NUMERAL
@@ -153,6 +196,14 @@ COMPARED = COMPARATOR + r"[\s:$¥€£]*"
 GOAL_NUMBER = re.compile(r"(?<![a-z0-9_.])(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+)"
                          r"(k(?![a-z]))?(\s*(?:%|percent|per cent|pct)(?![a-z]))?")
 CN_PERCENT = re.compile(r"百分之\s*(\d+(?:\.\d+)?|" + CN_NUMERAL + ")")
+#: Tenths, as Chinese says a share: "九成" is 90%, "九成五" 95%, "十成" 100%.
+CN_TENTHS = re.compile(r"(?<![0-9" + CN_NUMERAL[1:-2] + r"])([1-9]|[一二两三四五六七八九十])成"
+                       r"([1-9]|[一二三四五六七八九])?")
+#: Words after a number that make it a floor or a ceiling: "95% or better", "95%以上".
+GOAL_CUE_AFTER = either(
+    words(r"or (?:higher|better|more|above|over|greater|lower|less|below|under)",
+          "and above", "and up", "plus", r"at (?:least|most|minimum|the least)"),
+    "及以上", "或以上", "以上", "或更高", "以下", "以内", r"\+")
 #: What may stand between a metric and its number: "accuracy of at least", "准确率要达到".
 GOAL_GAP_WORDS = either(
     COMPARATOR,
@@ -167,6 +218,12 @@ GOAL_GAP_AFTER_NUMBER = either(
     words(r"or (?:higher|better|more|above)", "and above", "plus", "test", "validation",
           "holdout", "minimum", "min"),
     "及以上", "或以上", "或更高", "以上", "的", r"\+", r"\s")
+#: Words after a number that make it an amount of money or a magnitude, not a score:
+#: "more than 50 thousand dollars", "超过5万元".
+AMOUNT_AFTER = either(
+    words("thousand", "million", "billion", "hundred", r"dollars?", r"euros?", r"pounds?",
+          "yuan", "usd", "eur", "gbp", "rmb", r"bucks?", "grand", "k dollars?"),
+    "万", "千", "亿", "元", "美元", "块", "欧元", "英镑")
 #: Nouns that make a number a count, not a score: "at least 1000 rows".
 COUNT_NOUNS = either(
     words(r"rows?", r"samples?", r"records?", r"examples?", r"epochs?", r"trials?",
@@ -202,18 +259,25 @@ FEATURE_CUES = either(
     "用", "使用", "利用", "根据", "基于", "通过", "从", "依据")
 #: Phrases that introduce columns the user wants left out.
 DROP_CUES = either(
-    words(r"ignor(?:e|es|ing)", r"drop(?:s|ping)?", "without", r"exclud(?:e|es|ing)",
+    words(r"ignor(?:e|es|ing)", r"drop(?:s|ping)?(?:\s*:)?", r"without(?: using)?",
+          r"exclud(?:e|es|ing)",
           r"remov(?:e|es|ing)", r"leav(?:e|ing) out", r"(?:do not|don't|dont|never) use",
           "not using", "skip", "except", "but not", "minus", r"omit(?:ting)?", "discard",
           "get rid of"),
     "不要用", "不要使用", "不用", "不使用", "别用", "忽略", "去掉", "去除", "删掉", "删除",
     "排除", "剔除", "不包括", "不含", "除了", "除去", "移除", "丢弃")
 #: Chinese "except" written after the columns: "island 和 sex 以外", "name 除外".
-DROP_AFTER = either("以外", "之外", "除外")
+#: English written after the columns too: "duration must not be used", "keeping class out
+#: of the inputs".
+DROP_AFTER = either(
+    "以外", "之外", "除外",
+    words(r"(?:must|should|may|can|is|are)(?: not|n't)(?: to)? be used",
+          r"out of the (?:inputs?|features?|model|predictors?)"))
 #: What may separate the columns of a list: "id and name", "the name column", "id、name 两列".
 LIST_GAP = either(
+    # a possessive names whose column it is: "leave out the car's name"
     words("and", "or", "the", "a", "an", r"col(?:umn)?s?", r"features?", r"fields?",
-          r"variables?", r"attributes?", "also", "both", "either"),
+          r"variables?", r"attributes?", "also", "both", "either", r"[a-z]+'s?"),
     "以及", "和", "及", "与", "或", "还有", "列", "字段", "特征", "变量", "这一", "这个", "这",
     "两", "三", "个", "的", r"[\s,、/&'\"`()]")
 CLAUSE_BREAK = r"[,;.!?，。；！？\n]"
@@ -266,6 +330,34 @@ REGRESSION = either(
           r"how many(?! (?:classes|categories|minutes|seconds|hours))",
           r"continuous (?:value|target|variable)", r"numeric(?:al)? (?:value|target)"),
     "回归", "连续值")
+#: Words that state the target is classes: these decide over the data's shape, as does a
+#: classification metric. "binary", "multiclass" and "logistic regression" say it too.
+CLASSES_STATED = either(
+    words(r"classif\w*", "categories", "categorical", r"categori[sz](?:e|ed|ing)",
+          r"as (?:an? )?(?:category|class|label)", "classes", r"class labels?",
+          r"which (?:class|category)", "discrete", r"multi[\s-]*class", "binary",
+          "multinomial", "dichotomous", r"logistic[\s-]+regression"),
+    "分类", "类别", "离散", "二分类", "多分类", "哪一类", "哪类")
+#: Words that state the target is a quantity.
+QUANTITY_STATED = either(
+    words(r"regress(?:ion|ions|or|ors|ing)?", r"as (?:an? )?(?:numbers?|numeric(?:al)?"
+          r"(?: values?)?|quantity|quantities|amounts?|continuous(?: values?)?|scores?|"
+          r"real(?: numbers?)?|floats?|integers?|counts?)",
+          r"(?:numeric(?:al)?|continuous|real[\s-]valued) (?:value|target|variable|output|"
+          r"prediction|score|number)s?", "a continuous"),
+    "回归", "连续值", "连续变量", "数值", "作为数字", "当作数字", "具体数字")
+#: Questions that ask for an amount: a lean towards a quantity, not a statement.
+QUANTITY_ASKED = either(
+    words(r"how (?:much|many)(?! (?:time|classes|categories|minutes|seconds)\b)",
+          r"how (?:big|large|heavy|tall|old|far|expensive|high)",
+          r"what (?:is|'s) the (?:value|amount|number|price|cost)", "worth"),
+    "多少", "多大", "多重", "多高", "多远", "多长", "几个", "几岁", "值多少")
+#: Questions that ask for a kind: a lean towards classes.
+CLASSES_ASKED = either(
+    words(r"which (?:one|kind|type|sort|group|category|class)", r"what (?:kind|type|sort)",
+          "whether", r"is (?:it|this|he|she|the \w+) an?", r"(?:will|does|did|is) \w+ "
+          r"(?:\w+ )?(?:or not)"),
+    "哪个", "哪种", "哪一种", "是否", "会不会", "是不是", "属于")
 INTENT = either(
     words(r"predict\w*", r"forecast\w*", r"classif\w*", r"estimat\w*",
           r"model(?:s|ed|ing|led|ling)?", r"train\w*", r"regress\w*", r"detect\w*",
@@ -275,6 +367,10 @@ INTENT = either(
     "拟合")
 
 # --- compiled once ------------------------------------------------------------------------
+TASK_INTENT = {("classification", True): re.compile(CLASSES_STATED),
+               ("regression", True): re.compile(QUANTITY_STATED),
+               ("classification", False): re.compile(CLASSES_ASKED),
+               ("regression", False): re.compile(QUANTITY_ASKED)}
 GOAL_GAP_BEFORE = re.compile(f"(?:{GOAL_GAP_WORDS})*")
 GOAL_GAP_AFTER = re.compile(f"(?:{GOAL_GAP_AFTER_NUMBER})*")
 LIST = re.compile(f"(?:{LIST_GAP})*")

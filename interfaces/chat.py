@@ -135,8 +135,12 @@ class ChatSession:
             self.awaiting = None
             return self.start_job(value, line)
         self.awaiting = None
-        request = self.jobs.store.job(value).request
-        changed = TaskRequest.model_validate({**request, "request": f"{request['request']}. {line}"})
+        job = self.jobs.store.job(value)
+        target = summaries.chosen(line, (job.result or {}).get("choices"))
+        if target is not None:  # "2" or the column's name: the planner's question answered
+            return self._start(TaskRequest.model_validate({**job.request, "target": target}))
+        changed = TaskRequest.model_validate({**job.request,
+                                              "request": f"{job.request['request']}. {line}"})
         return self._start(changed)
 
     # -- chat actions (the LLM's tools call these too) ----------------------------------

@@ -22,7 +22,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import typer
 from rich.console import Console
@@ -70,10 +70,11 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the main job: plan, configure, validate, train and tune, evaluate, register."""
+    said = _Said("run", as_json, request, data, test_data)
     task_request = _request(request, data, test_data, config, target, metric, budget, goal,
-                            model_name, seed)
-    runner = _runner(as_json)
-    outcome = _guard(lambda: runner.start(task_request, auto_approve=yes, wait=wait))
+                            model_name, seed, said)
+    runner = _runner(as_json, said)
+    outcome = _guard(lambda: runner.start(task_request, auto_approve=yes, wait=wait), said)
     _finish(outcome.status, outcome.result, as_json)
 
 
@@ -90,15 +91,17 @@ def plan(
     """Understand, configure and validate a job without training anything."""
     from mlpilot.agent.planning import plan_only
 
-    task_request = _request(request, data, None, config, target, metric, budget, None, None, None)
-    runner = _runner(as_json)
-    result = _guard(lambda: plan_only(runner, task_request))
+    said = _Said("plan", as_json, request, data, None)
+    task_request = _request(request, data, None, config, target, metric, budget, None, None, None,
+                            said)
+    runner = _runner(as_json, said)
+    result = _guard(lambda: plan_only(runner, task_request), said)
     if as_json:
         print(json.dumps(result, indent=2, default=str))
     else:
         _print_plan(result)
     if result.get("status") == "needs_input":
-        err.print(f"[yellow]question:[/] {result.get('question')}")
+        _ask(result)
         raise typer.Exit(EXIT_NEEDS_INPUT)
 
 
@@ -253,26 +256,38 @@ def kb_search(query: str, k: Annotated[int, typer.Option(help="How many results.
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _request(request, data, test_data, config, target, metric, budget, goal, model_name, seed):
+class _Said(NamedTuple):
+    """What a `run` or `plan` command was given, for the JSON document of a failure."""
+
+    command: str
+    as_json: bool
+    request: str | None
+    data: Path | None
+    test_data: Path | None
+
+
+def _request(request, data, test_data, config, target, metric, budget, goal, model_name, seed,
+             said: _Said | None = None):
     from mlpilot.interfaces.job_config import build_request, load_job_config
 
     overrides = {"request": request or None, "data": data, "test_data": test_data,
                  "target": target, "metric": metric, "budget": budget, "goal": goal,
                  "model_name": model_name, "seed": seed}
     if config is not None:
-        return _guard(lambda: load_job_config(config, **overrides))
+        return _guard(lambda: load_job_config(config, **overrides), said)
     if data is None:
-        _fail("--data is required (a CSV or Parquet file), or pass --config job.yaml")
-    return _guard(lambda: build_request({k: v for k, v in overrides.items() if v is not None}))
+        _fail("--data is required (a CSV or Parquet file), or pass --config job.yaml", said)
+    return _guard(lambda: build_request({k: v for k, v in overrides.items() if v is not None}),
+                  said)
 
 
-def _runner(quiet: bool):
+def _runner(quiet: bool, said: _Said | None = None):
     from mlpilot.agent.runner import Runner
 
     def progress(event: dict[str, Any]) -> None:
         err.print(f"[dim]{event['stage']:>16}[/] {event['message']}", highlight=False)
 
-    return _guard(lambda: Runner(progress=progress))
+    return _guard(lambda: Runner(progress=progress), said)
 
 
 def _decide(approval_id: str, approved: bool, reason: str | None, by: str | None, as_json: bool):
@@ -302,11 +317,18 @@ def _finish(status: str, result: dict[str, Any], as_json: bool) -> None:
                       f"`mlpilot approvals reject {p['id']} --reason ...`")
         raise typer.Exit(EXIT_WAITING)
     if status == "needs_input":
-        err.print(f"[yellow]question:[/] {result.get('question')}")
+        _ask(result)
         raise typer.Exit(EXIT_NEEDS_INPUT)
     if status in ("failed", "rejected"):
         err.print(f"run {result.get('run_id')} {status}")
         raise typer.Exit(EXIT_ERROR)
+
+
+def _ask(result: dict[str, Any]) -> None:
+    """The planner's question on stderr, its choices as a numbered list."""
+    err.print(f"[yellow]question:[/] {result.get('question')}", highlight=False)
+    for i, choice in enumerate(result.get("choices") or [], 1):
+        err.print(f"  {i}. {choice}", highlight=False)
 
 
 def _print_plan(result: dict[str, Any]) -> None:
@@ -315,8 +337,9 @@ def _print_plan(result: dict[str, Any]) -> None:
         out.print(f"[{f['severity']}] {f['field']}: {f['message']}")
 
 
-def _guard(action):
-    """Run `action`; errors in the user's input or setup end the command with one clear line."""
+def _guard(action, said: _Said | None = None):
+    """Run `action`; errors in the user's input or setup end the command with one clear line
+    (and, under --json, the contract's `failed` document on stdout)."""
     from mlpilot.agent.fault_doctor import TrainingFailed
     from mlpilot.agent.store import StoreError
     from mlpilot.agent.understanding import RequestError
@@ -328,14 +351,32 @@ def _guard(action):
         return action()
     except (DataError, RequestError, ConfigFileError, StoreError, ConfigRejected,
             TrainingFailed) as problem:
-        _fail(str(problem))
+        _fail(str(problem), said)
     except KeyboardInterrupt:
-        _fail("interrupted; a job waiting for approval can be resumed with `mlpilot approvals`")
+        _fail("interrupted; a job waiting for approval can be resumed with `mlpilot approvals`",
+              said)
+    except Exception as crash:
+        if said is None or not said.as_json:
+            raise
+        _fail(f"{type(crash).__name__}: {crash}", said)  # the contract: one document, always
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, said: _Said | None = None) -> None:
+    if said is not None and said.as_json:
+        print(json.dumps(_failed_document(message, said), indent=2, default=str))
     err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_ERROR)
+
+
+def _failed_document(message: str, said: _Said) -> dict[str, Any]:
+    """The `failed` document of the JSON contract for an error before or outside a job."""
+    from mlpilot.agent.planning import plan_view
+    from mlpilot.agent.report import result_document
+
+    request = {"request": said.request or "", "data": said.data and str(said.data),
+               "test_data": said.test_data and str(said.test_data)}
+    doc = result_document({"request": request}, status="failed", error=message)
+    return plan_view(doc) if said.command == "plan" else doc
 
 
 def _job_summary(job) -> dict[str, Any]:

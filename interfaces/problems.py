@@ -101,7 +101,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def needs_input(request: Request, exc: NeedsInput) -> JSONResponse:
         return problem(422, f"the request does not say what to predict: {exc.question}",
                        kind="needs-input", title="Which column should be predicted?",
-                       instance=path(request), question=exc.question)
+                       instance=path(request), question=exc.question, choices=exc.choices)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -210,7 +210,8 @@ class SlackBot:
             job, task = self.service.submit(TaskRequest(request=text, data=mention.path),
                                             by=f"slack:{user}")
         except NeedsInput as question:
-            reply(f"{question.question} Mention me again with the answer in the request.")
+            reply(f"{summaries.question_text(question.question, question.choices)}\n"
+                  "Mention me again with the answer in the request.")
             return
         except (DataError, RequestError, ValueError) as err:
             reply(f"I cannot start that: {err}")

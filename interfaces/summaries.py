@@ -23,7 +23,7 @@ def outcome(result: dict[str, Any]) -> str:
     if status == "failed":
         return f"{run} failed: {result.get('error') or 'see its report'}."
     if status == "needs_input":
-        return f"{run} needs an answer: {result.get('question')}"
+        return f"{run} needs an answer: {question_text(result.get('question'), result.get('choices'))}"
     if status == "cancelled":
         return f"{run} was cancelled."
     if status == "rejected":
@@ -47,6 +47,29 @@ def outcome(result: dict[str, Any]) -> str:
     elif status == "succeeded":
         text += " No model was registered."
     return text
+
+
+#: A question shows at most this many of its choices; the rest are counted.
+MAX_CHOICES_SHOWN = 30
+
+
+def question_text(question: str | None, choices: list[str] | None) -> str:
+    """The planner's question with its choices as a numbered list, one per line (a person
+    may answer with the number or the name)."""
+    shown = list(choices or [])[:MAX_CHOICES_SHOWN]
+    lines = [question or "Which column should I predict?"]
+    lines += [f"  {i}. {c}" for i, c in enumerate(shown, 1)]
+    if choices and len(choices) > len(shown):
+        lines.append(f"  ... and {len(choices) - len(shown)} more")
+    return "\n".join(lines)
+
+
+def chosen(answer: str, choices: list[str] | None) -> str | None:
+    """The choice an answer picks, by its number ("2") or its name, or None."""
+    text, options = answer.strip().strip(".").strip("`'\""), list(choices or [])
+    if text.isdigit() and 1 <= int(text) <= len(options):
+        return options[int(text) - 1]
+    return next((c for c in options if c.lower() == text.lower()), None)
 
 
 def approval_question(approval: Any) -> str:

@@ -227,7 +227,8 @@ def job_page(request: Request, job_id: str, who: Person):
     return _page(request, "job.html", who, job=job, doc=doc, pending=pending,
                  milestones=[e for e in events if _milestone(e)],
                  last_event=events[-1].id if events else 0, ended=job.status in END_STATUSES,
-                 summary=summaries.outcome(doc) if job.status in END_STATUSES else None)
+                 summary=summaries.outcome(doc) if job.status in END_STATUSES
+                 and not doc.get("question") else None)
 
 
 @router.get("/jobs/{job_id}/updates")

@@ -116,9 +116,14 @@ def test_an_unclear_target_is_a_question_and_invalid_fields_name_the_field(api):
     assert unclear.status_code == 422
     assert unclear.json()["type"] == "urn:mlpilot:problem:needs-input"
     assert "Which column" in unclear.json()["question"]
+    assert "species" in unclear.json()["choices"]
+    # no recognisable task is a question too (it was a request error): what to predict?
     no_task = api.post("/jobs", json={"request": "hello there, nice weather",
                                       "data": str(dataset("penguins.csv"))}, headers=OPERATOR)
-    assert no_task.status_code == 422 and "no recognisable task" in no_task.json()["detail"]
+    assert no_task.status_code == 422
+    assert no_task.json()["type"] == "urn:mlpilot:problem:needs-input"
+    assert "could not tell what to predict" in no_task.json()["question"]
+    assert "island" in no_task.json()["choices"]
     invalid = api.post("/jobs", json={"request": PENGUINS, "nonsense": 1}, headers=OPERATOR)
     assert invalid.status_code == 422 and invalid.json()["type"] == "urn:mlpilot:problem:invalid-request"
     assert invalid.json()["detail"].startswith("body.nonsense")

@@ -204,3 +204,17 @@ def test_why_questions_find_the_decision_they_are_about(question, stage, decisio
     [found] = matching_decisions(question, LOG)
     assert (found["stage"], found["decision"]) == (stage, decision)
     assert matching_decisions("what's the weather like?", LOG) == []
+
+
+def test_the_planners_question_shows_its_choices_and_a_number_answers_it(tmp_path):
+    data = tmp_path / "birds.csv"
+    data.write_bytes(dataset("penguins.csv").read_bytes())
+    # Budgets over 5 s wait for approval before training: the plan is known by then.
+    settings = Settings(datasets_dir=tmp_path, approval_budget_s=5)
+    session = ChatSession(settings, user="carol")
+    said = talk(session, ["build a model on birds.csv, 2 minutes", "1", "quit"])
+    asked = answer_to(said, "build a model on birds.csv, 2 minutes")
+    assert "needs an answer: Which column" in asked
+    assert "1. species" in asked and "2. island" in asked
+    answered = answer_to(said, "1")
+    assert "predict 'species'" in answered and "asks to train with a budget of 120 s" in answered

@@ -78,11 +78,11 @@ def test_budget_option_is_checked_too():
     assert result.exit_code == 1 and "positive" in result.stderr
 
 
-def test_a_request_with_no_task_is_refused():
+def test_a_request_with_no_task_asks_what_to_predict():
+    # it used to be an error (exit 1); the contract makes it a question with the columns
     result = run("run", "hello there, nice weather", "--data", str(dataset("penguins.csv")))
-    assert result.exit_code == 1
-    assert "no recognisable task" in result.stderr
-    assert no_runs_left()
+    assert result.exit_code == 4
+    assert "could not tell what to predict" in result.stderr and "1. species" in result.stderr
 
 
 def test_an_unclear_target_gets_a_question_not_a_guess():

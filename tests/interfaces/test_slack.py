@@ -169,3 +169,12 @@ def test_a_mention_without_a_known_dataset_asks_which_one(server, slack):
     assert httpx.post(f"{url}/slack/events", content=body, headers=signed(body)).status_code == 200
     [answer] = slack.wait_for(lambda: slack.of("chat.postMessage"))
     assert answer["text"] == "Which dataset? Name one of: penguins.csv."
+
+
+def test_a_mention_without_a_target_gets_the_question_with_the_columns(server, slack):
+    url, _ = server
+    body = mention("<@UBOT> build me a model on penguins.csv, 30 seconds", event_id="Ev0003")
+    assert httpx.post(f"{url}/slack/events", content=body, headers=signed(body)).status_code == 200
+    [answer] = slack.wait_for(lambda: slack.of("chat.postMessage"))
+    assert "Which column" in answer["text"] and "1. species" in answer["text"]
+    assert "island" in answer["text"]

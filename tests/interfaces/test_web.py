@@ -140,3 +140,17 @@ def test_approving_in_the_browser_lets_the_job_finish(site):
         finally:
             browser.close()
     assert jobs.approvals(status="approved", job_id=job.id)[0].decided_by == "alice"
+
+
+def test_a_job_that_needs_an_answer_shows_the_question_and_its_choices(site):
+    from mlpilot.agent.runner import Runner
+
+    url, jobs = site
+    outcome = Runner(jobs.settings).start(TaskRequest(request="build a model, F1, 30 seconds",
+                                                      data=dataset("penguins.csv")))
+    assert outcome.status == "needs_input"
+    page = signed_in(url, "viewer-key").get(f"/ui/jobs/{outcome.job_id}").text
+    question = page[page.index('id="question"'):]
+    assert "Which column" in question
+    assert re.search(r'<ol class="choices"><li><code>species</code></li>', question)
+    assert "not known yet" in page and "f1" in page  # the metric read without the target
