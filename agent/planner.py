@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from mlpilot.agent.context import JobContext, load_request_data
 from mlpilot.agent.llm import call_until_submitted
 from mlpilot.agent.state import JobState, TaskRequest, decision
+from mlpilot.agent.target_choice import choose_target, column_facts
 from mlpilot.agent.understanding import RequestError, Understanding, understand
 from mlpilot.engine.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, TaskSpec
 from mlpilot.engine.data import DataError, DataProfile, TargetProfile, profile_table
@@ -32,7 +33,12 @@ CLASS_WORDS = ("type", "class", "category", "label", "kind", "species", "group",
 
 
 class NeedsInput(Exception):
-    """The request does not say enough to plan; carries the question for the user."""
+    """The request does not say enough to plan; carries the question for the user and,
+    when there are likely answers, the choices to offer (`.choices`)."""
+
+    def __init__(self, question: str, choices: list[str] | None = None) -> None:
+        super().__init__(question)
+        self.choices = list(choices or [])
 
 
 def plan(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["config_generator", "__end__"]]:
@@ -51,7 +57,8 @@ def plan(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["conf
             task, why = llm_task(request, understood, df, profile, ctx)
     except NeedsInput as question:
         ctx.emit("planner", str(question))
-        return Command(goto=END, update={"status": "needs_input", "question": str(question)})
+        return Command(goto=END, update={"status": "needs_input", "question": str(question),
+                                         "choices": question.choices})
     task = _check_against_data(task, df, request)
     profile = with_target(profile, df, task.target)
     missing = _all_missing(profile, task.drop_columns)
@@ -77,21 +84,24 @@ def expert_task(request: TaskRequest, understood: Understanding, df: pd.DataFram
                 ) -> tuple[TaskSpec, list[tuple[str, str]]]:
     """The offline expert's TaskSpec, with the reasons for each choice."""
     why: list[tuple[str, str]] = []
-    target = request.target or (understood.target.column if understood.target else None)
+    target, reason = request.target, "given explicitly"
     if target is None:
-        if not understood.has_intent and not request.request.strip() == "":
-            raise RequestError(
-                f"no recognisable task in {request.request!r}: say what to predict, "
-                "e.g. 'predict species, at least 95% accuracy, 2 minutes'"
-            )
-        candidates = ", ".join(c.name for c in profile.columns[-5:])
-        raise NeedsInput(f"Which column should I predict? Name it in the request or pass "
-                         f"--target (last columns: {candidates}).")
+        choice = choose_target(request.request, column_facts(df, profile),
+                               metric=request.metric or understood.metric,
+                               task_hint=request.task_type or understood.task_type_hint)
+        if choice.target is None:
+            if not understood.has_intent and not choice.related and request.request.strip():
+                raise RequestError(
+                    f"no recognisable task in {request.request!r}: say what to predict, "
+                    "e.g. 'predict species, at least 95% accuracy, 2 minutes'"
+                )
+            raise NeedsInput(choice.question or "Which column should I predict?",
+                             choice.choices)
+        target, reason = choice.target, choice.reason
     if target not in [c.name for c in profile.columns]:
         raise DataError(f"target {target!r} is not a column of {request.data.name}: "
                         f"columns are {', '.join([c.name for c in profile.columns])}")
-    why.append((f"target {target!r}", "named in the request" if not request.target
-                else "given explicitly"))
+    why.append((f"target {target!r}", reason))
     column = profile.column(target)
     task_type = request.task_type or infer_task_type(column, understood.task_type_hint)
     why.append((f"task type {task_type}",

@@ -74,6 +74,8 @@ def result_document(values: dict[str, Any], *, status: str, error: str | None = 
     }
     if values.get("question"):
         doc["question"] = values["question"]
+        if values.get("choices"):
+            doc["choices"] = list(values["choices"])
     if pending:
         doc["pending_approvals"] = [
             {"id": a.id, "action": a.action, "reason": a.reason,

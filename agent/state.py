@@ -72,6 +72,7 @@ class JobState(TypedDict, total=False):
     status: JobStatus
     error: str | None
     question: str | None
+    choices: list[str] | None  # the likeliest answers to `question`, when it has some
 
     profile: dict[str, Any]  # engine.data.DataProfile
     task: dict[str, Any]  # engine.config.TaskSpec
