@@ -16,13 +16,13 @@ import re
 #: Chinese word -> English words. Longer Chinese words win over the words inside them.
 GLOSSARY: dict[str, str] = {
     # people
-    "年龄": "age", "岁数": "age", "性别": "sex gender", "男性": "male", "女性": "female",
+    "年龄": "age", "年纪": "age", "岁数": "age", "性别": "sex gender", "男性": "male", "女性": "female",
     "男": "male", "女": "female", "姓名": "name", "名字": "name", "名称": "name",
     "婚姻": "marital", "婚姻状况": "marital status", "教育": "education", "学历": "education",
     "职业": "occupation job", "工作": "job work", "种族": "race", "民族": "ethnicity",
     "国籍": "nationality country", "家庭": "family household", "子女": "children",
     "孩子": "children", "人口": "population", "居民": "residents", "乘客": "passenger",
-    "客户": "customer client", "顾客": "customer", "用户": "user", "员工": "employee",
+    "客户": "customer client", "顾客": "customer", "用户": "user", "员工": "employee worker", "外籍": "foreign", "外国": "foreign",
     "学生": "student", "病人": "patient", "患者": "patient", "申请人": "applicant",
     "身高": "height", "体重": "weight mass", "工时": "hours", "每周": "per week",
     # money and business
@@ -56,7 +56,7 @@ GLOSSARY: dict[str, str] = {
     "住房": "housing", 
     # health and nature
     "血压": "blood pressure", "血糖": "glucose", "胆固醇": "cholesterol", "心率": "heart rate",
-    "疾病": "disease", "诊断": "diagnosis", "死亡": "death died", "存活": "survived survival",
+    "疾病": "disease", "恶性": "malignant", "良性": "benign", "肿瘤": "tumor", "诊断": "diagnosis", "死亡": "death died", "存活": "survived survival",
     "幸存": "survived survival", "生存": "survival", "温度": "temperature", "湿度": "humidity",
     "降雨": "rainfall", "天气": "weather", "酒精": "alcohol", "糖": "sugar", "酸度": "acidity", "密度": "density", "浓度": "concentration", "化学": "chemical",
     "身体": "body", "测量": "measurement", "岛屿": "island",

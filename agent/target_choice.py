@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-import numpy as np
 import pandas as pd
 
 from mlpilot.agent import target_evidence as ev
@@ -36,6 +35,10 @@ MIN_FROM_REQUEST = 0.4
 #: The most a column's meaning can add: less than a whole name written (1.0) by more than
 #: the margin, so a named column beats one that is only meant, other evidence equal.
 MEANING_CAP = 0.6
+#: Meaning counts from FLOOR above the typical column's similarity, reaches the cap SPAN
+#: higher, and grows as a power in between (results on the development requests hardly
+#: move over floors 0-0.1, spans 0.3-0.5 and powers 1-2).
+MEANING_FLOOR, MEANING_SPAN, MEANING_POWER = 0.05, 0.3, 2.0
 #: How many columns a question offers when no column wins.
 N_CHOICES = 3
 #: Columns with at most this many distinct values have their values read as evidence.
@@ -127,10 +130,10 @@ def choose_target(text: str, facts: list[ColumnFacts], *, metric: str | None = N
             candidates[f.name].add(-1.0, "it cannot be a target (an identifier, constant, "
                                          "free text, dates or empty)", prior=True)
         elif f.name.lower() in LABEL_NAMES and f.label_like:
-            candidates[f.name].add(0.5, f"'{f.name}' is a conventional name for a label",
+            candidates[f.name].add(0.4, f"'{f.name}' is a conventional name for a label",
                                    prior=True)
     if facts and facts[-1].usable:  # many tables keep the label in their last column
-        candidates[facts[-1].name].add(0.15, "it is the last column", prior=True)
+        candidates[facts[-1].name].add(0.1, "it is the last column", prior=True)
     position = {n: i for i, n in enumerate(names)}
     ranked = sorted((c for n, c in candidates.items() if n not in excluded),
                     key=lambda c: (-round(c.score, 6), by_name[c.column].usable,
@@ -212,11 +215,12 @@ def _by_meaning(norm: str, facts: list[ColumnFacts], candidates: dict[str, Candi
         return False
     names = [f.name for f in facts]
     phrases = ev.meaning_phrases(norm)
-    similarity = ev.meaning_similarity(vectors, phrases, names)
-    typical = float(np.median(similarity))
+    similarity, typical = ev.meaning_similarity(vectors, phrases, names)
     for name, s in zip(names, similarity, strict=True):
-        # what counts is how far the column stands out from the typical column
-        points = round(min(MEANING_CAP, 2.0 * (float(s) - typical) - 0.1), 2)
+        # what counts is how far the column stands out from the typical column; static
+        # word vectors put related words only a little apart, so a little counts little
+        lead = min(1.0, max(0.0, (float(s) - typical - MEANING_FLOOR) / MEANING_SPAN))
+        points = round(MEANING_CAP * lead ** MEANING_POWER, 2)
         # a column whose whole name is written gains nothing from meaning it too
         if points >= 0.05 and not candidates[name].named:
             candidates[name].add(points, "the request's words mean its name "

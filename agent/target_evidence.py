@@ -62,12 +62,18 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+_ENDINGS = frozenset({"", "e", "s", "es", "d", "ed", "ing", "al", "ly", "y", "ies", "er", "ers"})
+
+
 def same_word(a: str, b: str) -> bool:
     """Whether two words are one word as people write it: plurals, "survive"/"survived"."""
     if a == b or a in lex.noun_forms(b) or b in lex.noun_forms(a):
         return True
+    # one stem of five letters or more with inflected endings: "survival"/"survived",
+    # "month"/"monthly"; not "house"/"housing" (short stem), "employee"/"employment"
     short = min(len(a), len(b))
-    return short >= 5 and a[:short - 1] == b[:short - 1] and abs(len(a) - len(b)) <= 2
+    common = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), short)
+    return common >= 5 and a[common:] in _ENDINGS and b[common:] in _ENDINGS
 
 
 # --- by name: tokens and abbreviations -------------------------------------------------
@@ -83,8 +89,8 @@ def name_in_part(norm: str, column: str, columns: list[str]) -> tuple[float, lis
 
     A word counts less the more columns share it ("credit" is in three of german credit's
     names, "loan" in one of a loans table's), and a name counts by the square root of its
-    length, so "hours a week" for hours-per-week scores near a whole name. At most 0.9:
-    less than the whole name written.
+    length, so "hours a week" for hours-per-week scores near a whole name. At most 0.9,
+    less than the whole name written, unless every word is there ("survive" is survived).
     """
     tokens = informative_tokens(column)
     if not tokens:
@@ -96,6 +102,8 @@ def name_in_part(norm: str, column: str, columns: list[str]) -> tuple[float, lis
     shared = {t: sum(any(same_word(t, o) for o in informative_tokens(c)) for c in columns)
               for t in found}
     weight = sum(1 / max(1, shared[t]) for t in found)
+    if weight == len(tokens):  # every word, each its own: the name in other forms
+        return 1.0, found
     return round(min(0.9, 0.9 * weight / len(tokens) ** 0.5), 2), found
 
 
@@ -236,19 +244,23 @@ def meaning_phrases(norm: str) -> list[str]:
     return list(dict.fromkeys(phrases))
 
 
-def meaning_similarity(vectors, phrases: list[str], columns: list[str]) -> np.ndarray:
-    """Per column, the best cosine between a request phrase and the column's name words.
+def meaning_similarity(vectors, phrases: list[str], columns: list[str]
+                       ) -> tuple[np.ndarray, float]:
+    """Per column, the best cosine between a request phrase and the column's name words,
+    and the typical column's best (the level that means nothing).
 
-    A phrase that writes one of the column's own words is left out for that column: the
-    name evidence counts spelling, this counts meaning ("worth" for price), not twice."""
+    Phrases that write a word of any column's name are spent on that name (the name
+    evidence counts them), and each phrase counts only for the columns it is nearest to:
+    "passenger" may mean one column a little, not every column somewhat."""
     if not phrases:
-        return np.zeros(len(columns))
+        return np.zeros(len(columns)), 0.0
     tokens = [name_tokens(c) for c in columns]
-    similarity = vectors.similarity(phrases, [" ".join(t) or c for t, c in
-                                              zip(tokens, columns, strict=True)])
-    for i, phrase in enumerate(phrases):
-        said = phrase.split()
-        for j, own in enumerate(tokens):
-            if any(same_word(w, t) for w in said for t in own if len(t) > 1):
-                similarity[i, j] = -1.0
-    return similarity.max(axis=0)
+    named = {t for own in tokens for t in own if len(t) > 1 and t not in STOPWORDS}
+    free = [p for p in phrases if not any(same_word(w, t) for w in p.split() for t in named)]
+    if not free:
+        return np.zeros(len(columns)), 0.0
+    similarity = vectors.similarity(free, [" ".join(t) or c for t, c in
+                                           zip(tokens, columns, strict=True)])
+    typical = float(np.median(similarity.max(axis=0)))
+    nearest = similarity >= similarity.max(axis=1, keepdims=True) - 0.05
+    return np.where(nearest, similarity, -1.0).max(axis=0), typical
