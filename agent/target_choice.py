@@ -121,7 +121,6 @@ def choose_target(text: str, facts: list[ColumnFacts], *, metric: str | None = N
     excluded = _mentions(text, norm, names, candidates)
     for f in facts:
         _by_name_and_values(norm, f, names, candidates[f.name], excluded)
-    meant = _by_meaning(norm, facts, candidates)
     _by_shape(normalise(text), norm, facts, candidates, metric, task_hint)
     for f in facts:
         if not f.usable:
@@ -135,9 +134,20 @@ def choose_target(text: str, facts: list[ColumnFacts], *, metric: str | None = N
     if facts and facts[-1].usable:  # many tables keep the label in their last column
         candidates[facts[-1].name].add(0.1, "it is the last column", prior=True)
     position = {n: i for i, n in enumerate(names)}
-    ranked = sorted((c for n, c in candidates.items() if n not in excluded),
-                    key=lambda c: (-round(c.score, 6), by_name[c.column].usable,
-                                   -position[c.column]))
+
+    def ranking() -> list[Candidate]:  # ties: usable columns, then the later column, first
+        return sorted((c for n, c in candidates.items() if n not in excluded),
+                      key=lambda c: (-round(c.score, 6), not by_name[c.column].usable,
+                                     -position[c.column]))
+
+    ranked = ranking()
+    # meaning adds at most MEANING_CAP to a column: when it cannot change the decision,
+    # the word vectors are not even loaded
+    scores = [c.score for c in ranked] + [0.0, 0.0]
+    meant = scores[0] - scores[1] >= MARGIN + MEANING_CAP and scores[0] >= MIN_SCORE
+    if not meant:
+        meant = _by_meaning(norm, facts, candidates)
+        ranked = ranking()
     choice = _decide(ranked, excluded)
     if not meant:
         note = (" (without word vectors: meaning not compared, install the 'wordllama' "
