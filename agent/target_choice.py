@@ -87,10 +87,10 @@ class TargetChoice:
 def column_facts(df: pd.DataFrame, profile: DataProfile) -> list[ColumnFacts]:
     """What choosing a target needs to know of each column, from the profile and the data."""
     facts = []
-    for col in profile.columns:
+    for i, col in enumerate(profile.columns):  # by position: the profile's names are strings
         values: tuple[str, ...] = ()
         if col.n_unique <= MAX_VALUES:
-            counts = df[col.name].value_counts(dropna=True)
+            counts = df.iloc[:, i].value_counts(dropna=True)
             values = tuple(str(v) for v in counts.index[:MAX_VALUES])
         # unique per row and either counting rows, written as codes, or called an id
         identifier = col.unique_fraction >= 0.95 and col.n_unique > MAX_VALUES and (
@@ -100,7 +100,6 @@ def column_facts(df: pd.DataFrame, profile: DataProfile) -> list[ColumnFacts]:
                       or col.kind in ("datetime", "text"))
         facts.append(ColumnFacts(col.name, col.kind, col.n_unique, values, usable))
     return facts
-
 
 
 def choose_target(text: str, facts: list[ColumnFacts], *, metric: str | None = None,
@@ -114,7 +113,7 @@ def choose_target(text: str, facts: list[ColumnFacts], *, metric: str | None = N
             for a quantity, a classification metric for classes.
         task_hint: "binary", "multiclass", "classification" or "regression", if stated.
     """
-    norm = normalise(gloss(text))
+    norm = gloss(normalise(text))
     names = [f.name for f in facts]
     by_name = {f.name: f for f in facts}
     candidates = {f.name: Candidate(f.name) for f in facts}
@@ -161,6 +160,7 @@ def _mentions(text: str, norm: str, names: list[str], candidates: dict[str, Cand
     """Points for columns the request names, by role; the columns it rules out, and why."""
     excluded: dict[str, str] = {}
     asked: set[str] = set()
+    dropped: set[str] = set()
     # the request as written, and glossed: "预测 收入" names income only in the gloss
     sources = [text] if norm == normalise(text) else [text, norm]
     seen: set[tuple[str, str]] = set()
@@ -171,6 +171,7 @@ def _mentions(text: str, norm: str, names: list[str], candidates: dict[str, Cand
             seen.add((m.column, m.role))
             if m.role == "drop":
                 excluded[m.column] = m.evidence
+                dropped.add(m.column)
             elif m.role == "input":
                 excluded.setdefault(m.column, m.evidence)
             else:
@@ -179,8 +180,9 @@ def _mentions(text: str, norm: str, names: list[str], candidates: dict[str, Cand
                 candidates[m.column].add(2.0 if m.role == "target" else 1.0, m.evidence)
                 if m.quoted:
                     candidates[m.column].add(0.6, "the request writes its exact name, quoted")
-    # a column both asked for and named as an input elsewhere stays a candidate
-    return {c: why for c, why in excluded.items() if c not in asked or "left out" in why}
+    # a column both asked for and named as an input elsewhere stays a candidate; one asked
+    # to be dropped never is
+    return {c: why for c, why in excluded.items() if c not in asked or c in dropped}
 
 
 def _by_name_and_values(norm: str, f: ColumnFacts, names: list[str], cand: Candidate,

@@ -211,6 +211,13 @@ def test_readers_of_names_and_numbers():
     assert "income" in gloss("预测年收入") and gloss("predict income") == "predict income"
 
 
+def test_the_glossary_leaves_the_parsers_words_alone():
+    # the task verb and the metric stay as written; a word across a cue's edge is glossed
+    assert gloss("对类别分类，准确率").startswith("对 class category 分类")
+    assert "准确率" in gloss("对类别分类，准确率")
+    assert "alcohol" in gloss("酒精度") and "credit" in gloss("信用")
+
+
 # --- in the planner: the decision is recorded, a question carries its choices ------------
 
 def test_plan_records_the_evidence_and_a_question_carries_choices(tmp_path):
