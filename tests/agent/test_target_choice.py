@@ -108,6 +108,19 @@ DECIDED = [
     ("houses", "房子的售价是多少？", "sale_price"),
     ("churn", "客户会流失吗？用F1评估。", "Churn"),
     ("houses", "根据面积和卧室数量预测房子的价格。", "sale_price"),
+    # written after the method was settled, and passed as they are (three more asked)
+    ("loans", "Forecast how much money each applicant borrows.", "loan_amount"),
+    ("loans", "Is the applicant likely to default? F1 score.", "defaulted"),
+    ("loans", "What is the loan for: a car, a home, education or business?", "purpose"),
+    ("loans", "How long is the loan term, in months?", "term_months"),
+    ("loans", "估计申请人的年龄。", "age"),
+    ("churn", "What contract type does each customer have?", "contract"),
+    ("churn", "Predict the total amount each customer has been charged.", "total_charges"),
+    ("houses", "How large is the house in square feet?", "sqft"),
+    ("houses", "When was the house built?", "year_built"),
+    ("products", "How many reviews will a product get?", "review_count"),
+    ("products", "What price should we charge?", "price"),
+    ("products", "Is the product basic, plus or pro?", "tier"),
 ]
 
 
