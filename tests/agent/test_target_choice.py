@@ -248,10 +248,15 @@ def test_plan_records_the_evidence_and_a_question_carries_choices(tmp_path):
     assert doc["status"] == "needs_input" and len(doc["choices"]) == target_choice.N_CHOICES
     assert set(doc["choices"]) <= set(TABLES["houses"].columns)
 
+    # the planner's decision quotes its evidence (the rest of `plan` is tested elsewhere)
+    from mlpilot.agent.planner import expert_task
+    from mlpilot.agent.state import TaskRequest
+    from mlpilot.agent.understanding import understand
+
     text = "Is this home in Riverside, Oak Hill, Downtown or Maple Park?"
-    planned = cli.invoke(app, ["plan", text, "--data", str(data), "--json"])
-    assert planned.exit_code == 0, planned.stderr
-    doc = json.loads(planned.stdout)
-    assert doc["task"]["target"] == "neighborhood"
-    why = next(d["why"] for d in doc["decisions"] if d["decision"] == "target 'neighborhood'")
-    assert "'riverside'" in why.lower() and "'oak hill'" in why.lower() and "score" in why
+    df = TABLES["houses"]
+    task, why = expert_task(TaskRequest(request=text, data=data),
+                            understand(text, list(df.columns)), df, profile_table(df), 60.0)
+    assert task.target == "neighborhood"
+    reason = dict(why)["target 'neighborhood'"].lower()
+    assert "'riverside'" in reason and "'oak hill'" in reason and "score" in reason
