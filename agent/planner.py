@@ -20,11 +20,11 @@ from pydantic import ValidationError
 from mlpilot.agent.context import JobContext, load_request_data, load_request_test_data
 from mlpilot.agent.llm import call_until_submitted
 from mlpilot.agent.state import JobState, TaskRequest, decision
+from mlpilot.agent.target_choice import choose_target, column_facts
 from mlpilot.agent.task_type import decide_task_type, fit_task_type
 from mlpilot.agent.understanding import RequestError, Understanding, goal_is_stated, understand
 from mlpilot.engine.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, TaskSpec
 from mlpilot.engine.data import (
-    QUOTED_CHARS,
     DataError,
     DataProfile,
     TargetProfile,
@@ -121,19 +121,22 @@ def expert_task(request: TaskRequest, understood: Understanding, df: pd.DataFram
     """The offline expert's TaskSpec, with the reasons for each choice."""
     why: list[tuple[str, str]] = []
     columns = [c.name for c in profile.columns]
-    target = request.target or (understood.target.column if understood.target else None)
+    target, reason = request.target, "given explicitly"
     if target is None:
-        if not understood.has_intent and not request.request.strip() == "":
-            raise NeedsInput(f"I could not tell what to predict from {request.request!r}: "
-                             "which column should I predict?", choices=columns)
-        candidates = ", ".join(c.name[:QUOTED_CHARS] for c in profile.columns[-5:])
-        raise NeedsInput(f"Which column should I predict? Name it in the request or pass "
-                         f"--target (last columns: {candidates}).", choices=columns)
-    if target not in [c.name for c in profile.columns]:
+        choice = choose_target(request.request, column_facts(df, profile),
+                               metric=request.metric or understood.metric,
+                               task_hint=request.task_type or understood.task_type_hint)
+        if choice.target is None:
+            if not understood.has_intent and not choice.related and request.request.strip():
+                raise NeedsInput(f"I could not tell what to predict from {request.request!r}: "
+                                 "which column should I predict?", choices=columns)
+            raise NeedsInput(choice.question or "Which column should I predict?",
+                             choice.choices or columns)
+        target, reason = choice.target, choice.reason
+    if target not in columns:
         raise DataError(f"target {quoted(target)} is not a column of {request.data.name}: "
-                        f"columns are {name_list(c.name for c in profile.columns)}")
-    why.append((f"target {target!r}", "named in the request" if not request.target
-                else "given explicitly"))
+                        f"columns are {name_list(columns)}")
+    why.append((f"target {target!r}", reason))
     column = profile.column(target)
     stated, stated_why = stated_fields(request, understood, default_budget_s)
     metric, reading = stated["metric"], understood.metric_reading

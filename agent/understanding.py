@@ -340,8 +340,9 @@ def _column_mentions(norm: str, columns: list[str]) -> list[_Mention]:
     found = []
     for column in columns:
         for m in _column_pattern(column).finditer(norm):
-            quoted = (m.start() > 0 and norm[m.start() - 1] in "`'\""
-                      and m.end() < len(norm) and norm[m.end()] in "`'\"")
+            # quoted, or in parentheses: "ticket class (pclass)" names the column exactly
+            quoted = (m.start() > 0 and norm[m.start() - 1] in "`'\"("
+                      and m.end() < len(norm) and norm[m.end()] in "`'\")")
             found.append(_Mention(m.start(), m.end(), column, quoted))
     return _longest_first(found)
 
@@ -391,47 +392,87 @@ def _word_count(gap: str) -> float:
     return len(re.findall(r"[a-z0-9]+", gap)) + len(re.findall(r"[\u4e00-\u9fff]", gap)) / 2
 
 
-def find_target(text: str, columns: list[str]) -> TargetMatch | None:
-    """The column the request asks to predict, or None when it names none.
+@dataclass(frozen=True)
+class ColumnMention:
+    """One place the request names a column, and the part it gives the column there.
+
+    `role` is "target" (a task verb or "… prediction" asks for it), "input" (after
+    "from"/"using"/"根据"), "drop" (asked to be left out) or "named" (named otherwise);
+    `rank` orders target evidence (3: asked for, 2: named); `evidence` quotes the request.
+    """
+
+    column: str
+    role: str
+    quoted: bool
+    evidence: str
+    start: int
+    rank: int = 0
+
+
+def column_mentions(text: str, columns: list[str]) -> list[ColumnMention]:
+    """Every column the request names, in order, each with its role (see `ColumnMention`).
 
     A column matches however it is written ("median house value" is median_house_value,
-    "prices" is price). The first column within a few words after a task verb ("predict
-    the species of a penguin", "预测 species", "对 type 分类", "price prediction") wins over
-    columns named elsewhere; columns after "from"/"using"/"根据" are inputs and columns to
-    drop are never the target. Ties go to the longest name, then the first written.
-    Column names that are everyday words ("who") only count when quoted.
+    "prices" is price); column names that are everyday words ("who") only count when
+    quoted. Roles come from the nearest cue before the mention, as `find_target` reads them.
     """
     norm = normalise(text)
     cues = _cues(norm)
     mentions = _column_mentions(norm, columns)
     dropped = set(_dropped(norm, mentions, cues))
-    eligible = [m for m in mentions if m not in dropped
-                and (m.quoted or norm[m.start:m.end] not in lex.WEAK_COLUMN_WORDS)]
-    best: tuple[tuple[int, int, int], TargetMatch] | None = None
+    eligible = [m for m in mentions
+                if m.quoted or norm[m.start:m.end] not in lex.WEAK_COLUMN_WORDS]
+    found = []
     for mention in eligible:
         phrase = norm[mention.start:mention.end]
+        if mention in dropped:
+            found.append(ColumnMention(mention.name, "drop", mention.quoted,
+                                       f"'{phrase}' is asked to be left out", mention.start))
+            continue
         cue = next((c for c in reversed(cues) if c.end <= mention.start), None)
         suffix = re.match(r"\s*(?:'s\s*)?" + lex.TARGET_SUFFIX, norm[mention.end:])
         cn_verb = re.match(lex.CN_TARGET_AROUND[1], norm[mention.end:])
         cn_object = cn_verb and re.search(lex.CN_TARGET_AROUND[0], norm[:mention.start])
         first_after_cue = cue is not None and not any(
-            cue.end <= m.start < mention.start for m in eligible)
+            cue.end <= m.start < mention.start for m in eligible if m not in dropped)
         end = mention.end + mention.quoted  # keep a closing quote in the evidence
+        role, rank = "target", 3
         if cue and cue.name == "target" and first_after_cue \
                 and _word_count(norm[cue.end:mention.start]) <= 6:
-            rank, evidence = 3, f"'{norm[cue.start:end]}' asks to predict it"
+            evidence = f"'{norm[cue.start:end]}' asks to predict it"
         elif suffix:
-            rank, evidence = 3, f"'{norm[mention.start:mention.end + suffix.end()]}' asks for it"
+            evidence = f"'{norm[mention.start:mention.end + suffix.end()]}' asks for it"
         elif cn_object:  # "对 species 分类"
             end = mention.end + cn_verb.end()  # type: ignore[union-attr]
-            rank, evidence = 3, f"'{norm[cn_object.start():end]}' asks for it"
+            evidence = f"'{norm[cn_object.start():end]}' asks for it"
         elif cue and cue.name == "feature":
-            continue  # an input, never a guess for the target
+            role, rank, evidence = "input", 0, f"'{norm[cue.start:end]}' names an input"
+        elif cue and cue.name == "drop":  # "leave out the car's name": not a list, still a drop
+            role, rank, evidence = "drop", 0, f"'{norm[cue.start:end]}' asks to leave it out"
         else:
-            rank, evidence = 2, f"'{phrase}' is named in the request"
-        key = (rank, mention.end - mention.start, -mention.start)
+            role, rank, evidence = "named", 2, f"'{phrase}' is named in the request"
+        found.append(ColumnMention(mention.name, role, mention.quoted, evidence,
+                                   mention.start, rank))
+    return found
+
+
+def find_target(text: str, columns: list[str]) -> TargetMatch | None:
+    """The column the request asks to predict, or None when it names none.
+
+    The first column within a few words after a task verb ("predict the species of a
+    penguin", "预测 species", "对 type 分类", "price prediction") wins over columns named
+    elsewhere; inputs ("from"/"using"/"根据") and columns asked to be dropped are never
+    the target. Ties go to the longest name, then the first written.
+    """
+    mentions = column_mentions(text, columns)
+    never = {m.column for m in mentions if m.role == "drop"}
+    best: tuple[tuple[int, int, int], TargetMatch] | None = None
+    for mention in mentions:
+        if mention.role not in ("target", "named") or mention.column in never:
+            continue
+        key = (mention.rank, len(mention.column), -mention.start)
         if best is None or key > best[0]:
-            best = (key, TargetMatch(mention.name, evidence))
+            best = (key, TargetMatch(mention.column, mention.evidence))
     return best[1] if best else None
 
 

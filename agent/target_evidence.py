@@ -1,0 +1,266 @@
+"""The kinds of evidence that tie a request to a column it may ask to predict.
+
+Each reader takes the request (normalised, Chinese glossed into English) and what the data
+says about the columns (`ColumnFacts`), and returns points and a line of evidence per
+column; `target_choice` adds them up and decides. Points are on one scale: about 1 for a
+column named in the request, 2 for one a task verb asks for, fractions for weaker hints.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from itertools import pairwise
+
+import numpy as np
+
+from mlpilot.agent import understanding_lexicon as lex
+
+#: Words that carry no meaning of their own in a request or a column name.
+STOPWORDS = frozenset({
+    "a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "with", "and", "or", "is",
+    "are", "was", "were", "be", "been", "it", "its", "this", "that", "these", "those",
+    "from", "as", "per", "each", "every", "his", "her", "their", "our", "your", "my", "me",
+    "i", "we", "you", "he", "she", "they", "do", "does", "did", "will", "would", "can",
+    "could", "should", "has", "have", "had", "what", "which", "who", "whom", "whose",
+    "where", "when", "how", "why", "whether", "if", "not", "no", "none", "any", "some",
+    "all", "other", "than", "then", "there", "so", "too", "very", "please", "just", "also",
+    "into", "out", "off", "up", "about", "num", "number",
+})
+_WORD = re.compile(r"[a-z][a-z0-9]*|\d+(?:\.\d+)?")
+_NAME_TOKENS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+@dataclass(frozen=True)
+class ColumnFacts:
+    """What the data says about one column, as far as choosing a target needs."""
+
+    name: str
+    kind: str  # numeric, categorical, boolean, datetime, text
+    n_unique: int
+    values: tuple[str, ...] = ()  # its distinct values when there are few, most common first
+    usable: bool = True  # False for identifiers, constants, free text, dates, empty columns
+
+    @property
+    def label_like(self) -> bool:
+        """Few distinct values, or not numbers: it could be a set of classes."""
+        return self.kind != "numeric" or self.n_unique <= 20
+
+    @property
+    def quantity_like(self) -> bool:
+        """Numbers with many distinct values: it could be a quantity to regress."""
+        return self.kind == "numeric" and self.n_unique > 10
+
+
+def name_tokens(column: str) -> list[str]:
+    """The words of a column's name: "median_house_value" -> median, house, value."""
+    return [t.lower() for t in _NAME_TOKENS.findall(column)]
+
+
+def words(text: str) -> list[str]:
+    """The ASCII words and numbers of normalised text, in order."""
+    return _WORD.findall(text)
+
+
+_ENDINGS = frozenset({"", "e", "s", "es", "d", "ed", "ing", "al", "ly", "y", "ies", "er", "ers"})
+
+
+def same_word(a: str, b: str) -> bool:
+    """Whether two words are one word as people write it: plurals, "survive"/"survived"."""
+    if a == b or a in lex.noun_forms(b) or b in lex.noun_forms(a):
+        return True
+    # one stem of five letters or more with inflected endings: "survival"/"survived",
+    # "month"/"monthly"; not "house"/"housing" (short stem), "employee"/"employment"
+    short = min(len(a), len(b))
+    common = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), short)
+    return common >= 5 and a[common:] in _ENDINGS and b[common:] in _ENDINGS
+
+
+# --- by name: tokens and abbreviations -------------------------------------------------
+
+def informative_tokens(column: str) -> list[str]:
+    """A column's name words that can identify it: no units ("mm"), stopwords or letters."""
+    return [t for t in name_tokens(column) if len(t) > 1 and t not in STOPWORDS
+            and t not in lex.UNIT_TOKENS]
+
+
+def name_in_part(norm: str, column: str, columns: list[str]) -> tuple[float, list[str]]:
+    """Points for the words of a column's name that the request writes, and which words.
+
+    A word counts less the more columns share it ("credit" is in three of german credit's
+    names, "loan" in one of a loans table's), and a name counts by the square root of its
+    length, so "hours a week" for hours-per-week scores near a whole name. At most 0.9,
+    less than the whole name written, unless every word is there ("survive" is survived).
+    """
+    tokens = informative_tokens(column)
+    if not tokens:
+        return 0.0, []
+    said = [w for w in words(norm) if w not in STOPWORDS]
+    found = [t for t in tokens if any(same_word(t, w) for w in said)]
+    if not found:
+        return 0.0, []
+    shared = {t: sum(any(same_word(t, o) for o in informative_tokens(c)) for c in columns)
+              for t in found}
+    weight = sum(1 / max(1, shared[t]) for t in found)
+    if weight == len(tokens):  # every word, each its own: the name in other forms
+        return 1.0, found
+    return round(min(0.9, 0.9 * weight / len(tokens) ** 0.5), 2), found
+
+
+def abbreviation(norm: str, column: str) -> str | None:
+    """The words of the request whose initials spell the column's name ("miles per gallon"
+    for mpg, "refractive index" for RI), or None. Only for short names of letters."""
+    name = column.lower()
+    if not (2 <= len(name) <= 5 and name.isalpha()):
+        return None
+    said = words(norm)
+    for i in range(len(said) - len(name) + 1):
+        window = said[i:i + len(name)]
+        if "".join(w[0] for w in window) != name:
+            continue
+        # the first and last words must carry meaning: "a new" is not "an"
+        if all(len(w) >= 3 and w not in STOPWORDS for w in (window[0], window[-1])):
+            return " ".join(window)
+    return None
+
+
+# --- by values ----------------------------------------------------------------------------
+
+_TIMES_AND_METRICS = [lex.EN_DURATION, lex.EN_WORD_DURATION, lex.CN_DURATION,
+                      *lex.METRICS.values()]
+
+_MAGNITUDE = {"k": 1e3, "m": 1e6, "万": 1e4, "千": 1e3, "百万": 1e6, "亿": 1e8}
+_NUMBER = re.compile(r"(\d+(?:,\d{3})*(?:\.\d+)?|[" + lex.CN_NUMERAL[1:-2] + r"]+)\s*(百万|[km万千亿])?")
+
+
+def numbers(text: str) -> set[float]:
+    """The numbers written in text, with their magnitudes: "50K", "$50,000", "五万"."""
+    found = set()
+    for m in _NUMBER.finditer(text):
+        if m[1][0] in "千" and m[2] is None:
+            continue
+        try:
+            value = lex.number(m[1]) if not m[1][0].isdigit() else float(m[1].replace(",", ""))
+        except (KeyError, ValueError):
+            continue
+        found.add(value * _MAGNITUDE.get(m[2] or "", 1.0))
+    return found
+
+
+def value_matches(norm: str, facts: ColumnFacts) -> list[str]:
+    """The column's values that the request writes: "Gentoo, Adelie or Chinstrap" are
+    values of species, "over 50K" writes the 50K of ">50K", "says yes" the "yes" of y.
+
+    Only columns with few values, and only values that are words (a value made of
+    stopwords alone, such as "no", or a bare number says too little)."""
+    if not facts.values or facts.kind == "numeric":
+        return []
+    for pattern in _TIMES_AND_METRICS:  # "45 seconds" does not write the class "Second"
+        norm = pattern.sub(" ", norm)
+    said = set(words(norm))
+    said_numbers = numbers(norm)
+    found = []
+    for value in facts.values:
+        folded = value.lower()
+        tokens = [w for w in words(folded) if w not in STOPWORDS]
+        letters = [t for t in tokens if t[0].isalpha()]
+        if letters and all(any(same_word(t, w) for w in said) for t in letters) \
+                and all(any(same_word(t, w) for w in said) or t[0].isdigit() for t in tokens):
+            found.append(value)
+        elif not letters and re.search(r"[^\d\s.,]", folded) and numbers(folded) & said_numbers:
+            found.append(value)  # ">50K" is more than a number: it is a class named by one
+    return found
+
+
+# --- by the form of the question, and the stated task ----------------------------------
+
+#: Shapes of answer a question asks for, each with the English and Chinese forms that ask it.
+QUESTION_FORMS: dict[str, re.Pattern[str]] = {
+    "quantity": re.compile(
+        lex.B + r"how\s+(?!do\b|does\b|did\b|to\b|is\b|are\b|was\b|can\b|would\b|should\b"
+        r"|will\b|could\b|about\b)[a-z]+" + lex.E + r"|多少|多大|多高|多重|多长|多久|多贵|几[个岁年次]"),
+    "binary": re.compile(
+        lex.B + r"(?:whether|who)" + lex.E + r"|^\s*(?:will|would|does|do|did|is|are|was|were"
+        r"|has|have|had)\s+(?![^?]*\bor\b)[^?]*\?"
+        # "a good or a bad …": two alternatives, no list before them
+        r"|^[^,?]*?" + lex.B + r"[a-z]+\s+or\s+(?:an?\s+|the\s+)?[a-z]+" + lex.E + r"[^,]*\?"
+        # A-not-A questions, and antonym pairs that ask for a judgement (好坏, 真假)
+        r"|是否|会不会|能不能|是不是|有没有|可不可以|好坏|真假|对错|成败|输赢|有无"),
+    "classes": re.compile(
+        lex.B + r"(?:which|where|what\s+(?:kind|type|sort|class|category|group)s?"
+        r"|is\s+(?:it|this|that|the\s+\w+)\s+[^?]*\bor\b)" + lex.E
+        + r"|哪个|哪些|哪种|哪类|哪一|哪里|什么(?:类型|种类|类别)"),
+}
+
+
+def question_form(norm: str) -> tuple[str, str] | None:
+    """The shape of answer the request asks for ("quantity", "binary" or "classes") and
+    the words that ask it: "how heavy" a quantity, "will the client …?" yes or no,
+    "which …", "is it A or B" classes. None for a plain order ("predict price")."""
+    for clause in re.split(r"(?<=[?？.!;。！；])\s*", norm):
+        for shape, pattern in QUESTION_FORMS.items():
+            m = pattern.search(clause)
+            if m:
+                phrase = m[0].strip()
+                short = " ".join(phrase.split()[:5])
+                return shape, short + (" …" if short != phrase and " " in phrase else "")
+    return None
+
+
+def shape_fit(shape: str, facts: ColumnFacts) -> float:
+    """How well a column fits an answer of `shape`: positive fits, negative contradicts."""
+    # a yes/no question has no continuous answer, and "how much" no answer in words
+    if shape == "quantity":
+        return 0.4 if facts.quantity_like else (-1.0 if facts.kind != "numeric" else 0.0)
+    if shape == "binary":
+        return 0.5 if facts.n_unique == 2 else (0.1 if facts.label_like else -1.0)
+    if shape == "classes":  # a choice of several
+        return 0.4 if facts.label_like and facts.n_unique > 2 else (
+            0.2 if facts.label_like else -0.6)
+    return 0.0
+
+
+# --- by meaning ---------------------------------------------------------------------------
+
+#: Request words that are about the job, not the data: metrics, times, task verbs, cues.
+_JOB_WORDS = [*_TIMES_AND_METRICS, lex.GOAL_NUMBER, re.compile(lex.INTENT),
+              re.compile(lex.TARGET_CUES), re.compile(lex.FEATURE_CUES), re.compile(lex.DROP_CUES)]
+
+
+def meaning_phrases(norm: str) -> list[str]:
+    """The content words and word pairs of a request, job words (metrics, times, "predict")
+    removed, for comparing with column names by meaning."""
+    # inputs and drops are not what the request asks for: "from age and employment years"
+    norm = re.sub(f"(?:{lex.FEATURE_CUES}|{lex.DROP_CUES})[^,;.!?，。；！？]*", " | ", norm)
+    for pattern in _JOB_WORDS:
+        norm = pattern.sub(" | ", norm)
+    phrases: list[str] = []
+    for part in re.split(r"[|,;.!?，。；！？、]", norm):
+        content = [w for w in re.findall(r"[a-z]+", part) if w not in STOPWORDS and len(w) > 1]
+        phrases += content + [f"{a} {b}" for a, b in pairwise(content)]
+        # Chinese has no spaces: its words are among the runs' two- and three-character pieces
+        for run in re.findall(r"[\u4e00-\u9fff]+", part):
+            phrases += [run[i:i + n] for n in (2, 3) for i in range(len(run) - n + 1)]
+    return list(dict.fromkeys(phrases))
+
+
+def meaning_similarity(vectors, phrases: list[str], columns: list[str]
+                       ) -> tuple[np.ndarray, float]:
+    """Per column, the best cosine between a request phrase and the column's name words,
+    and the typical column's best (the level that means nothing).
+
+    Phrases that write a word of any column's name are spent on that name (the name
+    evidence counts them), and each phrase counts only for the columns it is nearest to:
+    "passenger" may mean one column a little, not every column somewhat."""
+    if not phrases:
+        return np.zeros(len(columns)), 0.0
+    tokens = [name_tokens(c) for c in columns]
+    named = {t for own in tokens for t in own if len(t) > 1 and t not in STOPWORDS}
+    free = [p for p in phrases if not any(same_word(w, t) for w in p.split() for t in named)]
+    if not free:
+        return np.zeros(len(columns)), 0.0
+    similarity = vectors.similarity(free, [" ".join(t) or c for t, c in
+                                           zip(tokens, columns, strict=True)])
+    typical = float(np.median(similarity.max(axis=0)))
+    nearest = similarity >= similarity.max(axis=1, keepdims=True) - 0.05
+    return np.where(nearest, similarity, -1.0).max(axis=0), typical
