@@ -275,8 +275,15 @@ def _decide(ranked: list[Candidate], excluded: dict[str, str]) -> TargetChoice:
         runner = f" over {ranked[1].column!r} ({second:.1f})" if len(ranked) > 1 else ""
         return TargetChoice(ranked, excluded, best.column,
                             f"score {best.score:.1f}{runner}: " + "; ".join(best.evidence))
+    if best.from_request < MIN_FROM_REQUEST:
+        # nothing in the request points anywhere: a top few by priors alone would mislead
+        choices = [c.column for c in ranked]
+        question = ("Which column should I predict? The request names or describes none of "
+                    "them. Name it in the request or pass --target.")
+        return TargetChoice(ranked, excluded, None, "no column is named or described",
+                            question, choices)
     choices = [c.column for c in ranked[:N_CHOICES]]
-    if best.score < MIN_SCORE or best.from_request < MIN_FROM_REQUEST:
+    if best.score < MIN_SCORE:
         why = "no column is clearly named or described"
     else:
         why = (f"{best.column!r} ({best.score:.1f}) and {ranked[1].column!r} ({second:.1f}) "
