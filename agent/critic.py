@@ -91,11 +91,7 @@ def review(df, task: TaskSpec, *, test_df=None, test_fraction: float = 0.2, seed
     row-level checks (duplicates, goal) see the data without the columns flagged for
     dropping, as training will.
     """
-    flags = list(find_id_like_columns(df, task.target))
-    for found in (find_leaky_columns(df, task.target, task.task_type, seed=seed),
-                  find_post_outcome_columns(df, task.target, task.task_type, seed=seed)):
-        flagged = {f.column for f in flags}
-        flags += [f for f in found if f.column not in flagged]
+    flags = column_flags(df, task.target, task.task_type, seed=seed)
     kept = df.drop(columns=[f.column for f in flags if f.action == "drop"])
     kept_test = None if test_df is None else test_df.drop(
         columns=[f.column for f in flags if f.action == "drop"], errors="ignore")
@@ -106,6 +102,19 @@ def review(df, task: TaskSpec, *, test_df=None, test_fraction: float = 0.2, seed
     n_test = None if test_df is None else int(test_df[task.target].notna().sum())
     flags += check_goal(kept, task.target, task.task_type, task.metric, task.goal, n_test=n_test,
                         test_fraction=test_fraction, seed=seed)
+    return flags
+
+
+def column_flags(df, target: str, task_type: str, *, seed: int = 0) -> list[Flag]:
+    """The critic's flags on single columns: ID-like, leaky, known only after the outcome.
+
+    One flag per column: the first check to flag a column wins, in that order.
+    """
+    flags = list(find_id_like_columns(df, target))
+    for found in (find_leaky_columns(df, target, task_type, seed=seed),
+                  find_post_outcome_columns(df, target, task_type, seed=seed)):
+        flagged = {f.column for f in flags}
+        flags += [f for f in found if f.column not in flagged]
     return flags
 
 
