@@ -5,7 +5,7 @@ What it looks for, and its policy for each (every flag carries its evidence to t
 | flag | evidence | action |
 | --- | --- | --- |
 | ID-like column | unique fraction, row order | drop (names: ask) |
-| target leakage | single-feature score vs the runner-up; 1:1 re-encoding | drop |
+| target leakage | the target as arithmetic of one or two columns; single-feature score vs the runner-up; 1:1 re-encoding | drop |
 | post-outcome column | a lexicon meaning, the column's single-feature score and rank | ask |
 | duplicated rows | copies, and test rows with an identical twin in training | advise |
 | time order | date columns, and how well the rows follow them | advise |
@@ -35,6 +35,7 @@ from mlpilot.guardrails.data_checks import (
     find_leaky_columns,
 )
 from mlpilot.guardrails.goal_checks import check_goal
+from mlpilot.guardrails.identities import find_target_identities
 from mlpilot.guardrails.post_outcome import find_post_outcome_columns
 from mlpilot.guardrails.split_checks import find_duplicate_rows, find_time_columns
 
@@ -111,7 +112,8 @@ def column_flags(df, target: str, task_type: str, *, seed: int = 0) -> list[Flag
     One flag per column: the first check to flag a column wins, in that order.
     """
     flags = list(find_id_like_columns(df, target))
-    for found in (find_leaky_columns(df, target, task_type, seed=seed),
+    for found in (find_target_identities(df, target, task_type, seed=seed),
+                  find_leaky_columns(df, target, task_type, seed=seed),
                   find_post_outcome_columns(df, target, task_type, seed=seed)):
         flagged = {f.column for f in flags}
         flags += [f for f in found if f.column not in flagged]
