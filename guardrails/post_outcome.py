@@ -25,58 +25,90 @@ from mlpilot.guardrails.data_checks import MIN_VALUES, Flag, _single_feature_sco
 
 @dataclass(frozen=True)
 class Meaning:
-    """One post-outcome meaning: the name phrases that say it, and why it comes too late."""
+    """One post-outcome meaning: the name phrases that say it, and why it comes too late.
+
+    `phrases` are sequences of English name words; `zh` are Chinese substrings (Chinese
+    names have no spaces to split on). `context` / `context_zh` are words one of the *other*
+    columns' names must contain for the meaning to hold; empty means none is needed.
+    """
 
     name: str
     phrases: tuple[tuple[str, ...], ...]
     why: str
-    #: Words one of the *other* columns' names must contain for the phrase to mean this.
     context: tuple[str, ...] = ()
+    zh: tuple[str, ...] = ()
+    context_zh: tuple[str, ...] = ()
 
+
+_CALLS = ("contact", "contacts", "call", "calls", "calling", "campaign", "dial", "dialed",
+          "dialled", "telemarketing")
+_CALLS_ZH = ("通话", "电话", "呼叫", "来电", "外呼", "坐席", "营销活动")
+_EVENTS = ("churn", "cancel", "cancellation", "termination", "closed", "close", "death",
+           "discharge", "payoff", "default", "exit", "resignation")
+_EVENTS_ZH = ("出院", "死亡", "流失", "注销", "解约", "结清", "违约", "离职", "取消", "关闭",
+              "终止", "退保")
 
 LEXICON: tuple[Meaning, ...] = (
     Meaning("contact duration", (("call", "duration"), ("call", "length"), ("talk", "time"),
                                  ("handle", "time"), ("contact", "duration")),
-            "a call's length is known only when the call has ended, with its outcome"),
+            "a call's length is known only when the call has ended, with its outcome",
+            zh=("通话时长", "通话时间", "通话秒数", "呼叫时长", "接听时长", "沟通时长")),
     Meaning("contact duration", (("duration",),),
             "in a table of calls or contacts, the duration is the length of the contact that "
             "produced the outcome, known only once it has ended",
-            context=("contact", "contacts", "call", "calls", "calling", "campaign", "dial",
-                     "dialed", "dialled", "telemarketing")),
+            context=_CALLS, zh=("时长", "持续时间"), context_zh=_CALLS_ZH),
     Meaning("outcome recorded afterwards", (("outcome",), ("final", "status"),
                                             ("status", "after"), ("final", "result"),
                                             ("end", "status"), ("disposition",)),
-            "an outcome or final status is recorded after the event being predicted"),
-    Meaning("after the fact", (("after",), ("post",), ("followup",), ("follow", "up")),
-            "the name says the value is measured after the event"),
+            "an outcome or final status is recorded after the event being predicted",
+            zh=("结局", "转归", "最终", "结案", "治疗结果", "处理结果", "手术结果", "审批结果",
+                "审核结果", "理赔结果", "处置结果", "治疗效果", "疗效")),
+    Meaning("after the fact", (("after",), ("post",), ("followup",), ("follow", "up"),
+                               ("postop",), ("postoperative",), ("posttreatment",)),
+            "the name says the value is measured after the event",
+            zh=("术后", "治疗后", "干预后", "出院后", "事后", "之后", "以后", "后续", "随访",
+                "复查", "售后", "追踪")),
     Meaning("refund or cancellation", (("refund",), ("refunds",), ("refunded",),
+                                       ("reimbursed",), ("reimbursement",), ("payout",),
                                        ("chargeback",), ("chargebacks",), ("cancellation",),
                                        ("cancelled",), ("canceled",)),
-            "refunds, chargebacks and cancellations happen after the sale or booking"),
+            "refunds, reimbursements, chargebacks and cancellations happen after the sale, "
+            "claim or booking",
+            zh=("退款", "退货", "退费", "赔付", "理赔", "赔偿", "撤销", "拒付", "退保")),
+    Meaning("discharge", (("discharge", "disposition"), ("discharge", "status"),
+                          ("discharge", "type"), ("discharge", "destination"),
+                          ("discharged",)),
+            "how and where a patient leaves is known only at the end of the stay",
+            zh=("出院",)),
     Meaning("date of the event", tuple(
-        (event, when) for event in ("churn", "cancel", "cancellation", "termination", "closed",
-                                    "close", "death", "discharge", "payoff", "default", "exit")
+        (event, when) for event in _EVENTS
         for when in ("date", "dt", "at", "on", "time", "day")) + (("date", "of", "death"),),
-            "the date of the event is known only once the event has happened"),
+            "the date of the event is known only once the event has happened",
+            zh=tuple(f"{event}{when}" for event in _EVENTS_ZH for when in ("日期", "时间"))),
     Meaning("time to the event", tuple(
         (unit, link) for unit in ("days", "weeks", "months", "years", "time")
         for link in ("to", "until", "till")) + (("survival", "time"), ("survival", "months")),
-            "the time until the event is known only once the event has happened"),
+            "the time until the event is known only once the event has happened",
+            zh=("生存时间", "生存期", "生存天数", "存活时间", "复发时间", "无病生存")),
     Meaning("survival status", (("alive",), ("dead",), ("deceased",), ("died",), ("death",),
                                 ("vital", "status")),
-            "whether someone is alive is known only after the outcome"),
+            "whether someone is alive is known only after the outcome",
+            zh=("存活", "生存状态", "死亡", "病故", "去世", "身故")),
     Meaning("repayment outcome", (("recoveries",), ("recovery",), ("charged", "off"),
                                   ("charge", "off"), ("chargeoff",), ("written", "off"),
                                   ("write", "off"), ("writeoff",), ("settlement",),
                                   ("settled",), ("repaid",), ("paid", "off"),
                                   ("last", "payment"), ("last", "pymnt")),
-            "repayments, recoveries and write-offs are recorded after the loan's outcome"),
+            "repayments, recoveries and write-offs are recorded after the loan's outcome",
+            zh=("回收金额", "核销", "坏账", "催收", "逾期天数", "结清")),
 )
 
 #: Words that place a value before the outcome: a name with one of them never matches.
 BEFORE = frozenset({"prev", "previous", "prior", "past", "before", "pre", "history",
                     "historical", "expected", "predicted", "planned", "scheduled", "estimated",
-                    "forecast"})
+                    "forecast", "baseline"})
+BEFORE_ZH = ("既往", "之前", "以前", "此前", "历史", "上次", "上一次", "前次", "预计", "预期",
+             "计划", "预测", "预估", "估计", "术前", "治疗前", "入院", "基线")
 
 
 def _contains(tokens: list[str], phrase: tuple[str, ...]) -> bool:
@@ -85,17 +117,27 @@ def _contains(tokens: list[str], phrase: tuple[str, ...]) -> bool:
 
 
 def post_outcome_meaning(column: str, other_columns: list[str]) -> tuple[Meaning, str] | None:
-    """The lexicon entry a column name matches, with the context word that made it; or None."""
-    tokens = name_words(column)
-    if BEFORE.intersection(tokens):
+    """The lexicon entry a column name matches, with the context word that made it; or None.
+
+    English names match by words, Chinese ones by substrings; either kind of "before" word
+    (previous, expected, 既往, 预计, ...) rules a name out.
+    """
+    name, tokens = str(column), name_words(column)
+    if BEFORE.intersection(tokens) or any(w in name for w in BEFORE_ZH):
         return None
-    others = {t for c in other_columns if c != column for t in name_words(c)}
+    others = [str(c) for c in other_columns if c != column]
+    other_words = {t for c in others for t in name_words(c)}
     for meaning in LEXICON:
-        if not any(_contains(tokens, p) for p in meaning.phrases):
+        if any(_contains(tokens, p) for p in meaning.phrases):
+            context = meaning.context
+            found = [w for w in context if w in other_words]
+        elif any(z in name for z in meaning.zh):
+            context = meaning.context_zh
+            found = [w for w in context if any(w in c for c in others)]
+        else:
             continue
-        if not meaning.context:
+        if not context:
             return meaning, ""
-        found = [w for w in meaning.context if w in others]
         if found:
             return meaning, found[0]
     return None
@@ -143,7 +185,9 @@ def find_post_outcome_columns(df: pd.DataFrame, target: str, task_type: str, *, 
 
 
 def _column_with(df: pd.DataFrame, word: str, besides: str) -> str:
-    return next(c for c in df.columns if c != besides and word in name_words(c))
+    others = [c for c in df.columns if c != besides]
+    return next((c for c in others if word in name_words(c)),
+                next((c for c in others if word in str(c)), word))  # Chinese: a substring
 
 
 def _ordinal(n: int) -> str:
