@@ -32,6 +32,8 @@ MONOTONIC_UNIQUE_FRACTION = 0.8
 NAME_UNIQUE_FRACTION = 0.5
 LEAK_THRESHOLD = 0.98
 LEAK_MARGIN = 0.1
+#: A near-perfect feature is explained (not a leak) when all the others together score this close.
+LEAK_EXPLAINED = 0.02
 #: Standard errors of slack when a classification score is compared with LEAK_THRESHOLD.
 LEAK_Z = 2.0
 IMBALANCE_RATIO = 0.5
@@ -294,7 +296,9 @@ def find_leaky_columns(df: pd.DataFrame, target: str, task_type: str, *, seed: i
     folds on at most 5000 sampled rows; categoricals ordinal-encoded, missing as its own
     code): balanced accuracy for classification, R^2 for regression. A feature is flagged
     when its score reaches 0.98 and beats the best other feature by at least 0.1 (several
-    near-perfect features mean an easy task, not a leak). For classification, "reaches"
+    near-perfect features mean an easy task, not a leak), and by 0.02 what boosted trees on
+    all the other features together score (a strong feature that the others explain, as a
+    mushroom's odour, is the task being easy). For classification, "reaches"
     allows two standard errors of the score: on small data with rare classes a perfect
     predictor still loses a few rows at fold boundaries (glass: the row Id, sorted by
     class, scores 0.94-0.98 on 214 rows depending on the folds). Two noisy copies of one
@@ -326,13 +330,27 @@ def find_leaky_columns(df: pd.DataFrame, target: str, task_type: str, *, seed: i
             evidence = (f"{column!r} is a 1:1 re-encoding of {target!r} ({n} values, each "
                         f"mapping to one target value and back); {said}")
         elif column in reaches and runner is not None and score - others[runner] >= LEAK_MARGIN:
-            evidence = said
+            rest, _, _ = _rest_score(data.drop(columns=column), target, task_type, seed)
+            if not rest < score - LEAK_EXPLAINED:  # the others together explain it: a strong feature
+                continue
+            evidence = f"{said}; all other features together score {rest:.3f}"
         else:
             continue
         flags.append(Flag(kind="leakage", column=column, evidence=evidence, score=round(score, 4),
                           action="drop", suggestion=f"drop column {column!r}: it gives the target "
                           "away and will not be known when predicting new rows"))
     return flags
+
+
+def _rest_score(data: pd.DataFrame, target: str, task_type: str, seed: int
+                ) -> tuple[float, float, int]:
+    """Boosted trees on every other feature together, cross-validated (goal_checks' baseline)."""
+    from mlpilot.guardrails.goal_checks import quick_baseline  # it imports this module
+
+    metric = "r2" if task_type == "regression" else "balanced_accuracy"
+    if data.shape[1] < 2:
+        return float("-inf"), 0.0, len(data)
+    return quick_baseline(data, target, task_type, metric, seed=seed)
 
 
 # -- metric vs class balance -----------------------------------------------------------------

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mlpilot.agent.critic import column_flags
-from mlpilot.guardrails.data_checks import find_id_like_columns
+from mlpilot.guardrails.data_checks import find_id_like_columns, find_leaky_columns
 from mlpilot.guardrails.identities import find_target_identities
 from mlpilot.guardrails.post_outcome import post_outcome_meaning
 
@@ -143,3 +143,20 @@ def test_the_critic_asks_about_post_outcome_columns_named_in_chinese():
     flags = {f.column: f for f in column_flags(df, "invoice_total", "regression")}
     assert set(flags) == {"退款金额"}
     assert flags["退款金额"].action == "ask" and "退款" in flags["退款金额"].evidence
+
+
+# -- one column that predicts the target almost perfectly --------------------------------------
+
+def test_a_strong_feature_that_the_other_features_explain_is_not_a_leak():
+    # 'smell' alone gives the class away, but it is a summary of 'cap' and 'gills': the task
+    # is easy (as a mushroom's odour), and the other features together do as well.
+    rng = np.random.default_rng(8)
+    n = 1200
+    cap, gills = rng.integers(0, 4, n), rng.integers(0, 3, n)
+    smell = np.array(list("abcdefghijkl"))[cap * 3 + gills]
+    df = pd.DataFrame({"cap": cap, "gills": gills, "smell": smell, "stalk": rng.normal(size=n)})
+    df["edible"] = np.where(np.isin(smell, list("acfhk")), "yes", "no")
+    assert find_leaky_columns(df, "edible", "binary") == []
+    # without the features that explain it, the same column is a leak
+    (flag,) = find_leaky_columns(df.drop(columns=["cap", "gills"]), "edible", "binary")
+    assert flag.column == "smell" and "all other features together score" in flag.evidence
