@@ -1,4 +1,4 @@
-"""Columns whose names say they are recorded after the outcome: an explicit lexicon.
+"""Columns whose names say they are recorded after the outcome: a lexicon, EN and ZH.
 
 A column known only once the outcome is known (how long the sales call lasted, whether a
 refund was paid, the date a customer churned) makes a model look better in testing than
@@ -10,6 +10,10 @@ that must appear in *other* column names for an ambiguous phrase to mean it (a b
 "duration" is a call's length only in a table of calls or contacts; in a loan table it
 is the loan's term), and why such a column comes after the outcome.
 
+Chinese names match by substrings (退款 refund, 出院 discharge, 随访 follow-up, ...). Where
+the MiniLM model is installed, an English name word that means a lexicon word without
+being it ('cancelation', 'reimbursed') is read as that word (`synonyms`).
+
 A match is a question, not a verdict: the flag's action is "ask". Names that say the
 value comes from before (previous_outcome, prior_refunds, expected_duration) never match.
 """
@@ -17,10 +21,12 @@ value comes from before (previous_outcome, prior_refunds, expected_duration) nev
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import islice, product
 
 import pandas as pd
 
 from mlpilot.guardrails.data_checks import MIN_VALUES, Flag, _single_feature_scores, name_words
+from mlpilot.guardrails.synonyms import similar_words
 
 
 @dataclass(frozen=True)
@@ -111,24 +117,42 @@ BEFORE_ZH = ("既往", "之前", "以前", "此前", "历史", "上次", "上一
              "计划", "预测", "预估", "估计", "术前", "治疗前", "入院", "基线")
 
 
+#: Lexicon words too general to stand for a meaning alone: embeddings never map onto them.
+_GENERAL = frozenset({"to", "until", "till", "at", "on", "of", "time", "date", "dt", "day",
+                      "days", "weeks", "months", "years", "up", "end", "status", "final",
+                      "last", "type", "off", "paid", "write", "written", "charge", "charged",
+                      "follow", "handle", "talk", "length", "call", "calls", "contact",
+                      "contacts", "post", "after", "close", "closed", "default", "exit",
+                      "duration", "destination", "result", "campaign", "calling", "dial",
+                      "payment", "pymnt"})
+#: The words embeddings may map a name's words onto (`synonyms`).
+LEXICON_WORDS = frozenset(w for m in LEXICON for p in m.phrases for w in p) - _GENERAL
+
+
 def _contains(tokens: list[str], phrase: tuple[str, ...]) -> bool:
     n = len(phrase)
     return any(tuple(tokens[i:i + n]) == phrase for i in range(len(tokens) - n + 1))
 
 
-def post_outcome_meaning(column: str, other_columns: list[str]) -> tuple[Meaning, str] | None:
+def post_outcome_meaning(column: str, other_columns: list[str],
+                         synonyms: dict[str, list[tuple[str, float]]] | None = None
+                         ) -> tuple[Meaning, str] | None:
     """The lexicon entry a column name matches, with the context word that made it; or None.
 
     English names match by words, Chinese ones by substrings; either kind of "before" word
-    (previous, expected, 既往, 预计, ...) rules a name out.
+    (previous, expected, 既往, 预计, ...) rules a name out. `synonyms` (from
+    `synonyms.similar_words`) reads a name word as the lexicon word it means.
     """
     name, tokens = str(column), name_words(column)
     if BEFORE.intersection(tokens) or any(w in name for w in BEFORE_ZH):
         return None
+    # The name as written first, then with words read as the lexicon words they mean.
+    readings = [tokens] + [list(r) for r in islice(product(
+        *[[t] + [w for w, _ in (synonyms or {}).get(t, [])] for t in tokens]), 1, 64)]
     others = [str(c) for c in other_columns if c != column]
     other_words = {t for c in others for t in name_words(c)}
     for meaning in LEXICON:
-        if any(_contains(tokens, p) for p in meaning.phrases):
+        if any(_contains(r, p) for r in readings for p in meaning.phrases):
             context = meaning.context
             found = [w for w in context if w in other_words]
         elif any(z in name for z in meaning.zh):
@@ -155,7 +179,9 @@ def find_post_outcome_columns(df: pd.DataFrame, target: str, task_type: str, *, 
     if target not in df.columns:
         return []
     columns = [c for c in df.columns if c != target]
-    matches = {c: m for c in columns if (m := post_outcome_meaning(c, list(df.columns)))}
+    synonyms = similar_words({w for c in columns for w in name_words(c)}, LEXICON_WORDS)
+    matches = {c: m for c in columns
+               if (m := post_outcome_meaning(c, list(df.columns), synonyms))}
     if not matches:
         return []
     data = df[df[target].notna()]
@@ -170,6 +196,11 @@ def find_post_outcome_columns(df: pd.DataFrame, target: str, task_type: str, *, 
     for column, (meaning, context) in matches.items():
         evidence = f"{column!r} reads as {meaning.name}"
         evidence += f" (the table has {_column_with(df, context, column)!r})" if context else ""
+        said = {w for p in meaning.phrases for w in p}
+        read = [next(f"{w!r} as {near!r}, embedding similarity {sim:.2f}"
+                     for near, sim in synonyms[w] if near in said)
+                for w in name_words(column) if any(n in said for n, _ in synonyms.get(w, []))]
+        evidence += f" (read {'; '.join(read)})" if read else ""
         evidence += f": {meaning.why}"
         if column in scores:
             rank = ranked.index(column) + 1

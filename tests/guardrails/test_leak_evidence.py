@@ -11,7 +11,7 @@ import pytest
 from mlpilot.agent.critic import column_flags
 from mlpilot.guardrails.data_checks import find_id_like_columns, find_leaky_columns
 from mlpilot.guardrails.identities import find_target_identities
-from mlpilot.guardrails.post_outcome import post_outcome_meaning
+from mlpilot.guardrails.post_outcome import find_post_outcome_columns, post_outcome_meaning
 
 
 def shop(n: int = 800, seed: int = 0) -> pd.DataFrame:
@@ -160,3 +160,26 @@ def test_a_strong_feature_that_the_other_features_explain_is_not_a_leak():
     # without the features that explain it, the same column is a leak
     (flag,) = find_leaky_columns(df.drop(columns=["cap", "gills"]), "edible", "binary")
     assert flag.column == "smell" and "all other features together score" in flag.evidence
+
+
+# -- name words read by embeddings ----------------------------------------------------------
+
+def renewals(n: int = 300) -> pd.DataFrame:
+    rng = np.random.default_rng(9)
+    return pd.DataFrame({"tenure_months": rng.integers(1, 60, n),
+                         "cancelation_fee": rng.gamma(2, 20, n).round(2),
+                         "income": rng.normal(50, 10, n).round(1),
+                         "renewed": rng.choice(["yes", "no"], n)})
+
+
+def test_without_the_embedding_model_the_lexicon_works_alone():
+    # the suite's default: MLPILOT_EMBEDDING=hashing
+    assert find_post_outcome_columns(renewals(), "renewed", "binary") == []
+
+
+def test_with_the_embedding_model_a_spelling_the_lexicon_lacks_is_read(monkeypatch):
+    pytest.importorskip("wordllama")
+    monkeypatch.setenv("MLPILOT_EMBEDDING", "auto")
+    (flag,) = find_post_outcome_columns(renewals(), "renewed", "binary")
+    assert (flag.column, flag.action) == ("cancelation_fee", "ask")
+    assert "(read 'cancelation' as 'cancel" in flag.evidence and "embedding similarity 0." in flag.evidence
