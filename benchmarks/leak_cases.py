@@ -7,7 +7,7 @@ Three sources:
 - public data sets shipped inside scikit-learn (iris, wine, breast cancer, diabetes,
   digits), read from the package's own files: clean, nothing to flag;
 - the same data sets with a leak or an identifier put in: a target that is the sum of two
-  columns, or a column minus the target, or the target per unit of another column; a case
+  or four columns, or a column minus the target, or the target per unit of another column; a case
   number that repeats when a case comes back; a row number; columns recorded after the
   outcome, named in English or in Chinese; and clean look-alikes (an honest column derived
   from the features, Chinese names for ordinary measurements).
@@ -112,6 +112,11 @@ def injected_cases(seed: int = 0) -> Iterator[Case]:
                       home_visits_score=lambda d: y - d["clinic_visits_score"])
     yield Case("diabetes+sum", parts, target, task,
                {"clinic_visits_score", "home_visits_score"}, "injected")
+    quarters = np.round(y.to_numpy()[:, None] * rng.dirichlet([2, 2, 2, 2], len(df)), 1)
+    quarters[:, -1] = y - quarters[:, :-1].sum(axis=1)
+    names = ["q1_score", "q2_score", "q3_score", "q4_score"]
+    yield Case("diabetes+parts", df.assign(**dict(zip(names, quarters.T, strict=True))),
+               target, task, set(names), "injected")
     yield Case("diabetes+difference", df.assign(margin_over_bp=y - df["bp"]), target, task,
                {"margin_over_bp", "bp"}, "injected")
     yield Case("diabetes+ratio", df.assign(progression_per_bmi=y / df["bmi"]), target, task,
@@ -119,8 +124,8 @@ def injected_cases(seed: int = 0) -> Iterator[Case]:
     yield Case("diabetes+scaled copy", df.assign(index_percent=y / y.max() * 100), target, task,
                {"index_percent"}, "injected")
     followup = y + rng.normal(0, y.std() * 1.2, len(df))  # a weak post-outcome measure
-    yield Case("diabetes+post-outcome zh", df.assign(随访结果=followup.round(1), 出院天数=rng.integers(1, 30, len(df))),
-               target, task, {"随访结果", "出院天数"}, "injected")
+    zh = df.assign(随访结果=followup.round(1), 出院天数=rng.integers(1, 30, len(df)))
+    yield Case("diabetes+post-outcome zh", zh, target, task, {"随访结果", "出院天数"}, "injected")
     honest = df.assign(bmi_band=pd.cut(df["bmi"], [0, 18.5, 25, 30, 99], labels=False),
                        bp_x_age=df["bp"] * df["age"])
     yield Case("diabetes+derived features", honest, target, task, set(), "injected")

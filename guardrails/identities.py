@@ -35,6 +35,9 @@ TOLERANCE = 1e-3
 MAX_TOLERANCE = 1e-2
 MAX_COLUMNS = 300
 MAX_CANDIDATES = 40
+#: A target as the sum of several columns: at most this many parts, out of this many columns.
+MAX_PARTS = 6
+MAX_PARTS_COLUMNS = 100
 
 
 def _resolution(values: np.ndarray) -> float:
@@ -135,14 +138,14 @@ def _formula(names: list[str], coef: np.ndarray, log: bool, spread: float) -> st
 
 def find_target_identities(df: pd.DataFrame, target: str, task_type: str, *, seed: int = 0
                            ) -> list[Flag]:
-    """Columns that, alone or in a pair, give a numeric target exactly by arithmetic.
+    """Columns that, alone, in a pair or as parts of a total, give a numeric target exactly.
 
     Regression only (a class label is not a sum). Looks at up to 2000 sampled rows and the
     300 numeric columns most correlated with the target (linearly or, for data without
     zeros, in logs). A form holds when at least 99% of its rows agree with it within 0.1% of the
     target's standard deviation, or the data's recorded precision when that is coarser
-    (never more than 1%). Single columns are tried before pairs; a column is reported
-    once. Each column of an identity gets a "drop" flag whose evidence is the identity.
+    (never more than 1%). Single columns are tried before pairs, then a linear combination
+    of 3 to 6 of the remaining columns (one fit on all of them); a column is reported once. Each column of an identity gets a "drop" flag whose evidence is the identity.
     """
     if task_type != "regression" or target not in df.columns:
         return []
@@ -191,7 +194,37 @@ def find_target_identities(df: pd.DataFrame, target: str, task_type: str, *, see
             taken.update(cols)
             flags += _identity_flags(target, cols, _formula(cols, coef, log, y.std()), share,
                                      rows, tol)
+    free = [k for k, name in enumerate(names) if name not in taken]
+    parts = _parts(x[:, free], y)
+    if parts:
+        idx = tuple(free[k] for k in parts)
+        checked = _check(x, y, idx, False, [_resolution(x[:, k]) for k in idx], _resolution(y))
+        if checked is not None and checked[0] >= EXACT_SHARE:
+            share, coef, rows, tol = checked
+            cols = [names[k] for k in idx]
+            flags += _identity_flags(target, cols, _formula(cols, coef, False, y.std()), share,
+                                     rows, tol)
     return flags
+
+
+def _parts(x: np.ndarray, y: np.ndarray) -> list[int]:
+    """The columns of x that y is an exact linear combination of, when there are 3 to MAX_PARTS.
+
+    A total of several parts (day + evening + night charges) escapes the pair search. One
+    least-squares fit on every complete column finds it when the rows far outnumber the
+    columns: the parts are the columns that carry a visible share of the fit.
+    """
+    complete = [k for k in range(x.shape[1]) if np.isfinite(x[:, k]).all()]
+    if not 3 <= len(complete) <= MAX_PARTS_COLUMNS or len(y) < 10 * len(complete):
+        return []
+    a = x[:, complete]
+    coef = _fit(a, y)
+    resid = np.abs(y - a @ coef[:-1] - coef[-1])
+    if np.mean(resid <= TOLERANCE * y.std()) < EXACT_SHARE:
+        return []
+    weight = np.abs(coef[:-1]) * a.std(0)
+    support = [complete[k] for k in np.flatnonzero(weight >= TOLERANCE * y.std())]
+    return support if 3 <= len(support) <= MAX_PARTS else []
 
 
 def _most_related(x: np.ndarray, y: np.ndarray, index: list[int]) -> tuple[np.ndarray, list[int]]:
@@ -211,11 +244,11 @@ def _identity_flags(target: str, cols: list[str], formula: str, share: float, ro
             f", or {'they' if len(cols) > 1 else 'it'} from the target")
     flags = []
     for column in cols:
-        others = [c for c in cols if c != column]
-        keep = (f"; if {column!r} is known before the outcome, keep it and drop "
-                f"{others[0]!r} alone" if others else "")
+        others = " and ".join(repr(c) for c in cols if c != column)
+        hint = (f"drop column {column!r}: with {others} it gives {target!r} away by "
+                f"arithmetic (drop_columns); if it is known before the outcome, keep it and "
+                f"drop the others" if others else f"drop column {column!r}: it gives "
+                f"{target!r} away by arithmetic (drop_columns)")
         flags.append(Flag(kind="leakage", column=column, evidence=said, score=round(share, 4),
-                          action="drop", suggestion=f"drop column {column!r}: "
-                          f"{'with ' + repr(others[0]) + ' it' if others else 'it'} gives "
-                          f"{target!r} away by arithmetic (drop_columns){keep}"))
+                          action="drop", suggestion=hint))
     return flags

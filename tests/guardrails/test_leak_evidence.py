@@ -183,3 +183,18 @@ def test_with_the_embedding_model_a_spelling_the_lexicon_lacks_is_read(monkeypat
     (flag,) = find_post_outcome_columns(renewals(), "renewed", "binary")
     assert (flag.column, flag.action) == ("cancelation_fee", "ask")
     assert "(read 'cancelation' as 'cancel" in flag.evidence and "embedding similarity 0." in flag.evidence
+
+
+def test_a_total_of_several_parts_is_a_leak():
+    df = shop(1000)
+    rng = np.random.default_rng(10)
+    shares = rng.dirichlet([3, 3, 3, 3], len(df))
+    for k, part in enumerate(["spring_sales", "summer_sales", "autumn_sales"]):
+        df[part] = (df.invoice_total * shares[:, k]).round(2)
+    df["winter_sales"] = (df.invoice_total - df[["spring_sales", "summer_sales",
+                                                 "autumn_sales"]].sum(axis=1)).round(2)
+    flags = find_target_identities(df, "invoice_total", "regression")
+    assert {f.column for f in flags} == {"spring_sales", "summer_sales", "autumn_sales",
+                                         "winter_sales"}
+    assert ("'spring_sales' + 'summer_sales' + 'autumn_sales' + 'winter_sales' on 100% of"
+            in flags[0].evidence)
