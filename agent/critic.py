@@ -109,12 +109,14 @@ def review(df, task: TaskSpec, *, test_df=None, test_fraction: float = 0.2, seed
 def column_flags(df, target: str, task_type: str, *, seed: int = 0) -> list[Flag]:
     """The critic's flags on single columns: ID-like, leaky, known only after the outcome.
 
-    One flag per column: the first check to flag a column wins, in that order.
+    One flag per column: the first check to flag a column wins, in that order. Identifiers
+    to be dropped are left out of the later checks: a row number is no runner-up.
     """
     flags = list(find_id_like_columns(df, target))
-    for found in (find_target_identities(df, target, task_type, seed=seed),
-                  find_leaky_columns(df, target, task_type, seed=seed),
-                  find_post_outcome_columns(df, target, task_type, seed=seed)):
+    rest = df.drop(columns=[f.column for f in flags if f.action == "drop"])
+    for found in (find_target_identities(rest, target, task_type, seed=seed),
+                  find_leaky_columns(rest, target, task_type, seed=seed),
+                  find_post_outcome_columns(rest, target, task_type, seed=seed)):
         flagged = {f.column for f in flags}
         flags += [f for f in found if f.column not in flagged]
     return flags
