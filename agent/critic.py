@@ -4,9 +4,9 @@ What it looks for, and its policy for each (every flag carries its evidence to t
 
 | flag | evidence | action |
 | --- | --- | --- |
-| ID-like column | unique fraction, row order | drop (names: ask) |
-| target leakage | the target as arithmetic of one or two columns; single-feature score vs the runner-up; 1:1 re-encoding | drop |
-| post-outcome column | a lexicon meaning, the column's single-feature score and rank | ask |
+| ID-like column | unique fraction, row order, a name that says identifier | drop (names: ask) |
+| target leakage | the target as arithmetic of columns; single-feature score vs the runner-up and vs all other features; 1:1 re-encoding | drop |
+| post-outcome column | a lexicon meaning (EN, ZH; word vectors), the column's single-feature score and rank | ask |
 | duplicated rows | copies, and test rows with an identical twin in training | advise |
 | time order | date columns, and how well the rows follow them | advise |
 | metric vs imbalance | minority/majority ratio, majority-class accuracy | switch metric |
