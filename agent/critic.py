@@ -4,9 +4,9 @@ What it looks for, and its policy for each (every flag carries its evidence to t
 
 | flag | evidence | action |
 | --- | --- | --- |
-| ID-like column | unique fraction, row order | drop (names: ask) |
-| target leakage | single-feature score vs the runner-up; 1:1 re-encoding | drop |
-| post-outcome column | a lexicon meaning, the column's single-feature score and rank | ask |
+| ID-like column | unique fraction, row order, a name that says identifier | drop (names: ask) |
+| target leakage | the target as arithmetic of columns; single-feature score vs the runner-up and vs all other features; 1:1 re-encoding | drop |
+| post-outcome column | a lexicon meaning (EN, ZH; word vectors), the column's single-feature score and rank | ask |
 | duplicated rows | copies, and test rows with an identical twin in training | advise |
 | time order | date columns, and how well the rows follow them | advise |
 | metric vs imbalance | minority/majority ratio, majority-class accuracy | switch metric |
@@ -35,6 +35,7 @@ from mlpilot.guardrails.data_checks import (
     find_leaky_columns,
 )
 from mlpilot.guardrails.goal_checks import check_goal
+from mlpilot.guardrails.identities import find_target_identities
 from mlpilot.guardrails.post_outcome import find_post_outcome_columns
 from mlpilot.guardrails.split_checks import find_duplicate_rows, find_time_columns
 
@@ -91,11 +92,7 @@ def review(df, task: TaskSpec, *, test_df=None, test_fraction: float = 0.2, seed
     row-level checks (duplicates, goal) see the data without the columns flagged for
     dropping, as training will.
     """
-    flags = list(find_id_like_columns(df, task.target))
-    for found in (find_leaky_columns(df, task.target, task.task_type, seed=seed),
-                  find_post_outcome_columns(df, task.target, task.task_type, seed=seed)):
-        flagged = {f.column for f in flags}
-        flags += [f for f in found if f.column not in flagged]
+    flags = column_flags(df, task.target, task.task_type, seed=seed)
     kept = df.drop(columns=[f.column for f in flags if f.action == "drop"])
     kept_test = None if test_df is None else test_df.drop(
         columns=[f.column for f in flags if f.action == "drop"], errors="ignore")
@@ -106,6 +103,22 @@ def review(df, task: TaskSpec, *, test_df=None, test_fraction: float = 0.2, seed
     n_test = None if test_df is None else int(test_df[task.target].notna().sum())
     flags += check_goal(kept, task.target, task.task_type, task.metric, task.goal, n_test=n_test,
                         test_fraction=test_fraction, seed=seed)
+    return flags
+
+
+def column_flags(df, target: str, task_type: str, *, seed: int = 0) -> list[Flag]:
+    """The critic's flags on single columns: ID-like, leaky, known only after the outcome.
+
+    One flag per column: the first check to flag a column wins, in that order. Identifiers
+    to be dropped are left out of the later checks: a row number is no runner-up.
+    """
+    flags = list(find_id_like_columns(df, target))
+    rest = df.drop(columns=[f.column for f in flags if f.action == "drop"])
+    for found in (find_target_identities(rest, target, task_type, seed=seed),
+                  find_leaky_columns(rest, target, task_type, seed=seed),
+                  find_post_outcome_columns(rest, target, task_type, seed=seed)):
+        flagged = {f.column for f in flags}
+        flags += [f for f in found if f.column not in flagged]
     return flags
 
 

@@ -32,6 +32,8 @@ MONOTONIC_UNIQUE_FRACTION = 0.8
 NAME_UNIQUE_FRACTION = 0.5
 LEAK_THRESHOLD = 0.98
 LEAK_MARGIN = 0.1
+#: A near-perfect feature is explained (not a leak) when all the others together score this close.
+LEAK_EXPLAINED = 0.02
 #: Standard errors of slack when a classification score is compared with LEAK_THRESHOLD.
 LEAK_Z = 2.0
 IMBALANCE_RATIO = 0.5
@@ -103,6 +105,50 @@ def _looks_like_names(text: pd.Series) -> bool:
             and _numbers_or_dates(text) is None)
 
 
+#: Name words that say "identifier" wherever they stand ('id_patient', 'PatientID').
+ID_WORDS = frozenset({"id", "ids", "identifier", "uuid", "guid"})
+#: ... and at the end of a name ('case_no', 'claim_number'; 'number_of_children' is a count).
+ID_LAST_WORDS = frozenset({"no", "nr", "nbr", "num", "number", "serial", "ref", "reference"})
+#: Weaker: a code or key may name a category ('zip_code'); these need more unique values.
+CODE_LAST_WORDS = frozenset({"code", "key"})
+#: The same in Chinese, found as substrings (Chinese names have no spaces to split on).
+ID_WORDS_ZH = ("编号", "序号", "号码", "单号", "账号", "帐号", "卡号", "工号", "学号", "病历号",
+               "住院号", "订单号", "标识")
+CODE_WORDS_ZH = ("代码", "编码")
+#: A column named as an identifier is one from this unique fraction on: a case that comes
+#: back (a returning patient, a reopened claim) repeats its number, so it is not unique.
+NAMED_ID_UNIQUE_FRACTION = 0.5
+NAMED_CODE_UNIQUE_FRACTION = 0.8
+
+
+def identifier_word(name: str) -> tuple[str, float] | None:
+    """The word in a column name that says "identifier", with the unique fraction it needs."""
+    words = name_words(name)
+    found = ID_WORDS.intersection(words)
+    if found:
+        return min(found), NAMED_ID_UNIQUE_FRACTION
+    if len(words) > 1 or (words and words[0] in ("nr", "nbr", "serial")):
+        if words[-1] in ID_LAST_WORDS:
+            return words[-1], NAMED_ID_UNIQUE_FRACTION
+        if words[-1] in CODE_LAST_WORDS:
+            return words[-1], NAMED_CODE_UNIQUE_FRACTION
+    for word in ID_WORDS_ZH:
+        if word in str(name):
+            return word, NAMED_ID_UNIQUE_FRACTION
+    for word in CODE_WORDS_ZH:
+        if str(name).endswith(word):
+            return word, NAMED_CODE_UNIQUE_FRACTION
+    return None
+
+
+def _repeats(values: pd.Series, column: str, word: str, counts: str) -> str:
+    repeated = values.value_counts()
+    repeated = repeated[repeated > 1]
+    return (f"{column!r} is named as an identifier ({word!r}) and nearly unique: {counts}; "
+            f"{len(repeated)} values repeat (up to {repeated.max() if len(repeated) else 1} "
+            "times), as a case that comes back keeps its number")
+
+
 def _id_flag(column: str, evidence: str, fraction: float, action: str) -> Flag:
     return Flag(kind="id_like", column=column, evidence=evidence, score=round(fraction, 4),
                 action=action, suggestion=f"drop column {column!r}: an identifier carries no "
@@ -114,7 +160,10 @@ def find_id_like_columns(df: pd.DataFrame, target: str) -> list[Flag]:
 
     Flags integer or text columns unique per row (unique fraction >= 0.95), integer columns
     that increase (or decrease) with row order and are nearly unique (>= 0.8), and text
-    columns of high cardinality (> 0.5) whose values look like names or identifiers.
+    columns of high cardinality (> 0.5) whose values look like names or identifiers. A
+    column whose name says identifier (`identifier_word`: id, case_no, claim_number, 编号,
+    ...) needs less: a unique fraction of 0.5 (0.8 for a code or key), because a case that
+    comes back repeats its number.
     Never flags booleans, datetimes, decimal measurements (floats with fractions, or
     such numbers written as text), date strings or free text (median > 6 words or 60
     chars). Uniqueness is over the non-missing values of the full frame; columns with fewer
@@ -133,6 +182,7 @@ def find_id_like_columns(df: pd.DataFrame, target: str) -> list[Flag]:
         fraction = n_unique / len(values)
         counts = (f"{n_unique} distinct values in {len(values)} rows "
                   f"(unique fraction {fraction:.2f})")
+        named = identifier_word(column)
         if pd.api.types.is_numeric_dtype(s):
             if not (values == np.round(values)).all():
                 continue  # a continuous measurement, however unique
@@ -142,6 +192,9 @@ def find_id_like_columns(df: pd.DataFrame, target: str) -> list[Flag]:
                 order = " and follows the row order" if monotonic else ""
                 flags.append(_id_flag(column, f"integer column {column!r} is unique per row"
                                       f"{order}: {counts}", fraction, "drop"))
+            elif named and fraction >= named[1]:
+                flags.append(_id_flag(column, "integer column " + _repeats(
+                    values, column, named[0], counts), fraction, "drop"))
         elif _is_text(s):
             text = _sample_strings(values)
             if _is_free_text(text):
@@ -149,6 +202,9 @@ def find_id_like_columns(df: pd.DataFrame, target: str) -> list[Flag]:
             if fraction >= ID_UNIQUE_FRACTION and _numbers_or_dates(text) is None:
                 flags.append(_id_flag(column, f"text column {column!r} is unique per row: {counts}",
                                       fraction, "drop"))
+            elif named and fraction >= named[1] and _numbers_or_dates(text) is None:
+                flags.append(_id_flag(column, "text column " + _repeats(
+                    values, column, named[0], counts), fraction, "drop"))
             elif fraction > NAME_UNIQUE_FRACTION and _looks_like_names(text):
                 examples = ", ".join(repr(v) for v in text.iloc[:3])
                 flags.append(_id_flag(column, f"text column {column!r} holds names or identifiers "
@@ -240,7 +296,9 @@ def find_leaky_columns(df: pd.DataFrame, target: str, task_type: str, *, seed: i
     folds on at most 5000 sampled rows; categoricals ordinal-encoded, missing as its own
     code): balanced accuracy for classification, R^2 for regression. A feature is flagged
     when its score reaches 0.98 and beats the best other feature by at least 0.1 (several
-    near-perfect features mean an easy task, not a leak). For classification, "reaches"
+    near-perfect features mean an easy task, not a leak), and by 0.02 what boosted trees on
+    all the other features together score (a strong feature that the others explain, as a
+    mushroom's odour, is the task being easy). For classification, "reaches"
     allows two standard errors of the score: on small data with rare classes a perfect
     predictor still loses a few rows at fold boundaries (glass: the row Id, sorted by
     class, scores 0.94-0.98 on 214 rows depending on the folds). Two noisy copies of one
@@ -272,13 +330,27 @@ def find_leaky_columns(df: pd.DataFrame, target: str, task_type: str, *, seed: i
             evidence = (f"{column!r} is a 1:1 re-encoding of {target!r} ({n} values, each "
                         f"mapping to one target value and back); {said}")
         elif column in reaches and runner is not None and score - others[runner] >= LEAK_MARGIN:
-            evidence = said
+            rest, _, _ = _rest_score(data.drop(columns=column), target, task_type, seed)
+            if not rest < score - LEAK_EXPLAINED:  # the others together explain it: a strong feature
+                continue
+            evidence = f"{said}; all other features together score {rest:.3f}"
         else:
             continue
         flags.append(Flag(kind="leakage", column=column, evidence=evidence, score=round(score, 4),
                           action="drop", suggestion=f"drop column {column!r}: it gives the target "
                           "away and will not be known when predicting new rows"))
     return flags
+
+
+def _rest_score(data: pd.DataFrame, target: str, task_type: str, seed: int
+                ) -> tuple[float, float, int]:
+    """Boosted trees on every other feature together, cross-validated (goal_checks' baseline)."""
+    from mlpilot.guardrails.goal_checks import quick_baseline  # it imports this module
+
+    metric = "r2" if task_type == "regression" else "balanced_accuracy"
+    if data.shape[1] < 2:
+        return float("-inf"), 0.0, len(data)
+    return quick_baseline(data, target, task_type, metric, seed=seed)
 
 
 # -- metric vs class balance -----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Columns whose names say they are recorded after the outcome: an explicit lexicon.
+"""Columns whose names say they are recorded after the outcome: a lexicon, EN and ZH.
 
 A column known only once the outcome is known (how long the sales call lasted, whether a
 refund was paid, the date a customer churned) makes a model look better in testing than
@@ -10,6 +10,10 @@ that must appear in *other* column names for an ambiguous phrase to mean it (a b
 "duration" is a call's length only in a table of calls or contacts; in a loan table it
 is the loan's term), and why such a column comes after the outcome.
 
+Chinese names match by substrings (退款 refund, 出院 discharge, 随访 follow-up, ...). Where
+the MiniLM model is installed, an English name word that means a lexicon word without
+being it ('cancelation', 'reimbursed') is read as that word (`synonyms`).
+
 A match is a question, not a verdict: the flag's action is "ask". Names that say the
 value comes from before (previous_outcome, prior_refunds, expected_duration) never match.
 """
@@ -17,66 +21,112 @@ value comes from before (previous_outcome, prior_refunds, expected_duration) nev
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import islice, product
 
 import pandas as pd
 
 from mlpilot.guardrails.data_checks import MIN_VALUES, Flag, _single_feature_scores, name_words
+from mlpilot.guardrails.synonyms import similar_words
 
 
 @dataclass(frozen=True)
 class Meaning:
-    """One post-outcome meaning: the name phrases that say it, and why it comes too late."""
+    """One post-outcome meaning: the name phrases that say it, and why it comes too late.
+
+    `phrases` are sequences of English name words; `zh` are Chinese substrings (Chinese
+    names have no spaces to split on). `context` / `context_zh` are words one of the *other*
+    columns' names must contain for the meaning to hold; empty means none is needed.
+    """
 
     name: str
     phrases: tuple[tuple[str, ...], ...]
     why: str
-    #: Words one of the *other* columns' names must contain for the phrase to mean this.
     context: tuple[str, ...] = ()
+    zh: tuple[str, ...] = ()
+    context_zh: tuple[str, ...] = ()
 
+
+_CALLS = ("contact", "contacts", "call", "calls", "calling", "campaign", "dial", "dialed",
+          "dialled", "telemarketing")
+_CALLS_ZH = ("通话", "电话", "呼叫", "来电", "外呼", "坐席", "营销活动")
+_EVENTS = ("churn", "cancel", "cancellation", "termination", "closed", "close", "death",
+           "discharge", "payoff", "default", "exit", "resignation")
+_EVENTS_ZH = ("出院", "死亡", "流失", "注销", "解约", "结清", "违约", "离职", "取消", "关闭",
+              "终止", "退保")
 
 LEXICON: tuple[Meaning, ...] = (
     Meaning("contact duration", (("call", "duration"), ("call", "length"), ("talk", "time"),
                                  ("handle", "time"), ("contact", "duration")),
-            "a call's length is known only when the call has ended, with its outcome"),
+            "a call's length is known only when the call has ended, with its outcome",
+            zh=("通话时长", "通话时间", "通话秒数", "呼叫时长", "接听时长", "沟通时长")),
     Meaning("contact duration", (("duration",),),
             "in a table of calls or contacts, the duration is the length of the contact that "
             "produced the outcome, known only once it has ended",
-            context=("contact", "contacts", "call", "calls", "calling", "campaign", "dial",
-                     "dialed", "dialled", "telemarketing")),
+            context=_CALLS, zh=("时长", "持续时间"), context_zh=_CALLS_ZH),
     Meaning("outcome recorded afterwards", (("outcome",), ("final", "status"),
                                             ("status", "after"), ("final", "result"),
                                             ("end", "status"), ("disposition",)),
-            "an outcome or final status is recorded after the event being predicted"),
-    Meaning("after the fact", (("after",), ("post",), ("followup",), ("follow", "up")),
-            "the name says the value is measured after the event"),
+            "an outcome or final status is recorded after the event being predicted",
+            zh=("结局", "转归", "最终", "结案", "治疗结果", "处理结果", "手术结果", "审批结果",
+                "审核结果", "理赔结果", "处置结果", "治疗效果", "疗效")),
+    Meaning("after the fact", (("after",), ("post",), ("followup",), ("follow", "up"),
+                               ("postop",), ("postoperative",), ("posttreatment",)),
+            "the name says the value is measured after the event",
+            zh=("术后", "治疗后", "干预后", "出院后", "事后", "之后", "以后", "后续", "随访",
+                "复查", "售后", "追踪")),
     Meaning("refund or cancellation", (("refund",), ("refunds",), ("refunded",),
+                                       ("reimbursed",), ("reimbursement",), ("payout",),
                                        ("chargeback",), ("chargebacks",), ("cancellation",),
                                        ("cancelled",), ("canceled",)),
-            "refunds, chargebacks and cancellations happen after the sale or booking"),
+            "refunds, reimbursements, chargebacks and cancellations happen after the sale, "
+            "claim or booking",
+            zh=("退款", "退货", "退费", "赔付", "理赔", "赔偿", "撤销", "拒付", "退保")),
+    Meaning("discharge", (("discharge", "disposition"), ("discharge", "status"),
+                          ("discharge", "type"), ("discharge", "destination"),
+                          ("discharged",)),
+            "how and where a patient leaves is known only at the end of the stay",
+            zh=("出院",)),
     Meaning("date of the event", tuple(
-        (event, when) for event in ("churn", "cancel", "cancellation", "termination", "closed",
-                                    "close", "death", "discharge", "payoff", "default", "exit")
+        (event, when) for event in _EVENTS
         for when in ("date", "dt", "at", "on", "time", "day")) + (("date", "of", "death"),),
-            "the date of the event is known only once the event has happened"),
+            "the date of the event is known only once the event has happened",
+            zh=tuple(f"{event}{when}" for event in _EVENTS_ZH for when in ("日期", "时间"))),
     Meaning("time to the event", tuple(
         (unit, link) for unit in ("days", "weeks", "months", "years", "time")
         for link in ("to", "until", "till")) + (("survival", "time"), ("survival", "months")),
-            "the time until the event is known only once the event has happened"),
+            "the time until the event is known only once the event has happened",
+            zh=("生存时间", "生存期", "生存天数", "存活时间", "复发时间", "无病生存")),
     Meaning("survival status", (("alive",), ("dead",), ("deceased",), ("died",), ("death",),
                                 ("vital", "status")),
-            "whether someone is alive is known only after the outcome"),
+            "whether someone is alive is known only after the outcome",
+            zh=("存活", "生存状态", "死亡", "病故", "去世", "身故")),
     Meaning("repayment outcome", (("recoveries",), ("recovery",), ("charged", "off"),
                                   ("charge", "off"), ("chargeoff",), ("written", "off"),
                                   ("write", "off"), ("writeoff",), ("settlement",),
                                   ("settled",), ("repaid",), ("paid", "off"),
                                   ("last", "payment"), ("last", "pymnt")),
-            "repayments, recoveries and write-offs are recorded after the loan's outcome"),
+            "repayments, recoveries and write-offs are recorded after the loan's outcome",
+            zh=("回收金额", "核销", "坏账", "催收", "逾期天数", "结清")),
 )
 
 #: Words that place a value before the outcome: a name with one of them never matches.
 BEFORE = frozenset({"prev", "previous", "prior", "past", "before", "pre", "history",
                     "historical", "expected", "predicted", "planned", "scheduled", "estimated",
-                    "forecast"})
+                    "forecast", "baseline"})
+BEFORE_ZH = ("既往", "之前", "以前", "此前", "历史", "上次", "上一次", "前次", "预计", "预期",
+             "计划", "预测", "预估", "估计", "术前", "治疗前", "入院", "基线")
+
+
+#: Lexicon words too general to stand for a meaning alone: embeddings never map onto them.
+_GENERAL = frozenset({"to", "until", "till", "at", "on", "of", "time", "date", "dt", "day",
+                      "days", "weeks", "months", "years", "up", "end", "status", "final",
+                      "last", "type", "off", "paid", "write", "written", "charge", "charged",
+                      "follow", "handle", "talk", "length", "call", "calls", "contact",
+                      "contacts", "post", "after", "close", "closed", "default", "exit",
+                      "duration", "destination", "result", "campaign", "calling", "dial",
+                      "payment", "pymnt"})
+#: The words embeddings may map a name's words onto (`synonyms`).
+LEXICON_WORDS = frozenset(w for m in LEXICON for p in m.phrases for w in p) - _GENERAL
 
 
 def _contains(tokens: list[str], phrase: tuple[str, ...]) -> bool:
@@ -84,18 +134,34 @@ def _contains(tokens: list[str], phrase: tuple[str, ...]) -> bool:
     return any(tuple(tokens[i:i + n]) == phrase for i in range(len(tokens) - n + 1))
 
 
-def post_outcome_meaning(column: str, other_columns: list[str]) -> tuple[Meaning, str] | None:
-    """The lexicon entry a column name matches, with the context word that made it; or None."""
-    tokens = name_words(column)
-    if BEFORE.intersection(tokens):
+def post_outcome_meaning(column: str, other_columns: list[str],
+                         synonyms: dict[str, list[tuple[str, float]]] | None = None
+                         ) -> tuple[Meaning, str] | None:
+    """The lexicon entry a column name matches, with the context word that made it; or None.
+
+    English names match by words, Chinese ones by substrings; either kind of "before" word
+    (previous, expected, 既往, 预计, ...) rules a name out. `synonyms` (from
+    `synonyms.similar_words`) reads a name word as the lexicon word it means.
+    """
+    name, tokens = str(column), name_words(column)
+    if BEFORE.intersection(tokens) or any(w in name for w in BEFORE_ZH):
         return None
-    others = {t for c in other_columns if c != column for t in name_words(c)}
+    # The name as written first, then with words read as the lexicon words they mean.
+    readings = [tokens] + [list(r) for r in islice(product(
+        *[[t] + [w for w, _ in (synonyms or {}).get(t, [])] for t in tokens]), 1, 64)]
+    others = [str(c) for c in other_columns if c != column]
+    other_words = {t for c in others for t in name_words(c)}
     for meaning in LEXICON:
-        if not any(_contains(tokens, p) for p in meaning.phrases):
+        if any(_contains(r, p) for r in readings for p in meaning.phrases):
+            context = meaning.context
+            found = [w for w in context if w in other_words]
+        elif any(z in name for z in meaning.zh):
+            context = meaning.context_zh
+            found = [w for w in context if any(w in c for c in others)]
+        else:
             continue
-        if not meaning.context:
+        if not context:
             return meaning, ""
-        found = [w for w in meaning.context if w in others]
         if found:
             return meaning, found[0]
     return None
@@ -113,7 +179,9 @@ def find_post_outcome_columns(df: pd.DataFrame, target: str, task_type: str, *, 
     if target not in df.columns:
         return []
     columns = [c for c in df.columns if c != target]
-    matches = {c: m for c in columns if (m := post_outcome_meaning(c, list(df.columns)))}
+    synonyms = similar_words({w for c in columns for w in name_words(c)}, LEXICON_WORDS)
+    matches = {c: m for c in columns
+               if (m := post_outcome_meaning(c, list(df.columns), synonyms))}
     if not matches:
         return []
     data = df[df[target].notna()]
@@ -128,6 +196,11 @@ def find_post_outcome_columns(df: pd.DataFrame, target: str, task_type: str, *, 
     for column, (meaning, context) in matches.items():
         evidence = f"{column!r} reads as {meaning.name}"
         evidence += f" (the table has {_column_with(df, context, column)!r})" if context else ""
+        said = {w for p in meaning.phrases for w in p}
+        read = [next(f"{w!r} as {near!r}, embedding similarity {sim:.2f}"
+                     for near, sim in synonyms[w] if near in said)
+                for w in name_words(column) if any(n in said for n, _ in synonyms.get(w, []))]
+        evidence += f" (read {'; '.join(read)})" if read else ""
         evidence += f": {meaning.why}"
         if column in scores:
             rank = ranked.index(column) + 1
@@ -143,7 +216,9 @@ def find_post_outcome_columns(df: pd.DataFrame, target: str, task_type: str, *, 
 
 
 def _column_with(df: pd.DataFrame, word: str, besides: str) -> str:
-    return next(c for c in df.columns if c != besides and word in name_words(c))
+    others = [c for c in df.columns if c != besides]
+    return next((c for c in others if word in name_words(c)),
+                next((c for c in others if word in str(c)), word))  # Chinese: a substring
 
 
 def _ordinal(n: int) -> str:
