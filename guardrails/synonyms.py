@@ -19,13 +19,12 @@ nothing and the lexicon works alone. Chinese names are matched by the lexicon's 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Callable, Iterable
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
+
+from mlpilot.knowledge.word_vectors import word_vectors
 
 WORD_VECTOR_THRESHOLD = 0.7
 MINILM_THRESHOLD = 0.8
@@ -35,43 +34,10 @@ MIN_LETTERS = 4
 Embed = Callable[[list[str]], np.ndarray]
 
 
-@lru_cache(maxsize=1)
 def _wordllama() -> Embed | None:
-    """Mean token vectors from the files inside the wordllama wheel, read by path.
-
-    The package's own `load()` looks for its tokenizer in the wrong folder and then tries
-    to download it, so the two files are read directly. None when they are not installed.
-    """
-    try:  # the planner's shared loader, where this tree has it
-        from mlpilot.knowledge.word_vectors import word_vectors  # type: ignore[import-not-found]
-    except ImportError:
-        word_vectors = None
-    if word_vectors is not None:
-        vectors = word_vectors()
-        return None if vectors is None else vectors.embed
-    spec = importlib.util.find_spec("wordllama")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    tokenizer_file = folder / "tokenizers" / "l2_supercat_tokenizer_config.json"
-    weights_file = folder / "weights" / "l2_supercat_256.safetensors"
-    if not tokenizer_file.exists() or not weights_file.exists():
-        return None
-    from safetensors.numpy import load_file
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(tokenizer_file))
-    weights = load_file(str(weights_file))["embedding.weight"]
-
-    def embed(words: list[str]) -> np.ndarray:
-        rows = []
-        for encoding in tokenizer.encode_batch(words, add_special_tokens=False):
-            vector = weights[[i for i in encoding.ids if i < len(weights)]].astype(np.float32)
-            vector = vector.mean(0) if len(vector) else np.zeros(weights.shape[1], np.float32)
-            rows.append(vector / (np.linalg.norm(vector) or 1.0))
-        return np.stack(rows)
-
-    return embed
+    """The static word vectors of the wordllama wheel (`knowledge.word_vectors`), or None."""
+    vectors = word_vectors()
+    return None if vectors is None else vectors.embed
 
 
 def _minilm_if_loaded() -> Embed | None:
