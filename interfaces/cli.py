@@ -9,7 +9,7 @@
     mlpilot kb search "loss is nan after epoch 3"
 
 With --json, `run` and `plan` print one JSON document on stdout; progress goes to stderr.
-Exit codes: 0 done, 1 error, 3 waiting for approval, 4 the planner needs more input.
+Exit codes: 0 done, 1 error, 3 waiting for approval, 4 the job needs more input (a question).
 """
 
 from __future__ import annotations
