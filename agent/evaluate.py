@@ -16,13 +16,14 @@ from mlpilot.agent.context import JobContext, load_request_data, load_request_te
 from mlpilot.agent.state import JobState, TaskRequest, decision
 from mlpilot.engine.config import LOWER_IS_BETTER, TaskSpec, TrainingConfig
 from mlpilot.guardrails.findings import Finding
-from mlpilot.tools.training import evaluate_model
 
 
 def evaluate(state: JobState, runtime: Runtime[JobContext]
              ) -> Command[Literal["approve_registration", "report"]]:
     """Evaluate node: test metrics, baseline metrics, and whether the goal is met; a model
     that does not beat the baseline ends the job with a question instead of a registration."""
+    from mlpilot.tools.training import evaluate_model  # lazy: keeps MLflow, Optuna out of `plan`
+
     ctx = runtime.context
     task = TaskSpec.model_validate(state["task"])
     request = TaskRequest.model_validate(state["request"])

@@ -13,7 +13,6 @@ from langgraph.types import Command
 
 from mlpilot.agent.context import JobContext
 from mlpilot.agent.state import JobState
-from mlpilot.agent.trainer import tracker_for
 
 #: Version of the JSON document below; bump it when a field changes meaning.
 SCHEMA_VERSION = 1
@@ -32,6 +31,8 @@ def report(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["__
     Path(paths["report_path"]).write_text(json.dumps(document, indent=2, default=str))
     Path(paths["report_markdown_path"]).write_text(markdown(document))
     if state.get("mlflow_run_id"):
+        from mlpilot.agent.trainer import tracker_for  # lazy: keeps MLflow, Optuna out of `plan`
+
         tracker_for(ctx).finish_job(state["mlflow_run_id"])
     ctx.emit("report", f"report saved to {paths['report_markdown_path']}")
     return Command(goto="__end__", update={"status": status, **paths})

@@ -72,6 +72,7 @@ def run(
     """Run the main job: plan, configure, validate, train and tune, evaluate, register."""
     task_request = _request(request, data, test_data, config, target, metric, budget, goal,
                             model_name, seed)
+    _quiet_optuna()
     runner = _runner(as_json)
     outcome = _guard(lambda: runner.start(task_request, auto_approve=yes, wait=wait))
     _finish(outcome.status, outcome.result, as_json)
@@ -114,6 +115,7 @@ def chat(
     from mlpilot.interfaces.chat import ChatSession, converse
 
     settings = Settings(**({"datasets_dir": datasets_dir} if datasets_dir else {}))
+    _quiet_optuna()
 
     def write(text: str) -> None:
         print(text, flush=True)
@@ -147,6 +149,7 @@ def serve(
         _fail(f"bad settings: {problem} (see the README's `mlpilot serve`)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:  %(message)s")
     _quiet_libraries()
+    _quiet_optuna()
     if settings.worker_mode == "thread":
         # Workers train in threads of this process: hand the interpreter to the thread
         # serving requests more often than every 5 ms, so API calls stay quick meanwhile.
@@ -276,6 +279,7 @@ def _runner(quiet: bool):
 
 
 def _decide(approval_id: str, approved: bool, reason: str | None, by: str | None, as_json: bool):
+    _quiet_optuna()  # the job may resume here and tune
     runner = _runner(as_json)
     who = by or os.environ.get("MLPILOT_USER") or getpass.getuser()
     approval, outcome = _guard(lambda: runner.decide(approval_id, approved, by=who, reason=reason))
@@ -357,12 +361,17 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in ("mlflow", "optuna", "alembic", "urllib3", "chromadb", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    try:
-        import optuna
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-    except ImportError:  # pragma: no cover
-        pass
+
+def _quiet_optuna() -> None:
+    """Keep Optuna's per-trial lines off the terminal, for the commands that may tune.
+
+    Optuna resets its logger to INFO when it is first imported, so this imports it; the
+    commands that never tune (`--help`, `plan`, lists) skip it and start half a second sooner.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 if __name__ == "__main__":
