@@ -2,8 +2,10 @@
 
 Each command runs `--runs` times, each in a fresh process (cold: nothing imported yet; the
 operating system's file cache is warm after the first run), in an empty data directory.
-The table gives the median, fastest and slowest wall time, and which heavy libraries the
-command imported (found by running it once more in a process that lists them at exit).
+The table gives the median, fastest and slowest wall time, the median CPU time (user +
+system, of the process and its children: far steadier than wall time when other work
+shares the cores), and which heavy libraries the command imported (found by running it
+once more in a process that lists them at exit).
 
     python benchmarks/startup.py --runs 7
     python benchmarks/startup.py --data examples/penguins.csv --request "predict species"
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,14 +42,20 @@ main()
 """
 
 
-def _timed(command: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one run of `command`."""
+    started, cpu = time.perf_counter(), _cpu_s()
     done = subprocess.run(command, check=False, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, _cpu_s() - cpu
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}): "
                          f"{done.stderr.strip().splitlines()[-1:]}")
-    return elapsed
+    return elapsed, cpu
 
 
 def _heavy(args: list[str], env: dict[str, str]) -> list[str]:
@@ -77,15 +86,17 @@ def main() -> None:
     }
     print(f"{args.runs} runs each, fresh process per run, median (min-max), "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}\n")
-    print("| command | median s | min s | max s | heavy imports |")
-    print("| --- | ---: | ---: | ---: | --- |")
+    print("| command | median s | min s | max s | median CPU s | heavy imports |")
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
     for name, cli_args in commands.items():
         with tempfile.TemporaryDirectory(prefix="mlpilot-startup-") as data_dir:
             env = {**os.environ, "MLPILOT_DATA_DIR": data_dir}
-            times = [_timed([*cli, *cli_args], env) for _ in range(args.runs)]
+            runs = [_timed([*cli, *cli_args], env) for _ in range(args.runs)]
             heavy = _heavy(cli_args, env)
-        print(f"| `{name}` | {statistics.median(times):.2f} | {min(times):.2f} | "
-              f"{max(times):.2f} | {', '.join(heavy) or 'none'} |")
+        wall = [w for w, _ in runs]
+        cpu = statistics.median(c for _, c in runs)
+        print(f"| `{name}` | {statistics.median(wall):.2f} | {min(wall):.2f} | "
+              f"{max(wall):.2f} | {cpu:.2f} | {', '.join(heavy) or 'none'} |")
 
 
 if __name__ == "__main__":
