@@ -19,12 +19,13 @@ from mlpilot.agent.context import JobContext
 from mlpilot.agent.state import JobState, decision
 from mlpilot.guardrails.policy import RiskPolicy
 from mlpilot.tools.base import risk_of
-from mlpilot.tools.training import register_model, train_model
 
 
 def approve_training(state: JobState, runtime: Runtime[JobContext]
                      ) -> Command[Literal["train", "__end__"]]:
     """Gate before training: large compute budgets wait for a human."""
+    from mlpilot.tools.training import train_model  # lazy: keeps MLflow, Optuna out of `plan`
+
     task = state["task"]
     payload = {"budget_s": task["budget_s"], "target": task["target"], "metric": task["metric"],
                "config": state.get("config")}
@@ -38,6 +39,8 @@ def approve_training(state: JobState, runtime: Runtime[JobContext]
 def approve_registration(state: JobState, runtime: Runtime[JobContext]
                          ) -> Command[Literal["deployer", "report"]]:
     """Gate before the model becomes the registry's champion."""
+    from mlpilot.tools.training import register_model  # lazy: keeps MLflow, Optuna out of `plan`
+
     payload = {"metrics": state.get("metrics"), "goal_met": state.get("goal_met"),
                "model_dir": (state.get("best") or {}).get("model_dir")}
     approved, update = _gate(state, runtime.context, "register_champion",

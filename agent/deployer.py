@@ -14,12 +14,13 @@ from langgraph.types import Command
 
 from mlpilot.agent.context import JobContext
 from mlpilot.agent.state import JobState, TaskRequest, decision
-from mlpilot.agent.trainer import tracker_for
-from mlpilot.tools.training import register_model
 
 
 def deploy(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["report"]]:
     """Deployer node: log the best model to MLflow and register it with the alias 'champion'."""
+    from mlpilot.agent.trainer import tracker_for  # lazy: keeps MLflow, Optuna out of `plan`
+    from mlpilot.tools.training import register_model
+
     ctx = runtime.context
     request = TaskRequest.model_validate(state["request"])
     name = model_name(request, state["task"]["target"])

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
@@ -32,10 +32,12 @@ from mlpilot.agent.llm import call_until_submitted
 from mlpilot.agent.state import JobState, decision
 from mlpilot.engine.checkpoint import keeps_weights
 from mlpilot.engine.config import TrainingConfig
-from mlpilot.knowledge.kb import Hit, KnowledgeBase
 from mlpilot.knowledge.patches import apply_patch, describe_patch, fill_facts
 from mlpilot.prompts import render
 from mlpilot.tools.agent_tools import apply_fix
+
+if TYPE_CHECKING:
+    from mlpilot.knowledge.kb import Hit, KnowledgeBase
 
 PROMPT = "fault_doctor"
 #: Tried when the knowledge base has nothing untried that changes the config.
@@ -70,6 +72,8 @@ class TrainingFailed(RuntimeError):
 
 def doctor(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["train", "tune"]]:
     """Fault doctor node: settle the last fix, apply the next one, back to the failed node."""
+    from mlpilot.knowledge.kb import KnowledgeBase  # lazy: ChromaDB stays out of `plan`
+
     ctx = runtime.context
     settings = ctx.settings
     fault = state["fault"]

@@ -4,8 +4,9 @@
                       ^   (repair loop)  |          |                          | fault
                       +------------------+----------+              fault_doctor <+
     train -> tune -> evaluate -> approve_registration -> deployer -> report
-              ^ | trial past its time slice
-              fault_doctor
+              ^ |          |  no better than the baseline: stop with a question  ^
+              fault_doctor +-------------------------------------------------------+
+    (tune -> fault_doctor: a trial past its time slice)
 
 Each edge is typed by the `Command[Literal[...]]` its node returns; the mermaid drawing
 of the compiled graph is pinned by a snapshot test.

@@ -13,7 +13,6 @@ from langgraph.types import Command
 
 from mlpilot.agent.context import JobContext
 from mlpilot.agent.state import JobState
-from mlpilot.agent.trainer import tracker_for
 
 #: Version of the JSON document below; bump it when a field changes meaning.
 SCHEMA_VERSION = 1
@@ -26,13 +25,17 @@ def report(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["__
     job_dir.mkdir(parents=True, exist_ok=True)
     paths = {"report_path": str((job_dir / "report.json").resolve()),
              "report_markdown_path": str((job_dir / "report.md").resolve())}
-    document = result_document({**state, **paths}, status="succeeded")
+    # a job that stopped with a question (a model no better than the baseline) keeps it
+    status = "needs_input" if state.get("status") == "needs_input" else "succeeded"
+    document = result_document({**state, **paths}, status=status)
     Path(paths["report_path"]).write_text(json.dumps(document, indent=2, default=str))
     Path(paths["report_markdown_path"]).write_text(markdown(document))
     if state.get("mlflow_run_id"):
+        from mlpilot.agent.trainer import tracker_for  # lazy: keeps MLflow, Optuna out of `plan`
+
         tracker_for(ctx).finish_job(state["mlflow_run_id"])
     ctx.emit("report", f"report saved to {paths['report_markdown_path']}")
-    return Command(goto="__end__", update={"status": "succeeded", **paths})
+    return Command(goto="__end__", update={"status": status, **paths})
 
 
 def result_document(values: dict[str, Any], *, status: str, error: str | None = None,
@@ -161,6 +164,8 @@ def markdown(doc: dict[str, Any]) -> str:
         met = doc.get("goal_met")
         lines += ["", f"Goal: {'met' if met else 'not met' if met is False else 'none stated'}.  ",
                   f"Model from: {doc.get('model_source')}.", ""]
+    if doc.get("question"):
+        lines += [f"**Question:** {doc['question']}", ""]
     if doc.get("model"):
         m = doc["model"]
         lines += [f"Registered as `{m['name']}` version {m['version']} (alias `{m['alias']}`).", ""]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langgraph.runtime import Runtime
 from langgraph.types import Command
@@ -24,16 +24,14 @@ from langgraph.types import Command
 from mlpilot.agent.context import JobContext, load_request_data, load_request_test_data
 from mlpilot.agent.fault_doctor import pending_fix, settle
 from mlpilot.agent.state import JobState, TaskRequest, decision
-from mlpilot.agent.warm_start import plan_warm_start, remember
 from mlpilot.engine import metrics
 from mlpilot.engine.config import TaskSpec, TrainingConfig
 from mlpilot.engine.monitor import CHECKS, FaultLimits, FaultMonitor
-from mlpilot.engine.tracking import Tracker
 from mlpilot.engine.training import Callback, EpochResult, TrainingFault, TrainingRun
 from mlpilot.engine.worker import prestart as prestart_worker
-from mlpilot.knowledge.kb import KnowledgeBase
-from mlpilot.tools.experience import dataset_meta
-from mlpilot.tools.training import fault_record, train_model, tune_model
+
+if TYPE_CHECKING:
+    from mlpilot.engine.tracking import Tracker
 
 #: Below this many seconds of budget left, the search is skipped.
 MIN_SEARCH_S = 2.0
@@ -41,6 +39,10 @@ MIN_SEARCH_S = 2.0
 
 def train(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tune", "fault_doctor"]]:
     """Train node: train the validated config; a training fault goes to the fault doctor."""
+    # lazy: the graph is built for `plan` too, which must not import MLflow, Optuna, ChromaDB
+    from mlpilot.knowledge.kb import KnowledgeBase
+    from mlpilot.tools.training import fault_record, train_model
+
     ctx = runtime.context
     settings = ctx.settings
     job_id, task = state["job_id"], TaskSpec.model_validate(state["task"])
@@ -104,6 +106,12 @@ def tune(state: JobState, runtime: Runtime[JobContext]
     the fault doctor (at most `max_fault_fixes` times); the doctor's fix applies to the
     trials of the next round.
     """
+    # lazy: the graph is built for `plan` too, which must not import MLflow, Optuna, ChromaDB
+    from mlpilot.agent.warm_start import plan_warm_start, remember
+    from mlpilot.knowledge.kb import KnowledgeBase
+    from mlpilot.tools.experience import dataset_meta
+    from mlpilot.tools.training import tune_model
+
     ctx = runtime.context
     settings = ctx.settings
     task = TaskSpec.model_validate(state["task"])
@@ -228,6 +236,8 @@ def watched_faults(state: JobState) -> set[str]:
 
 def tracker_for(ctx: JobContext) -> Tracker:
     """The MLflow tracker of this installation."""
+    from mlpilot.engine.tracking import Tracker  # lazy: MLflow takes seconds to import
+
     settings = ctx.settings
     location = None
     if settings.mlflow_tracking_uri is None:

@@ -76,6 +76,32 @@ def baseline_prediction(task: TaskSpec, y_train, n: int) -> np.ndarray:
     return np.full(n, float(np.mean(y_train.astype(float))))
 
 
+def baseline_proba(y_train, n: int, classes: Sequence) -> np.ndarray:
+    """The class probabilities of a model that ignores the features: the training rows'
+    class shares (priors), the same for each of the `n` rows, columns in `classes` order.
+
+    Its ROC AUC is 0.5 (every row gets the same score), so a classifier's roc_auc always
+    has a baseline to beat.
+    """
+    y_train = np.asarray(y_train)
+    counts = np.array([np.sum(y_train == c) for c in classes], dtype=float)
+    priors = counts / counts.sum() if counts.sum() else np.full(len(classes), 1 / len(classes))
+    return np.tile(priors, (n, 1))
+
+
+def baseline_evaluate(task: TaskSpec, y_train, y_true, *,
+                      classes: Sequence | None = None) -> dict[str, float]:
+    """`evaluate` of the trivial baseline on `y_true`: every metric a model gets, roc_auc
+    included (from the class priors), so the two can always be compared."""
+    y_pred = baseline_prediction(task, y_train, len(y_true))
+    proba = None
+    if task.is_classification:
+        classes = list(classes) if classes is not None else sorted(
+            set(np.asarray(y_train).tolist()) | set(np.asarray(y_true).tolist()), key=_sort_key)
+        proba = baseline_proba(y_train, len(y_true), classes)
+    return evaluate(task, y_true, y_pred, proba, classes=classes)
+
+
 def is_better(metric: str, a: float, b: float) -> bool:
     """True when score `a` is strictly better than `b` for `metric` (NaN is never better)."""
     if a is None or math.isnan(a):

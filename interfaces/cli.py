@@ -9,7 +9,7 @@
     mlpilot kb search "loss is nan after epoch 3"
 
 With --json, `run` and `plan` print one JSON document on stdout; progress goes to stderr.
-Exit codes: 0 done, 1 error, 3 waiting for approval, 4 the planner needs more input.
+Exit codes: 0 done, 1 error, 3 waiting for approval, 4 the job needs more input (a question).
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ def run(
     said = _Said("run", as_json, request, data, test_data)
     task_request = _request(request, data, test_data, config, target, metric, budget, goal,
                             model_name, seed, said)
+    _quiet_optuna()
     runner = _runner(as_json, said)
     outcome = _guard(lambda: runner.start(task_request, auto_approve=yes, wait=wait), said)
     _finish(outcome.status, outcome.result, as_json)
@@ -117,6 +118,7 @@ def chat(
     from mlpilot.interfaces.chat import ChatSession, converse
 
     settings = Settings(**({"datasets_dir": datasets_dir} if datasets_dir else {}))
+    _quiet_optuna()
 
     def write(text: str) -> None:
         print(text, flush=True)
@@ -150,6 +152,7 @@ def serve(
         _fail(f"bad settings: {problem} (see the README's `mlpilot serve`)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:  %(message)s")
     _quiet_libraries()
+    _quiet_optuna()
     if settings.worker_mode == "thread":
         # Workers train in threads of this process: hand the interpreter to the thread
         # serving requests more often than every 5 ms, so API calls stay quick meanwhile.
@@ -291,6 +294,7 @@ def _runner(quiet: bool, said: _Said | None = None):
 
 
 def _decide(approval_id: str, approved: bool, reason: str | None, by: str | None, as_json: bool):
+    _quiet_optuna()  # the job may resume here and tune
     runner = _runner(as_json)
     who = by or os.environ.get("MLPILOT_USER") or getpass.getuser()
     approval, outcome = _guard(lambda: runner.decide(approval_id, approved, by=who, reason=reason))
@@ -398,12 +402,17 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in ("mlflow", "optuna", "alembic", "urllib3", "chromadb", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    try:
-        import optuna
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-    except ImportError:  # pragma: no cover
-        pass
+
+def _quiet_optuna() -> None:
+    """Keep Optuna's per-trial lines off the terminal, for the commands that may tune.
+
+    Optuna resets its logger to INFO when it is first imported, so this imports it; the
+    commands that never tune (`--help`, `plan`, lists) skip it and start half a second sooner.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 if __name__ == "__main__":

@@ -78,12 +78,15 @@ class TuneOutcome(BaseModel):
 
 
 class Evaluation(BaseModel):
-    """Test-set scores of a model and of the trivial baseline."""
+    """Test-set scores of a model and of the trivial baseline (majority class with the class
+    priors as probabilities, or the mean); `beats_baseline` is True when the model is
+    strictly better on the task's metric (lower for rmse and mae)."""
 
     metrics: dict[str, float]
     baseline_metrics: dict[str, float]
     n_test: int
     goal_met: bool | None
+    beats_baseline: bool
 
 
 _PREPARED: dict[tuple, PreparedData] = {}
@@ -299,14 +302,17 @@ def evaluate_model(model_dir: Path, df: pd.DataFrame, task: TaskSpec, config: Tr
     y_pred = scores_to_predictions(out, pre.classes if task.is_classification else None)
     classes = pre.classes if task.is_classification else None
     scores = metrics.evaluate(task, y_true, y_pred, proba, classes=classes)
-    baseline = metrics.evaluate(task, y_true, metrics.baseline_prediction(
-        task, pre.decode_target(data.y_train), len(y_true)), classes=classes)
+    baseline = metrics.baseline_evaluate(task, pre.decode_target(data.y_train), y_true,
+                                         classes=classes)
+    value = scores[task.metric]
     goal_met = None
-    if task.goal is not None:
-        value = scores[task.metric]
-        goal_met = value <= task.goal if task.metric in ("rmse", "mae") else value >= task.goal
+    if task.goal is not None:  # an undefined (NaN) score meets no goal
+        goal_met = bool(value <= task.goal if task.metric in LOWER_IS_BETTER
+                        else value >= task.goal)
     return Evaluation(metrics=scores, baseline_metrics=baseline, n_test=len(y_true),
-                      goal_met=goal_met)
+                      goal_met=goal_met,
+                      beats_baseline=metrics.is_better(task.metric, value,
+                                                       baseline[task.metric]))
 
 
 @declare_risk("high")

@@ -9,7 +9,14 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from mlpilot.engine.config import TaskSpec
-from mlpilot.engine.metrics import baseline_prediction, evaluate, is_better, score
+from mlpilot.engine.metrics import (
+    baseline_evaluate,
+    baseline_prediction,
+    baseline_proba,
+    evaluate,
+    is_better,
+    score,
+)
 
 
 def _task(task_type: str, metric: str) -> TaskSpec:
@@ -91,3 +98,23 @@ def test_baseline_prediction():
     assert baseline_prediction(_task("binary", "f1"), ["b", "a", "b"], 2).tolist() == ["b", "b"]
     mean = baseline_prediction(_task("regression", "r2"), [1.0, 2.0, 6.0], 3)
     assert mean.tolist() == [3.0, 3.0, 3.0]
+
+
+def test_the_baseline_gives_the_class_priors_as_probabilities():
+    proba = baseline_proba([True, False, True, True], 2, [False, True])
+    assert proba.tolist() == [[0.25, 0.75], [0.25, 0.75]]
+    # a class the training rows lack gets probability 0, in its column
+    assert baseline_proba([2, 2, 3], 1, [1, 2, 3]).tolist() == [[0.0, 2 / 3, 1 / 3]]
+
+
+@pytest.mark.parametrize(("task_type", "y_train", "y_true"), [
+    ("binary", ["no", "yes", "yes"], ["yes", "no", "yes", "no"]),
+    ("binary", [False, True, True], [True, False, False]),
+    ("multiclass", [1, 2, 3, 3], [3, 1, 2, 2, 1]),
+])
+def test_the_baseline_has_every_metric_a_model_has_roc_auc_included(task_type, y_train, y_true):
+    base = baseline_evaluate(_task(task_type, "roc_auc"), y_train, y_true)
+    assert set(base) == {"accuracy", "balanced_accuracy", "f1", "roc_auc"}
+    assert base["roc_auc"] == 0.5  # one score for every row ranks none above another
+    regression = baseline_evaluate(_task("regression", "mae"), [1.0, 3.0], [2.0, 4.0])
+    assert regression == pytest.approx({"r2": -1.0, "rmse": math.sqrt(2), "mae": 1.0})
