@@ -16,7 +16,8 @@ A corpus file is a YAML list of requests in the format of ../shared/requests/dev
 | leak | if stated | every leaky / ID-like column is dropped or flagged (`critic.leakage`, `critic.id_like`, `critic.post_outcome`) |
 
 Where `needs_input` is expected only the fields the entry states are scored (a question has
-no budget). A plan that failed (error, crash, output that is not one JSON document) gets
+no budget). An unexpected question gets target, task and leak wrong, and its other fields
+are scored from the partial `task` the contract keeps (what the request stated). A plan that failed (error, crash, output that is not one JSON document) gets
 every scored field wrong.
 """
 
@@ -152,6 +153,10 @@ def dropped_columns(doc: dict[str, Any]) -> set[str]:
     return set(task.get("drop_columns") or []) | set(pre.get("drop_columns") or [])
 
 
+#: Fields that only a plan with a target can get right.
+_NEEDS_A_TARGET = ("target", "task", "leak")
+
+
 def score_plan(expect: dict[str, Any], outcome: PlanOutcome,
                empty_columns: set[str] = frozenset()) -> list[FieldScore]:
     """Score one plan against an entry's `expect`; `empty_columns` are the data's all-missing ones."""
@@ -168,7 +173,9 @@ def score_plan(expect: dict[str, Any], outcome: PlanOutcome,
             got = "needs_input" if status == "needs_input" else status
             scores.append(FieldScore(name, got == want, want, got))
             continue
-        if status == "needs_input" or not task:
+        # a question keeps what the request stated (metric, goal, budget, drops: the
+        # contract's partial task), but no target, task type or critic review
+        if (status == "needs_input" and name in _NEEDS_A_TARGET) or not task:
             asked = f"(asked: {doc.get('question')})" if status == "needs_input" else None
             scores.append(FieldScore(name, False, want, asked))
             continue

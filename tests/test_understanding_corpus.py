@@ -152,9 +152,17 @@ def test_asking_is_scored_both_ways():
     ask = {"status": "needs_input"}
     assert wrong(ask, plan(status="needs_input")) == set()
     assert wrong(ask, plan()) == {"status"}
-    # A question where a plan was due: every field of it is wrong.
+    # A question where a plan was due with no task kept: every field of it is wrong.
     assert wrong({"target": "survived", "task": "binary"}, plan(status="needs_input")) == {
         "status", "target", "task", "budget_s", "goal"}
+    # With the partial task the contract keeps, what the request stated still counts.
+    kept = {"status": "needs_input", "question": "Which column?",
+            "task": {"target": None, "metric": "f1", "goal": 0.8, "budget_s": 90.0,
+                     "drop_columns": []}}
+    expect = {"target": "survived", "task": "binary", "metric": "f1", "goal": 0.8,
+              "budget_s": 90}
+    assert wrong(expect, kept) == {"status", "target", "task"}
+    assert wrong({**expect, "goal": 0.9}, kept) == {"status", "target", "task", "goal"}
 
 
 def test_a_crash_scores_every_field_wrong():
