@@ -25,6 +25,8 @@ from pydantic import BaseModel
 from mlpilot.agent.settings import ApiKey, Role
 
 ROLES: tuple[Role, ...] = ("viewer", "operator", "approver")
+#: The cookie the web pages keep a signed-in key in (`interfaces/web.py`).
+SESSION_COOKIE = "mlpilot_key"
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False,
                         description="An API key from MLPILOT_API_KEYS.")
