@@ -26,7 +26,12 @@ from mlpilot.agent.jobs import JobService, RunnerFactory
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.worker_pool import WorkerMode
 from mlpilot.interfaces import docs, security, slack, web
-from mlpilot.interfaces.problems import BodyLimit, document_problems, install_problem_handlers
+from mlpilot.interfaces.problems import (
+    BodyLimit,
+    SingleQueryValues,
+    document_problems,
+    install_problem_handlers,
+)
 from mlpilot.interfaces.routes import approvals, jobs, knowledge, models
 
 logger = logging.getLogger(__name__)
@@ -86,6 +91,7 @@ def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactor
     upload_limit = int(settings.max_upload_mb * 2**20) + _MULTIPART_OVERHEAD
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_kb * 1024,
                        per_path={"/jobs/upload": upload_limit})
+    app.add_middleware(SingleQueryValues)
     # Added last, run first: the key is checked before BodyLimit (or a route) reads a byte,
     # and every answer, a refusal too, carries the security headers.
     app.add_middleware(security.KeyBeforeBody, keys=lambda: app.state.settings.api_keys)

@@ -110,6 +110,10 @@ def fuzz(app: Any, *, max_examples: int, seed: int = 1, phases: tuple[str, ...] 
         | {"stateful": {"enabled": "stateful" in phases, "max-steps": max_steps}},
         # A schema-valid submission names a data file the schema cannot know exists (or
         # a request with no task in it): refusing it with a 422 is right, not a finding.
+        # A body over the size limit is refused with 413 before it is parsed.
+        "checks": {"negative_data_rejection": {"expected-statuses": [
+            "400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429",
+            "5xx"]}},
         "operations": [{"include-path-regex": "^/jobs(/upload)?$", "include-method": "POST",
                         "checks": {"positive_data_acceptance": {"enabled": False}}}],
     })
@@ -145,5 +149,16 @@ def _count(report: FuzzReport, event: ScenarioFinished) -> None:
             where = f"{case.method} {case.path}" if case is not None else event.label
             failure = check.failure_info.failure
             key = f"{check.name}: {where}: {failure.title}"
-            report.failures.setdefault(key, f"{key} ({failure.message.splitlines()[0][:160]})"
-                                       if failure.message else key)
+            report.failures.setdefault(key, f"{key}; e.g. {_sent(case)}"[:400])
+
+
+def _sent(case: Any) -> str:
+    """What a case sent, in one line."""
+    if case is None:
+        return "?"
+    parts = {"path": case.path_parameters, "query": case.query, "headers": {
+        k: v for k, v in (case.headers or {}).items() if k.lower() != "x-api-key"}}
+    shown = {k: v for k, v in parts.items() if v}
+    if case.body is not None and type(case.body).__name__ != "NotSet":
+        shown["body"] = case.body
+    return repr(shown)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Query
 from fastapi.testclient import TestClient
 
+from tests.interfaces.api_fixtures import VIEWER, api_client
 from tests.interfaces.fuzzing import PHASES, fuzz, fuzz_app
 
 
@@ -36,3 +37,14 @@ def test_the_harness_counts_a_server_error_as_a_failure():
     report = fuzz(app, max_examples=30, seed=2, phases=("coverage", "fuzzing"), headers={})
     assert report.failed["not_a_server_error"] >= 1, report.table()
     assert any("GET /half" in line for line in report.failures)
+
+
+def test_a_query_parameter_given_twice_is_refused():
+    """Found by the fuzzer: `?status=a&status=b` was answered for `b` alone."""
+    with api_client() as api:
+        twice = api.get("/jobs?status=queued&status=failed&limit=2", headers=VIEWER)
+        assert twice.status_code == 422 and twice.json()["detail"] == (
+            "query.status: give this parameter once")
+        assert twice.json()["errors"] == [{"loc": ["query", "status"], "msg": "given more "
+                                           "than once", "type": "repeated_parameter"}]
+        assert api.get("/jobs?status=queued&limit=2", headers=VIEWER).status_code == 200
