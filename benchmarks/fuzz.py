@@ -11,7 +11,7 @@
    are refusals (4xx), acceptances (2xx: a path got through), server errors, answers that
    show the sentinel's content, and openings of the files outside the root (an audit hook).
 
-    .venv/bin/python benchmarks/fuzz.py [--max-examples 50] [--seed 1] [--max-steps 20]
+    .venv/bin/python benchmarks/fuzz.py [--max-examples 25] [--seed 1] [--max-steps 20]
                                        [--phases examples,coverage,fuzzing,stateful]
 """
 
@@ -115,7 +115,7 @@ def _version(package: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-examples", type=int, default=50)
+    parser.add_argument("--max-examples", type=int, default=25)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-steps", type=int, default=20)
     parser.add_argument("--phases", default=",".join(PHASES))
