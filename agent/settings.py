@@ -98,6 +98,8 @@ class Settings(BaseSettings):
                                  "for queued jobs and decided or expired approvals.")
     max_request_kb: int = Field(default=1024, gt=0, description="Largest JSON request body.")
     max_upload_mb: float = Field(default=100.0, gt=0, description="Largest uploaded data file.")
+    open_docs: bool = Field(default=False, description="Serve /docs and /openapi.json without "
+                            "a key (else they need one, or the pages' sign-in).")
 
     datasets_dir: Path | None = Field(
         default=None, description="Folder that chat and Slack requests name datasets in "

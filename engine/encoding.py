@@ -47,6 +47,9 @@ class Preprocessor:
         self.target_shift = 0.0
         self.target_scale = 1.0
         self.feature_names: list[str] = []
+        #: Raw columns with missing values anywhere in the data (set by `prepare_data`);
+        #: None: not recorded. Serving lets a prediction send gaps only there.
+        self.columns_with_missing: list[str] | None = None
 
     @property
     def columns(self) -> list[str]:

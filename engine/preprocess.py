@@ -100,6 +100,10 @@ def _encoded(train: pd.DataFrame, valid: pd.DataFrame, test_df: pd.DataFrame, ta
     pre = Preprocessor(config.preprocessing, task.task_type)
     pre.fit(train[columns], kinds=kinds)
     pre.fit_target(train[task.target], classes=classes)
+    # What serving checks rows against: gaps anywhere in the data (not only the training
+    # split) mean the user's data has them, so a prediction may send them too.
+    pre.columns_with_missing = [c for c in columns
+                                if any(f[c].isna().any() for f in (train, valid, test_df))]
     return PreparedData(
         X_train=pre.transform(train), y_train=pre.encode_target(train[task.target]),
         X_valid=pre.transform(valid), y_valid=pre.encode_target(valid[task.target]),

@@ -18,9 +18,9 @@ from urllib.parse import unquote, urlparse
 
 import mlflow
 import numpy as np
-import pandas as pd
 from mlflow.exceptions import MlflowException
 
+from .input_schema import input_columns, rows_frame
 from .predictor import TrainedModel
 from .tracking import Tracker
 
@@ -86,16 +86,22 @@ class ModelServer:
                 self._loading.pop(key, None)
         return model
 
-    def predict(self, name: str, rows: list[dict[str, Any]], alias: str = "champion") -> Prediction:
+    def predict(self, name: str, rows: list[dict[str, Any]], alias: str = "champion", *,
+                allow_missing: bool = False) -> Prediction:
         """Predict on raw rows (column -> value) with the version the alias points at.
 
-        Missing feature columns count as missing values; extra columns are ignored.
+        Each row must carry every column the model reads, with values of the training
+        data's types; a missing value is allowed only in columns where training had
+        missing values, or everywhere with `allow_missing` (see `input_schema.rows_frame`).
+        Extra columns are ignored. One prediction per row, in order; raises `RowError`.
         """
         version = self.resolve(name, alias)
         model = self.model(name, version)
-        frame = pd.DataFrame.from_records(rows)
+        frame = rows_frame(rows, input_columns(model), allow_missing=allow_missing)
         predictions = model.predict(frame)
         proba = model.predict_proba(frame)
+        if len(predictions) != len(rows):  # the contract callers rely on: row i -> prediction i
+            raise RuntimeError(f"{len(rows)} rows gave {len(predictions)} predictions")
         return Prediction(
             name=name, version=version, predictions=_plain(predictions),
             probabilities=None if proba is None else np.asarray(proba, dtype=float).round(6).tolist(),

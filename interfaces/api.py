@@ -3,8 +3,10 @@
     app = create_app(Settings())            # workers start with the app (its lifespan)
     app.include_router(other_router)        # more routes (the web pages and Slack are mounted)
 
-Every route but `GET /health` needs an API key (`interfaces/auth.py`); errors are
-problem details (`interfaces/problems.py`); the schema is at `/openapi.json`.
+Every route but `GET /health` needs an API key (`interfaces/auth.py`; `/openapi.json` and
+`/docs` are open with `MLPILOT_OPEN_DOCS`, `interfaces/docs.py`); errors are problem
+details (`interfaces/problems.py`). Every response carries the security headers, and a
+body is read only after its request showed a known key (`interfaces/security.py`).
 The job service is `app.state.jobs` (`agent.jobs.JobService`), the settings
 `app.state.settings`, the model registry `app.state.registry`.
 """
@@ -23,8 +25,13 @@ from pydantic import BaseModel
 from mlpilot.agent.jobs import JobService, RunnerFactory
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.worker_pool import WorkerMode
-from mlpilot.interfaces import slack, web
-from mlpilot.interfaces.problems import BodyLimit, document_problems, install_problem_handlers
+from mlpilot.interfaces import docs, security, slack, web
+from mlpilot.interfaces.problems import (
+    BodyLimit,
+    SingleQueryValues,
+    document_problems,
+    install_problem_handlers,
+)
 from mlpilot.interfaces.routes import approvals, jobs, knowledge, models
 
 logger = logging.getLogger(__name__)
@@ -60,6 +67,7 @@ def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactor
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        security.scrub_access_log()  # here: uvicorn has configured its loggers by now
         requeued = jobs_service.start()
         if requeued:
             logger.warning("resuming %d run(s) a stopped server left running: %s",
@@ -74,7 +82,8 @@ def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactor
 
     app = FastAPI(title="mlpilot", version=_version(), lifespan=lifespan,
                   description="AutoML driven by agents: submit jobs, follow their progress, "
-                  "answer approvals, predict with champion models.")
+                  "answer approvals, predict with champion models.",
+                  docs_url=None, redoc_url=None, openapi_url=None)  # docs.mount adds them
     app.state.settings = settings
     app.state.jobs = jobs_service
     app.state.registry = models.Registry(settings)
@@ -82,6 +91,11 @@ def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactor
     upload_limit = int(settings.max_upload_mb * 2**20) + _MULTIPART_OVERHEAD
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_kb * 1024,
                        per_path={"/jobs/upload": upload_limit})
+    app.add_middleware(SingleQueryValues)
+    # Added last, run first: the key is checked before BodyLimit (or a route) reads a byte,
+    # and every answer, a refusal too, carries the security headers.
+    app.add_middleware(security.KeyBeforeBody, keys=lambda: app.state.settings.api_keys)
+    app.add_middleware(security.SecurityHeaders)
 
     @app.get("/health", response_model=Health, tags=["health"])
     async def health() -> Health:  # async: one indexed count, no thread hop
@@ -91,6 +105,7 @@ def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactor
 
     for module in (jobs, approvals, models, knowledge):
         app.include_router(module.router)
+    docs.mount(app)  # /openapi.json and /docs: open, or behind a key (MLPILOT_OPEN_DOCS)
     web.mount(app)  # the pages under /ui (cookie sign-in with the same keys)
     slack.mount(app)  # /slack/events, when a Slack token and signing secret are set
     document_problems(app)

@@ -4,6 +4,8 @@ A key comes in the `X-API-Key` header (or `Authorization: Bearer KEY`). Keys and
 roles come from settings (`MLPILOT_API_KEYS='{"KEY": "viewer", "KEY2": {"role":
 "approver", "name": "alice"}}'`). No key: 401; a role too low: 403. A caller's name
 (the key's `name`, else a short fingerprint of the key) is what decisions record as "by".
+A key is read from headers only, never from the query string; a request with a body has
+its key checked before the body is read (`security.KeyBeforeBody`), its role here.
 
 | role | may |
 | --- | --- |
@@ -25,6 +27,8 @@ from pydantic import BaseModel
 from mlpilot.agent.settings import ApiKey, Role
 
 ROLES: tuple[Role, ...] = ("viewer", "operator", "approver")
+#: The cookie the web pages keep a signed-in key in (`interfaces/web.py`).
+SESSION_COOKIE = "mlpilot_key"
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False,
                         description="An API key from MLPILOT_API_KEYS.")

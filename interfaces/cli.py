@@ -135,6 +135,11 @@ def serve(
     workers: Annotated[int | None, typer.Option(
         help="Job worker threads (default: MLPILOT_WORKERS, 2).")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+    forwarded_allow_ips: Annotated[str | None, typer.Option(
+        help="Addresses of the TLS proxies in front of the server, comma-separated ('*': any), "
+        "whose X-Forwarded-Proto and X-Forwarded-For are believed: behind one that says "
+        "https, the sign-in cookie is Secure (default: FORWARDED_ALLOW_IPS, else "
+        "127.0.0.1).")] = None,
 ) -> None:
     """Serve the REST API and run submitted jobs in worker threads (keys: MLPILOT_API_KEYS)."""
     import uvicorn
@@ -162,7 +167,8 @@ def serve(
     # lives as long as the server: kept out of garbage collection, a full collection takes
     # well under a millisecond instead of a quarter of a second that every client waits.
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=True,
+                forwarded_allow_ips=forwarded_allow_ips)
 
 
 @approvals_app.command("list")

@@ -8,7 +8,8 @@
         for approval in api.approvals():
             api.approve(approval["id"], reason="looks good")
         print(api.wait(job["run_id"])["metrics"])
-        print(api.predict("penguins-species", [{"island": "Biscoe", "bill_length_mm": 45.1}]))
+        print(api.predict("penguins-species", [{"island": "Biscoe", "bill_length_mm": 45.1}],
+                          allow_missing=True))
 
 Errors come back as `ApiError`, with the server's problem details (`status`, `detail`).
 """
@@ -179,9 +180,15 @@ class Client:
         """A model's versions with their metrics, newest first."""
         return self._call("GET", f"/models/{name}/versions")
 
-    def predict(self, name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        """Predictions of the model's champion for raw rows (`predictions`, `probabilities`)."""
-        return self._call("POST", f"/models/{name}/predict", json={"rows": rows})
+    def predict(self, name: str, rows: list[dict[str, Any]],
+                allow_missing: bool = False) -> dict[str, Any]:
+        """Predictions of the model's champion for raw rows (`predictions`, `probabilities`).
+
+        Each row carries every training column (None where unknown: allowed where training
+        had missing values, or everywhere with `allow_missing`).
+        """
+        body = {"rows": rows, "missing": "allow" if allow_missing else "as_trained"}
+        return self._call("POST", f"/models/{name}/predict", json=body)
 
     def search_knowledge(self, query: str, k: int = 5) -> list[dict[str, Any]]:
         """What the fault knowledge base knows about an error text, best fix first."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -197,3 +198,27 @@ class BodyLimit:
 def _too_large_detail(limit: int) -> str:
     size = f"{limit / 2**20:.1f} MiB" if limit >= 2**20 else f"{limit / 1024:.0f} KiB"
     return f"the request body is larger than the limit of {size}"
+
+
+class SingleQueryValues:
+    """ASGI middleware: refuses a query string that gives one parameter more than once
+    (422, problem details). No operation takes a list in its query, and FastAPI would
+    silently keep the last value of `?status=a&status=b`."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("query_string"):
+            names = [name for name, _ in parse_qsl(scope["query_string"].decode("latin-1"),
+                                                   keep_blank_values=True)]
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                detail = f"query.{repeated[0]}: give this parameter once"
+                errors = [{"loc": ["query", n], "msg": "given more than once",
+                           "type": "repeated_parameter"} for n in repeated]
+                refused = problem(422, detail, kind="invalid-request", title="Invalid request",
+                                  instance=scope["path"], errors=errors)
+                await refused(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

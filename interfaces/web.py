@@ -2,16 +2,21 @@
 
 Server-rendered Jinja2 pages under `/ui`, with one small script (`static/job.js`) that
 polls a job's updates and draws its learning curve; nothing is fetched from elsewhere.
-They use the API's keys and roles: sign in once with a key (the login form, or
-`?key=...` on any page) and it is kept in an HTTP-only cookie; approving and rejecting
-need the approver role. Forms carry a token derived from the key against cross-site
-requests.
+They use the API's keys and roles: sign in once with a key on the login form and it is
+kept in an HTTP-only, SameSite=Strict cookie (`Secure` when the request came over HTTPS,
+directly or through a proxy uvicorn trusts); approving and rejecting need the approver
+role. A key is never taken from an address (`?key=` would sit in logs and history; a
+page asked for with one is sent to the login form). Every form carries a token against
+cross-site requests: derived from the key once signed in, and for the login form a random
+one that the page also keeps in a cookie of its own (so nobody else's page can sign a
+browser in with their key).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,11 +30,13 @@ from fastapi.templating import Jinja2Templates
 from mlpilot.agent.jobs import JobService
 from mlpilot.agent.store import END_STATUSES, StoreError
 from mlpilot.interfaces import summaries
-from mlpilot.interfaces.auth import Caller, identify
+from mlpilot.interfaces.auth import SESSION_COOKIE, Caller, identify
 from mlpilot.interfaces.learning_curve import LearningCurves
 
 HERE = Path(__file__).parent
-COOKIE = "mlpilot_key"
+COOKIE = SESSION_COOKIE
+#: The login form's own token cookie (there is no key yet to derive one from).
+LOGIN_COOKIE = "mlpilot_login"
 templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -60,24 +67,22 @@ templates.env.filters.update(ago=_ago, until=_until)
 
 
 class Redirect(Exception):  # a control signal, not an error
-    """Send the browser elsewhere (to sign in, or to drop a key from the address)."""
+    """Send the browser elsewhere (to sign in)."""
 
-    def __init__(self, url: str, key: str | None = None):
+    def __init__(self, url: str):
         super().__init__(url)
-        self.url, self.key = url, key
+        self.url = url
 
 
 def signed_in(request: Request) -> Caller:
-    """The person behind the cookie's key; a key in the query string becomes the cookie."""
-    keys = request.app.state.settings.api_keys
-    given = request.query_params.get("key")
-    if given:
+    """The person behind the cookie's key; a page asked for with a key in its address is
+    sent to the login form, without the key."""
+    if "key" in request.query_params:
         rest = [(k, v) for k, v in request.query_params.multi_items() if k != "key"]
         url = request.url.path + (f"?{urlencode(rest)}" if rest else "")
-        if identify(keys, given) is None:
-            raise Redirect(_login_url(url, "That key is not valid."))
-        raise Redirect(url, key=given)
-    who = identify(keys, request.cookies.get(COOKIE))
+        raise Redirect(_login_url(url, "Sign in on this form: a key in the address would be "
+                                  "kept in logs and history."))
+    who = identify(request.app.state.settings.api_keys, request.cookies.get(COOKIE))
     if who is None:
         raise Redirect(_login_url(request.url.path + (f"?{request.url.query}"
                                                       if request.url.query else "")))
@@ -111,7 +116,7 @@ def _login_url(next_url: str, error: str | None = None) -> str:
 
 def _safe_next(next_url: str | None) -> str:
     """Only pages of this site: a login must not send the key's holder anywhere else."""
-    if next_url and next_url.startswith("/ui/") and not next_url.startswith("//"):
+    if next_url and (next_url.startswith("/ui/") or next_url == "/docs"):
         return next_url
     return "/ui/approvals"
 
@@ -135,32 +140,54 @@ def home() -> RedirectResponse:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/ui/approvals", error: str | None = None):
-    """Ask for an API key."""
-    return templates.TemplateResponse(request, "login.html", {"next": _safe_next(next),
-                                                              "error": error, "who": None})
+    """Ask for an API key; the form's token is also kept in a cookie of the login's own."""
+    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_hex(16)
+    page = templates.TemplateResponse(request, "login.html", {
+        "next": _safe_next(next), "error": error, "who": None, "csrf": token})
+    page.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", path="/ui/login",
+                    secure=_https(request), max_age=3600)
+    return page
 
 
 @router.post("/login")
 def login(request: Request, key: Annotated[str, Form(max_length=500)],
+          csrf: Annotated[str, Form(max_length=64)] = "",
           next: Annotated[str, Form(max_length=2000)] = "/ui/approvals") -> Response:
     """Keep a valid key in a cookie and go on to the page asked for."""
+    expected = request.cookies.get(LOGIN_COOKIE) or ""
+    if not expected or not hmac.compare_digest(csrf, expected):
+        return RedirectResponse(_login_url(_safe_next(next), "The form expired; sign in "
+                                           "again."), 303)
     if identify(request.app.state.settings.api_keys, key.strip()) is None:
         return RedirectResponse(_login_url(_safe_next(next), "That key is not valid."), 303)
-    return _with_key(RedirectResponse(_safe_next(next), 303), key.strip(), request)
+    response = _with_key(RedirectResponse(_safe_next(next), 303), key.strip(), request)
+    response.delete_cookie(LOGIN_COOKIE, path="/ui/login")
+    return response
 
 
 @router.post("/logout")
-def logout() -> Response:
-    """Forget the key."""
+def logout(request: Request, csrf: Annotated[str, Form(max_length=64)] = "") -> Response:
+    """Forget the key (the form's token must be the signed-in key's)."""
+    if not hmac.compare_digest(csrf, csrf_token(request.cookies.get(COOKIE))):
+        return RedirectResponse(_with_query("/ui/approvals", error="The form expired; "
+                                            "reload the page and try again."), 303)
     response = RedirectResponse("/ui/login", 303)
-    response.delete_cookie(COOKIE, path="/ui")
+    response.delete_cookie(COOKIE, path="/")
+    response.delete_cookie(COOKIE, path="/ui")  # where sign-ins before 2026-12 kept it
     return response
 
 
 def _with_key(response: Response, key: str, request: Request) -> Response:
-    response.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/ui",
-                        secure=request.url.scheme == "https", max_age=7 * 24 * 3600)
+    # path "/": /docs and /openapi.json accept the sign-in too (the API routes do not)
+    response.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/",
+                        secure=_https(request), max_age=7 * 24 * 3600)
     return response
+
+
+def _https(request: Request) -> bool:
+    """Whether the browser talks HTTPS to us: uvicorn's proxy headers set the scheme from a
+    trusted proxy's X-Forwarded-Proto (`mlpilot serve --forwarded-allow-ips`)."""
+    return request.url.scheme == "https"
 
 
 # -- the approval queue --------------------------------------------------------------------
@@ -310,8 +337,7 @@ def mount(app: FastAPI) -> None:
 
     @app.exception_handler(Redirect)
     async def redirect(request: Request, exc: Redirect) -> Response:
-        response = RedirectResponse(exc.url, 303)
-        return _with_key(response, exc.key, request) if exc.key else response
+        return RedirectResponse(exc.url, 303)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.store import StoreError
+from mlpilot.engine.input_schema import RowError
 from mlpilot.engine.serving import ModelNotFound, ModelServer
 from mlpilot.engine.tracking import JOB_TAG, Tracker
 from mlpilot.interfaces.auth import Operator, Viewer
@@ -52,10 +54,18 @@ class ModelVersion(BaseModel):
 
 
 class PredictRequest(BaseModel):
-    """Rows to predict: column -> value, as in the training data (the target may be left out)."""
+    """Rows to predict: column -> value, as in the training data (the target may be left out).
+
+    Every row carries every column the model was trained on. A value is null where it is
+    unknown: allowed in the columns where the training data had missing values, and in
+    every column with `"missing": "allow"`.
+    """
 
     model_config = ConfigDict(extra="forbid")
     rows: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_ROWS)
+    missing: Literal["as_trained", "allow"] = Field(
+        default="as_trained", description="`as_trained`: a missing value only in columns "
+        "that had missing values in training; `allow`: in any column.")
 
 
 class PredictResponse(BaseModel):
@@ -150,16 +160,22 @@ def get_version(name: Name, version: Annotated[str, PathParam(pattern=r"^[0-9]{1
              responses=problem_responses(404, 413, 422))
 async def predict(name: Name, body: PredictRequest, request: Request,
                   caller: Operator) -> PredictResponse:
-    """Predict with the model's current champion (each version is loaded once, then kept)."""
+    """Predict with the model's current champion (each version is loaded once, then kept).
+
+    The rows are checked against the columns the model was trained on: an absent column,
+    a value of the wrong type, or a missing value where training had none is a 422 whose
+    `errors` name each row and column (`loc`: body, rows, row index, column). Every row
+    gets exactly one prediction, in order.
+    """
     server = _registry(request).server
 
     def run() -> PredictResponse:
         try:
-            made = server.predict(name, body.rows)
-        except ModelNotFound:
-            raise
-        except (ValueError, TypeError, KeyError) as err:
-            raise HTTPException(422, f"rows could not be used for a prediction: {err}") from None
+            made = server.predict(name, body.rows, allow_missing=body.missing == "allow")
+        except RowError as err:  # named like pydantic's errors: body.rows.<row>.<column>
+            raise RequestValidationError([
+                {"loc": ("body", "rows", p.row, p.column), "msg": p.message,
+                 "type": "row_value"} for p in err.problems]) from None
         return PredictResponse(**made.__dict__)
 
     return await anyio.to_thread.run_sync(run)

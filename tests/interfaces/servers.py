@@ -24,11 +24,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run an ASGI app under uvicorn in a thread; yields its base URL."""
+def serve(app: Any, **options: Any) -> Iterator[str]:
+    """Run an ASGI app under uvicorn in a thread; yields its base URL. `options` go to
+    `uvicorn.Config` (e.g. `forwarded_allow_ips`, `log_level`)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+    config = {"log_level": "warning", "lifespan": "on", **options}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -170,7 +170,7 @@ def test_request_bodies_have_a_size_limit():
 
 
 def test_openapi_describes_the_api_and_its_key(api):
-    schema = api.get("/openapi.json").json()
+    schema = api.get("/openapi.json", headers=VIEWER).json()
     paths = schema["paths"]
     for path in ("/jobs", "/jobs/upload", "/jobs/{run_id}", "/jobs/{run_id}/cancel",
                  "/jobs/{run_id}/events", "/approvals", "/approvals/{approval_id}/approve",

@@ -39,9 +39,11 @@ def site(request):
 
 
 def signed_in(url: str, key: str) -> httpx.Client:
-    """A client that signed in the way a browser does: the key in the query, once."""
+    """A client that signed in the way a browser does: on the login form, with its token."""
     client = httpx.Client(base_url=url, follow_redirects=True)
-    first = client.get(f"/ui/approvals?key={key}", follow_redirects=False)
+    form = client.get("/ui/login?next=/ui/approvals").text
+    first = client.post("/ui/login", data={"key": key, "csrf": token(form),
+                                           "next": "/ui/approvals"}, follow_redirects=False)
     assert first.status_code == 303 and first.headers["location"] == "/ui/approvals"
     assert "HttpOnly" in first.headers["set-cookie"]
     return client
@@ -56,8 +58,10 @@ def test_the_queue_needs_a_key_shows_the_reason_and_only_approvers_decide(site):
     url, jobs = site
     anonymous = httpx.get(f"{url}/ui/approvals", follow_redirects=False)
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/ui/login")
-    wrong = httpx.post(f"{url}/ui/login", data={"key": "nope", "next": "/ui/jobs"},
-                       follow_redirects=False)
+    with httpx.Client(base_url=url) as browser:
+        form = browser.get("/ui/login").text
+        wrong = browser.post("/ui/login", data={"key": "nope", "next": "/ui/jobs",
+                                                "csrf": token(form)})
     assert "not+valid" in wrong.headers["location"]
 
     # A two-minute budget is over the 5 s threshold: the job waits before training.
