@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from mlpilot.agent.context import JobContext, load_request_data
 from mlpilot.agent.llm import call_until_submitted
 from mlpilot.agent.state import JobState, TaskRequest, decision
+from mlpilot.agent.submission import check_task
 from mlpilot.agent.understanding import RequestError, Understanding, understand
 from mlpilot.engine.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, TaskSpec
 from mlpilot.engine.data import DataError, DataProfile, TargetProfile, profile_table
@@ -56,6 +57,7 @@ def plan(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["conf
     profile = with_target(profile, df, task.target)
     missing = _all_missing(profile, task.drop_columns)
     task = task.model_copy(update={"drop_columns": task.drop_columns + missing})
+    check_task(task, request, columns, ctx.settings)  # before a job is queued or trains
     notes = [decision("planner", f"drop column {c!r}", "all values are missing") for c in missing]
     ctx.emit("planner", f"predict {task.target!r} ({task.task_type}), {task.metric}, "
                         f"budget {task.budget_s:.0f}s", target=task.target, metric=task.metric,
@@ -109,8 +111,13 @@ def expert_task(request: TaskRequest, understood: Understanding, df: pd.DataFram
     for c in drop:
         why.append((f"drop column {c!r}", "asked by the user"))
     goal = request.goal if request.goal is not None else understood.goal
-    return TaskSpec(target=target, task_type=task_type, metric=metric, goal=goal,
-                    budget_s=budget, drop_columns=drop), why
+    try:
+        return TaskSpec(target=target, task_type=task_type, metric=metric, goal=goal,
+                        budget_s=budget, drop_columns=drop), why
+    except ValidationError as err:  # e.g. "within 30 days": over the longest budget
+        first = err.errors()[0]
+        raise RequestError(f"{'.'.join(map(str, first['loc']))}: {first['msg']} "
+                           f"(read from {request.request!r})") from None
 
 
 def llm_task(request: TaskRequest, understood: Understanding, df: pd.DataFrame,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import re
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Literal
 
@@ -101,7 +102,8 @@ def load_table(path: str | Path, na_values: list[str] | None = None) -> pd.DataF
     else:
         df = _read_csv(path, head, na_values)
     df.columns = [str(c).strip() for c in df.columns]
-    duplicated = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
+    # Counted in one pass: counting each name's copies was quadratic in the columns.
+    duplicated = sorted(c for c, n in Counter(df.columns).items() if n > 1)
     if duplicated:
         raise DataError(
             f"data file '{path}' has duplicate column names {duplicated}: rename the columns"

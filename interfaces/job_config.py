@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ def build_request(fields: dict[str, Any]) -> TaskRequest:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(map(str, first["loc"]))
-        raise ConfigFileError(f"{where}: {first['msg']}") from None
+        raise ConfigFileError(f"{where}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 def parse_budget_value(value: Any) -> float:
@@ -77,6 +78,8 @@ def parse_budget_value(value: Any) -> float:
     if isinstance(value, bool):
         raise RequestError(f"budget {value!r} is not a time limit: give one, e.g. '2 minutes'")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise RequestError(f"budget '{value}' is not a finite time: give one, e.g. '2 minutes'")
         if value <= 0:
             raise RequestError(f"budget '{value}' must be a positive time, e.g. '2 minutes' or '90s'")
         return float(value)
