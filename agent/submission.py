@@ -147,7 +147,7 @@ def goal_within_metric_range(ctx: Submission) -> tuple[str, str] | None:
     low, high = GOAL_RANGES[metric]
     if low <= goal <= high:
         return None
-    if high == 1.0 and 1.0 < goal <= 100.0:
+    if metric in CLASSIFICATION_METRICS and 1.0 < goal <= 100.0:  # a percentage
         hint = f"give it as a fraction, e.g. {goal / 100:g} for {goal:g}%"
     elif high == 1.0:
         hint = f"a {metric} goal is at most 1" + (f" and at least {low:g}" if low > -math.inf else "")
