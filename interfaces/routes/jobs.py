@@ -10,7 +10,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
@@ -28,6 +28,9 @@ from mlpilot.interfaces.problems import problem_responses
 router = APIRouter(prefix="/jobs", tags=["jobs"], responses=problem_responses(401, 403))
 #: How often the event stream looks for new events, and sends a keep-alive comment.
 EVENT_POLL_S, KEEPALIVE_S = 0.25, 15.0
+#: The statuses a job can have (a listing of another is refused, not empty).
+JobStatusName = Literal["queued", "running", "waiting_approval", "succeeded", "failed",
+                        "rejected", "needs_input", "cancelled"]
 #: Offsets and event ids are SQLite integers (64 bits).
 MAX_INT64 = 2**63 - 1
 #: An `Idempotency-Key` header: a retry with the same key and body gets the same job.
@@ -183,7 +186,7 @@ def submit_upload(
 
 @router.get("", response_model=list[JobSummary])
 async def list_jobs(request: Request, caller: Viewer,  # async: indexed reads, no thread hop
-                    status: Annotated[str | None, Query(max_length=30)] = None,
+                    status: Annotated[JobStatusName | None, Query()] = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 50,
                     offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0) -> list[JobSummary]:
     """Jobs, newest first (of one status, when given)."""
