@@ -45,6 +45,9 @@ def parse_job_config(text: str, *, base_dir: Path, source: str = "job config",
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
         raise ConfigFileError(f"{source} is not valid YAML: {str(err).splitlines()[0]}") from None
+    except RecursionError:  # PyYAML builds nested values recursively
+        raise ConfigFileError(f"{source} is nested too deeply: a job config is a flat mapping "
+                              "with `training` overrides a few levels deep") from None
     if not isinstance(raw, dict):
         raise ConfigFileError(f"{source} must be a mapping of keys such as request, data, budget")
     unknown = sorted(str(k) for k in set(raw) - KEYS)

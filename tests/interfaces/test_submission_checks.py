@@ -118,6 +118,9 @@ def test_a_regression_goal_must_fit_its_metric(api, tmp_path):
 def test_a_yaml_config_and_an_upload_are_checked_the_same_way(api):
     config = f"request: predict species\ndata: {PENGUINS}\ntraining:\n  model: x\n"
     refused(api.post("/jobs", headers=OPERATOR, json={"config": config}), "training.model")
+    deep = f"data: {PENGUINS}\ntraining: " + "[" * 20_000 + "]" * 20_000
+    assert "nested too deeply" in refused(api.post("/jobs", headers=OPERATOR,
+                                                   json={"config": deep}), "config")["detail"]
     with open(PENGUINS, "rb") as fh:
         data = fh.read()
     for form, field in (({"budget": "1e400"}, "budget"), ({"goal": "5"}, "goal"),
