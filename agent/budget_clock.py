@@ -44,14 +44,22 @@ class BudgetClock:
         except (OSError, ValueError, KeyError, TypeError):
             return 0.0
 
+    def cut_off_since(self) -> float | None:
+        """When (Unix time) the last, cut-off run of the node started; None if none was
+        cut off. A file it wrote after this is its own, not an older run's."""
+        try:
+            return float(json.loads(self.path.read_text())["started_at"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     @contextmanager
     def running(self, before: float = 0.0) -> Iterator[None]:
         """Keep the file at `before` plus the time spent inside the block, written every
         `every_s` and when the block ends (normally or not)."""
-        started, done = time.monotonic(), threading.Event()
+        started, done, wall = time.monotonic(), threading.Event(), time.time()
 
         def write() -> None:
-            self._write(before + time.monotonic() - started)
+            self._write(before + time.monotonic() - started, wall)
 
         def keep() -> None:
             while not done.wait(self.every_s):
@@ -71,9 +79,11 @@ class BudgetClock:
         """The node ended normally: nothing is carried over to another run of it."""
         self.path.unlink(missing_ok=True)
 
-    def _write(self, seconds: float) -> None:
+    def _write(self, seconds: float, started_at: float | None = None) -> None:
         # Written whole and renamed, so a kill mid-write leaves the last complete value.
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_name(self.path.name + ".tmp")
-        partial.write_text(json.dumps({"spent_s": round(seconds, 3)}))
+        partial.write_text(json.dumps({"spent_s": round(seconds, 3),
+                                       "started_at": time.time() if started_at is None
+                                       else started_at}))
         os.replace(partial, self.path)

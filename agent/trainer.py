@@ -63,7 +63,11 @@ def train(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tun
     started = time.monotonic()
     deadline = started + max(1.0, task.budget_s * share - used)
     resume_from = state.get("resume_from")
-    ctx.emit("train", "training the base config" + (" (resumed after a fix)" if resume_from else ""))
+    how = " (resumed after a fix)" if resume_from else ""
+    crashed = _crashed_checkpoint(clock, job_dir / "base.ckpt")
+    if resume_from is None and crashed is not None:
+        resume_from, how = str(crashed), " (resumed from its checkpoint after a crash)"
+    ctx.emit("train", "training the base config" + how)
     update: dict[str, Any] = {"mlflow_run_id": run_id}
     monitor = FaultMonitor(FaultLimits(memory_limit_mb=settings.train_memory_limit_mb),
                            kinds=watched_faults(state))
@@ -103,6 +107,16 @@ def train(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tun
             "seconds": outcome.seconds}
     return Command(goto="tune", update={**update, "budget_used_s": used, "fault": None,
                                         "resume_from": None, "base": base, "best": base})
+
+
+def _crashed_checkpoint(clock: BudgetClock, checkpoint: Path) -> Path | None:
+    """The checkpoint a cut-off run of the train node wrote, to go on from where it was
+    (its time is spent already); None if no run was cut off, or it wrote none of its own."""
+    since = clock.cut_off_since()
+    try:
+        return checkpoint if since is not None and checkpoint.stat().st_mtime >= since else None
+    except OSError:
+        return None
 
 
 def tune(state: JobState, runtime: Runtime[JobContext]
