@@ -16,12 +16,13 @@ so a decision made from the CLI, or a server restart, is seen by everyone.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -32,12 +33,23 @@ from mlpilot.agent.report import result_document
 from mlpilot.agent.runner import Runner
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
-from mlpilot.agent.store import END_STATUSES, Approval, Event, Job, Store, finite, read_json
+from mlpilot.agent.store import (
+    END_STATUSES,
+    Approval,
+    Event,
+    Job,
+    Store,
+    SubmissionKey,
+    finite,
+    read_json,
+)
+from mlpilot.agent.submission import SubmissionError, check_submission
 from mlpilot.agent.understanding import RequestError
 from mlpilot.agent.worker_pool import WorkerMode, WorkerPool
 from mlpilot.engine.config import TrainingConfig
 from mlpilot.engine.data import DataError
 from mlpilot.guardrails.data_roots import DataRoots
+from mlpilot.guardrails.findings import Finding
 
 #: How many approval descriptions, and listings, a `JobService` keeps.
 MAX_KEPT = 1024
@@ -60,6 +72,31 @@ class NeedsInput(ValueError):
         super().__init__(question)
         self.question = question
         self.choices = list(choices) if choices else []
+
+
+class Queued(NamedTuple):
+    """A submitted job, its task, and whether it was queued by an earlier submission with
+    the same idempotency key."""
+
+    job: Job
+    task: dict[str, Any]
+    replayed: bool = False
+
+
+def request_digest(request: TaskRequest, auto_approve: bool) -> str:
+    """A digest that tells two submissions apart (the same fields give the same digest)."""
+    text = json.dumps([request.model_dump(mode="json"), auto_approve], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _replayed(known: tuple[str, Job, dict[str, Any] | None], digest: str, key: str) -> Queued:
+    first_digest, job, task = known
+    if first_digest != digest:
+        raise SubmissionError([Finding(
+            check_id="idempotency_key_reused", severity="error", field="Idempotency-Key",
+            message=f"key {key!r} was used for another submission (run {job.id})",
+            hint="use a new Idempotency-Key for a new submission")])
+    return Queued(job, task or {}, replayed=True)
 
 
 class JobService:
@@ -103,6 +140,7 @@ class JobService:
     def check(self, request: TaskRequest) -> dict[str, Any]:
         """The task the planner reads from a request; raises DataError / RequestError for
         bad input and NeedsInput when the target is unclear."""
+        check_submission(request, self.settings)  # cheap checks before the data is read
         if self._checker is None:
             self._checker = self.runner_factory(self.settings)
         checked = check_request(self._checker, request)
@@ -117,19 +155,47 @@ class JobService:
 
         Its data paths must lie inside the data roots (DataRootError, before any file is
         opened); error messages name files by label, not by their server path."""
+        queued = self.submit_once(request, auto_approve=auto_approve, by=by)
+        return queued.job, queued.task
+
+    def submit_once(self, request: TaskRequest, *, auto_approve: bool = False,
+                    by: str | None = None, key: str | None = None,
+                    digest: str | None = None) -> Queued:
+        """`submit`, idempotent under `key` (a client's Idempotency-Key, scoped to `by`):
+        the same key with the same submission gives the job it made the first time, with
+        another submission a SubmissionError. `digest` identifies the submission (default:
+        a hash of the request and auto_approve)."""
         request = self.confined(request)
+        if key is None:
+            return self._queue(request, auto_approve, by, None)
+        digest = digest or request_digest(request, auto_approve)
+        known = self.store.submitted(by or "", key)
+        if known is not None:  # a retry: answer at once, without checking the data again
+            return _replayed(known, digest, key)
+        return self._queue(request, auto_approve, by, SubmissionKey(by or "", key, digest))
+
+    def _queue(self, request: TaskRequest, auto_approve: bool, by: str | None,
+               key: SubmissionKey | None) -> Queued:
         try:
             task = self.check(request)
         except (DataError, RequestError, NeedsInput) as err:  # one line each
             err.args = (self.data_roots.redact(str(err)), *err.args[1:])
             raise
-        job = self.store.create_job(request.model_dump(mode="json"), queued=True,
-                                    options={"auto_approve": auto_approve, "submitted_by": by})
+        options = {"auto_approve": auto_approve, "submitted_by": by}
+        if key is None:
+            job = self.store.create_job(request.model_dump(mode="json"), queued=True,
+                                        options=options)
+        else:
+            job, new = self.store.create_job_once(request.model_dump(mode="json"), key,
+                                                  task=task, options=options)
+            if not new:  # a twin request with the same key queued it while we checked
+                known = self.store.submitted(key.scope, key.key)
+                return _replayed(known or (key.digest, job, task), key.digest, key.key)
         self.store.add_event(job.id, "job", f"queued by {by}" if by else "queued",
                              status="queued", target=task["target"], metric=task["metric"],
                              budget_s=task["budget_s"])
         self.pool.wake()
-        return job, task
+        return Queued(job, task)
 
     def confined(self, request: TaskRequest) -> TaskRequest:
         """`request` with its data and test data resolved inside the data roots."""

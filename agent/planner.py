@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from mlpilot.agent.context import JobContext, load_request_data, load_request_test_data
 from mlpilot.agent.llm import call_until_submitted
 from mlpilot.agent.state import JobState, TaskRequest, decision
+from mlpilot.agent.submission import check_task
 from mlpilot.agent.target_choice import choose_target, column_facts
 from mlpilot.agent.task_type import decide_task_type, fit_task_type
 from mlpilot.agent.understanding import RequestError, Understanding, goal_is_stated, understand
@@ -77,6 +78,7 @@ def plan(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["conf
     profile = with_target(profile, df, task.target)
     missing = _all_missing(profile, task.drop_columns)
     task = task.model_copy(update={"drop_columns": task.drop_columns + missing})
+    check_task(task, request, columns, ctx.settings)  # before a job is queued or trains
     notes = [decision("planner", f"drop column {c!r}", "all values are missing") for c in missing]
     ctx.emit("planner", f"predict {task.target!r} ({task.task_type}), {task.metric}, "
                         f"budget {task.budget_s:.0f}s", target=task.target, metric=task.metric,
@@ -157,8 +159,13 @@ def expert_task(request: TaskRequest, understood: Understanding, df: pd.DataFram
     if metric is None:
         metric, reason = default_metric(task_type, _class_counts(profile, df, target, task_type))
         why.append((f"metric {metric}", reason))
-    return TaskSpec(target=target, task_type=task_type, metric=metric, goal=stated["goal"],
-                    budget_s=stated["budget_s"], drop_columns=stated["drop_columns"]), why
+    try:
+        return TaskSpec(target=target, task_type=task_type, metric=metric, goal=stated["goal"],
+                        budget_s=stated["budget_s"], drop_columns=stated["drop_columns"]), why
+    except ValidationError as err:  # e.g. "within 30 days": over the longest budget
+        first = err.errors()[0]
+        raise RequestError(f"{'.'.join(map(str, first['loc']))}: {first['msg']} "
+                           f"(read from {request.request!r})") from None
 
 
 def _fits(metric: str, task_type: str) -> bool:

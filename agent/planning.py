@@ -12,6 +12,7 @@ from mlpilot.agent.graph import build_graph
 from mlpilot.agent.report import result_document
 from mlpilot.agent.state import TaskRequest
 from mlpilot.agent.store import new_job_id
+from mlpilot.agent.submission import check_submission
 
 if TYPE_CHECKING:
     from mlpilot.agent.runner import Runner
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 def plan_only(runner: Runner, request: TaskRequest) -> dict[str, Any]:
     """The TaskSpec, the validated TrainingConfig and the findings for a request."""
+    check_submission(request, runner.settings)  # what a job would refuse, `plan` refuses
     graph = build_graph(InMemorySaver())
     job_id = new_job_id().replace("run-", "plan-")
     config = {"configurable": {"thread_id": job_id}}

@@ -31,6 +31,7 @@ from mlpilot.agent.report import result_document
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
 from mlpilot.agent.store import Approval, Store, StoreError
+from mlpilot.agent.submission import check_submission
 from mlpilot.agent.understanding import RequestError
 from mlpilot.engine.data import DataError
 
@@ -82,6 +83,7 @@ class Runner:
     def start(self, request: TaskRequest, *, auto_approve: bool = False, wait: bool = False,
               job_id: str | None = None) -> JobOutcome:
         """Start a job and drive it until it ends or waits for a human (or, with wait, until it ends)."""
+        check_submission(request, self.settings)
         job = self.store.create_job(request.model_dump(mode="json"), job_id=job_id)
         return self._drive(job.id, _inputs(job.id, job.request, auto_approve), wait=wait)
 

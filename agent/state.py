@@ -8,18 +8,55 @@ in another process). Keys that several nodes append to have reducers.
 
 from __future__ import annotations
 
+import math
 import operator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from typing_extensions import TypedDict
 
-from mlpilot.engine.config import Metric, TaskType
+from mlpilot.engine.config import MAX_BUDGET_S, MAX_SEED, Metric, TaskType
+from mlpilot.engine.model_names import model_name_problem
 
 JobStatus = Literal[
     "running", "waiting_approval", "needs_input", "rejected", "succeeded", "failed"
 ]
+
+
+#: How deeply `training` overrides may nest (TrainingConfig itself nests three levels);
+#: deeper input is refused before anything walks it recursively.
+MAX_OVERRIDE_DEPTH = 8
+
+
+def bounded_overrides(value: Any) -> Any:
+    """Refuse `training` overrides nested deeper than `MAX_OVERRIDE_DEPTH`, or holding a
+    number that is not finite, before pydantic (or a JSON encoder) recurses into them."""
+    stack = [(value, 1)]
+    while stack:  # iterative: a recursive walk is what a deep input would break
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_OVERRIDE_DEPTH:
+                raise ValueError(f"nested more than {MAX_OVERRIDE_DEPTH} levels deep; "
+                                 "overrides follow TrainingConfig, e.g. {\"optimizer\": "
+                                 "{\"learning_rate\": 0.01}}")
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"{item} is not a finite number")
+    return value
+
+
+def _valid_model_name(name: str | None) -> str | None:
+    problem = None if name is None else model_name_problem(name)
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
+#: `training` overrides, bounded in depth (checked before validation walks them).
+TrainingOverrides = Annotated[dict[str, Any], BeforeValidator(bounded_overrides)]
+#: A registry name the model registry accepts.
+ModelName = Annotated[str | None, AfterValidator(_valid_model_name)]
 
 
 class TaskRequest(BaseModel):
@@ -37,15 +74,16 @@ class TaskRequest(BaseModel):
     target: str | None = None
     task_type: TaskType | None = None
     metric: Metric | None = None
-    goal: float | None = None
-    budget_s: float | None = Field(default=None, gt=0)
+    goal: float | None = Field(default=None, allow_inf_nan=False,
+                               description="Score wanted on the test set, in the metric's range.")
+    budget_s: float | None = Field(default=None, gt=0, le=MAX_BUDGET_S, allow_inf_nan=False)
     drop_columns: list[str] = Field(default_factory=list)
     na_values: list[str] = Field(default_factory=list)
-    seed: int = 0
-    model_name: str | None = Field(
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    model_name: ModelName = Field(
         default=None, description="Registry name for the model; default: derived from the data file."
     )
-    training: dict[str, Any] = Field(
+    training: TrainingOverrides = Field(
         default_factory=dict, description="Overrides merged into the generated TrainingConfig."
     )
 

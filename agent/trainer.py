@@ -4,7 +4,9 @@ configs of similar past runs (a warm start, `agent/warm_start.py`), and the tune
 records this run's best configs for the runs to come.
 
 Budget: `task.budget_s` covers both. The base run gets `search.base_fraction` of it; the
-search gets what is left. `budget_used_s` in the state is the training time actually spent.
+search gets what is left. `budget_used_s` in the state is the training time actually spent,
+including what a run of the node that a crash cut off spent (`agent/budget_clock.py`): a
+search resumed after a kill -9 gets only what is left of the budget.
 
 Faults: the base run is watched by the engine's `FaultMonitor` (and runs in a worker process
 with `MLPILOT_TRAIN_IN_SUBPROCESS`); a search trial past `MLPILOT_TRIAL_SLICE_S` stops the
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
+from mlpilot.agent.budget_clock import BudgetClock
 from mlpilot.agent.context import JobContext, load_request_data, load_request_test_data
 from mlpilot.agent.fault_doctor import pending_fix, settle
 from mlpilot.agent.state import JobState, TaskRequest, decision
@@ -53,31 +56,41 @@ def train(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tun
     run_id = state.get("mlflow_run_id") or tracker.start_job(
         job_id, params={"task": task.model_dump(mode="json")},
         tags={"mlpilot.request": request.request[:500], "mlpilot.data": str(request.data)})
-    used = state.get("budget_used_s", 0.0)
+    clock = BudgetClock(job_dir / "train.clock")
+    before = clock.spent()  # a run of this node that a crash cut off spent this already
+    used = state.get("budget_used_s", 0.0) + before
     share = config.search.base_fraction if config.search.enabled else 1.0
     if settings.train_in_subprocess:
         prestart_worker()  # starting the worker machinery is not training time
     started = time.monotonic()
     deadline = started + max(1.0, task.budget_s * share - used)
     resume_from = state.get("resume_from")
-    ctx.emit("train", "training the base config" + (" (resumed after a fix)" if resume_from else ""))
+    how = " (resumed after a fix)" if resume_from else ""
+    crashed = _crashed_checkpoint(clock, job_dir / "base.ckpt")
+    if resume_from is None and crashed is not None:
+        resume_from, how = str(crashed), " (resumed from its checkpoint after a crash)"
+    ctx.emit("train", "training the base config" + how)
     update: dict[str, Any] = {"mlflow_run_id": run_id}
     monitor = FaultMonitor(FaultLimits(memory_limit_mb=settings.train_memory_limit_mb),
                            kinds=watched_faults(state))
     progress = EpochProgress(ctx, "train")
     try:
-        outcome = train_model(
-            load_request_data(request), task, config, model_dir=job_dir / "base",
-            deadline=deadline, test_df=load_request_test_data(request),
-            checkpoint=job_dir / "base.ckpt", resume_from=Path(resume_from) if resume_from else None,
-            callbacks=[*ctx.training_callbacks, monitor],
-            on_epoch=lambda epoch: progress.report(task.metric, epoch),
-            isolate=settings.train_in_subprocess, tracker=tracker, parent_run_id=run_id)
+        with clock.running(before):
+            outcome = train_model(
+                load_request_data(request), task, config, model_dir=job_dir / "base",
+                deadline=deadline, test_df=load_request_test_data(request),
+                checkpoint=job_dir / "base.ckpt",
+                resume_from=Path(resume_from) if resume_from else None,
+                callbacks=[*ctx.training_callbacks, monitor],
+                on_epoch=lambda epoch: progress.report(task.metric, epoch),
+                isolate=settings.train_in_subprocess, tracker=tracker, parent_run_id=run_id)
     except TrainingFault as fault:
+        clock.clear()
         ctx.emit("train", f"training fault: {fault}")
         return Command(goto="fault_doctor", update={
             **update, "budget_used_s": used + time.monotonic() - started,
             "fault": fault_record(fault, "train")})
+    clock.clear()
     used += time.monotonic() - started
     update["decisions"] = [decision("train", f"base config: {task.metric} {outcome.valid_score:.4f} "
                                              f"on validation after {outcome.epochs_run} epochs",
@@ -96,6 +109,16 @@ def train(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tun
             "seconds": outcome.seconds}
     return Command(goto="tune", update={**update, "budget_used_s": used, "fault": None,
                                         "resume_from": None, "base": base, "best": base})
+
+
+def _crashed_checkpoint(clock: BudgetClock, checkpoint: Path) -> Path | None:
+    """The checkpoint a cut-off run of the train node wrote, to go on from where it was
+    (its time is spent already); None if no run was cut off, or it wrote none of its own."""
+    since = clock.cut_off_since()
+    try:
+        return checkpoint if since is not None and checkpoint.stat().st_mtime >= since else None
+    except OSError:
+        return None
 
 
 def tune(state: JobState, runtime: Runtime[JobContext]
@@ -117,14 +140,18 @@ def tune(state: JobState, runtime: Runtime[JobContext]
     task = TaskSpec.model_validate(state["task"])
     config = TrainingConfig.model_validate(state["config"])
     request = TaskRequest.model_validate(state["request"])
-    used = state.get("budget_used_s", 0.0)
+    clock = BudgetClock(settings.job_dir(state["job_id"]) / "tune.clock")
+    before = clock.spent()  # a search that a crash cut off spent this already
+    used = state.get("budget_used_s", 0.0) + before
     remaining = task.budget_s - used
     df, test_df = load_request_data(request), load_request_test_data(request)
     meta = dataset_meta(df, task)
     if not config.search.enabled or remaining < MIN_SEARCH_S:
         why = "search disabled" if not config.search.enabled else f"only {remaining:.1f}s left"
         remember(state, ctx, meta)
-        return Command(goto="evaluate", update={"decisions": [decision("tune", "skipped", why)]})
+        clock.clear()
+        return Command(goto="evaluate", update={"budget_used_s": used,
+                                                "decisions": [decision("tune", "skipped", why)]})
     started = time.monotonic()
     warm, warm_decision = plan_warm_start(state, ctx, meta, df, test_df)
     ctx.emit("tune", f"searching for {remaining:.0f}s; {warm.reason}")
@@ -136,18 +163,21 @@ def tune(state: JobState, runtime: Runtime[JobContext]
 
     rounds = sum(f["status"] == "applied" and f.get("stage") == "tune"
                  for f in state.get("fault_fixes") or [])
-    outcome = tune_model(
-        df, task, warm.search_config(config),
-        model_dir=settings.job_dir(state["job_id"]) / ("tuned" if not rounds else f"tuned-{rounds + 1}"),
-        deadline=started + remaining, storage=settings.optuna_storage,
-        study_name=state["job_id"], test_df=test_df, enqueue=warm.enqueue(config),
-        prior=warm.prior, tracker=tracker_for(ctx), parent_run_id=state.get("mlflow_run_id"),
-        on_trial=on_trial,
-        trial_slice_s=settings.trial_slice_s,
-        # an operator's slice is a constraint; the default one (half the time left) is
-        # meant to cut trials short, so a trial it stops is only noted
-        stop_on=("trial_timeout",) if settings.trial_slice_s and rounds < settings.max_fault_fixes
-        else ())
+    with clock.running(before):
+        outcome = tune_model(
+            df, task, warm.search_config(config),
+            model_dir=settings.job_dir(state["job_id"]) / ("tuned" if not rounds
+                                                           else f"tuned-{rounds + 1}"),
+            deadline=started + remaining, storage=settings.optuna_storage,
+            study_name=state["job_id"], test_df=test_df, enqueue=warm.enqueue(config),
+            prior=warm.prior, tracker=tracker_for(ctx), parent_run_id=state.get("mlflow_run_id"),
+            on_trial=on_trial,
+            trial_slice_s=settings.trial_slice_s,
+            # an operator's slice is a constraint; the default one (half the time left) is
+            # meant to cut trials short, so a trial it stops is only noted
+            stop_on=("trial_timeout",) if settings.trial_slice_s
+            and rounds < settings.max_fault_fixes else ())
+    clock.clear()
     used += time.monotonic() - started
     if outcome.fault is None:
         remember(state, ctx, meta, outcome)

@@ -8,6 +8,7 @@ lists live in `understanding_lexicon`; positions here index `normalise(text)`.
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -318,17 +319,37 @@ def goal_is_stated(text: str, goal: float) -> bool:
 
 # --- columns: target and drops --------------------------------------------------------------
 
-@lru_cache(maxsize=4096)
-def _column_pattern(column: str) -> re.Pattern[str]:
-    """A pattern for a column as people write it: any case, "_"/"-"/space, plurals, no unit."""
+def _column_tokens(column: str) -> tuple[str, list[str], list[str]]:
+    """A column name as people write it: NFKC-folded, its lower-case word tokens, and the
+    trailing unit tokens they leave out."""
     folded = unicodedata.normalize("NFKC", column)
     tokens = [t.lower() for t in
               re.findall(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+|[^\W\d_A-Za-z]+", folded)]
-    if not tokens:
-        return re.compile(lex.B + re.escape(folded.lower()) + lex.E)
-    optional = []
+    optional: list[str] = []
     while len(tokens) > 1 and tokens[-1] in lex.UNIT_TOKENS:
         optional.insert(0, tokens.pop())
+    return folded, tokens, optional
+
+
+@lru_cache(maxsize=4096)
+def _column_anchor(column: str) -> str:
+    """Text every mention of the column contains (its first word, or the part its noun
+    forms share): a request without it cannot name the column, so its pattern, which
+    costs far more to build than a substring test, is not needed (wide tables)."""
+    folded, tokens, _ = _column_tokens(column)
+    if not tokens:
+        return folded.lower()
+    if len(tokens) > 1:
+        return tokens[0]
+    return os.path.commonprefix(lex.noun_forms(tokens[0]))
+
+
+@lru_cache(maxsize=4096)
+def _column_pattern(column: str) -> re.Pattern[str]:
+    """A pattern for a column as people write it: any case, "_"/"-"/space, plurals, no unit."""
+    folded, tokens, optional = _column_tokens(column)
+    if not tokens:
+        return re.compile(lex.B + re.escape(folded.lower()) + lex.E)
     sep = r"[\s_-]*"
     last = "(?:" + lex.alternation(lex.noun_forms(tokens[-1])) + ")"
     body = sep.join([re.escape(t) for t in tokens[:-1]] + [last])
@@ -339,6 +360,8 @@ def _column_pattern(column: str) -> re.Pattern[str]:
 def _column_mentions(norm: str, columns: list[str]) -> list[_Mention]:
     found = []
     for column in columns:
+        if _column_anchor(column) not in norm:
+            continue
         for m in _column_pattern(column).finditer(norm):
             # quoted, or in parentheses: "ticket class (pclass)" names the column exactly
             quoted = (m.start() > 0 and norm[m.start() - 1] in "`'\"("

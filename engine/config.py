@@ -18,6 +18,10 @@ CLASSIFICATION_METRICS: frozenset[str] = frozenset(
     {"accuracy", "balanced_accuracy", "f1", "roc_auc"}
 )
 REGRESSION_METRICS: frozenset[str] = frozenset({"r2", "rmse", "mae"})
+#: The longest budget a task may have (a week), and the largest seed (numpy's and
+#: torch's generators take 32 bits).
+MAX_BUDGET_S = 7 * 24 * 3600.0
+MAX_SEED = 2**32 - 1
 #: Metrics where a lower value is better; every other metric is maximised.
 LOWER_IS_BETTER: frozenset[str] = frozenset({"rmse", "mae"})
 
@@ -33,7 +37,7 @@ class TaskSpec(BaseModel):
     goal: float | None = Field(
         default=None, description="Score the user wants on the test set, e.g. 0.95; null if none."
     )
-    budget_s: float = Field(gt=0, le=7 * 24 * 3600, description="Training time budget in seconds.")
+    budget_s: float = Field(gt=0, le=MAX_BUDGET_S, description="Training time budget in seconds.")
     drop_columns: list[str] = Field(
         default_factory=list, description="Feature columns to leave out, with reasons in the report."
     )
@@ -259,4 +263,4 @@ class TrainingConfig(BaseModel):
         default=None,
         description="Forest settings, read when model.family is 'extra_trees' (null: the defaults).",
     )
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import re
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +19,8 @@ import pandas as pd
 from pandas.api import types as ptypes
 from pandas.tseries.api import guess_datetime_format
 from pydantic import BaseModel
+
+from .wide_profile import block_columns, profile_block
 
 ColumnKind = Literal["numeric", "categorical", "boolean", "datetime", "text"]
 
@@ -81,6 +84,9 @@ class DataProfile(BaseModel):
 
 # --------------------------------------------------------------------------- loading
 
+#: Tables wider than this are consolidated after reading (see `load_table`).
+_CONSOLIDATE_COLUMNS = 256
+
 
 def load_table(path: str | Path, na_values: list[str] | None = None) -> pd.DataFrame:
     """Read a CSV (any common delimiter; .csv/.tsv/.txt) or Parquet file into a DataFrame.
@@ -103,7 +109,8 @@ def load_table(path: str | Path, na_values: list[str] | None = None) -> pd.DataF
     else:
         df = _read_csv(path, head, na_values)
     df.columns = [str(c).strip() for c in df.columns]
-    duplicated = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
+    # Counted in one pass: counting each name's copies was quadratic in the columns.
+    duplicated = sorted(c for c, n in Counter(df.columns).items() if n > 1)
     if duplicated:
         raise DataError(
             f"data file '{path}' has duplicate column names {duplicated}: rename the columns"
@@ -112,7 +119,9 @@ def load_table(path: str | Path, na_values: list[str] | None = None) -> pd.DataF
         raise DataError(
             f"data file '{path}' has a header but no rows: add rows or pick another file"
         )
-    return df
+    # pandas keeps a block per parsed column: on a wide file each copy and selection then
+    # costs a Python call per column; one block per dtype makes them array copies.
+    return df._consolidate() if df.shape[1] > _CONSOLIDATE_COLUMNS else df
 
 
 def _read_parquet(path: Path, na_values: list[str] | None) -> pd.DataFrame:
@@ -182,11 +191,20 @@ def profile_table(df: pd.DataFrame, target: str | None = None) -> DataProfile:
         raise DataError(
             f"target column '{target}' is not in the data: pick one of {_names(df.columns)}"
         )
-    columns = [profile_column(df[name]) for name in df.columns]
+    columns = _profile_columns(df)
     profile = DataProfile(n_rows=len(df), n_columns=df.shape[1], columns=columns)
     if target is not None:
         profile.target = _profile_target(df[target], profile.column(target))
     return profile
+
+
+def _profile_columns(df: pd.DataFrame) -> list[ColumnProfile]:
+    """Every column's profile, in order: numeric columns of a wide table in blocks (one
+    numpy pass for many columns), the others one by one."""
+    done: dict[str, ColumnProfile] = {}
+    for names in block_columns(df):
+        done.update(zip(names, profile_block(df[names], ColumnProfile), strict=True))
+    return [done.get(name) or profile_column(df[name]) for name in df.columns]
 
 
 def profile_column(series: pd.Series) -> ColumnProfile:

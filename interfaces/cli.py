@@ -210,7 +210,9 @@ def approvals_reject(
     as_json: JsonOpt = False,
 ) -> None:
     """Reject a pending action with a reason; the job goes on without it or stops."""
-    _decide(approval_id, False, reason, by, as_json)
+    if not reason.strip():
+        _fail("--reason is blank: say why you reject it, e.g. --reason 'budget too high'")
+    _decide(approval_id, False, reason.strip(), by, as_json)
 
 
 @runs_app.command("list")

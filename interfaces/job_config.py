@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,9 @@ def parse_job_config(text: str, *, base_dir: Path | None, source: str = "job con
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
         raise ConfigFileError(f"{source} is not valid YAML: {str(err).splitlines()[0]}") from None
+    except RecursionError:  # PyYAML builds nested values recursively
+        raise ConfigFileError(f"{source} is nested too deeply: a job config is a flat mapping "
+                              "with `training` overrides a few levels deep") from None
     if not isinstance(raw, dict):
         raise ConfigFileError(f"{source} must be a mapping of keys such as request, data, budget")
     unknown = sorted(str(k) for k in set(raw) - KEYS)
@@ -71,7 +75,7 @@ def build_request(fields: dict[str, Any]) -> TaskRequest:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(map(str, first["loc"]))
-        raise ConfigFileError(f"{where}: {first['msg']}") from None
+        raise ConfigFileError(f"{where}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 def parse_budget_value(value: Any) -> float:
@@ -79,6 +83,8 @@ def parse_budget_value(value: Any) -> float:
     if isinstance(value, bool):
         raise RequestError(f"budget {value!r} is not a time limit: give one, e.g. '2 minutes'")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise RequestError(f"budget '{value}' is not a finite time: give one, e.g. '2 minutes'")
         if value <= 0:
             raise RequestError(f"budget '{value}' must be a positive time, e.g. '2 minutes' or '90s'")
         return float(value)

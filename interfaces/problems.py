@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlpilot.agent.jobs import NeedsInput
 from mlpilot.agent.store import Conflict, StoreError
+from mlpilot.agent.submission import SubmissionError
 from mlpilot.agent.understanding import RequestError
 from mlpilot.engine.data import DataError
 from mlpilot.engine.serving import ModelNotFound
@@ -78,7 +79,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg")),
+        errors = [{"loc": [str(p) for p in e.get("loc", ())],
+                   "msg": str(e.get("msg")).removeprefix("Value error, "),
                    "type": str(e.get("type"))} for e in exc.errors()]
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         where = ".".join(first["loc"])
@@ -97,6 +99,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         def handler(request: Request, exc: Exception, status=status, kind=kind, title=title):
             return problem(status, str(exc), kind=kind, title=title, instance=path(request))
         app.add_exception_handler(error_type, handler)
+
+    @app.exception_handler(SubmissionError)
+    async def refused_submission(request: Request, exc: SubmissionError) -> JSONResponse:
+        errors = [{"loc": f.field.split("."), "msg": f"{f.message}; {f.hint}", "type": f.check_id}
+                  for f in exc.findings]
+        return problem(422, str(exc), kind="invalid-request", title="Invalid request",
+                       instance=path(request), errors=errors)
 
     @app.exception_handler(NeedsInput)
     async def needs_input(request: Request, exc: NeedsInput) -> JSONResponse:

@@ -19,6 +19,7 @@ Dataset names resolve in the data folder (`MLPILOT_DATASETS_DIR`) only.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -42,6 +43,7 @@ from mlpilot.engine.data import DataError
 from mlpilot.interfaces import slack_messages as msg
 from mlpilot.interfaces import summaries
 from mlpilot.interfaces.datasets import available, find_dataset
+from mlpilot.interfaces.problems import problem
 
 if TYPE_CHECKING:
     from mlpilot.agent.store import Event
@@ -173,6 +175,11 @@ class SlackBot:
 
         @router.post("/slack/events", include_in_schema=False)
         async def slack_events(request: Request):
+            # Bolt reads the timestamp with int(): one that is not a number would be a 500.
+            stamp = request.headers.get("X-Slack-Request-Timestamp", "")
+            if not re.fullmatch("[0-9]{1,12}", stamp):
+                return problem(401, "X-Slack-Request-Timestamp is not a Unix time: the "
+                               "request is not signed by Slack", instance=request.url.path)
             return await handler.handle(request)
 
         return router
@@ -235,12 +242,16 @@ class SlackBot:
         self.client.views_open(trigger_id=body["trigger_id"], view=msg.reject_view(approval_id))
 
     def _on_reject_reason(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        reason = (view["state"]["values"][msg.REASON_BLOCK][msg.REASON_INPUT]["value"] or "").strip()
+        if not reason:  # the modal stays open with the error under the field
+            ack(response_action="errors",
+                errors={msg.REASON_BLOCK: "Say why you reject it (not only spaces)."})
+            return
         ack()
         user = body["user"]["id"]
         if user not in self.approvers:
             return
-        reason = view["state"]["values"][msg.REASON_BLOCK][msg.REASON_INPUT]["value"]
-        self._decide(view["private_metadata"], False, user, reason or "rejected in Slack", body)
+        self._decide(view["private_metadata"], False, user, reason, body)
 
     def _refused(self, user: str, body: dict[str, Any]) -> bool:
         if user in self.approvers:

@@ -17,10 +17,17 @@ from typing import Any
 from mlpilot.agent.store.approvals import Approval, ApprovalQueue, ApprovalStatus
 from mlpilot.agent.store.database import Conflict, StoreError, finite, read_json
 from mlpilot.agent.store.events import Event, EventLog
-from mlpilot.agent.store.jobs import END_STATUSES, Job, JobQueue, new_job_id, process_alive
+from mlpilot.agent.store.jobs import (
+    END_STATUSES,
+    Job,
+    JobQueue,
+    SubmissionKey,
+    new_job_id,
+    process_alive,
+)
 
 __all__ = ["END_STATUSES", "Approval", "ApprovalStatus", "Conflict", "Event", "Job", "Store",
-           "StoreError", "finite", "new_job_id", "read_json"]
+           "StoreError", "SubmissionKey", "finite", "new_job_id", "read_json"]
 
 
 class Store(JobQueue, ApprovalQueue, EventLog):

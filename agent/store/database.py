@@ -52,6 +52,15 @@ CREATE TABLE IF NOT EXISTS events (
     message TEXT NOT NULL,
     data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS submissions (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    task TEXT,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (scope, key)
+);
 CREATE INDEX IF NOT EXISTS events_by_job ON events (job_id, id);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
 """

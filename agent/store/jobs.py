@@ -12,7 +12,7 @@ import os
 import sqlite3
 import time
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
@@ -42,6 +42,15 @@ class Job(BaseModel):
         return self.status in END_STATUSES
 
 
+class SubmissionKey(NamedTuple):
+    """An idempotency key (`Idempotency-Key`), the caller it belongs to, and a digest of
+    the submission it was first used with."""
+
+    scope: str
+    key: str
+    digest: str
+
+
 class JobQueue(Database):
     """Jobs (a part of `Store`): create, read and update them, and the server's queue."""
 
@@ -62,6 +71,43 @@ class JobQueue(Database):
                  json.dumps(options or {})),
             )
         return self.job(job_id)
+
+    def create_job_once(self, request: dict[str, Any], key: SubmissionKey, *,
+                        task: dict[str, Any] | None = None,
+                        options: dict[str, Any] | None = None) -> tuple[Job, bool]:
+        """Queue a job for an idempotency key, unless the key already has one: returns the
+        job and whether it is new. Key and job are written in one transaction, so two
+        submissions racing with one key make one job."""
+        now, job_id = time.time(), new_job_id()
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT job_id FROM submissions WHERE scope = ? AND key = ?",
+                             (key.scope, key.key)).fetchone()
+            if row is not None:
+                db.execute("ROLLBACK")
+                return self.job(row["job_id"]), False
+            db.execute(
+                "INSERT INTO jobs (id, created_at, updated_at, status, request, runner_pid, "
+                "options) VALUES (?, ?, ?, 'queued', ?, NULL, ?)",
+                (job_id, now, now, json.dumps(request, default=str), json.dumps(options or {})))
+            db.execute("INSERT INTO submissions (scope, key, digest, job_id, task, created_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?)", (key.scope, key.key, key.digest, job_id,
+                                                     json.dumps(task, default=str), now))
+            db.execute("COMMIT")
+        return self.job(job_id), True
+
+    def submitted(self, scope: str, key: str) -> tuple[str, Job, dict[str, Any] | None] | None:
+        """The digest, job and task recorded under an idempotency key, or None."""
+        with self._connect() as db:
+            row = db.execute("SELECT digest, job_id, task FROM submissions WHERE scope = ? "
+                             "AND key = ?", (scope, key)).fetchone()
+        if row is None:
+            return None
+        try:
+            job = self.job(row["job_id"])
+        except StoreError:  # its job was deleted: the key is free again
+            return None
+        return row["digest"], job, read_json(row["task"]) if row["task"] else None
 
     def job(self, job_id: str) -> Job:
         """The job with this id; StoreError if there is none."""
@@ -135,6 +181,7 @@ class JobQueue(Database):
         with self._connect() as db:
             db.execute("DELETE FROM approvals WHERE job_id = ?", (job_id,))
             db.execute("DELETE FROM events WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM submissions WHERE job_id = ?", (job_id,))
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     # -- the server's queue ------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from mlpilot.agent.jobs import JobService
 from mlpilot.interfaces.auth import Approver, Viewer
@@ -59,7 +59,15 @@ class Reject(BaseModel):
     """A rejection: the reason is required."""
 
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=2000, description="Why, for the audit log.")
+    reason: str = Field(min_length=1, max_length=2000, description="Why, for the audit log "
+                        "(not only spaces).")
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, reason: str) -> str:
+        if not reason.strip():
+            raise ValueError("a rejection needs a reason, not only spaces")
+        return reason.strip()
 
 
 def _jobs(request: Request) -> JobService:

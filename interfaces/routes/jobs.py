@@ -3,21 +3,22 @@ a server-sent-events stream of progress that ends when the job ends."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlpilot.agent.jobs import JobService
-from mlpilot.agent.state import TaskRequest
+from mlpilot.agent.jobs import JobService, Queued
+from mlpilot.agent.state import TaskRequest, TrainingOverrides
 from mlpilot.agent.store import END_STATUSES, Job
 from mlpilot.engine.data import DataError
 from mlpilot.interfaces.auth import Operator, Viewer
@@ -27,6 +28,17 @@ from mlpilot.interfaces.problems import problem_responses
 router = APIRouter(prefix="/jobs", tags=["jobs"], responses=problem_responses(401, 403))
 #: How often the event stream looks for new events, and sends a keep-alive comment.
 EVENT_POLL_S, KEEPALIVE_S = 0.25, 15.0
+#: The statuses a job can have (a listing of another is refused, not empty).
+JobStatusName = Literal["queued", "running", "waiting_approval", "succeeded", "failed",
+                        "rejected", "needs_input", "cancelled"]
+#: Offsets and event ids are SQLite integers (64 bits).
+MAX_INT64 = 2**63 - 1
+#: An `Idempotency-Key` header: a retry with the same key and body gets the same job.
+IdempotencyKey = Annotated[str | None, Header(
+    min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$",
+    description="Any unique string (e.g. a UUID), printable ASCII: a retry with the same key "
+                "and the same body gets the job the first request made (the key is the "
+                "caller's own); with another body, 422.")]
 
 
 class JobSubmission(BaseModel):
@@ -50,7 +62,7 @@ class JobSubmission(BaseModel):
     drop_columns: list[str] | None = None
     seed: int | None = None
     model_name: str | None = Field(default=None, max_length=200)
-    training: dict[str, Any] | None = Field(
+    training: TrainingOverrides | None = Field(
         default=None, description="Overrides merged into the generated TrainingConfig.")
     auto_approve: bool = Field(default=False, description="Pre-approve what the policy allows "
                                "(like `mlpilot run --yes`).")
@@ -111,19 +123,22 @@ def service(request: Request) -> JobService:
     return request.app.state.jobs
 
 
-def _accepted(response: Response, job: Job, task: dict[str, Any]) -> Submitted:
-    response.headers["Location"] = f"/jobs/{job.id}"
-    return Submitted(**summary(job).model_dump(), task=task)
+def _accepted(response: Response, queued: Queued) -> Submitted:
+    response.headers["Location"] = f"/jobs/{queued.job.id}"
+    if queued.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return Submitted(**summary(queued.job).model_dump(), task=queued.task)
 
 
 @router.post("", status_code=202, response_model=Submitted,
              responses=problem_responses(409, 413, 422))
 def submit_job(body: JobSubmission, request: Request, response: Response,
-               caller: Operator) -> Submitted:
+               caller: Operator, idempotency_key: IdempotencyKey = None) -> Submitted:
     """Check a job like the CLI does, then queue it; workers run it."""
-    job, task = service(request).submit(body.task_request(), auto_approve=body.auto_approve,
-                                        by=caller.name)
-    return _accepted(response, job, task)
+    digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    return _accepted(response, service(request).submit_once(
+        body.task_request(), auto_approve=body.auto_approve, by=caller.name,
+        key=idempotency_key, digest=digest))
 
 
 @router.post("/upload", status_code=202, response_model=Submitted,
@@ -138,6 +153,7 @@ def submit_upload(
     goal: Annotated[float | None, Form()] = None,
     model_name: Annotated[str | None, Form(max_length=200)] = None,
     auto_approve: Annotated[bool, Form()] = False,
+    idempotency_key: IdempotencyKey = None,
 ) -> Submitted:
     """Upload a data file with the request; it is checked like a file given to the CLI."""
     jobs = service(request)
@@ -146,26 +162,34 @@ def submit_upload(
     folder.mkdir(parents=True)
     saved = folder / name
     try:
+        digest = hashlib.sha256()
         with saved.open("wb") as out:
-            shutil.copyfileobj(file.file, out, length=1 << 20)
+            while chunk := file.file.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
         fields = {"request": request_text or None, "data": saved, "target": target,
                   "metric": metric, "budget": budget, "goal": goal, "model_name": model_name}
+        digest.update(json.dumps([name, {k: v for k, v in fields.items() if k != "data"},
+                                  auto_approve], default=str).encode())
         task_request = build_request({k: v for k, v in fields.items() if v is not None})
         try:
-            job, task = jobs.submit(task_request, auto_approve=auto_approve, by=caller.name)
+            queued = jobs.submit_once(task_request, auto_approve=auto_approve, by=caller.name,
+                                      key=idempotency_key, digest=digest.hexdigest())
         except DataError as err:  # name the user's file, not where the server keeps it
             raise DataError(str(err).replace(jobs.data_roots.display(saved), name)) from None
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return _accepted(response, job, task)
+    if queued.replayed:  # the first upload's copy is the job's data
+        shutil.rmtree(folder, ignore_errors=True)
+    return _accepted(response, queued)
 
 
 @router.get("", response_model=list[JobSummary])
 async def list_jobs(request: Request, caller: Viewer,  # async: indexed reads, no thread hop
-                    status: Annotated[str | None, Query(max_length=30)] = None,
+                    status: Annotated[JobStatusName | None, Query()] = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                    offset: Annotated[int, Query(ge=0)] = 0) -> list[JobSummary]:
+                    offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0) -> list[JobSummary]:
     """Jobs, newest first (of one status, when given)."""
     return [summary(j) for j in service(request).jobs(limit=limit, offset=offset, status=status)]
 
@@ -193,7 +217,8 @@ def cancel_job(run_id: str, request: Request, caller: Operator) -> JobSummary:
                        **problem_responses(404)})
 async def job_events(
     run_id: str, request: Request, caller: Viewer,
-    after: Annotated[int, Query(ge=0, description="Send events after this event id.")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_INT64,
+                                description="Send events after this event id.")] = 0,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
     stop_at_approval: Annotated[bool, Query(description="Also end the stream when the job "
                                             "waits for approval.")] = False,
@@ -204,8 +229,8 @@ async def job_events(
     Reconnecting with `Last-Event-ID` (or `after`) resumes after that event."""
     jobs = service(request)
     await anyio.to_thread.run_sync(jobs.job, run_id)  # 404 before the stream starts
-    if last_event_id and last_event_id.isdigit():
-        after = max(after, int(last_event_id))
+    if last_event_id and re.fullmatch("[0-9]+", last_event_id):  # (not "²", which isdigit)
+        after = max(after, min(int(last_event_id), MAX_INT64))
     stop = set(END_STATUSES) | ({"waiting_approval"} if stop_at_approval else set())
     return StreamingResponse(_stream(jobs, run_id, after, stop, request),
                              media_type="text/event-stream",

@@ -28,7 +28,10 @@ def server(_isolated, tmp_path):
 def test_a_killed_server_resumes_the_job_and_the_client_sees_it_through(server):
     with Client(server.url, api_key="op-key") as operator, \
             Client(server.url, api_key="ap-key") as approver:
-        job = operator.submit("predict the species of a penguin, 4 seconds",
+        # The time trained before the kill counts against the budget (it is spent), so
+        # the budget leaves room to train after the restart too (an orphaned worker may
+        # train on until its share is spent).
+        job = operator.submit("predict the species of a penguin, 15 seconds",
                               data=dataset("penguins.csv"))
         run_id = job["run_id"]
         seen = []
