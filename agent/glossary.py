@@ -103,12 +103,31 @@ EN_MEASURES: list[tuple[re.Pattern[str], str]] = [
         (r"how\s+(?:hot|warm|cold)", "temperature"),
         (r"how\s+many\s+(?:seconds|minutes|hours|days|weeks|months|years)", "duration"),
         (r"worth", "value price"), (r"homes?", "house")]]
+#: Chemical elements, which tables of compositions name by their symbols ("barium" is Ba).
+_ELEMENTS = {
+    "hydrogen": "h", "carbon": "c", "nitrogen": "n", "oxygen": "o", "sodium": "na",
+    "magnesium": "mg", "aluminium": "al", "aluminum": "al", "silicon": "si",
+    "phosphorus": "p", "sulfur": "s", "sulphur": "s", "chlorine": "cl", "potassium": "k",
+    "calcium": "ca", "titanium": "ti", "chromium": "cr", "manganese": "mn", "iron": "fe",
+    "cobalt": "co", "nickel": "ni", "copper": "cu", "zinc": "zn", "arsenic": "as",
+    "selenium": "se", "silver": "ag", "tin": "sn", "barium": "ba", "gold": "au",
+    "mercury": "hg", "lead": "pb", "lithium": "li", "boron": "b", "fluorine": "f"}
+EN_MEASURES += [(re.compile(lex.B + name + lex.E), symbol) for name, symbol in _ELEMENTS.items()]
 
 _PATTERN = re.compile("|".join(sorted(map(re.escape, GLOSSARY), key=len, reverse=True)))
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 #: What the request parser reads in Chinese, kept as written: task verbs and other cues
 #: (分类), metrics (准确率), times (三分钟).
 _KEPT = [*lex.CUES.values(), *lex.METRICS.values(), lex.CN_DURATION]
+
+
+def gloss_english(norm: str, replace: bool = False) -> str:
+    """Normalised text with the noun of each English measure word written after it ("how
+    old" -> "how old age", "barium" -> "barium ba"), or instead of it with `replace` (so
+    a list such as "ignoring barium and iron" stays a list of names)."""
+    for pattern, noun in EN_MEASURES:
+        norm = pattern.sub(lambda m, noun=noun: noun if replace else f"{m[0]} {noun}", norm)
+    return norm
 
 
 def gloss(norm: str) -> str:
@@ -119,8 +138,7 @@ def gloss(norm: str) -> str:
     English questions of measure gain their noun ("how old" -> "how old age"); other
     text without Chinese comes back unchanged.
     """
-    for pattern, noun in EN_MEASURES:
-        norm = pattern.sub(lambda m, noun=noun: f"{m[0]} {noun}", norm)
+    norm = gloss_english(norm)
     if not _CJK.search(norm):
         return norm
     kept = [m.span() for pattern in _KEPT for m in pattern.finditer(norm)]
