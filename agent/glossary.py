@@ -39,11 +39,12 @@ GLOSSARY: dict[str, str] = {
     "评级": "rating grade", "风险": "risk",
     # goods and quality
     "质量": "quality", "品质": "quality", "等级": "grade class level", "类型": "type",
-    "种类": "type kind", "类别": "class category", "物种": "species", "品种": "breed variety",
+    "种类": "type kind species", "类别": "class category", "物种": "species", "品种": "breed variety",
     "颜色": "color", "大小": "size", "尺寸": "size", "重量": "weight", "长度": "length",
     "宽度": "width", "高度": "height", "深度": "depth", "厚度": "thickness", "面积": "area",
     "体积": "volume", "直径": "diameter", "形状": "shape", "材料": "material",
     "成分": "composition content", "含量": "content", "好": "good", "坏": "bad",
+    "切工": "cut", "切割": "cut", "净度": "clarity", "克拉": "carat", "纯度": "purity",
     # places and time
     "地区": "region area", "区域": "region", "城市": "city", "国家": "country",
     "街区": "block district", "地址": "address", "位置": "location", "距离": "distance",
@@ -63,12 +64,55 @@ GLOSSARY: dict[str, str] = {
     "岛屿": "island",
     # vehicles and machines
     "油耗": "fuel consumption", "燃油": "fuel", "发动机": "engine", "加速": "acceleration",
-    "速度": "speed", "车型": "model", "功率": "power",
+    "速度": "speed", "车型": "model", "功率": "power", "气缸": "cylinders", "排量": "displacement",
+    "马力": "horsepower", "里程": "mileage distance",
     # statistics words that name columns
     "中位数": "median", "平均": "mean average", "平均值": "mean average", "总数": "total",
     "比例": "ratio rate", "比率": "rate ratio", "指数": "index", "分数": "score", "得分": "score",
     "结果": "outcome result", "标签": "label",
 }
+
+#: Parts of bodies and plants, and the measures taken of them: 鳍长 is a fin's length, 喙深
+#: a beak's depth. A single-character part is glossed only with its measure (头 alone is in
+#: 头等舱, 手 in 手机), a longer one alone as well.
+_PARTS = {"鳍": "fin flipper", "喙": "bill beak", "嘴": "bill beak mouth", "翅膀": "wing",
+          "翼": "wing", "翅": "wing", "腿": "leg", "尾巴": "tail", "尾": "tail", "头": "head",
+          "脖子": "neck", "颈": "neck", "臂": "arm", "手": "hand", "脚": "foot", "身": "body",
+          "体": "body", "躯干": "trunk torso", "胸": "chest", "腰": "waist", "花瓣": "petal",
+          "花萼": "sepal", "萼片": "sepal", "叶": "leaf", "叶片": "leaf", "茎": "stem",
+          "根": "root", "壳": "shell"}
+_MEASURES = {"长": "length", "宽": "width", "高": "height", "深": "depth", "厚": "thickness",
+             "围": "circumference girth", "径": "diameter"}
+for _part, _en in _PARTS.items():  # an entry of its own (身高: height) is kept
+    for _m, _m_en in _MEASURES.items():
+        GLOSSARY.setdefault(_part + _m, f"{_en} {_m_en}")
+    if len(_part) > 1 or _part in "鳍喙":
+        GLOSSARY.setdefault(_part, _en)
+
+#: English questions that ask for a measure by its adjective, and words that mean a
+#: measure: "how old" asks for an age, "how many months" for a duration, "worth" for a
+#: value or price. `gloss` writes the measure's noun after them, so the name evidence
+#: finds columns named by the noun.
+EN_MEASURES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(lex.B + pattern + lex.E), noun) for pattern, noun in [
+        (r"how\s+old", "age"), (r"how\s+(?:tall|high)", "height"), (r"how\s+heavy", "weight"),
+        (r"how\s+long", "length duration"), (r"how\s+(?:far|distant)", "distance"),
+        (r"how\s+(?:big|large|small)", "size"), (r"how\s+(?:fast|quick(?:ly)?)", "speed"),
+        (r"how\s+(?:wide|narrow)", "width"), (r"how\s+(?:deep|shallow)", "depth"),
+        (r"how\s+(?:expensive|costly|cheap)", "price cost"),
+        (r"how\s+(?:hot|warm|cold)", "temperature"),
+        (r"how\s+many\s+(?:seconds|minutes|hours|days|weeks|months|years)", "duration"),
+        (r"worth", "value price"), (r"homes?", "house")]]
+#: Chemical elements, which tables of compositions name by their symbols ("barium" is Ba).
+_ELEMENTS = {
+    "hydrogen": "h", "carbon": "c", "nitrogen": "n", "oxygen": "o", "sodium": "na",
+    "magnesium": "mg", "aluminium": "al", "aluminum": "al", "silicon": "si",
+    "phosphorus": "p", "sulfur": "s", "sulphur": "s", "chlorine": "cl", "potassium": "k",
+    "calcium": "ca", "titanium": "ti", "chromium": "cr", "manganese": "mn", "iron": "fe",
+    "cobalt": "co", "nickel": "ni", "copper": "cu", "zinc": "zn", "arsenic": "as",
+    "selenium": "se", "silver": "ag", "tin": "sn", "barium": "ba", "gold": "au",
+    "mercury": "hg", "lead": "pb", "lithium": "li", "boron": "b", "fluorine": "f"}
+EN_MEASURES += [(re.compile(lex.B + name + lex.E), symbol) for name, symbol in _ELEMENTS.items()]
 
 _PATTERN = re.compile("|".join(sorted(map(re.escape, GLOSSARY), key=len, reverse=True)))
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -77,13 +121,24 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 _KEPT = [*lex.CUES.values(), *lex.METRICS.values(), lex.CN_DURATION]
 
 
+def gloss_english(norm: str, replace: bool = False) -> str:
+    """Normalised text with the noun of each English measure word written after it ("how
+    old" -> "how old age", "barium" -> "barium ba"), or instead of it with `replace` (so
+    a list such as "ignoring barium and iron" stays a list of names)."""
+    for pattern, noun in EN_MEASURES:
+        norm = pattern.sub(lambda m, noun=noun: noun if replace else f"{m[0]} {noun}", norm)
+    return norm
+
+
 def gloss(norm: str) -> str:
     """Normalised text with the Chinese words of the glossary replaced by their English,
     spaced, and the words the request parser reads left alone.
 
     "预测街区居民的收入中位数" becomes "预测 block district  residents 的 income  median ";
+    English questions of measure gain their noun ("how old" -> "how old age"); other
     text without Chinese comes back unchanged.
     """
+    norm = gloss_english(norm)
     if not _CJK.search(norm):
         return norm
     kept = [m.span() for pattern in _KEPT for m in pattern.finditer(norm)]

@@ -269,8 +269,11 @@ def _decide(ranked: list[Candidate], excluded: dict[str, str]) -> TargetChoice:
                             "Which column should I predict? Every column is named as an "
                             "input or to be left out.", [])
     best = ranked[0]
+    # the margin is over the columns the request points at too: a rival that only priors
+    # favour ("class" is a conventional label name) breaks ties, not a column it names
+    rivals = [c.score for c in ranked[1:] if c.from_request > 0] + [0.0]
     second = ranked[1].score if len(ranked) > 1 else 0.0
-    if best.score >= MIN_SCORE and best.score - second >= MARGIN \
+    if best.score >= MIN_SCORE and best.score - max(rivals) >= MARGIN \
             and best.from_request >= MIN_FROM_REQUEST:
         runner = f" over {ranked[1].column!r} ({second:.1f})" if len(ranked) > 1 else ""
         return TargetChoice(ranked, excluded, best.column,

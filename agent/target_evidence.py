@@ -109,9 +109,16 @@ def name_in_part(norm: str, column: str, columns: list[str]) -> tuple[float, lis
 
 def abbreviation(norm: str, column: str) -> str | None:
     """The words of the request whose initials spell the column's name ("miles per gallon"
-    for mpg, "refractive index" for RI), or None. Only for short names of letters."""
+    for mpg, "refractive index" for RI), or whose beginnings do ("parents or children" for
+    parch, "maximum temperature" for maxtemp), or None. Only for short names of letters."""
     name = column.lower()
-    if not (2 <= len(name) <= 5 and name.isalpha()):
+    if not name.isalpha():
+        return None
+    if 4 <= len(name) <= 9:
+        clipped = clipped_words(norm, name)
+        if clipped:
+            return clipped
+    if not 2 <= len(name) <= 5:
         return None
     said = words(norm)
     for i in range(len(said) - len(name) + 1):
@@ -121,6 +128,30 @@ def abbreviation(norm: str, column: str) -> str | None:
         # the first and last words must carry meaning: "a new" is not "an"
         if all(len(w) >= 3 and w not in STOPWORDS for w in (window[0], window[-1])):
             return " ".join(window)
+    return None
+
+
+def _spelled(name: str, window: list[str]) -> bool:
+    """Whether `name` is the beginnings of the words of `window` in order, two letters or
+    more of each word."""
+    if not window:
+        return not name
+    word = window[0]
+    return any(name[:n] == word[:n] and _spelled(name[n:], window[1:])
+               for n in range(min(len(word), len(name)), 1, -1))
+
+
+def clipped_words(norm: str, name: str) -> str | None:
+    """Two or three consecutive content words of the request whose beginnings spell `name`
+    ("parents or children" -> parch), or None. A name the request writes whole is not
+    clipped from anything."""
+    said = [w for w in words(norm) if w not in STOPWORDS and w.isalpha() and len(w) >= 3]
+    if name in said:
+        return None
+    for n in (2, 3):
+        for i in range(len(said) - n + 1):
+            if _spelled(name, said[i:i + n]):
+                return " ".join(said[i:i + n])
     return None
 
 
@@ -153,11 +184,14 @@ def value_matches(norm: str, facts: ColumnFacts) -> list[str]:
 
     Only columns with few values, and only values that are words (a value made of
     stopwords alone, such as "no", or a bare number says too little)."""
-    if not facts.values or facts.kind == "numeric":
+    if not facts.values:
         return []
+    if facts.kind == "numeric":
+        return _ordinal_matches(norm, facts)
     for pattern in _TIMES_AND_METRICS:  # "45 seconds" does not write the class "Second"
         norm = pattern.sub(" ", norm)
-    said = set(words(norm))
+    # the possessive "passenger's" writes no value "S"
+    said = set(words(re.sub(r"(?<=[a-z])['’]s\b", " ", norm)))
     said_numbers = numbers(norm)
     found = []
     for value in facts.values:
@@ -170,6 +204,29 @@ def value_matches(norm: str, facts: ColumnFacts) -> list[str]:
         elif not letters and re.search(r"[^\d\s.,]", folded) and numbers(folded) & said_numbers:
             found.append(value)  # ">50K" is more than a number: it is a class named by one
     return found
+
+
+_ORDINAL = re.compile(r"\b(\d+)(?:st|nd|rd|th)\b|第([一二三四五六七八九十\d]+)")
+
+
+def _ordinal_matches(norm: str, facts: ColumnFacts) -> list[str]:
+    """The values of a numbered column that the request lists as ordinals: "1st, 2nd or
+    3rd" (or 第一, 第二) are the classes of a column numbered 1, 2, 3 and nothing else."""
+    said = set()
+    for m in _ORDINAL.finditer(norm):
+        try:
+            said.add(float(m[1]) if m[1] else lex.number(m[2]))
+        except (KeyError, ValueError):
+            continue
+    by_value = {}
+    for value in facts.values:
+        try:
+            by_value[float(value)] = value
+        except ValueError:
+            continue
+    if len(said) < 2 or said != set(by_value):  # every class listed, no other
+        return []
+    return [by_value[v] for v in sorted(said)]
 
 
 # --- by the form of the question, and the stated task ----------------------------------
@@ -210,8 +267,9 @@ def question_form(norm: str) -> tuple[str, str] | None:
 def shape_fit(shape: str, facts: ColumnFacts) -> float:
     """How well a column fits an answer of `shape`: positive fits, negative contradicts."""
     # a yes/no question has no continuous answer, and "how much" no answer in words
-    if shape == "quantity":
-        return 0.4 if facts.quantity_like else (-1.0 if facts.kind != "numeric" else 0.0)
+    if shape == "quantity":  # a count with few values ("how many children") is one too
+        return 0.4 if facts.quantity_like else (-1.0 if facts.kind != "numeric" else (
+            0.2 if facts.n_unique > 2 else 0.0))
     if shape == "binary":
         return 0.5 if facts.n_unique == 2 else (0.1 if facts.label_like else -1.0)
     if shape == "classes":  # a choice of several

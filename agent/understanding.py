@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Literal, NamedTuple, get_args
 
 from mlpilot.agent import understanding_lexicon as lex
+from mlpilot.agent.glossary import gloss_english
 from mlpilot.engine.config import LOWER_IS_BETTER, Metric, TaskType
 
 
@@ -405,9 +406,13 @@ def find_drop_columns(text: str, columns: list[str]) -> list[str]:
     Reads "ignore the name column", "drop id and name", "without duration", "exclude X",
     "不要用 X", "忽略 X", "X 以外的特征"; a list may be joined by ",", "and", "和", "、".
     """
-    norm = normalise(text)
-    mentions = _column_mentions(norm, columns)
-    return list(dict.fromkeys(m.name for m in _dropped(norm, mentions, _cues(norm))))
+    dropped = []
+    # as written, and with measures and elements written as their nouns and symbols:
+    # "ignoring barium" leaves out a column named Ba
+    for norm in dict.fromkeys([normalise(text), gloss_english(normalise(text), replace=True)]):
+        mentions = _column_mentions(norm, columns)
+        dropped += [m.name for m in _dropped(norm, mentions, _cues(norm))]
+    return list(dict.fromkeys(dropped))
 
 
 def _word_count(gap: str) -> float:

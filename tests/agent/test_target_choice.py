@@ -73,7 +73,46 @@ def _products() -> pd.DataFrame:
     })
 
 
-TABLES = {"loans": _loans(), "churn": _churn(), "houses": _houses(), "products": _products()}
+def _athletes() -> pd.DataFrame:
+    return pd.DataFrame({
+        "athlete_id": np.arange(N),
+        "age": RNG.integers(17, 40, N),
+        "height_cm": RNG.normal(180, 10, N).round(1),
+        "prize_money": RNG.normal(50000, 20000, N).round(),
+        "market_value": RNG.normal(2e6, 5e5, N).round(),
+        "maxspeed": RNG.normal(30, 3, N).round(1),
+        "division": RNG.choice([1, 2, 3], N),
+        "coaches": RNG.integers(0, 5, N),
+        "nation": RNG.choice(["A", "B", "C", "D"], N),
+        "role": RNG.choice(["S", "F"], N),
+        "tier": RNG.choice(["gold", "silver", "bronze", "none"], N),
+    })
+
+
+def _birds() -> pd.DataFrame:
+    return pd.DataFrame({
+        "wing_length_cm": RNG.normal(20, 3, N).round(1),
+        "tail_length_cm": RNG.normal(10, 2, N).round(1),
+        "beak_depth_mm": RNG.normal(9, 1, N).round(1),
+        "body_mass_g": RNG.normal(300, 50, N).round(),
+        "habitat": RNG.choice(["forest", "wetland", "coast"], N),
+        "species": RNG.choice(["finch", "warbler", "sparrow"], N),
+        "label": RNG.choice(["x", "y"], N),
+    })
+
+
+def _families() -> pd.DataFrame:
+    return pd.DataFrame({
+        "famsize": RNG.integers(1, 8, N),
+        "income": RNG.normal(5e4, 1e4, N).round(),
+        "rooms": RNG.integers(1, 7, N),
+        "rent": RNG.normal(900, 200, N).round(),
+        "region": RNG.choice(["north", "south", "east"], N),
+    })
+
+
+TABLES = {"loans": _loans(), "churn": _churn(), "houses": _houses(), "products": _products(),
+          "athletes": _athletes(), "birds": _birds(), "families": _families()}
 
 
 def choose(text: str, table: str):
@@ -121,6 +160,23 @@ DECIDED = [
     ("products", "How many reviews will a product get?", "review_count"),
     ("products", "What price should we charge?", "price"),
     ("products", "Is the product basic, plus or pro?", "tier"),
+    # a question of measure asks for the measure's noun: "how old" an age, "how tall" a height
+    ("athletes", "How old is each athlete? Mean absolute error.", "age"),
+    ("athletes", "How tall is the athlete? RMSE.", "height_cm"),
+    # "worth" asks for a value or a price
+    ("athletes", "What is a player worth? R2.", "market_value"),
+    ("houses", "Predict what the homes are worth.", "sale_price"),
+    # the beginnings of words spell a clipped name; a count with few values is a quantity
+    ("athletes", "What is the maximum speed of each athlete?", "maxspeed"),
+    ("families", "How many members does the family have? Family size as a number.",
+     "famsize"),
+    # ordinals list a numbered column's classes; a possessive "'s" is no value "S"
+    ("athletes", "Predict the athlete's league (1st, 2nd or 3rd), not the tier.",
+     "division"),
+    # Chinese: a body part with its measure, and 种类 for the kind of animal
+    ("birds", "预测鸟的翼长，R2至少0.8。", "wing_length_cm"),
+    ("birds", "预测鸟的尾长。", "tail_length_cm"),
+    ("birds", "这只鸟是什么种类的？准确率。", "species"),
 ]
 
 
@@ -144,6 +200,18 @@ def test_priors_alone_never_decide():
     df = pd.DataFrame({"size": RNG.normal(size=N), "class": RNG.choice(["a", "b"], N)})
     choice = choose_target("hello there", column_facts(df, profile_table(df)))
     assert choice.target is None and not choice.related
+
+
+def test_a_rival_only_priors_favour_does_not_hold_back_a_described_column():
+    # "residence" is a third of its name (0.75); "class" is only a conventional label name
+    named = target_choice.Candidate("years_at_residence")
+    named.add(0.75, "the request says 'residence' of its name")
+    label = target_choice.Candidate("class")
+    label.add(0.5, "'class' is a conventional name for a label", prior=True)
+    assert target_choice._decide([named, label], {}).target == "years_at_residence"
+    # a rival the request points at as well still holds it back
+    label.add(0.1, "the request's words mean its name")
+    assert target_choice._decide([named, label], {}).target is None
 
 
 def test_times_and_metrics_are_not_values():
@@ -222,7 +290,20 @@ def test_readers_of_names_and_numbers():
     assert abbreviation("fuel economy in miles per gallon", "mpg") == "miles per gallon"
     assert abbreviation("what is a new model", "an") is None
     assert numbers("over 50k or $50,000 or 五万") == {50000.0}
+    assert abbreviation("how many parents or children came", "parch") == "parents children"
+    assert abbreviation("the maximum temperature", "maxtemp") == "maximum temperature"
+    assert abbreviation("predict the price", "price") is None
+    assert abbreviation("the pro rated cost", "prices") is None
     assert "income" in gloss("预测年收入") and gloss("predict income") == "predict income"
+
+
+def test_the_glossary_reads_measures_and_body_parts():
+    assert "age" in gloss("how old is she?").split()
+    assert "duration" in gloss("how many months is the loan for?").split()
+    assert "price" in gloss("what is it worth").split()
+    assert "fin flipper length" in gloss("鱼的鳍长")
+    assert gloss("身高") == " height "  # an entry of its own is kept
+    assert "hand" not in gloss("手机")  # a one-character part only with its measure
 
 
 def test_the_glossary_leaves_the_parsers_words_alone():

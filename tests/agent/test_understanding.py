@@ -345,6 +345,14 @@ def test_drop_columns_are_the_columns_listed_after_a_drop_word(dataset, text, dr
     assert find_drop_columns(text, columns(dataset)) == dropped
 
 
+def test_an_element_named_in_words_drops_the_column_named_by_its_symbol():
+    # an alloy table made up here: compositions name elements by their symbols
+    alloy = ["sample", "Cu", "Zn", "Sn", "Pb", "hardness"]
+    assert find_drop_columns("Predict hardness, leaving out tin and zinc.", alloy) == ["Sn", "Zn"]
+    assert find_drop_columns("Predict hardness without the lead", alloy) == ["Pb"]
+    assert find_drop_columns("Predict hardness from copper", alloy) == []
+
+
 # --- task type and intent --------------------------------------------------------------------
 
 TASK_TYPES = [
