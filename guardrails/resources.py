@@ -1,10 +1,10 @@
 """Resource estimate of a training config on the profiled data, and the checks against `Limits`.
 
-Networks of every family are measured, not guessed: `network_cost` builds the network the
-config describes on PyTorch's "meta" device (shapes only, no memory) for the encoded input
-width (one-hot blocks, or code columns with their cardinalities for embeddings) and runs
-a forward pass there, counting parameters, FLOPs and the bytes autograd saves for the
-backward pass, per row. Memory is then data + weights, gradients and optimiser state +
+Networks of every family are counted, not guessed: `network_cost` (guardrails/network_cost.py)
+walks the layers `engine.models.build_model` makes for the encoded input width (one-hot
+blocks, or code columns with their cardinalities for embeddings), counting parameters,
+FLOPs and the bytes autograd saves for the backward pass, per row, without importing
+PyTorch. Memory is then data + weights, gradients and optimiser state +
 a batch's activations and their gradients; time is forward + backward (~3x the forward
 FLOPs) at an assumed CPU throughput, plus a fixed overhead per optimiser step.
 Gradient-boosted trees cost time by rows x features x iterations. The estimate is meant
@@ -14,20 +14,15 @@ to catch configs that are off by an order of magnitude, not to schedule jobs to 
 from __future__ import annotations
 
 import math
-import warnings
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
-import torch
 from pydantic import BaseModel, Field
-from torch.utils.flop_counter import FlopCounterMode
 
 from ..engine.config import ModelConfig, TaskSpec, TrainingConfig, TreeConfig
-from ..engine.models import build_model
 from .checks import CheckContext, check
 from .findings import Finding
 from .limits import Limits
+from .network_cost import NetworkCost, network_cost
 
 if TYPE_CHECKING:
     from ..engine.data import DataProfile
@@ -48,6 +43,10 @@ FRAMEWORK_MB = 300.0
 DATETIME_PARTS = 4
 #: Copies of the weights held while training: weights, gradients, two Adam moments, best state.
 WEIGHT_COPIES = 5
+
+
+__all__ = ["NetworkCost", "ResourceEstimate", "count_parameters", "encoded_columns",
+           "encoded_width", "estimate_resources", "network_cost", "try_estimate"]
 
 
 class ResourceEstimate(BaseModel):
@@ -99,56 +98,6 @@ def encoded_width(task: TaskSpec, config: TrainingConfig, profile: DataProfile) 
     """Estimated width of the encoded feature matrix (see `encoded_columns`)."""
     numeric, cards = encoded_columns(task, config, profile)
     return numeric + len(cards)
-
-
-@dataclass(frozen=True)
-class NetworkCost:
-    """What one network costs: parameters, and per row, forward FLOPs and the bytes of
-    activations autograd keeps for the backward pass (float32)."""
-
-    n_parameters: int
-    flops_per_row: float
-    activation_bytes_per_row: float
-
-
-def network_cost(model: ModelConfig, n_numeric: int, cardinalities: tuple[int, ...],
-                 n_outputs: int) -> NetworkCost:
-    """Measure the network `build_model` makes for `model` on the meta device (see the
-    module doc). Raises ValueError when the model cannot be built (e.g. "hist_gbt")."""
-    return _network_cost(model.model_dump_json(), n_numeric, tuple(cardinalities), n_outputs)
-
-
-@lru_cache(maxsize=512)
-def _network_cost(model_json: str, n_numeric: int, cardinalities: tuple[int, ...],
-                  n_outputs: int) -> NetworkCost:
-    model = ModelConfig.model_validate_json(model_json)
-    width = n_numeric + len(cardinalities)
-    with torch.device("meta"), warnings.catch_warnings():
-        # a zero-width hidden layer is the finding of `hidden_sizes_valid`, not a warning
-        warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
-        net = build_model(model, width, n_outputs, categorical_cardinalities=cardinalities)
-    net.train()
-    # two batch sizes: the difference is what one more row costs, whatever is per batch
-    small, large = (_forward_cost(net, rows, width) for rows in (8, 16))
-    return NetworkCost(
-        n_parameters=sum(p.numel() for p in net.parameters() if p.requires_grad),
-        flops_per_row=(large[0] - small[0]) / 8, activation_bytes_per_row=(large[1] - small[1]) / 8)
-
-
-def _forward_cost(net: torch.nn.Module, rows: int, width: int) -> tuple[float, float]:
-    """(FLOPs, bytes saved for backward) of one forward pass of `rows` rows on "meta"."""
-    saved = 0
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        nonlocal saved
-        saved += tensor.numel() * tensor.element_size()
-        return tensor
-
-    x = torch.zeros((rows, width), device="meta")
-    with FlopCounterMode(display=False) as flops, \
-            torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        net(x)
-    return float(flops.get_total_flops()), float(saved)
 
 
 def count_parameters(model: ModelConfig, n_inputs: int, n_outputs: int) -> int:
