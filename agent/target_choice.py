@@ -147,7 +147,7 @@ def choose_target(text: str, facts: list[ColumnFacts], *, metric: str | None = N
     if not meant:
         meant = _by_meaning(norm, facts, candidates)
         ranked = ranking()
-    choice = _decide(ranked, excluded)
+    choice = _decide(ranked, excluded, position)
     if not meant:
         note = (" (without word vectors: meaning not compared, install the 'wordllama' "
                 "package)")
@@ -262,7 +262,8 @@ def _by_shape(written: str, norm: str, facts: list[ColumnFacts],
                                                     ", which it does not fit"))
 
 
-def _decide(ranked: list[Candidate], excluded: dict[str, str]) -> TargetChoice:
+def _decide(ranked: list[Candidate], excluded: dict[str, str], position: dict[str, int]
+            ) -> TargetChoice:
     """The winner when it scores enough and leads by the margin; else a question."""
     if not ranked:
         return TargetChoice(ranked, excluded, None, "every column is ruled out",
@@ -279,8 +280,9 @@ def _decide(ranked: list[Candidate], excluded: dict[str, str]) -> TargetChoice:
         return TargetChoice(ranked, excluded, best.column,
                             f"score {best.score:.1f}{runner}: " + "; ".join(best.evidence))
     if best.from_request < MIN_FROM_REQUEST:
-        # nothing in the request points anywhere: a top few by priors alone would mislead
-        choices = [c.column for c in ranked]
+        # nothing in the request points anywhere: a top few by priors alone would mislead,
+        # so every column is offered, in the file's order
+        choices = sorted((c.column for c in ranked), key=position.__getitem__)
         question = ("Which column should I predict? The request names or describes none of "
                     "them. Name it in the request or pass --target.")
         return TargetChoice(ranked, excluded, None, "no column is named or described",

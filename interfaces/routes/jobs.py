@@ -267,5 +267,6 @@ async def _stream(jobs: JobService, run_id: str, after: int, stop: set[str],
 
 def _safe_name(filename: str) -> str:
     """A file name safe to keep on the server (no folders, no odd characters)."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename).name).strip("._") or "data"
-    return name[:100]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename).name).strip("._")
+    # cut, then strip again: a cut may end in a dot, which the data-roots rule refuses
+    return name[:100].rstrip("._") or "data"

@@ -208,10 +208,10 @@ def test_a_rival_only_priors_favour_does_not_hold_back_a_described_column():
     named.add(0.75, "the request says 'residence' of its name")
     label = target_choice.Candidate("class")
     label.add(0.5, "'class' is a conventional name for a label", prior=True)
-    assert target_choice._decide([named, label], {}).target == "years_at_residence"
+    assert target_choice._decide([named, label], {}, {"years_at_residence": 0, "class": 1}).target == "years_at_residence"
     # a rival the request points at as well still holds it back
     label.add(0.1, "the request's words mean its name")
-    assert target_choice._decide([named, label], {}).target is None
+    assert target_choice._decide([named, label], {}, {"years_at_residence": 0, "class": 1}).target is None
 
 
 def test_times_and_metrics_are_not_values():

@@ -210,7 +210,7 @@ def test_the_planners_question_shows_its_choices_and_a_number_answers_it(tmp_pat
     data = tmp_path / "birds.csv"
     data.write_bytes(dataset("penguins.csv").read_bytes())
     # Budgets over 5 s wait for approval before training: the plan is known by then.
-    settings = Settings(datasets_dir=tmp_path, approval_budget_s=5)
+    settings = Settings(datasets_dir=tmp_path, data_roots=[tmp_path], approval_budget_s=5)
     session = ChatSession(settings, user="carol")
     said = talk(session, ["build a model on birds.csv, 2 minutes", "1", "quit"])
     asked = answer_to(said, "build a model on birds.csv, 2 minutes")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -164,7 +165,10 @@ def test_documents_events_and_pages_show_paths_by_label_never_server_paths(layou
         api.app.state.jobs.wait(run_id, timeout=120)
         document = api.get(f"/jobs/{run_id}", headers=VIEWER)
         events = api.get(f"/jobs/{run_id}/events", headers=VIEWER)
-        page = api.get(f"/ui/jobs/{run_id}?key=view-key")
+        login = api.get("/ui/login").text
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', login).group(1)
+        api.post("/ui/login", data={"key": "view-key", "csrf": csrf, "next": "/ui/approvals"})
+        page = api.get(f"/ui/jobs/{run_id}")
         listing = api.get("/jobs", headers=VIEWER)
     assert document.json()["status"] == "succeeded", document.text[:500]
     assert document.json()["request"]["data"] == "root:birds.csv"

@@ -55,7 +55,7 @@ def traversal_corpus(base: Path) -> TraversalLayout:
     sentinel = outside / "sentinel.csv"
     sentinel.write_text(f"{secret},species\n{secret}_a,x\n{secret}_b,y\n" * 20)
     (root / "birds.csv").write_text("wing,beak,species\n" + "".join(
-        f"{i % 7},{i % 5},{'ab'[i % 2]}\n" for i in range(60)))
+        f"{i % 7},{i % 5},{'ab'[i % 7 + i % 5 > 5]}\n" for i in range(60)))
     links = {"link.csv": sentinel, "env.csv": Path("/proc/self/environ"),
              "passwd.csv": Path("/etc/passwd"), "out": outside,
              "rel.csv": Path("..") / "outside" / "sentinel.csv", "chain.csv": root / "link.csv"}
