@@ -27,6 +27,9 @@ def test_planner_and_config_generator_answer_through_tool_calls_and_repair_an_in
         tool_call("describe_column", name="species"),
         tool_call("submit_task_spec", target="species", task_type="multiclass",
                   metric="accuracy", budget_s=20, goal=0.9),
+        # the request states no goal: the answer goes back once, with the reason
+        tool_call("submit_task_spec", target="species", task_type="multiclass",
+                  metric="accuracy", budget_s=20),
         # The first config is invalid: the schema layer rejects the unknown family.
         tool_call("submit_training_config", config={**GOOD_CONFIG,
                                                      "model": {"family": "transformer"}}),
@@ -36,7 +39,8 @@ def test_planner_and_config_generator_answer_through_tool_calls_and_repair_an_in
 
     assert doc["status"] == "planned"
     assert doc["task"]["target"] == "species"
-    assert doc["task"]["goal"] is None  # the request states no goal: the LLM's 0.9 is dropped
+    assert doc["task"]["goal"] is None  # the request states no goal: the LLM's 0.9 is refused
+    assert "no goal 0.9" in model.calls[2][-1].content
     assert doc["config"]["model"]["hidden_sizes"] == [32]
     rounds = doc["validation"]["history"]
     assert [r["passed"] for r in rounds] == [False, True]
@@ -45,7 +49,7 @@ def test_planner_and_config_generator_answer_through_tool_calls_and_repair_an_in
     # The describe_column result went back to the model before it submitted the task.
     assert "species" in model.calls[1][-1].content and "distinct=3" in model.calls[1][-1].content
     # The repair prompt names the field that was wrong.
-    assert "model.family" in model.calls[3][0].content
+    assert "model.family" in model.calls[4][0].content
 
 
 def test_an_invalid_task_spec_gets_a_retry_message_naming_the_field():
