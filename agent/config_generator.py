@@ -14,7 +14,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from mlpilot.agent.context import JobContext
-from mlpilot.agent.llm_config import llm_choose_config
+from mlpilot.agent.llm_config import llm_choose_config, reapply_choice
 from mlpilot.agent.state import JobState, TaskRequest, decision
 from mlpilot.engine.config import TaskSpec, TrainingConfig
 from mlpilot.engine.data import DataProfile
@@ -30,12 +30,16 @@ def generate_config(state: JobState, runtime: Runtime[JobContext]) -> Command[Li
     errors = [f for f in state.get("findings") or [] if f.get("severity") == "error"]
     repairing = bool(errors) and state.get("config") is not None
     draft = expert_config(task, profile, seed=request.seed).model_dump(mode="json")
+    choice = None
     if repairing:
         # whoever chose it, the config came from the expert's candidates: the expert's
         # repairs fix it, and another LLM call would not know more than the findings say
         config, how = repair_config(state["config"], errors), "repaired from the validator's findings"
+    elif ctx.chat_model is not None and state.get("config_choice"):
+        # a critic round changed the task: the same pick from the new draft, no new call
+        config, how = reapply_choice(draft, state["config_choice"])
     elif ctx.chat_model is not None:
-        config, how = llm_choose_config(task, profile, draft, ctx.chat_model)
+        config, how, choice = llm_choose_config(task, profile, draft, ctx.chat_model)
     else:
         config, how = draft, "the offline expert's sizing rules"
     if request.training and not repairing:
@@ -44,7 +48,7 @@ def generate_config(state: JobState, runtime: Runtime[JobContext]) -> Command[Li
     summary = describe(config)
     ctx.emit("config_generator", f"config: {summary}")
     return Command(goto="validator", update={
-        "config": config,
+        "config": config, **({"config_choice": choice} if choice else {}),
         "decisions": [decision("config_generator", summary, how)],
     })
 

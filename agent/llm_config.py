@@ -111,10 +111,21 @@ def adjusted(config: dict[str, Any], args: dict[str, Any]) -> tuple[dict[str, An
     return config, changes
 
 
+def reapply_choice(draft: dict[str, Any], choice: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The LLM's earlier pick (`choose_config`'s arguments) made again from a new draft, as
+    after a critic round changed the task: the same candidate and adjustments, no new call."""
+    candidates = candidate_configs(draft)
+    index = int(choice["candidate"])
+    config, changes = adjusted(candidates[index][1], choice)
+    return config, (f"the LLM's earlier choice again: candidate {index} ({candidates[index][0]})"
+                    + (", adjusted " + ", ".join(changes) if changes else ""))
+
+
 def llm_choose_config(task: TaskSpec, profile: DataProfile, draft: dict[str, Any], chat_model
-                      ) -> tuple[dict[str, Any], str]:
-    """The config the LLM picks among the expert's candidates, with how it was chosen; the
-    expert's own config when the model gives no valid choice after one retry."""
+                      ) -> tuple[dict[str, Any], str, dict[str, Any] | None]:
+    """The config the LLM picks among the expert's candidates, with how it was chosen and
+    its valid choice (None when refused); the expert's own config when the model gives no
+    valid choice after one retry."""
     candidates = candidate_configs(draft)
     prompt = config_prompt(task, profile, candidates)
     tries: list[str] = []
@@ -128,20 +139,21 @@ def llm_choose_config(task: TaskSpec, profile: DataProfile, draft: dict[str, Any
         except (TypeError, ValueError) as err:
             tries.append(str(err))
             if len(tries) > 1:
-                return draft, (f"LLM choice {args} refused: {err}; used the expert's config")
+                return draft, (f"LLM choice {args} refused: {err}; used the expert's config"), None
             raise ValueError(str(err)) from None
         why = f"chosen by the LLM: candidate {index} ({candidates[index][0]})"
         if changes:
             why += ", adjusted " + ", ".join(changes)
         if args.get("reason"):
             why += f": {args['reason']}"
-        return config, why
+        return config, why, {k: args.get(k) for k in ("candidate", "family", "max_epochs",
+                                                     "learning_rate")}
 
     try:
-        _, (config, how) = call_until_submitted(chat_model, [HumanMessage(prompt)],
+        _, (config, how, choice) = call_until_submitted(chat_model, [HumanMessage(prompt)],
                                                 tools=[choose_config],
                                                 finish={"choose_config": accept},
                                                 max_turns=MAX_TURNS)
     except LLMError as err:
-        return draft, f"LLM gave no config ({err}); used the expert's config"
-    return config, how
+        return draft, f"LLM gave no config ({err}); used the expert's config", None
+    return config, how, choice

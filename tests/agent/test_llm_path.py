@@ -99,3 +99,19 @@ def test_offline_expert_is_the_default_and_providers_follow_the_settings(monkeyp
     assert type(build_chat_model(Settings())).__name__ == "ChatAnthropic"
     with pytest.raises(AssertionError, match="real LLM"):
         build_chat_model(Settings()).invoke("hello")  # the suite refuses real calls
+
+
+def test_a_critic_round_reapplies_the_llm_s_config_choice_without_a_new_call():
+    # The critic drops the leaking 'alive' and sends the task back to the config generator.
+    model = ScriptedChatModel(script=[
+        tool_call("submit_task_spec", target="survived", task_type="binary", metric="accuracy",
+                  budget_s=60),
+        tool_call("choose_config", candidate=2, reason="small data"),
+    ])
+    doc = plan_only(Runner(Settings(), chat_model=model), TaskRequest(
+        request="predict whether the passenger survived", data=dataset("titanic.csv")))
+    assert "alive" in doc["task"]["drop_columns"]
+    assert len(model.calls) == 2
+    chosen = [d["why"] for d in doc["decisions"] if d["stage"] == "config_generator"]
+    assert "candidate 2" in chosen[0] and "earlier choice again: candidate 2" in chosen[1]
+    assert doc["config"]["max_epochs"] <= 100  # the small fast network's limit

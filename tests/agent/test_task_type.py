@@ -139,7 +139,7 @@ def test_the_llm_may_not_invent_a_goal_or_call_three_classes_binary():
         # wrong twice: sent back once with the reasons, then the expert decides those fields
         *[tool_call("submit_task_spec", target="species", task_type="binary",
                     metric="accuracy", budget_s=20, goal=0.95)] * 2,
-        *[tool_call("choose_config", candidate=0, reason="fits")] * 3,  # each critic round
+        tool_call("choose_config", candidate=0, reason="fits"),  # kept over critic rounds
     ])
     doc = plan_only(Runner(Settings(), chat_model=model), TaskRequest(
         request="which penguin species is it? 20 seconds", data=dataset("penguins.csv")))
@@ -154,7 +154,7 @@ def test_the_llm_keeps_a_goal_the_request_states():
     model = ScriptedChatModel(script=[
         tool_call("submit_task_spec", target="species", task_type="multiclass",
                   metric="accuracy", budget_s=20, goal=0.9),
-        *[tool_call("choose_config", candidate=0, reason="fits")] * 3,  # each critic round
+        tool_call("choose_config", candidate=0, reason="fits"),  # kept over critic rounds
     ])
     doc = plan_only(Runner(Settings(), chat_model=model), TaskRequest(
         request="which penguin species is it? ninety percent accuracy or better, 20 seconds",
