@@ -50,6 +50,9 @@ class Expected:
     budget_s: float  # stated, or the default
     budget_stated: bool
     text: str = ""  # the request, to tell a goal it writes from one the model invented
+    #: the target the request names outright, when the expert chose it: a written name
+    #: outranks any reading by meaning, so another column is a wrong answer
+    named_target: str | None = None
 
 
 def planner_prompt(request: TaskRequest, understood: Understanding, df: pd.DataFrame,
@@ -119,6 +122,9 @@ def answer_problems(args: dict[str, Any], expected: Expected, df: pd.DataFrame,
         return task, problems
     if task.target in expected.excluded:
         problems["target"] = f"{task.target!r} is ruled out: {expected.excluded[task.target]}"
+    elif expected.named_target and task.target != expected.named_target:
+        problems["target"] = (f"the request names the column {expected.named_target!r}; "
+                              f"{task.target!r} is not named")
     elif task.target in expected.unusable:
         problems["target"] = (f"{task.target!r} cannot be a target (an identifier, constant, "
                               "free text, dates or empty)")

@@ -191,7 +191,8 @@ def llm_task(request: TaskRequest, understood: Understanding, df: pd.DataFrame,
         columns=columns, excluded={} if request.target else choice.excluded,
         unusable={f.name for f in facts if not f.usable}, metric=firm_metric,
         goal=stated["goal"], budget_s=stated["budget_s"],
-        budget_stated=bool(request.budget_s or understood.budget_s), text=request.request)
+        budget_stated=bool(request.budget_s or understood.budget_s), text=request.request,
+        named_target=choice.target if choice.target and choice.ranked[0].named else None)
     explicit = {k: v for k, v in {"target": request.target, "task_type": request.task_type,
                                   "metric": request.metric, "budget_s": request.budget_s,
                                   "goal": request.goal}.items() if v is not None}

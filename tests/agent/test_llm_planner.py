@@ -117,3 +117,11 @@ def test_no_usable_answer_falls_back_to_the_expert():
     task, why = plan_with(model, "which penguin species is it?")
     assert task.target == "species"
     assert why[0][0] == "LLM gave no task" and "used the expert's decision" in why[0][1]
+
+
+def test_a_target_the_request_names_outranks_another_column():
+    model = ScriptedChatModel(script=[spec(target="island"), spec(target="island")])
+    task, why = plan_with(model, "predict the species column, please")
+    assert task.target == "species"
+    assert "names the column 'species'" in model.calls[1][-1].content
+    assert "refused" in why[0][0]
