@@ -246,6 +246,9 @@ def llm_task(request: TaskRequest, understood: Understanding, df: pd.DataFrame,
     task_type = update.get("task_type", task.task_type)
     if "metric" in problems or (firm_metric is None and "metric" not in explicit):
         metric, reason = firm_metric, "stated by the request"
+        if metric is None and reading.metric and _fits(reading.metric, task_type):
+            # as the expert reads it: loose words ("how accurate") name a metric that fits
+            metric, reason = reading.metric, f"the request says '{reading.evidence}'"
         if metric is None:
             metric, reason = default_metric(task_type,
                                             _class_counts(profile, df, task.target, task_type))
