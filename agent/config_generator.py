@@ -1,30 +1,24 @@
 """Config generator: writes the `TrainingConfig` for a TaskSpec and a data profile.
 
 Offline, the expert applies sizing rules (below) and, on a repair round, the fixes the
-validator chain's findings name. With an LLM, the model gets the expert's draft and the
-findings and answers by calling `submit_training_config`; its answer is not trusted:
-the validator node checks it like any other.
+validator chain's findings name. With an LLM, the model picks among the expert's candidate
+configs and may adjust a few fields (`agent.llm_config`); it never writes a whole config,
+and the validator node checks the result like any other.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
-from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from mlpilot.agent.context import JobContext
-from mlpilot.agent.llm import call_until_submitted
+from mlpilot.agent.llm_config import llm_choose_config, reapply_choice
 from mlpilot.agent.state import JobState, TaskRequest, decision
 from mlpilot.engine.config import TaskSpec, TrainingConfig
 from mlpilot.engine.data import DataProfile
 from mlpilot.knowledge.patches import apply_patch
-from mlpilot.prompts import render
-from mlpilot.tools.agent_tools import submit_training_config
-
-PROMPT = "config_generator"
 
 
 def generate_config(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["validator"]]:
@@ -36,10 +30,16 @@ def generate_config(state: JobState, runtime: Runtime[JobContext]) -> Command[Li
     errors = [f for f in state.get("findings") or [] if f.get("severity") == "error"]
     repairing = bool(errors) and state.get("config") is not None
     draft = expert_config(task, profile, seed=request.seed).model_dump(mode="json")
-    if ctx.chat_model is not None:
-        config, how = llm_config(task, profile, draft, errors, ctx), "written by the LLM"
-    elif repairing:
+    choice = None
+    if repairing:
+        # whoever chose it, the config came from the expert's candidates: the expert's
+        # repairs fix it, and another LLM call would not know more than the findings say
         config, how = repair_config(state["config"], errors), "repaired from the validator's findings"
+    elif ctx.chat_model is not None and state.get("config_choice"):
+        # a critic round changed the task: the same pick from the new draft, no new call
+        config, how = reapply_choice(draft, state["config_choice"])
+    elif ctx.chat_model is not None:
+        config, how, choice = llm_choose_config(task, profile, draft, ctx.chat_model)
     else:
         config, how = draft, "the offline expert's sizing rules"
     if request.training and not repairing:
@@ -48,7 +48,7 @@ def generate_config(state: JobState, runtime: Runtime[JobContext]) -> Command[Li
     summary = describe(config)
     ctx.emit("config_generator", f"config: {summary}")
     return Command(goto="validator", update={
-        "config": config,
+        "config": config, **({"config_choice": choice} if choice else {}),
         "decisions": [decision("config_generator", summary, how)],
     })
 
@@ -125,26 +125,6 @@ def repair_config(config: dict[str, Any], errors: list[dict[str, Any]]) -> dict[
         if patch:
             repaired = apply_patch(repaired, patch)
     return repaired
-
-
-def llm_config(task: TaskSpec, profile: DataProfile, draft: dict[str, Any],
-               errors: list[dict[str, Any]], ctx: JobContext) -> dict[str, Any]:
-    """Ask the LLM for a config via `submit_training_config`; returns its raw (unvalidated) dict."""
-    prompt = render(PROMPT, task=task.model_dump_json(), profile=profile.model_dump_json(),
-                    draft=json.dumps(draft),
-                    findings="\n".join(f"- {f['field']}: {f['message']} ({f['hint']})"
-                                       for f in errors))
-
-    def accept(args: dict[str, Any]) -> dict[str, Any]:
-        config = args.get("config")
-        if not isinstance(config, dict):  # a ValueError goes back to the model as a tool error
-            raise ValueError("config: pass the whole TrainingConfig object as `config`")  # noqa: TRY004
-        return config
-
-    _, config = call_until_submitted(ctx.chat_model, [HumanMessage(prompt)],
-                                     tools=[submit_training_config],
-                                     finish={"submit_training_config": accept})
-    return config
 
 
 def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

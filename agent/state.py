@@ -115,6 +115,7 @@ class JobState(TypedDict, total=False):
     profile: dict[str, Any]  # engine.data.DataProfile
     task: dict[str, Any]  # engine.config.TaskSpec
     config: dict[str, Any]  # engine.config.TrainingConfig, as generated / repaired
+    config_choice: dict[str, Any] | None  # the LLM's pick among the expert's candidates
     findings: list[dict[str, Any]]  # the validator's findings on the current config
     critic_findings: Annotated[list[dict[str, Any]], operator.add]  # every critic flag
     validation_history: Annotated[list[dict[str, Any]], operator.add]

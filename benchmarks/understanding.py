@@ -274,6 +274,9 @@ def _record(case: Case, outcome: PlanOutcome, scores: list[FieldScore]) -> dict:
     return {"part": case.part, "index": case.index, "request": case.request, "data": case.data,
             "language": case.language, "categories": case.categories, "error": outcome.error,
             "seconds": round(outcome.seconds, 3),
+            # the LLM path's own account: its proposals, refusals and fallbacks
+            "llm_decisions": [d for d in (outcome.doc or {}).get("decisions", [])
+                              if "LLM" in d.get("decision", "") + d.get("why", "")],
             "fields": {s.field: {"ok": s.ok, "expected": s.expected, "got": s.got}
                        for s in scores}}
 

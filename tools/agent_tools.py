@@ -1,20 +1,24 @@
 """The tools the LLM agents see. Each is built for one job, so job state (the data, the
 settings) is bound in and stays out of the schema the model sees.
 
-Finishing tools (`submit_task_spec`, `submit_training_config`, `ask_user`, `apply_fix`)
-only carry the model's answer; the calling agent validates it and sends back a retry
+Finishing tools (`submit_task_spec`, `choose_config`, `submit_training_config`, `ask_user`,
+`apply_fix`) only carry the model's answer; the calling agent validates it and sends back a retry
 message naming the field when it is wrong.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from langchain_core.tools import BaseTool
 
 from mlpilot.engine.config import Metric, TaskType, TrainingConfig
 from mlpilot.tools.base import typed_tool
+
+#: The families the first model may have: it is a network, which checks the config; the
+#: search may still pick trees.
+NetworkFamily = Literal["linear", "mlp", "resnet", "ft_transformer"]
 
 
 def describe_column_tool(df: pd.DataFrame) -> BaseTool:
@@ -79,6 +83,26 @@ def submit_training_config(config: TrainingConfig) -> str:
         config: The complete training configuration.
     """
     return "submitted"
+
+
+@typed_tool(risk="low")
+def choose_config(
+    candidate: int,
+    reason: str,
+    family: NetworkFamily | None = None,
+    max_epochs: int | None = None,
+    learning_rate: float | None = None,
+) -> str:
+    """Choose one of the expert's candidate training configs, optionally adjusted.
+
+    Args:
+        candidate: Number of the candidate config to use.
+        reason: One sentence on why it suits this data.
+        family: Another network family for the first model, or null to keep the candidate's.
+        max_epochs: Another epoch limit, or null to keep the candidate's.
+        learning_rate: Another learning rate, or null to keep the candidate's.
+    """
+    return "chosen"
 
 
 @typed_tool(risk="medium")

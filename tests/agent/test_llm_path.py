@@ -1,5 +1,6 @@
-"""The LLM path, driven by the scripted chat model: agents answer through tool calls, and a
-config the validator chain rejects goes back to the model with the findings to repair."""
+"""The LLM path, driven by the scripted chat model: agents answer through tool calls; the
+planner's answer is checked against the data and the words, and the config generator picks
+among the expert's candidate configs instead of writing one."""
 
 from __future__ import annotations
 
@@ -13,39 +14,54 @@ from mlpilot.agent.state import TaskRequest
 from tests.conftest import dataset
 from tests.fakes import ScriptedChatModel, tool_call
 
-GOOD_CONFIG = {"model": {"family": "mlp", "hidden_sizes": [32]}, "batch_size": 32,
-               "max_epochs": 30, "early_stopping_patience": 5,
-               "search": {"space": {"batch_size": [16, 32]}}}
-
 
 def request() -> TaskRequest:
     return TaskRequest(request="which penguin species is it? report accuracy, 20 seconds", data=dataset("penguins.csv"))
 
 
-def test_planner_and_config_generator_answer_through_tool_calls_and_repair_an_invalid_config():
+def test_planner_and_config_generator_answer_through_tool_calls():
     model = ScriptedChatModel(script=[
         tool_call("describe_column", name="species"),
         tool_call("submit_task_spec", target="species", task_type="multiclass",
                   metric="accuracy", budget_s=20, goal=0.9),
-        # The first config is invalid: the schema layer rejects the unknown family.
-        tool_call("submit_training_config", config={**GOOD_CONFIG,
-                                                     "model": {"family": "transformer"}}),
-        tool_call("submit_training_config", config=GOOD_CONFIG),
+        # the request states no goal: the answer goes back once, with the reason
+        tool_call("submit_task_spec", target="species", task_type="multiclass",
+                  metric="accuracy", budget_s=20),
+        # the config generator picks a candidate and adjusts a field it can judge
+        tool_call("choose_config", candidate=1, family="resnet", max_epochs=50,
+                  reason="trees suit small data"),
     ])
     doc = plan_only(Runner(Settings(), chat_model=model), request())
 
     assert doc["status"] == "planned"
     assert doc["task"]["target"] == "species"
-    assert doc["task"]["goal"] is None  # the request states no goal: the LLM's 0.9 is dropped
-    assert doc["config"]["model"]["hidden_sizes"] == [32]
-    rounds = doc["validation"]["history"]
-    assert [r["passed"] for r in rounds] == [False, True]
-    assert doc["validation"]["first_pass_valid"] is False
-    assert rounds[0]["findings"][0]["field"] == "model.family"
+    assert doc["task"]["goal"] is None  # the request states no goal: the LLM's 0.9 is refused
+    assert "no goal 0.9" in model.calls[2][-1].content
+    assert doc["config"]["model"]["family"] == "resnet" and doc["config"]["max_epochs"] == 50
+    assert doc["config"]["search"]["space"]["families"][0] == "hist_gbt"
+    assert doc["validation"]["first_pass_valid"] is True
+    chosen = [d for d in doc["decisions"] if d["stage"] == "config_generator"]
+    assert "chosen by the LLM: candidate 1" in chosen[0]["why"]
+    assert "adjusted family resnet, max_epochs 50" in chosen[0]["why"]
     # The describe_column result went back to the model before it submitted the task.
     assert "species" in model.calls[1][-1].content and "distinct=3" in model.calls[1][-1].content
-    # The repair prompt names the field that was wrong.
-    assert "model.family" in model.calls[3][0].content
+    # The config prompt lists the expert's candidates, one line each, and stays short.
+    prompt = model.calls[3][0].content
+    assert "0: the expert's config" in prompt and "3: " in prompt and len(prompt) < 2_000 * 4
+
+
+def test_a_config_choice_out_of_range_goes_back_once_then_the_expert_config_is_used():
+    model = ScriptedChatModel(script=[
+        tool_call("submit_task_spec", target="species", task_type="multiclass",
+                  metric="accuracy", budget_s=20),
+        tool_call("choose_config", candidate=7, reason="?"),
+        tool_call("choose_config", candidate=0, learning_rate=3.0, reason="fast"),
+    ])
+    doc = plan_only(Runner(Settings(), chat_model=model), request())
+    assert "candidate: 7 is not one of 0-3" in model.calls[2][-1].content
+    chosen = [d for d in doc["decisions"] if d["stage"] == "config_generator"]
+    assert "refused" in chosen[0]["why"] and "used the expert's config" in chosen[0]["why"]
+    assert doc["config"]["optimizer"]["learning_rate"] == 2e-3  # the expert's
 
 
 def test_an_invalid_task_spec_gets_a_retry_message_naming_the_field():
@@ -54,7 +70,7 @@ def test_an_invalid_task_spec_gets_a_retry_message_naming_the_field():
                   budget_s=20),
         tool_call("submit_task_spec", target="species", task_type="multiclass", metric="accuracy",
                   budget_s=20),
-        tool_call("submit_training_config", config=GOOD_CONFIG),
+        tool_call("choose_config", candidate=0, reason="the expert's sizing fits"),
     ])
     doc = plan_only(Runner(Settings(), chat_model=model), request())
     assert doc["task"]["target"] == "species"
@@ -83,3 +99,19 @@ def test_offline_expert_is_the_default_and_providers_follow_the_settings(monkeyp
     assert type(build_chat_model(Settings())).__name__ == "ChatAnthropic"
     with pytest.raises(AssertionError, match="real LLM"):
         build_chat_model(Settings()).invoke("hello")  # the suite refuses real calls
+
+
+def test_a_critic_round_reapplies_the_llm_s_config_choice_without_a_new_call():
+    # The critic drops the leaking 'alive' and sends the task back to the config generator.
+    model = ScriptedChatModel(script=[
+        tool_call("submit_task_spec", target="survived", task_type="binary", metric="accuracy",
+                  budget_s=60),
+        tool_call("choose_config", candidate=2, reason="small data"),
+    ])
+    doc = plan_only(Runner(Settings(), chat_model=model), TaskRequest(
+        request="predict whether the passenger survived", data=dataset("titanic.csv")))
+    assert "alive" in doc["task"]["drop_columns"]
+    assert len(model.calls) == 2
+    chosen = [d["why"] for d in doc["decisions"] if d["stage"] == "config_generator"]
+    assert "candidate 2" in chosen[0] and "earlier choice again: candidate 2" in chosen[1]
+    assert doc["config"]["max_epochs"] <= 100  # the small fast network's limit

@@ -17,9 +17,6 @@ from mlpilot.engine.data import profile_table
 from tests.conftest import dataset
 from tests.fakes import ScriptedChatModel, tool_call
 
-CONFIG = {"model": {"family": "mlp", "hidden_sizes": [32]}, "batch_size": 32, "max_epochs": 30,
-          "early_stopping_patience": 5, "search": {"space": {"batch_size": [16, 32]}}}
-
 
 def coded(tmp_path, name: str, codes, n: int = 240, seed: int = 0):
     """A CSV whose column `name` holds integer codes drawn from `codes`, with two features."""
@@ -139,22 +136,25 @@ def test_a_request_with_no_task_asks_what_to_predict(tmp_path):
 
 def test_the_llm_may_not_invent_a_goal_or_call_three_classes_binary():
     model = ScriptedChatModel(script=[
-        tool_call("submit_task_spec", target="species", task_type="binary", metric="accuracy",
-                  budget_s=20, goal=0.95),
-        *[tool_call("submit_training_config", config=CONFIG)] * 3,  # each critic round
+        # wrong twice: sent back once with the reasons, then the expert decides those fields
+        *[tool_call("submit_task_spec", target="species", task_type="binary",
+                    metric="accuracy", budget_s=20, goal=0.95)] * 2,
+        tool_call("choose_config", candidate=0, reason="fits"),  # kept over critic rounds
     ])
     doc = plan_only(Runner(Settings(), chat_model=model), TaskRequest(
         request="which penguin species is it? 20 seconds", data=dataset("penguins.csv")))
     assert doc["task"]["task_type"] == "multiclass"
     assert doc["task"]["goal"] is None
-    assert any("goal" in d["decision"] and "not stated" in d["why"] for d in doc["decisions"])
+    assert any("goal 0.95 refused" in d["decision"] and "no goal" in d["why"]
+               for d in doc["decisions"])
+    assert any("task_type binary refused" in d["decision"] for d in doc["decisions"])
 
 
 def test_the_llm_keeps_a_goal_the_request_states():
     model = ScriptedChatModel(script=[
         tool_call("submit_task_spec", target="species", task_type="multiclass",
                   metric="accuracy", budget_s=20, goal=0.9),
-        *[tool_call("submit_training_config", config=CONFIG)] * 3,  # each critic round
+        tool_call("choose_config", candidate=0, reason="fits"),  # kept over critic rounds
     ])
     doc = plan_only(Runner(Settings(), chat_model=model), TaskRequest(
         request="which penguin species is it? ninety percent accuracy or better, 20 seconds",

@@ -12,7 +12,8 @@ from mlpilot.tools.base import risk_of, typed_tool
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 LLM_TOOLS = [agent_tools.describe_column_tool(pd.DataFrame({"a": [1]})), agent_tools.submit_task_spec,
-             agent_tools.ask_user, agent_tools.submit_training_config, agent_tools.apply_fix]
+             agent_tools.ask_user, agent_tools.choose_config,
+             agent_tools.submit_training_config, agent_tools.apply_fix]
 
 
 @pytest.mark.parametrize("tool", LLM_TOOLS, ids=lambda t: t.name)

@@ -1,0 +1,127 @@
+"""The planner's LLM path, driven by the scripted model: the prompt shows the expert's
+evidence, every answer is checked against the data and the request's words, a wrong answer
+goes back once with the reason, and a second wrong answer gives way to the expert."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlpilot.agent.context import JobContext, load_request_data
+from mlpilot.agent.planner import NeedsInput, llm_task
+from mlpilot.agent.settings import Settings
+from mlpilot.agent.state import TaskRequest
+from mlpilot.agent.understanding import understand
+from mlpilot.engine.data import profile_table
+from tests.conftest import dataset
+from tests.fakes import ScriptedChatModel, tool_call
+
+#: A generous bound for a prompt of 2,000 tokens at about 4 characters a token.
+MAX_PROMPT_CHARS = 2_000 * 4
+
+
+def plan_with(model: ScriptedChatModel, text: str, data: str = "penguins.csv", **fields):
+    request = TaskRequest(request=text, data=dataset(data), **fields)
+    df = load_request_data(request)
+    understood = understand(text, [str(c) for c in df.columns])
+    ctx = JobContext(settings=Settings(), chat_model=model)
+    return llm_task(request, understood, df, profile_table(df), ctx)
+
+
+def spec(target="species", task_type="multiclass", metric="balanced_accuracy", budget_s=60.0, **more):
+    return tool_call("submit_task_spec", target=target, task_type=task_type, metric=metric,
+                     budget_s=budget_s, **more)
+
+
+def test_the_prompt_shows_the_evidence_compactly_not_the_profile():
+    model = ScriptedChatModel(script=[spec(target="income", task_type="binary", metric="f1",
+                                           budget_s=120)])
+    task, _ = plan_with(model, "predict whether income is above 50K, f1, 2 minutes", "adult.csv")
+    prompt = model.calls[0][0].content
+    assert len(prompt) < MAX_PROMPT_CHARS
+    assert "- income | " in prompt and "<=50K" in prompt  # candidate, score and sample values
+    assert "- metric: f1" in prompt and "- budget: 120s" in prompt  # the expert's readings
+    assert '"n_missing"' not in prompt  # no profile JSON
+    assert (task.target, task.task_type, task.metric, task.budget_s) == ("income", "binary", "f1", 120)
+
+
+def test_three_species_called_binary_go_back_once_then_the_expert_decides():
+    model = ScriptedChatModel(script=[spec(task_type="binary"), spec(task_type="binary")])
+    task, why = plan_with(model, "which penguin species is it?")
+    assert task.task_type == "multiclass"
+    retry = model.calls[1][-1].content
+    assert "task_type" in retry and "3 distinct values" in retry and "multiclass, not binary" in retry
+    refused = [w for w in why if w[0].startswith("LLM task_type binary refused")]
+    assert refused and "used the expert's multiclass" in refused[0][1]
+
+
+def test_a_wrong_answer_then_a_right_one_is_accepted_and_the_retry_reported():
+    model = ScriptedChatModel(script=[spec(target="island"), spec(target="species")])
+    task, why = plan_with(model, "predict the species from the island and the bill length")
+    assert task.target == "species"
+    retry = model.calls[1][-1].content
+    assert "'island' is ruled out" in retry
+    assert "after one retry" in why[0][1]
+    assert not any(d.startswith("LLM ") and "refused" in d for d, _ in why)
+
+
+def test_a_wrong_target_twice_falls_back_to_the_experts_whole_task():
+    model = ScriptedChatModel(script=[spec(target="island"), spec(target="island")])
+    task, why = plan_with(model, "predict the species from the island and the bill length")
+    assert task.target == "species" and task.task_type == "multiclass"
+    assert "refused" in why[0][0] and "used the expert's decision" in why[0][1]
+
+
+def test_an_invented_goal_and_budget_are_refused_and_the_request_s_values_used():
+    model = ScriptedChatModel(script=[spec(goal=0.95, budget_s=300),
+                                      spec(goal=0.95, budget_s=300)])
+    task, why = plan_with(model, "which penguin species is it? 20 seconds")
+    assert task.goal is None and task.budget_s == 20
+    retry = model.calls[1][-1].content
+    assert "goal" in retry and "budget_s" in retry and "20s" in retry
+    decisions = " | ".join(d for d, _ in why)
+    assert "LLM goal 0.95 refused" in decisions and "LLM budget_s 300.0 refused" in decisions
+
+
+def test_a_goal_the_request_writes_is_kept():
+    model = ScriptedChatModel(script=[spec(goal=0.9, metric="accuracy")])
+    task, _ = plan_with(model, "which penguin species is it? I need 90% accuracy")
+    assert task.goal == 0.9 and len(model.calls) == 1
+
+
+def test_with_no_metric_stated_the_report_names_the_default_used():
+    model = ScriptedChatModel(script=[spec(metric="roc_auc")])
+    task, why = plan_with(model, "which penguin species is it?")
+    assert task.metric in ("accuracy", "balanced_accuracy")
+    assert any(d == "LLM metric roc_auc refused" and "no metric stated" in w for d, w in why)
+
+
+def test_explicit_fields_win_without_a_retry():
+    model = ScriptedChatModel(script=[spec(target="island", metric="f1")])
+    task, _ = plan_with(model, "do it", target="species", metric="balanced_accuracy")
+    assert (task.target, task.metric) == ("species", "balanced_accuracy")
+    assert len(model.calls) == 1
+
+
+def test_asking_when_the_evidence_settles_the_target_goes_back_once():
+    model = ScriptedChatModel(script=[tool_call("ask_user", question="Which column?"),
+                                      tool_call("ask_user", question="Which column?")])
+    with pytest.raises(NeedsInput):
+        plan_with(model, "which penguin species is it?")
+    assert "settles the target" in model.calls[1][-1].content
+
+
+def test_no_usable_answer_falls_back_to_the_expert():
+    from langchain_core.messages import AIMessage
+
+    model = ScriptedChatModel(script=[AIMessage(content="species, I think")] * 5)
+    task, why = plan_with(model, "which penguin species is it?")
+    assert task.target == "species"
+    assert why[0][0] == "LLM gave no task" and "used the expert's decision" in why[0][1]
+
+
+def test_a_target_the_request_names_outranks_another_column():
+    model = ScriptedChatModel(script=[spec(target="island"), spec(target="island")])
+    task, why = plan_with(model, "predict the species column, please")
+    assert task.target == "species"
+    assert "names the column 'species'" in model.calls[1][-1].content
+    assert "refused" in why[0][0]
