@@ -15,6 +15,7 @@ from langchain_core.messages import HumanMessage
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command
+from pydantic import ValidationError
 
 from mlpilot.agent.context import JobContext, load_request_data, load_request_test_data
 from mlpilot.agent.llm import LLMError, call_until_submitted
