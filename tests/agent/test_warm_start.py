@@ -220,7 +220,7 @@ def test_the_setting_turns_warm_starts_off(penguins, tmp_path, monkeypatch):
 def test_a_second_job_on_similar_data_starts_from_the_first_jobs_best_config(penguins, tmp_path):
     settings = Settings()
     first = Runner(settings).start(TaskRequest(
-        request="predict the species of a penguin, 3 seconds", data=dataset("penguins.csv"),
+        request="predict the species of a penguin, 5 seconds", data=dataset("penguins.csv"),
         training={"model": {"hidden_sizes": [48]}, "optimizer": {"learning_rate": 0.004},
                   "batch_size": 32}), auto_approve=True)
     assert first.status == "succeeded"
@@ -231,7 +231,7 @@ def test_a_second_job_on_similar_data_starts_from_the_first_jobs_best_config(pen
     similar = tmp_path / "penguins_resampled.csv"
     penguins.sample(frac=0.9, random_state=1).to_csv(similar, index=False)
     second = Runner(settings).start(TaskRequest(  # enough budget for a search on a busy machine
-        request="predict the species of a penguin, 6 seconds", data=similar), auto_approve=True)
+        request="predict the species of a penguin, 10 seconds", data=similar), auto_approve=True)
     assert second.status == "succeeded"
 
     warm = second.result["search"]["warm_start"]
@@ -255,7 +255,7 @@ def test_a_second_job_on_similar_data_starts_from_the_first_jobs_best_config(pen
     assert "Warm-started" in markdown and first.job_id in markdown
 
     # the first job's trials were offered to the sampler, and joined the study once the
-    # enqueued configs ran (on a busy machine a 6 s search may end before): they are
+    # enqueued configs ran (on a busy machine a short search may end before): they are
     # never counted as the second job's trials
     assert warm["n_prior_trials"] == len(remembered.trials)
     prior = [t for t in trials if PRIOR_ATTR in t.user_attrs]
