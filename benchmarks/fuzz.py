@@ -29,6 +29,10 @@ from fastapi.testclient import TestClient
 
 from mlpilot.agent.settings import Settings
 from mlpilot.interfaces.api import create_app
+
+# the harness and the traversal corpus live beside the tests they serve (`tests/` is not
+# part of the installed package): import them from this checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.interfaces.api_fixtures import KEYS, OPERATOR
 from tests.interfaces.fuzzing import PHASES, NoTraining, fuzz, fuzz_app
 
