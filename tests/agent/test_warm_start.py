@@ -231,7 +231,7 @@ def test_a_second_job_on_similar_data_starts_from_the_first_jobs_best_config(pen
     similar = tmp_path / "penguins_resampled.csv"
     penguins.sample(frac=0.9, random_state=1).to_csv(similar, index=False)
     second = Runner(settings).start(TaskRequest(  # enough budget for a search on a busy machine
-        request="predict the species of a penguin, 10 seconds", data=similar), auto_approve=True)
+        request="predict the species of a penguin, 20 seconds", data=similar), auto_approve=True)
     assert second.status == "succeeded"
 
     warm = second.result["search"]["warm_start"]
