@@ -157,16 +157,42 @@ def test_cross_fitting_scores_every_row_out_of_fold_and_includes_the_tree_defaul
     assert chosen.weights == sorted(chosen.weights, reverse=True)  # the largest weight first
 
 
-def test_no_second_round_starts_when_it_would_not_fit(data):
+class _StepClock:
+    """`time.monotonic` for `crossfit` that moves only when a config is cross-fitted, by
+    `step` seconds a call: a round's length no longer depends on the machine's load. It
+    starts far ahead of the real clock, so the training code's own deadline checks (on the
+    real clock) never cut a fold."""
+
+    def __init__(self, step: float):
+        self.now, self.step = time.monotonic() + 1e6, step
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_no_second_round_starts_when_it_would_not_fit(data, monkeypatch):
+    clock = _StepClock(step=10.0)
+    real_cross_fit = crossfit.cross_fit
+
+    def timed_cross_fit(*args, **kwargs):
+        clock.now += clock.step
+        return real_cross_fit(*args, **kwargs)
+
+    monkeypatch.setattr(crossfit, "time", clock)
+    monkeypatch.setattr(crossfit, "cross_fit", timed_cross_fit)
     candidates = [_candidate(TREES, data, 0)]
-    started = time.monotonic()
-    chosen = crossfit.cross_fit_chosen(candidates, NET, data, TASK, deadline=started + 60)
-    once = sum(b.seconds for b in chosen.tried)
+    roomy = crossfit.cross_fit_chosen(candidates, NET, data, TASK, deadline=clock.now + 1e4)
+    assert roomy.rounds == crossfit.MAX_ROUNDS
+    once = sum(b.seconds for b in roomy.tried)
     # a deadline that holds the first round, not a second one at its measured pace
     tight = crossfit.cross_fit_chosen(candidates, NET, data, TASK,
-                                      deadline=time.monotonic() + once * 2.2)
+                                      deadline=clock.now + once * 2.2)
     assert tight is not None and tight.rounds == 1
     assert all(len(b.models) == crossfit.FOLDS for b in tight.tried)
+    # and one that holds both rounds gets the second
+    both = crossfit.cross_fit_chosen(candidates, NET, data, TASK,
+                                     deadline=clock.now + once * 2.6)
+    assert both.rounds == 2
 
 
 def test_cross_fitting_skips_what_does_not_fit_and_returns_none_without_time(data):
