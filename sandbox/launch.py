@@ -21,12 +21,14 @@ Not as root, the chain starts at prlimit and bwrap runs as the caller's uid.
 from __future__ import annotations
 
 import os
+import platform
 import random
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlpilot.sandbox import seccomp
 from mlpilot.sandbox.limits import Limits
 
 # The run's uid when the host is root: a fresh one from a range no account uses, so that
@@ -56,6 +58,9 @@ def require_tools() -> None:
         raise SandboxUnavailable("bubblewrap is not installed, so generated code is not run: "
                                  "install it with `apt-get install bubblewrap`")
     needed = ["prlimit"] + (["unshare", "setpriv", "mount"] if os.geteuid() == 0 else [])
+    if not seccomp.supported():
+        raise SandboxUnavailable(f"no seccomp filter for {platform.machine()} here, so generated "
+                                 "code is not run: run it on x86_64 or aarch64")
     missing = [tool for tool in needed if shutil.which(tool) is None]
     if missing:
         raise SandboxUnavailable(f"{', '.join(missing)} not found, so generated code is not "
@@ -104,11 +109,12 @@ def _world_reachable(path: str) -> bool:
 
 
 def build(run_dir: Path, input_dir: Path, limits: Limits, uid: int, cgroup: Path | None,
-          python_args: list[str]) -> Launch:
+          seccomp_fd: int, python_args: list[str]) -> Launch:
     """The argv that runs `python_args` under the venv's interpreter inside the sandbox.
 
     `input_dir` is mounted read-only at /sandbox/in; `run_dir/view` holds the mount points
-    of folders the run's uid could not reach on the host."""
+    of folders the run's uid could not reach on the host; `seccomp_fd` is open on the
+    compiled filter (`seccomp.program()`), which bwrap loads."""
     as_root = os.geteuid() == 0
     mounts, outer_binds = [], []
     view = run_dir / "view"
@@ -136,7 +142,7 @@ def build(run_dir: Path, input_dir: Path, limits: Limits, uid: int, cgroup: Path
     bwrap += ["--proc", "/proc", "--dev", "/dev",
               "--size", str(limits.scratch_mb << 20), "--perms", "0700", "--tmpfs", SCRATCH,
               "--ro-bind", str(input_dir), INPUT, "--remount-ro", "/dev", "--remount-ro", "/",
-              "--chdir", SCRATCH,
+              "--chdir", SCRATCH, "--seccomp", str(seccomp_fd),
               sys.executable, "-I", "-B", *python_args]
     mb = 1 << 20
     prlimit = ["prlimit", f"--cpu={limits.cpu_s}:{limits.cpu_s + 1}",

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlpilot.sandbox import audit
+from mlpilot.sandbox import audit, seccomp
 from mlpilot.sandbox.cgroup import PidsCgroup, make_pids_cgroup, sweep_stale
 from mlpilot.sandbox.launch import INPUT, SandboxUnavailable, build, require_tools, run_uid
 from mlpilot.sandbox.limits import Limits
@@ -100,6 +100,9 @@ def run_function(source: str, inputs: dict[str, pd.DataFrame | Path], *,
         record["inputs"] = _write_inputs(input_dir, source, inputs)
         cgroup, why_not = make_pids_cgroup(run_id, limits.processes) if os.geteuid() == 0 \
             else (None, "not root")
+        filter_path = run_dir / "seccomp.bpf"
+        filter_path.write_bytes(seccomp.program())
+        filter_fd = os.open(filter_path, os.O_RDONLY)
         result_r, result_w = os.pipe()
         status_r, status_w = os.pipe()
         spec = {"function": function, "inputs": list(inputs), "input_dir": INPUT,
@@ -109,9 +112,12 @@ def run_function(source: str, inputs: dict[str, pd.DataFrame | Path], *,
             for path in [input_dir, *input_dir.iterdir()]:
                 os.chown(path, uid, uid)
         launch = build(run_dir, input_dir, limits, uid, cgroup.path if cgroup else None,
-                       [f"{INPUT}/harness.py", f"{INPUT}/spec.json"])
-        result = _execute(launch.argv, (result_r, result_w, status_r, status_w), limits,
-                          cgroup, run_id)
+                       filter_fd, [f"{INPUT}/harness.py", f"{INPUT}/spec.json"])
+        try:
+            result = _execute(launch.argv, (result_r, result_w, status_r, status_w, filter_fd),
+                              limits, cgroup, run_id)
+        finally:
+            os.close(filter_fd)
         result.code_sha256 = code_hash
         result.process_cap = (f"pids cgroup v{cgroup.version} + RLIMIT_NPROC of uid {uid}"
                               if cgroup else
@@ -156,14 +162,14 @@ def _write_inputs(input_dir: Path, source: str, inputs: dict[str, pd.DataFrame |
     return shapes
 
 
-def _execute(argv: list[str], fds: tuple[int, int, int, int], limits: Limits,
+def _execute(argv: list[str], fds: tuple[int, int, int, int, int], limits: Limits,
              cgroup: PidsCgroup | None, run_id: str) -> SandboxResult:
     """Start the chain, read its pipes under their caps until it ends or the wall clock
     runs out, and say how it ended."""
-    result_r, result_w, status_r, status_w = fds
+    result_r, result_w, status_r, status_w, filter_fd = fds
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, pass_fds=(result_w, status_w),
+                            stderr=subprocess.PIPE, pass_fds=(result_w, status_w, filter_fd),
                             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
                             start_new_session=True)
     os.close(result_w)
