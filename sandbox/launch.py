@@ -3,8 +3,9 @@
 As root (this machine, CI in a container):
 
     unshare --mount (a private mount namespace for this run only)
-      sh: join the run's pids cgroup; bind the interpreter's folders that an unprivileged
-          user cannot reach (a venv under /root) onto the run's view folder
+      sh: join the run's pids cgroup; mount the scratch tmpfs (size and inode count capped);
+          bind the interpreter's folders that an unprivileged user cannot reach (a venv
+          under /root) onto the run's view folder
       prlimit: CPU, address space, file size, open files, processes, no core dumps
       setpriv: become the run's own unprivileged uid, no groups, no capabilities
       bwrap: new user, pid, net, ipc, uts and cgroup namespaces; no further user
@@ -83,6 +84,20 @@ def run_uid() -> int:
     return os.geteuid()
 
 
+def tasks_of_uid(uid: int) -> int:
+    """How many tasks (threads of all processes) the uid has now, as RLIMIT_NPROC counts."""
+    total = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines()
+                          if ":" in line)
+            if int(fields["Uid"].split()[1]) == uid:
+                total += int(fields["Threads"])
+        except (OSError, KeyError, ValueError):
+            continue
+    return total
+
+
 def interpreter_folders() -> list[str]:
     """The host folders the sandbox needs read-only to run this interpreter with pandas and
     pyarrow: /usr, the venv, the base installation, and any sys.path entry holding one of
@@ -118,11 +133,12 @@ def build(run_dir: Path, input_dir: Path, limits: Limits, uid: int, cgroup: Path
     as_root = os.geteuid() == 0
     mounts, outer_binds = [], []
     view = run_dir / "view"
+    view.mkdir(mode=0o711)
     for number, folder in enumerate(interpreter_folders()):
         source = folder
         if as_root and not _world_reachable(folder):
             source = str(view / str(number))
-            Path(source).mkdir(parents=True)
+            Path(source).mkdir()
             outer_binds += [folder, source]
         mounts.append((source, folder))
     bwrap = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
@@ -139,9 +155,14 @@ def build(run_dir: Path, input_dir: Path, limits: Limits, uid: int, cgroup: Path
             bwrap += ["--ro-bind", str(host), str(host)]
     for etc in _ETC_FILES:
         bwrap += ["--ro-bind-try", etc, etc]
-    bwrap += ["--proc", "/proc", "--dev", "/dev",
-              "--size", str(limits.scratch_mb << 20), "--perms", "0700", "--tmpfs", SCRATCH,
-              "--ro-bind", str(input_dir), INPUT, "--remount-ro", "/dev", "--remount-ro", "/",
+    bwrap += ["--proc", "/proc", "--dev", "/dev"]
+    if as_root:  # a tmpfs of the outer namespace, so its inode count is capped too
+        scratch = view / "scratch"
+        scratch.mkdir(parents=True)
+        bwrap += ["--bind", str(scratch), SCRATCH]
+    else:
+        bwrap += ["--size", str(limits.scratch_mb << 20), "--perms", "0700", "--tmpfs", SCRATCH]
+    bwrap += ["--ro-bind", str(input_dir), INPUT, "--remount-ro", "/dev", "--remount-ro", "/",
               "--chdir", SCRATCH, "--seccomp", str(seccomp_fd),
               sys.executable, "-I", "-B", *python_args]
     mb = 1 << 20
@@ -152,15 +173,24 @@ def build(run_dir: Path, input_dir: Path, limits: Limits, uid: int, cgroup: Path
         # cgroup it is the backstop, a little above the cap, so the cgroup (which counts
         # its refusals) is what stops the run
         prlimit.append(f"--nproc={limits.processes + (2 if cgroup else 0)}")
+    elif cgroup is None:  # the caller's uid: its other tasks count too, so they are added
+        prlimit.append(f"--nproc={tasks_of_uid(uid) + limits.processes}")
         drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                 "--inh-caps=-all", "--bounding-set=-all", "--"]
     else:
         drop = []
-    # $1: the cgroup folder or ''; then pairs of folders to bind, '--', and the command
+    # $1: the cgroup folder or ''; $2, $3: scratch folder and tmpfs options, or '' '';
+    # then pairs of folders to bind, '--', and the command
     script = ('cg=$1; shift; if [ -n "$cg" ]; then echo 0 > "$cg/cgroup.procs" || exit 125; fi; '
+              'if [ -n "$1" ]; then mount -t tmpfs -o "$2" scratch "$1" || exit 125; fi; shift 2; '
               'while [ "$1" != "--" ]; do mount --bind "$1" "$2" || exit 125; shift 2; done; '
               'shift; exec "$@"')
-    chain = ["sh", "-c", script, "sh", str(cgroup or ""), *outer_binds, "--",
+    scratch_mount = ["", ""]
+    if as_root:
+        scratch_mount = [str(view / "scratch"),
+                         (f"size={limits.scratch_mb}m,nr_inodes={limits.scratch_files},"
+                          f"mode=0700,uid={uid},gid={uid},nosuid,nodev")]
+    chain = ["sh", "-c", script, "sh", str(cgroup or ""), *scratch_mount, *outer_binds, "--",
              *prlimit, "--", *drop, *bwrap]
     if as_root:
         chain = ["unshare", "--mount", "--propagation", "private", "--", *chain]

@@ -9,6 +9,7 @@
 | `processes` | a pids cgroup (tasks: processes and threads) when one can be made, and
 |  | RLIMIT_NPROC of the run's own unprivileged uid (see `launch.py`) |
 | `scratch_mb` | the size of the scratch tmpfs (a write past it fails with ENOSPC) |
+| `scratch_files` | its inode count, as root (bwrap's own tmpfs, used otherwise, has none) |
 | `wall_s` | the host kills the run's processes when it passes |
 | `output_mb`, `log_kb` | the host reads the result and stdout/stderr through pipes and
 |  | kills the run when one passes its cap |
@@ -33,6 +34,8 @@ class Limits(BaseModel):
                            description="Processes and threads of the run, all together.")
     scratch_mb: int = Field(default=256, ge=1, le=65536,
                             description="Size of the writable scratch folder, MiB.")
+    scratch_files: int = Field(default=10000, ge=16, le=10_000_000,
+                               description="Files and folders in scratch (as root).")
     output_mb: int = Field(default=256, ge=1, le=65536, description="Result Parquet, MiB.")
     log_kb: int = Field(default=256, ge=1, le=65536,
                         description="stdout and stderr together, KiB.")

@@ -35,7 +35,7 @@ from mlpilot.sandbox.limits import Limits
 
 _HARNESS = Path(__file__).with_name("harness.py")
 # errors the code reports that mean a limit stopped it, by errno
-_ERRNO_LIMITS = {errno.EFBIG: "file_size", errno.EMFILE: "open_files", errno.ENFILE: "open_files",
+_ERRNO_LIMITS = {errno.ENOMEM: "memory", errno.EFBIG: "file_size", errno.EMFILE: "open_files", errno.ENFILE: "open_files",
                  errno.ENOSPC: "scratch", errno.EDQUOT: "scratch"}
 
 
@@ -98,8 +98,9 @@ def run_function(source: str, inputs: dict[str, pd.DataFrame | Path], *,
         input_dir = run_dir / "in"
         input_dir.mkdir(mode=0o700)
         record["inputs"] = _write_inputs(input_dir, source, inputs)
-        cgroup, why_not = make_pids_cgroup(run_id, limits.processes) if os.geteuid() == 0 \
-            else (None, "not root")
+        # only root can move the run into a cgroup of its own (and give it a fresh uid)
+        cgroup, why_not = (make_pids_cgroup(run_id, limits.processes) if os.geteuid() == 0
+                           else (None, "not root"))
         filter_path = run_dir / "seccomp.bpf"
         filter_path.write_bytes(seccomp.program())
         filter_fd = os.open(filter_path, os.O_RDONLY)
@@ -119,10 +120,12 @@ def run_function(source: str, inputs: dict[str, pd.DataFrame | Path], *,
         finally:
             os.close(filter_fd)
         result.code_sha256 = code_hash
-        result.process_cap = (f"pids cgroup v{cgroup.version} + RLIMIT_NPROC of uid {uid}"
-                              if cgroup else
-                              f"RLIMIT_NPROC of uid {uid} ({why_not}: no pids cgroup)"
-                              if os.geteuid() == 0 else f"none ({why_not})")
+        result.process_cap = (
+            f"pids cgroup v{cgroup.version} + RLIMIT_NPROC of uid {uid}" if cgroup else
+            f"RLIMIT_NPROC of the run's own uid {uid} (no pids cgroup: {why_not})"
+            if os.geteuid() == 0 else
+            f"RLIMIT_NPROC of uid {uid}, above the tasks it already has (no pids cgroup: "
+            f"{why_not})")
     finally:
         if cgroup is not None:
             cgroup.kill_all()
