@@ -169,16 +169,15 @@ def build(run_dir: Path, input_dir: Path, limits: Limits, uid: int, cgroup: Path
     prlimit = ["prlimit", f"--cpu={limits.cpu_s}:{limits.cpu_s + 1}",
                f"--as={limits.memory_mb * mb}", f"--fsize={limits.file_size_mb * mb}",
                f"--nofile={limits.open_files}", "--core=0"]
+    drop: list[str] = []
     if as_root:  # a fresh uid: RLIMIT_NPROC counts exactly this run's tasks; with a pids
         # cgroup it is the backstop, a little above the cap, so the cgroup (which counts
         # its refusals) is what stops the run
         prlimit.append(f"--nproc={limits.processes + (2 if cgroup else 0)}")
-    elif cgroup is None:  # the caller's uid: its other tasks count too, so they are added
-        prlimit.append(f"--nproc={tasks_of_uid(uid) + limits.processes}")
         drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                 "--inh-caps=-all", "--bounding-set=-all", "--"]
-    else:
-        drop = []
+    elif cgroup is None:  # the caller's uid: its other tasks count too, so they are added
+        prlimit.append(f"--nproc={tasks_of_uid(uid) + limits.processes}")
     # $1: the cgroup folder or ''; $2, $3: scratch folder and tmpfs options, or '' '';
     # then pairs of folders to bind, '--', and the command
     script = ('cg=$1; shift; if [ -n "$cg" ]; then echo 0 > "$cg/cgroup.procs" || exit 125; fi; '
