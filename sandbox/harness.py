@@ -21,6 +21,9 @@ def main() -> int:
         spec = json.load(handle)
     result_pipe = os.fdopen(spec["result_fd"], "wb")
     status_pipe = os.fdopen(spec["status_fd"], "w")
+    # before any generated code runs: the host knows the sandbox itself started
+    status_pipe.write('{"started": true}\n')
+    status_pipe.flush()
     status: dict = {"ok": False}
     try:
         import pandas as pd

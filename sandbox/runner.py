@@ -117,6 +117,9 @@ def run_function(source: str, inputs: dict[str, pd.DataFrame | Path], *,
         try:
             result = _execute(launch.argv, (result_r, result_w, status_r, status_w, filter_fd),
                               limits, cgroup, run_id)
+        except SandboxUnavailable as err:
+            audit.append(audit_path, {**record, "outcome": "refused", "message": str(err)})
+            raise
         finally:
             os.close(filter_fd)
         result.code_sha256 = code_hash
@@ -225,7 +228,15 @@ def _execute(argv: list[str], fds: tuple[int, int, int, int, int], limits: Limit
     result.stderr = b"".join(chunks[err_fd]).decode(errors="replace")
     if cgroup is not None:
         result.pids_peak, result.cap_refusals = cgroup.peak(), cgroup.hit_cap()
-    _classify(result, proc.returncode, killed_for, _status(chunks[status_r]),
+    status_lines = b"".join(chunks[status_r]).decode(errors="replace").splitlines()
+    if not status_lines and killed_for is None:
+        # the harness never ran: the chain itself failed (no user namespaces, no mount
+        # permission...); its tools say why on stderr
+        why = next((line for line in result.stderr.splitlines() if line.strip()),
+                   f"exit status {proc.returncode}")
+        raise SandboxUnavailable(f"the sandbox could not start here, so the code was not run: "
+                                 f"{why[:300]}")
+    _classify(result, proc.returncode, killed_for, _status(status_lines), 
               b"".join(chunks[result_r]), limits)
     return result
 
@@ -241,10 +252,10 @@ def _kill(proc: subprocess.Popen, cgroup: PidsCgroup | None) -> None:
         cgroup.kill_all()
 
 
-def _status(chunks: list[bytes]) -> dict:
-    """The status line the harness wrote ({} when it wrote none or it is not JSON)."""
+def _status(lines: list[str]) -> dict:
+    """The last status line the harness wrote ({} when it is not JSON)."""
     try:
-        status = json.loads(b"".join(chunks).decode().splitlines()[-1])
+        status = json.loads(lines[-1])
         return status if isinstance(status, dict) else {}
     except (ValueError, IndexError):
         return {}

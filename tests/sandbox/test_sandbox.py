@@ -113,3 +113,22 @@ def test_each_limit_stops_a_run_that_passes_it(limit):
     [record] = list(audit.records(audit.default_audit_path()))
     assert record["stopped_by"] == limit
 
+
+
+@needs_bwrap
+def test_a_sandbox_that_cannot_start_refuses_and_says_why(monkeypatch):
+    """Where bubblewrap is installed but cannot build the sandbox (no user namespaces in a
+    locked-down container, say), the code is not run and the reason is the tool's own."""
+    build = runner.build
+
+    def broken(*args, **kwargs):
+        launched = build(*args, **kwargs)
+        at = launched.argv.index("bwrap") + 1
+        launched.argv[at:at] = ["--no-such-option"]
+        return launched
+
+    monkeypatch.setattr(runner, "build", broken)
+    with pytest.raises(SandboxUnavailable, match="could not start here.*no-such-option"):
+        run_function(RATIO, {"df": FRAME})
+    [record] = list(audit.records(audit.default_audit_path()))
+    assert record["outcome"] == "refused"
