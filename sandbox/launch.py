@@ -124,12 +124,13 @@ def _world_reachable(path: str) -> bool:
 
 
 def build(run_dir: Path, input_dir: Path, limits: Limits, uid: int, cgroup: Path | None,
-          seccomp_fd: int, python_args: list[str]) -> Launch:
+          seccomp_fd: int, info_fd: int, python_args: list[str]) -> Launch:
     """The argv that runs `python_args` under the venv's interpreter inside the sandbox.
 
     `input_dir` is mounted read-only at /sandbox/in; `run_dir/view` holds the mount points
     of folders the run's uid could not reach on the host; `seccomp_fd` is open on the
-    compiled filter (`seccomp.program()`), which bwrap loads."""
+    compiled filter (`seccomp.program()`), which bwrap loads; bwrap writes the host pid of
+    its namespace's init to `info_fd`."""
     as_root = os.geteuid() == 0
     mounts, outer_binds = [], []
     view = run_dir / "view"
@@ -164,6 +165,7 @@ def build(run_dir: Path, input_dir: Path, limits: Limits, uid: int, cgroup: Path
         bwrap += ["--size", str(limits.scratch_mb << 20), "--perms", "0700", "--tmpfs", SCRATCH]
     bwrap += ["--ro-bind", str(input_dir), INPUT, "--remount-ro", "/dev", "--remount-ro", "/",
               "--chdir", SCRATCH, "--seccomp", str(seccomp_fd),
+              "--info-fd", str(info_fd),
               sys.executable, "-I", "-B", *python_args]
     mb = 1 << 20
     prlimit = ["prlimit", f"--cpu={limits.cpu_s}:{limits.cpu_s + 1}",

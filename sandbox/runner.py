@@ -106,6 +106,7 @@ def run_function(source: str, inputs: dict[str, pd.DataFrame | Path], *,
         filter_fd = os.open(filter_path, os.O_RDONLY)
         result_r, result_w = os.pipe()
         status_r, status_w = os.pipe()
+        info_r, info_w = os.pipe()
         spec = {"function": function, "inputs": list(inputs), "input_dir": INPUT,
                 "code": f"{INPUT}/code.py", "result_fd": result_w, "status_fd": status_w}
         (input_dir / "spec.json").write_text(json.dumps(spec))
@@ -113,10 +114,10 @@ def run_function(source: str, inputs: dict[str, pd.DataFrame | Path], *,
             for path in [input_dir, *input_dir.iterdir()]:
                 os.chown(path, uid, uid)
         launch = build(run_dir, input_dir, limits, uid, cgroup.path if cgroup else None,
-                       filter_fd, [f"{INPUT}/harness.py", f"{INPUT}/spec.json"])
+                       filter_fd, info_w, [f"{INPUT}/harness.py", f"{INPUT}/spec.json"])
         try:
-            result = _execute(launch.argv, (result_r, result_w, status_r, status_w, filter_fd),
-                              limits, cgroup, run_id)
+            result = _execute(launch.argv, (result_r, result_w, status_r, status_w, filter_fd,
+                                            info_r, info_w), limits, cgroup, run_id)
         except SandboxUnavailable as err:
             audit.append(audit_path, {**record, "outcome": "refused", "message": str(err)})
             raise
@@ -168,19 +169,19 @@ def _write_inputs(input_dir: Path, source: str, inputs: dict[str, pd.DataFrame |
     return shapes
 
 
-def _execute(argv: list[str], fds: tuple[int, int, int, int, int], limits: Limits,
+def _execute(argv: list[str], fds: tuple[int, ...], limits: Limits,
              cgroup: PidsCgroup | None, run_id: str) -> SandboxResult:
     """Start the chain, read its pipes under their caps until it ends or the wall clock
     runs out, and say how it ended."""
-    result_r, result_w, status_r, status_w, filter_fd = fds
+    result_r, result_w, status_r, status_w, filter_fd, info_r, info_w = fds
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, pass_fds=(result_w, status_w, filter_fd),
+                            stderr=subprocess.PIPE, pass_fds=(result_w, status_w, filter_fd, info_w),
                             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
                             start_new_session=True)
-    os.close(result_w)
-    os.close(status_w)
-    caps = {proc.stdout.fileno(): ("log_size", limits.log_kb << 10),
+    for fd in (result_w, status_w, info_w):
+        os.close(fd)
+    caps = {proc.stdout.fileno(): ("log_size", limits.log_kb << 10), info_r: ("log_size", 1 << 12),
             proc.stderr.fileno(): ("log_size", limits.log_kb << 10),
             result_r: ("output_size", limits.output_mb << 20), status_r: ("log_size", 1 << 16)}
     out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
@@ -204,7 +205,7 @@ def _execute(argv: list[str], fds: tuple[int, int, int, int, int], limits: Limit
                     continue
                 name, cap = caps[key.fd]
                 sizes[key.fd] += len(data)
-                if name == "log_size" and key.fd != status_r:
+                if name == "log_size" and key.fd not in (status_r, info_r):
                     log_total += len(data)
                 if sizes[key.fd] > cap or log_total > limits.log_kb << 10:
                     killed_for = name
@@ -217,7 +218,8 @@ def _execute(argv: list[str], fds: tuple[int, int, int, int, int], limits: Limit
     except ChildProcessError:
         status, usage = 0, None
     proc.returncode = os.waitstatus_to_exitcode(status)
-    for fd in (result_r, status_r):
+    _reap_init(b"".join(chunks[info_r]))
+    for fd in (result_r, status_r, info_r):
         os.close(fd)
     proc.stdout.close()
     proc.stderr.close()
@@ -239,6 +241,26 @@ def _execute(argv: list[str], fds: tuple[int, int, int, int, int], limits: Limit
     _classify(result, proc.returncode, killed_for, _status(status_lines), 
               b"".join(chunks[result_r]), limits)
     return result
+
+
+def _reap_init(info: bytes) -> None:
+    """Reap bwrap's namespace init if it became this process's child. bwrap exits as soon
+    as it knows the command's status, sometimes before its init is reaped; the init is then
+    an orphan, a zombie until its new parent waits for it. That parent is the host's init,
+    or this process where it is PID 1 of a container or a subreaper, which would otherwise
+    keep one zombie per run."""
+    try:
+        pid = int(json.loads(info)["child-pid"])
+    except (ValueError, KeyError, TypeError, IndexError):
+        return
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:  # not ours: the host's init reaps it
+            return
+        time.sleep(0.01)
 
 
 def _kill(proc: subprocess.Popen, cgroup: PidsCgroup | None) -> None:

@@ -3,7 +3,11 @@ stops a real attempt to pass it; every run, refusals included, is audited."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
+import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -132,3 +136,24 @@ def test_a_sandbox_that_cannot_start_refuses_and_says_why(monkeypatch):
         run_function(RATIO, {"df": FRAME})
     [record] = list(audit.records(audit.default_audit_path()))
     assert record["outcome"] == "refused"
+
+
+@needs_bwrap
+def test_a_host_that_reaps_orphans_keeps_no_zombie_of_a_run():
+    """Where the host process is PID 1 of a container (or a subreaper), bwrap's namespace
+    init becomes its child when bwrap exits first: the runner reaps it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_child_subreaper = 36
+    assert libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0) == 0
+    try:
+        for _ in range(3):
+            assert run_function(RATIO, {"df": FRAME}).ok
+        zombies = []
+        for status in Path("/proc").glob("[0-9]*/status"):
+            with contextlib.suppress(OSError):
+                text = status.read_text()
+                if f"PPid:\t{os.getpid()}\n" in text and "State:\tZ" in text:
+                    zombies.append(status.parent.name)
+        assert not zombies
+    finally:
+        libc.prctl(pr_set_child_subreaper, 0, 0, 0, 0)
