@@ -63,20 +63,24 @@ class PidsCgroup:
                 except ProcessLookupError:
                     pass
 
-    def remove(self, wait_s: float = 2.0) -> None:
-        """Delete the cgroup once its tasks are gone (they may take a moment to be reaped)."""
+    def drain(self, wait_s: float = 10.0) -> int:
+        """SIGKILL the cgroup's tasks until none is left (a fork bomb forks between two
+        passes; dying processes take a moment to release their memory); returns how many
+        are left when `wait_s` runs out (0: all gone)."""
         deadline = time.monotonic() + wait_s
         while True:
-            try:
-                self.path.rmdir()
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    return  # left for the next run's sweep rather than blocking this one
-                self.kill_all()
-                time.sleep(0.02)
+            self.kill_all()
+            left = len(_pids_in(self.path))
+            if left == 0 or time.monotonic() > deadline:
+                return left
+            time.sleep(0.02)
+
+    def remove(self) -> None:
+        """Delete the cgroup (if tasks are still in it, the next run's sweep deletes it)."""
+        try:
+            self.path.rmdir()
+        except OSError:
+            pass
 
 
 def _pids_in(path: Path) -> list[int]:

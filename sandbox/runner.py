@@ -131,10 +131,13 @@ def run_function(source: str, inputs: dict[str, pd.DataFrame | Path], *,
             f"RLIMIT_NPROC of uid {uid}, above the tasks it already has (no pids cgroup: "
             f"{why_not})")
     finally:
+        left = 0
         if cgroup is not None:
-            cgroup.kill_all()
+            left = cgroup.drain()
             cgroup.remove()
         shutil.rmtree(run_dir, ignore_errors=True)
+    if left:  # not hidden: the audit and the caller see tasks that would not die
+        result.facts["tasks_left"] = left
     audit.append(audit_path, {**record, **_audit_fields(result)})
     return result
 
@@ -331,5 +334,5 @@ def _audit_fields(result: SandboxResult) -> dict:
             "message": result.message, "exit_code": result.exit_code, "signal": result.signal,
             "duration_s": result.duration_s, "cpu_s": result.cpu_s,
             "process_cap": result.process_cap, "pids_peak": result.pids_peak,
-            "cap_refusals": result.cap_refusals,
+            "cap_refusals": result.cap_refusals, "tasks_left": result.facts.get("tasks_left", 0),
             "result_shape": list(result.frame.shape) if result.frame is not None else None}

@@ -75,12 +75,15 @@ class Verdict:
     contained: bool
     stopped_by: str
     detail: str = ""
-    expected: str | None = None
+    expected: str | list[str] | None = None
 
     @property
     def as_expected(self) -> bool:
-        """Whether the limit the corpus names is the one that stopped it (or none named)."""
-        return self.expected is None or self.expected == self.stopped_by
+        """Whether a limit the corpus names is the one that stopped it (or none named)."""
+        if self.expected is None:
+            return True
+        names = [self.expected] if isinstance(self.expected, str) else self.expected
+        return self.stopped_by in names
 
 
 class Arena(contextlib.AbstractContextManager):
