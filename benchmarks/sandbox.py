@@ -7,9 +7,9 @@
    with what stopped it (the limit, or the error the isolation raised), then a table by
    kind: attempts, contained, escaped.
 2. Start-up overhead: a trivial transform in the sandbox against the same harness, inputs
-   and code run directly on the host (no isolation), medians of `--repeat` runs each.
+   and code run directly on the host (no isolation), the median of `--repeat` interleaved pairs' differences.
 
-    .venv/bin/python benchmarks/sandbox.py [--each] [--repeat 7] [--kind network]
+    .venv/bin/python benchmarks/sandbox.py [--each] [--repeat 15] [--kind network]
 
 Needs bubblewrap (`apt-get install bubblewrap`); run as root for the pids cgroup, the fresh
 uid per run and the inode cap of scratch.
@@ -116,16 +116,19 @@ def overhead_section(repeat: int) -> None:
         assert result.ok, result.message
         direct.append(_direct_run(TRIVIAL, frame))
     s, d = statistics.median(sandboxed), statistics.median(direct)
-    print(f"\nstart-up overhead ({repeat} runs each, medians; both import pandas and pyarrow):")
-    print(f"  sandboxed run {s * 1000:.0f} ms, same harness unisolated {d * 1000:.0f} ms, "
-          f"overhead {(s - d) * 1000:.0f} ms per run")
+    paired = statistics.median(a - b for a, b in zip(sandboxed, direct, strict=True))
+    quartiles = statistics.quantiles([a - b for a, b in zip(sandboxed, direct, strict=True)], n=4)
+    print(f"\nstart-up overhead ({repeat} interleaved pairs; both import pandas and pyarrow):")
+    print(f"  sandboxed run {s * 1000:.0f} ms, same harness unisolated {d * 1000:.0f} ms "
+          f"(medians); overhead per run: median of the pairs' differences {paired * 1000:.0f} ms "
+          f"(quartiles {quartiles[0] * 1000:.0f} .. {quartiles[2] * 1000:.0f} ms)")
 
 
 def main() -> int:
     """Run the corpus and the overhead measurement; exit 1 if anything escaped."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--each", action="store_true", help="one run per probe")
-    parser.add_argument("--repeat", type=int, default=7, help="runs for the overhead")
+    parser.add_argument("--repeat", type=int, default=15, help="runs for the overhead")
     parser.add_argument("--kind", help="only the attempts of this kind")
     args = parser.parse_args()
     started = time.monotonic()
