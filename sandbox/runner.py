@@ -95,6 +95,7 @@ def run_function(source: str, inputs: dict[str, pd.DataFrame | Path], *,
     cgroup = None
     try:
         uid = run_uid()
+        record["uid"] = uid
         input_dir = run_dir / "in"
         input_dir.mkdir(mode=0o700)
         record["inputs"] = _write_inputs(input_dir, source, inputs)

@@ -32,6 +32,7 @@ def test_a_transform_runs_and_its_table_comes_back_audited():
     assert record["outcome"] == "ok" and record["result_shape"] == [3, 4]
     assert record["limits"] == Limits().model_dump() and record["duration_s"] > 0
     assert record["purpose"] == "test" and record["inputs"] == {"df": [3, 3]}
+    assert record["uid"] != 0 and record["tasks_left"] == 0
 
 
 @needs_bwrap
