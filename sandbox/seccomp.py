@@ -2,8 +2,9 @@
 isolates, no io_uring, and none of the system calls container runtimes refuse by default.
 
 The run's network namespace has no interface but its own loopback, so TCP, UDP and unix
-sockets reach nothing of the host. Other families are not confined by it: AF_VSOCK reaches
-the hypervisor and services listening on vsock (a virtual machine's agent), netlink,
+sockets reach nothing of the host. Other families are not confined by it: AF_VSOCK (which
+a sandboxed process could open before this filter) could reach the hypervisor and services
+listening on vsock (a virtual machine's agent), netlink,
 packet and the rest are kernel surface a transform never needs. io_uring can open sockets
 without the `socket` system call, so it goes too. As in Docker's default profile, the
 kernel's riskiest surface (bpf, perf events, keyrings, userfaultfd, modules, kexec,
