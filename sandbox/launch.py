@@ -108,9 +108,12 @@ def interpreter_folders() -> list[str]:
         spec = __import__("importlib.util").util.find_spec(module)
         origin = spec and spec.origin
         if origin:
-            for entry in sys.path:
-                if entry and origin.startswith(os.path.join(os.path.realpath(entry), "")):
-                    wanted.add(os.path.realpath(entry))
+            # the innermost entry only: '' (the working directory) or a checkout above
+            # the venv also holds the module's path, and binding it would show the repo
+            holding = [os.path.realpath(entry) for entry in sys.path if entry
+                       and origin.startswith(os.path.join(os.path.realpath(entry), ""))]
+            if holding:
+                wanted.add(max(holding, key=len))
     folders = sorted({os.path.realpath(p) for p in wanted if p and os.path.isdir(p)})
     return [f for f in folders if not any(f != o and f.startswith(o + "/") for o in folders)]
 
