@@ -3,7 +3,7 @@ readers for how numbers and plurals are written ("十五", "twenty-five", "price
 
 Kept apart from the parsing logic so that teaching the parser a new synonym never touches
 its control flow. Every pattern runs on text already folded by
-`understanding.normalise` (NFKC, lower case, ASCII quotes), so "R²" arrives as "r2" and
+`request_text.normalise` (NFKC, lower case, ASCII quotes), so "R²" arrives as "r2" and
 full-width "９５％" as "95%".
 """
 

@@ -158,8 +158,8 @@ def test_more_ways_to_leave_a_column_out(text, columns, dropped):
 def test_precision_is_read_as_itself_once_the_contract_has_it(monkeypatch):
     from typing import Literal
 
-    from mlpilot.agent import understanding
+    from mlpilot.agent import metric_reading
 
-    monkeypatch.setattr(understanding, "Metric", Literal["accuracy", "f1", "precision"])
+    monkeypatch.setattr(metric_reading, "Metric", Literal["accuracy", "f1", "precision"])
     assert read_metric("精确率优先") == MetricReading("precision", "精确率", None)
     assert read_metric("recall").metric == "balanced_accuracy"  # still not in this contract
