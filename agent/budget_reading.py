@@ -20,9 +20,12 @@ def _durations(norm: str) -> list[Span]:
     for m in lex.EN_WORD_DURATION.finditer(norm):
         unit, half = lex.EN_UNIT_SECONDS[m[3]], 0.5 if (m[2] or m[4]) else 0.0
         found.append(Span(m.start(), m.end(), (lex.word_number(m[1]) + half) * unit, unit))
-    for pattern, units in ((lex.EN_HALF, lex.EN_UNIT_SECONDS), (lex.CN_HALF, lex.CN_UNIT_SECONDS)):
-        found += [Span(m.start(), m.end(), units[m[1]] / 2, units[m[1]])
-                  for m in pattern.finditer(norm)]
+    for m in lex.EN_FRACTION.finditer(norm):
+        unit = lex.EN_UNIT_SECONDS[m[3]]
+        count = lex.word_number(m[1]) if m[1] else 1.0
+        found.append(Span(m.start(), m.end(), count * lex.EN_PARTS[m[2]] * unit, unit))
+    found += [Span(m.start(), m.end(), lex.CN_UNIT_SECONDS[m[1]] / 2, lex.CN_UNIT_SECONDS[m[1]])
+              for m in lex.CN_HALF.finditer(norm)]
     for m in lex.CN_DURATION.finditer(norm):
         unit, half = lex.CN_UNIT_SECONDS[m[4]], 0.5 if (m[3] or m[5]) else 0.0
         found.append(Span(m.start(), m.end(), (lex.number(m[2]) + half) * unit, unit,

@@ -157,6 +157,10 @@ def column_mentions(text: str, columns: list[str]) -> list[ColumnMention]:
     dropped = set(_dropped(norm, mentions, cues))
     eligible = [m for m in mentions
                 if m.quoted or norm[m.start:m.end] not in lex.WEAK_COLUMN_WORDS]
+    # a list after an input cue is all inputs, past the commas that end a clause elsewhere:
+    # "from open, high and low"
+    listed_inputs = {m: c for c in cues if c.name == "feature"
+                     for m in _listed(norm, eligible, c.end)}
     found = []
     for mention in eligible:
         phrase = norm[mention.start:mention.end]
@@ -182,6 +186,9 @@ def column_mentions(text: str, columns: list[str]) -> list[ColumnMention]:
             evidence = f"'{norm[cn_object.start():end]}' asks for it"
         elif cue and cue.name == "feature":
             role, rank, evidence = "input", 0, f"'{norm[cue.start:end]}' names an input"
+        elif mention in listed_inputs:
+            listed = listed_inputs[mention]
+            role, rank, evidence = "input", 0, f"'{norm[listed.start:end]}' lists it as an input"
         elif cue and cue.name == "drop":  # "leave out the car's name": not a list, still a drop
             role, rank, evidence = "drop", 0, f"'{norm[cue.start:end]}' asks to leave it out"
         else:

@@ -19,7 +19,7 @@ from mlpilot.engine.config import LOWER_IS_BETTER, Metric
 @dataclass(frozen=True)
 class MetricReading:
     """The metric a request names, the words it was read from, and a note when those words
-    name a measure the contract lacks ("recall" is read as balanced accuracy).
+    name a measure the contract lacks ("log loss" is read as roc_auc).
 
     `loose` words ("accurately", 精度) may mean something else: they never decide the task
     type, and the planner sets them aside when they do not fit it.
@@ -45,7 +45,7 @@ def metric_mentions(norm: str) -> list[_MetricMention]:
     found = [_MetricMention(m.start(), m.end(), name) for name, pattern in lex.METRICS.items()
              for m in pattern.finditer(norm)]
     for phrase, (metric, pattern, note) in lex.NEAR_METRICS.items():
-        # once the contract has the measure itself ("precision"), it is read as itself
+        # once the contract has the measure itself ("log loss"), it is read as itself
         own = phrase in get_args(Metric)
         found += [_MetricMention(m.start(), m.end(), phrase if own else metric,
                                  None if own else note) for m in pattern.finditer(norm)]
@@ -59,9 +59,11 @@ def read_metric(text: str) -> MetricReading:
 
     The longest name wins where names overlap ("balanced accuracy" is not "accuracy"); of
     separate names, the first one written, and loose words only when nothing else is named.
-    Names of measures outside the contract map to the nearest metric with a note: recall
-    ("召回率") to balanced accuracy, which is recall averaged over the classes; precision
-    ("精确率") to F1; MSE ("均方误差") to RMSE, which ranks models the same way.
+    Precision ("精确率") and recall ("召回率", "sensitivity") are contract metrics; recall
+    averaged over the classes ("macro recall") is balanced accuracy. Names of measures
+    outside the contract map to the nearest metric with a note: "precision and recall" to
+    F1, log loss ("对数损失") to roc_auc, MAPE to MAE; MSE ("均方误差") is read as RMSE,
+    which ranks models the same way.
     """
     norm = normalise(text)
     mentions = [m for m in metric_mentions(norm)  # "F1 is not what I want", "not accuracy"

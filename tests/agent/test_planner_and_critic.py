@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from mlpilot.agent.planning import plan_only
@@ -69,3 +70,24 @@ def test_the_first_config_passes_validation_without_repair_on_every_data_set():
                        ("predict the class", "german_credit.csv"), ("predict mpg", "mpg.csv")]:
         doc = plan(text, data)
         assert doc["validation"]["first_pass_valid"] is True, (data, doc["validation"])
+
+
+def test_precision_and_recall_are_planned_as_themselves_and_name_the_positive_class():
+    doc = plan("Did the passenger survive? Recall matters most, at least 0.8.", "titanic.csv")
+    assert (doc["task"]["metric"], doc["task"]["goal"]) == ("recall", 0.8)
+    [positive] = [d for d in doc["decisions"] if d["decision"].startswith("positive class")]
+    assert positive["decision"] == "positive class 1 for recall"
+    assert "38% of the rows" in positive["why"] and "majority" not in positive["why"]
+    doc = plan("预测企鹅的种类，精确率优先", "penguins.csv")
+    assert (doc["task"]["metric"], doc["task"]["task_type"]) == ("precision", "multiclass")
+    assert not any(d["decision"].startswith("positive class") for d in doc["decisions"])
+
+
+def test_recall_on_a_majority_positive_class_says_the_baseline_already_scores_1(tmp_path):
+    data = tmp_path / "mostly_yes.csv"
+    rows = [{"x": i % 7, "z": i % 3, "ok": "yes" if i % 5 else "no"} for i in range(100)]
+    pd.DataFrame(rows).to_csv(data, index=False)
+    doc = plan_only(Runner(Settings()), TaskRequest(request="predict ok, recall", data=data))
+    [positive] = [d for d in doc["decisions"] if d["decision"].startswith("positive class")]
+    assert positive["decision"] == "positive class 'yes' for recall"
+    assert "majority" in positive["why"] and "recall 1.00" in positive["why"]
