@@ -38,6 +38,7 @@ class _MetricMention(NamedTuple):
     name: str  # the contract metric
     note: str | None = None  # set when the words name a measure the contract lacks
     loose: bool = False
+    complement: bool = False  # the measure is 1 - the metric (error rate, accuracy)
 
 
 def metric_mentions(norm: str) -> list[_MetricMention]:
@@ -48,7 +49,9 @@ def metric_mentions(norm: str) -> list[_MetricMention]:
         # once the contract has the measure itself ("log loss"), it is read as itself
         own = phrase in get_args(Metric)
         found += [_MetricMention(m.start(), m.end(), phrase if own else metric,
-                                 None if own else note) for m in pattern.finditer(norm)]
+                                 None if own else note,
+                                 complement=not own and phrase in lex.COMPLEMENT_METRICS)
+                  for m in pattern.finditer(norm)]
     found += [_MetricMention(m.start(), m.end(), name, loose=True)
               for name, pattern in lex.LOOSE_METRICS.items() for m in pattern.finditer(norm)]
     return longest_first(found)
@@ -138,11 +141,17 @@ def parse_goal(text: str, metric: str | None) -> float | None:
     """
     norm = normalise(text)
     mentions = metric_mentions(norm)
+    firm = [m for m in mentions if not m.loose]
+    loose = [m for m in mentions if m.loose]
     fallback = None
     for number in _goal_numbers(norm):
-        owner = _owner(norm, number, mentions)
-        if owner is not None and metric in (None, owner.name):
-            return _as_goal(number, metric or owner.name)
+        # a metric named outright owns a number before a loose word does: "error under 2
+        # (RMSE)"; a bare "error" stands for whichever error metric is chosen
+        owner = _owner(norm, number, firm) or _owner(norm, number, loose)
+        if owner is not None and (metric in (None, owner.name) or (
+                owner.loose and owner.name in LOWER_IS_BETTER and metric in LOWER_IS_BETTER)):
+            goal = _as_goal(number, metric or owner.name)
+            return round(1.0 - goal, 12) if owner.complement else goal
         window = norm[max(0, number.start - 24):number.start]
         compared = (re.search(lex.COMPARED + "$", window)
                     or re.match(r"\s*" + lex.GOAL_CUE_AFTER, norm[number.end:]))

@@ -123,8 +123,11 @@ def expert_task(request: TaskRequest, understood: Understanding, df: pd.DataFram
     columns = [c.name for c in profile.columns]
     target, reason = request.target, "given explicitly"
     if target is None:
+        # loose words ("errors", "accurately") may mean a metric, too loosely to say
+        # what kind of column is asked for
+        loose = understood.metric_reading.loose
         choice = choose_target(request.request, column_facts(df, profile),
-                               metric=request.metric or understood.metric,
+                               metric=request.metric or (None if loose else understood.metric),
                                task_hint=request.task_type or understood.task_type_hint)
         if choice.target is None:
             if not understood.has_intent and not choice.related and request.request.strip():

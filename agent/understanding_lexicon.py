@@ -82,6 +82,12 @@ NEAR_METRIC_PATTERNS: dict[str, tuple[str, str, str]] = {
         "对数损失", "交叉熵"),
         ("log loss is not a contract metric: roc_auc is the one contract metric that "
          "scores the predicted probabilities")),
+    "error rate": ("accuracy", either(
+        words(r"(?:(?:mis)?classification[\s_-]*)?error[\s_-]*rate",
+              r"misclassification(?:[\s_-]*rate)?",
+              r"zero[\s_-]*one[\s_-]*loss", r"0[\s_/-]*1[\s_-]*loss"),
+        "错误率", "误分类率", "错分率", "误判率"),
+        "an error rate is 1 - accuracy: its goal is read as accuracy's complement"),
     "mape": ("mae", either(
         words("mape", "smape", r"mean[\s_-]*absolute[\s_-]*percent(?:age)?[\s_-]*error",
               r"percent(?:age)?[\s_-]*error"),
@@ -89,6 +95,8 @@ NEAR_METRIC_PATTERNS: dict[str, tuple[str, str, str]] = {
         ("MAPE (mean absolute percentage error) is not a contract metric: MAE, the "
          "absolute error in the target's units, is the nearest")),
 }
+#: Near measures that are one minus their contract metric: a goal on them is complemented.
+COMPLEMENT_METRICS = frozenset({"error rate"})
 #: Words that rule out the metric named just after them ("not F1", "不要用准确率") or just
 #: before them ("F1 is not what I want", "准确率 doesn't apply").
 NEGATION_BEFORE = either(words("not", "no", r"(?:do not|don't|never) (?:use|optimi[sz]e)",
@@ -102,6 +110,11 @@ NEGATION_AFTER = either(r"^\s*" + words(r"is not", r"isn't", r"is no", r"does no
 #: the task type, and are set aside when they do not fit it.
 LOOSE_METRIC_PATTERNS: dict[str, str] = {
     "accuracy": either(words(r"accurate(?:ly)?", r"inaccurate(?:ly)?"), "精度", "准确"),
+    # an error in the target's units, its kind unnamed ("error under 5", "误差小于5"): the
+    # average miss, MAE; a named error ("mean squared error") is longer and wins; an error
+    # rate is a share of wrong classes, not this
+    "mae": either(words(r"(?:average|mean|typical|absolute)?\s*errors?(?!\s*rates?)"),
+                  r"误差(?!率)"),
 }
 METRICS = {name: re.compile(pattern) for name, pattern in METRIC_PATTERNS.items()}
 NEAR_METRICS = {phrase: (metric, re.compile(pattern), note)
@@ -173,7 +186,7 @@ EN_WORD_PERCENT = re.compile(B + rf"({_WORD_NUMBER})[\s-]*(?:percent|per cent|%)
 EN_WORD_NUMBER = re.compile(B + rf"({_WORD_NUMBER})" + E)
 #: A fraction of one unit: "half an hour", "a quarter of an hour", "three quarters of a
 #: minute", "two thirds of a day" (count, part, unit).
-EN_FRACTION = re.compile(B + r"(?:(an?|one|two|three)\s+)?(half|thirds?|quarters?)\s+"
+EN_FRACTION = re.compile(B + r"(?:(an?|one|two|three)\s+)?(half|thirds?|quarters?)[\s-]+"
                          r"(?:of\s+)?(?:an?\s+|the\s+)?(hour|minute|day)" + E)
 EN_PARTS: dict[str, float] = {"half": 1 / 2, "third": 1 / 3, "thirds": 1 / 3,
                               "quarter": 1 / 4, "quarters": 1 / 4}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -91,3 +92,17 @@ def test_recall_on_a_majority_positive_class_says_the_baseline_already_scores_1(
     [positive] = [d for d in doc["decisions"] if d["decision"].startswith("positive class")]
     assert positive["decision"] == "positive class 'yes' for recall"
     assert "majority" in positive["why"] and "recall 1.00" in positive["why"]
+
+
+def test_a_loose_metric_word_does_not_pick_the_target(tmp_path):
+    # "errors" may mean MAE, but loosely: it must not pull the target towards a quantity
+    rng = np.random.default_rng(3)
+    data = tmp_path / "listings.csv"
+    pd.DataFrame({"asking_price": rng.normal(300, 50, 120).round(1),
+                  "rooms": rng.integers(1, 6, 120),
+                  "sold": rng.choice(["yes", "no"], 120)}).to_csv(data, index=False)
+    doc = plan_only(Runner(Settings()), TaskRequest(
+        request="Will the listing be sold? Keep the errors low.", data=data))
+    assert doc["status"] == "planned", doc.get("question")
+    assert (doc["task"]["target"], doc["task"]["task_type"]) == ("sold", "binary")
+    assert doc["task"]["metric"] != "mae"

@@ -72,7 +72,8 @@ BUDGETS = [
     ("a quarter of an hour", 900.0), ("within three quarters of an hour", 2700.0),
     ("a third of a minute", 20.0), ("take half of an hour", 1800.0), ("half a day", 43200.0),
     ("two thirds of a minute, accuracy", 40.0), ("三刻钟", 2700.0), ("半分钟", 30.0),
-    ("an hour and a half", 5400.0), ("half an hour", 1800.0),
+    ("an hour and a half", 5400.0), ("half an hour", 1800.0), ("a quarter-hour", 900.0),
+    ("in a half-hour", 1800.0), ("a quarter hour", 900.0),
 ]
 
 
@@ -166,6 +167,37 @@ def test_an_amount_of_money_or_a_magnitude_is_not_a_goal(text):
 ])
 def test_more_ways_to_leave_a_column_out(text, columns, dropped):
     assert find_drop_columns(text, columns) == dropped
+
+
+@pytest.mark.parametrize("text, goal", [
+    ("Predict the rent, error under 5", 5.0), ("predict rent with an error below 50 dollars", 50.0),
+    ("预测房租，误差小于5", 5.0), ("keep the average error under 2.5", 2.5),
+])
+def test_a_bare_error_is_a_loose_mae_and_owns_its_goal(text, goal):
+    reading = read_metric(text)
+    assert (reading.metric, reading.loose) == ("mae", True)
+    assert parse_goal(text, reading.metric) == goal
+
+
+@pytest.mark.parametrize("text, goal", [
+    ("classify it, error rate under 5%", 0.95), ("misclassification rate below 0.1", 0.9),
+    ("错误率低于5%", 0.95), ("an error rate of at most 8 percent", 0.92),
+])
+def test_an_error_rate_is_accuracy_and_its_goal_the_complement(text, goal):
+    reading = read_metric(text)
+    assert reading.metric == "accuracy" and "error rate" in reading.note
+    assert parse_goal(text, "accuracy") == pytest.approx(goal)
+
+
+def test_named_errors_and_error_rates_are_not_the_bare_error():
+    assert read_metric("root mean squared error under 5").metric == "rmse"
+    assert read_metric("均方根误差小于5").metric == "rmse"
+    assert read_metric("an error rate under 5%").metric == "accuracy"
+    assert read_metric("error under 5, R2 at least 0.8").metric == "r2"  # named wins over loose
+    assert parse_goal("error under 5, R2 at least 0.8", "r2") == 0.8
+    # a bare error is the error of the metric named: its number is that metric's goal
+    assert parse_goal("Predict dell's price, error under 2 (RMSE)", "rmse") == 2.0
+    assert parse_goal("RMSE please; the error should stay below 3", "rmse") == 3.0
 
 
 def test_a_near_measure_is_read_as_itself_once_the_contract_has_it(monkeypatch):
