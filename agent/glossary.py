@@ -62,6 +62,13 @@ GLOSSARY: dict[str, str] = {
     "天气": "weather", "酒精": "alcohol", "糖": "sugar", "酸度": "acidity", "密度": "density",
     "浓度": "concentration", "化学": "chemical", "身体": "body", "测量": "measurement",
     "岛屿": "island",
+    # markets and trade
+    "股票": "stock share", "股价": "share price", "股份": "shares", "开盘": "open",
+    "开盘价": "open price", "收盘": "close", "收盘价": "close price", "最高价": "high price",
+    "最低价": "low price", "成交量": "volume", "交易量": "volume", "成交额": "turnover amount",
+    "市值": "market value", "涨跌": "change", "涨幅": "change gain", "跌幅": "change loss",
+    "收益率": "return yield", "收益": "return", "汇率": "exchange rate", "利率": "interest rate",
+    "库存": "stock inventory", "订单": "orders", "需求": "demand", "供应": "supply",
     # vehicles and machines
     "油耗": "fuel consumption", "燃油": "fuel", "发动机": "engine", "加速": "acceleration",
     "速度": "speed", "车型": "model", "功率": "power", "气缸": "cylinders", "排量": "displacement",

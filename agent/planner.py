@@ -123,8 +123,11 @@ def expert_task(request: TaskRequest, understood: Understanding, df: pd.DataFram
     columns = [c.name for c in profile.columns]
     target, reason = request.target, "given explicitly"
     if target is None:
+        # loose words ("errors", "accurately") may mean a metric, too loosely to say
+        # what kind of column is asked for
+        loose = understood.metric_reading.loose
         choice = choose_target(request.request, column_facts(df, profile),
-                               metric=request.metric or understood.metric,
+                               metric=request.metric or (None if loose else understood.metric),
                                task_hint=request.task_type or understood.task_type_hint)
         if choice.target is None:
             if not understood.has_intent and not choice.related and request.request.strip():
@@ -324,7 +327,32 @@ def _check_against_data(task: TaskSpec, df, request: TaskRequest
         raise DataError(f"target {quoted(task.target)} has only one class "
                         f"({quoted(only[0]) if len(only) else 'none'}): "
                         "a classifier needs at least two; pick another target")
+    if task.task_type == "binary" and task.metric in POSITIVE_CLASS_METRICS:
+        why.append(_positive_class(task, df[task.target].dropna()))
     return task, why
+
+
+#: Binary metrics about one class, the positive one: the report names it.
+POSITIVE_CLASS_METRICS = ("f1", "precision", "recall")
+
+
+def _positive_class(task: TaskSpec, labels: pd.Series) -> tuple[str, str]:
+    """Which class a binary f1, precision or recall is about, and what a trivial model
+    scores on it: when the positive class is the majority, predicting it for every row
+    already has recall 1.0, so no model can beat that baseline."""
+    from mlpilot.engine.metrics import positive_class  # sklearn: only when it is needed
+
+    labels = labels.loc[labels.astype(str) != ""]
+    positive = positive_class(labels)
+    share = float((labels == positive).mean())
+    why = (f"the second of the sorted labels, {share:.0%} of the rows, as the engine scores "
+           f"{task.metric} (name a coding with the class of interest second to change it)")
+    if share > 0.5:  # the majority baseline predicts it for every row: recall 1, precision share
+        trivial = {"recall": 1.0, "precision": share, "f1": 2 * share / (1 + share)}[task.metric]
+        why += (f"; it is the majority, so predicting it for every row already scores "
+                f"{task.metric} {trivial:.2f}, a baseline hard or impossible to beat: "
+                "balanced_accuracy weighs both classes")
+    return f"positive class {positive!r} for {task.metric}", why
 
 
 def _check_test_data(task: TaskSpec, df: pd.DataFrame, request: TaskRequest) -> None:

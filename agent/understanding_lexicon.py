@@ -3,7 +3,7 @@ readers for how numbers and plurals are written ("十五", "twenty-five", "price
 
 Kept apart from the parsing logic so that teaching the parser a new synonym never touches
 its control flow. Every pattern runs on text already folded by
-`understanding.normalise` (NFKC, lower case, ASCII quotes), so "R²" arrives as "r2" and
+`request_text.normalise` (NFKC, lower case, ASCII quotes), so "R²" arrives as "r2" and
 full-width "９５％" as "95%".
 """
 
@@ -34,14 +34,24 @@ def alternation(options) -> str:
 
 # --- metrics: metric name -> patterns; overlapping matches go to the longest --------------
 METRIC_PATTERNS: dict[str, str] = {
+    # recall averaged over the classes is balanced accuracy, for two classes as for more
     "balanced_accuracy": either(
-        words(r"balanced[\s_-]*acc(?:uracy)?", r"bal[\s_-]*acc"),
-        "平衡准确率", "平衡正确率", "平衡精度"),
+        words(r"balanced[\s_-]*acc(?:uracy)?", r"bal[\s_-]*acc",
+              r"(?:macro|mean|average[d]?|balanced|per[\s_-]*class)[\s_-]*recall",
+              r"recall[\s_-]*(?:averaged?|macro[\s_-]*averaged?)[\s_-]*(?:over|across)"
+              r"[\s_-]*(?:the[\s_-]*|all[\s_-]*(?:the[\s_-]*)?)?(?:classes|labels)"),
+        "平衡准确率", "平衡正确率", "平衡精度", "平均召回率", "宏召回率", "宏平均召回率"),
     "accuracy": either(words("accuracy", "acc"), "准确率", "正确率", "准确度", "准确性"),
     "f1": either(
         words(r"(?:(?:macro|micro|weighted)[\s_-]*)?f[\s_-]?1(?:[\s_-]*score)?",
               r"f[\s_-]*(?:score|measure)"),
         "f1值", "f1分数"),
+    # binary: of the positive class (the second sorted label: 1, yes, True); else macro
+    "precision": either(words("precision", r"positive[\s_-]*predictive[\s_-]*value", "ppv"),
+                        "精确率", "查准率", "精准率", "精准度", "精确度"),
+    "recall": either(words("recall", "sensitivity", r"true[\s_-]*positive[\s_-]*rate", "tpr",
+                           r"hit[\s_-]*rate"),
+                     "召回率", "查全率", "灵敏度", "敏感度", "敏感性"),
     "roc_auc": either(
         words(r"roc[\s_-]*auc", r"auc(?:[\s_-]*roc)?", "auroc",
               r"area under (?:the )?(?:roc )?curve"),
@@ -56,25 +66,37 @@ METRIC_PATTERNS: dict[str, str] = {
     "mae": either(words("mae", r"mean[\s_-]*absolute[\s_-]*error"), "平均绝对误差"),
 }
 #: Names of measures the contract has no metric for, each read as the nearest contract
-#: metric, with the note the planner records. Balanced accuracy IS recall averaged over
-#: the classes (macro recall); nothing measures precision alone, and F1 is the harmonic
-#: mean of precision and recall, so it keeps precision in the objective.
+#: metric, with the note the planner records. F1 is the harmonic mean of precision and
+#: recall; log loss scores the predicted probabilities, which roc_auc alone of the contract
+#: metrics also reads; MAPE is absolute error relative to the value, nearest to MAE.
 NEAR_METRIC_PATTERNS: dict[str, tuple[str, str, str]] = {
-    "recall": ("balanced_accuracy", either(
-        words(r"(?:(?:macro|mean|average[d]?|balanced)[\s_-]*)?recall", "sensitivity",
-              r"true[\s_-]*positive[\s_-]*rate", "tpr"),
-        "召回率", "查全率", "灵敏度", "敏感度"),
-        "recall is not a contract metric: balanced accuracy is each class's recall, averaged"),
-    "precision": ("f1", either(words("precision", r"positive[\s_-]*predictive[\s_-]*value"),
-                               "精确率", "查准率", "精准率", "精准度"),
-                  ("precision is not a contract metric: F1 (precision's harmonic mean with recall) "
-                  "is the nearest")),
     "precision and recall": ("f1", either(
         words(r"precision[\s_-]*(?:and|&|/)[\s_-]*recall",
               r"recall[\s_-]*(?:and|&|/)[\s_-]*precision"),
         r"精确率(?:和|与|及|、)召回率", r"召回率(?:和|与|及|、)精确率"),
         "F1 is the harmonic mean of precision and recall"),
+    "log loss": ("roc_auc", either(
+        words(r"log[\s_-]*loss", r"logarithmic[\s_-]*loss",
+              r"(?:binary[\s_-]*)?cross[\s_-]*entropy",
+              r"negative[\s_-]*log[\s_-]*likelihood", "nll", r"brier(?:[\s_-]*score)?"),
+        "对数损失", "交叉熵"),
+        ("log loss is not a contract metric: roc_auc is the one contract metric that "
+         "scores the predicted probabilities")),
+    "error rate": ("accuracy", either(
+        words(r"(?:(?:mis)?classification[\s_-]*)?error[\s_-]*rate",
+              r"misclassification(?:[\s_-]*rate)?",
+              r"zero[\s_-]*one[\s_-]*loss", r"0[\s_/-]*1[\s_-]*loss"),
+        "错误率", "误分类率", "错分率", "误判率"),
+        "an error rate is 1 - accuracy: its goal is read as accuracy's complement"),
+    "mape": ("mae", either(
+        words("mape", "smape", r"mean[\s_-]*absolute[\s_-]*percent(?:age)?[\s_-]*error",
+              r"percent(?:age)?[\s_-]*error"),
+        "平均绝对百分比误差", "百分比误差"),
+        ("MAPE (mean absolute percentage error) is not a contract metric: MAE, the "
+         "absolute error in the target's units, is the nearest")),
 }
+#: Near measures that are one minus their contract metric: a goal on them is complemented.
+COMPLEMENT_METRICS = frozenset({"error rate"})
 #: Words that rule out the metric named just after them ("not F1", "不要用准确率") or just
 #: before them ("F1 is not what I want", "准确率 doesn't apply").
 NEGATION_BEFORE = either(words("not", "no", r"(?:do not|don't|never) (?:use|optimi[sz]e)",
@@ -88,6 +110,11 @@ NEGATION_AFTER = either(r"^\s*" + words(r"is not", r"isn't", r"is no", r"does no
 #: the task type, and are set aside when they do not fit it.
 LOOSE_METRIC_PATTERNS: dict[str, str] = {
     "accuracy": either(words(r"accurate(?:ly)?", r"inaccurate(?:ly)?"), "精度", "准确"),
+    # an error in the target's units, its kind unnamed ("error under 5", "误差小于5"): the
+    # average miss, MAE; a named error ("mean squared error") is longer and wins; an error
+    # rate is a share of wrong classes, not this
+    "mae": either(words(r"(?:average|mean|typical|absolute)?\s*errors?(?!\s*rates?)"),
+                  r"误差(?!率)"),
 }
 METRICS = {name: re.compile(pattern) for name, pattern in METRIC_PATTERNS.items()}
 NEAR_METRICS = {phrase: (metric, re.compile(pattern), note)
@@ -157,7 +184,12 @@ EN_WORD_DURATION = re.compile(B + rf"({_WORD_NUMBER})(\s+and\s+a\s+half)?\s+("
 EN_WORD_PERCENT = re.compile(B + rf"({_WORD_NUMBER})[\s-]*(?:percent|per cent|%)" + E)
 #: Any number spelled out, to check that a number another reader found was written.
 EN_WORD_NUMBER = re.compile(B + rf"({_WORD_NUMBER})" + E)
-EN_HALF = re.compile(B + r"(?:a\s+)?half\s+(?:an?\s+)?(hour|minute|day)" + E)
+#: A fraction of one unit: "half an hour", "a quarter of an hour", "three quarters of a
+#: minute", "two thirds of a day" (count, part, unit).
+EN_FRACTION = re.compile(B + r"(?:(an?|one|two|three)\s+)?(half|thirds?|quarters?)[\s-]+"
+                         r"(?:of\s+)?(?:an?\s+|the\s+)?(hour|minute|day)" + E)
+EN_PARTS: dict[str, float] = {"half": 1 / 2, "third": 1 / 3, "thirds": 1 / 3,
+                              "quarter": 1 / 4, "quarters": 1 / 4}
 #: "3分钟", "两个小时", "一个半小时", "一分半钟", "-5分钟".
 CN_DURATION = re.compile(r"(?<![0-9.])(-)?(\d+(?:\.\d+)?|" + CN_NUMERAL
                          + r")\s*(?:个|個)?\s*(半)?\s*(" + alternation(CN_UNIT_SECONDS)

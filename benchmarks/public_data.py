@@ -1,7 +1,7 @@
 """Public data sets made at benchmark time from data that installed packages ship.
 
-Nothing downloads: every table comes from the files bundled inside scikit-learn
-(`sklearn.datasets.load_*`), written as CSV with the column names a person would give
+Nothing downloads: every table comes from files bundled inside installed packages
+(scikit-learn's `sklearn.datasets.load_*`, matplotlib's sample data), written as CSV with the column names a person would give
 them and targets coded as real files code them (strings, or integer codes). Benchmarks
 refer to them as `public/<file>` (e.g. `public/iris.csv`); `resolve` turns such a name
 into a path, writing the file into a cache folder the first time.
@@ -112,6 +112,75 @@ def _linnerud() -> pd.DataFrame:
     return pd.concat([body, exercise], axis=1)
 
 
+# -- tables of corpus/dev_new.yaml: shapes, names and codings the planner was never tuned on --
+
+
+def _tumours() -> pd.DataFrame:
+    """WDBC as a clinic's export: the ten "mean" measurements with short names, a case
+    number that repeats when a case comes back, the outcome coded 1 = malignant / 0 =
+    benign, and a column recorded only after the diagnosis (surgery scheduled)."""
+    from sklearn.datasets import load_breast_cancer
+
+    raw = load_breast_cancer(as_frame=True)
+    means = raw.data[[c for c in raw.data.columns if c.startswith("mean ")]]
+    df = means.rename(columns=lambda c: _snake(c.removeprefix("mean ")))
+    rng = np.random.default_rng(1978)
+    cases = rng.choice(np.arange(10_000, 99_999), size=len(df), replace=False)
+    back = rng.random(len(df)) < 0.08  # returning cases reuse an earlier case number
+    cases[back] = rng.choice(cases[~back], size=int(back.sum()))
+    df.insert(0, "case_no", cases)
+    malignant = (raw.target.to_numpy() == 0).astype(int)
+    df["malignant"] = malignant
+    noise = rng.random(len(df)) < 0.03
+    df["surgery_scheduled"] = np.where(noise, 1 - malignant, malignant)
+    return df
+
+
+def _wine_lab() -> pd.DataFrame:
+    """UCI wine as the original file codes it: class 1/2/3 (not 0-based), a bottle code."""
+    from sklearn.datasets import load_wine
+
+    raw = load_wine(as_frame=True)
+    df = raw.data.rename(columns=_snake)
+    df.insert(0, "bottle_code", [f"B{i:04d}" for i in
+                                 np.random.default_rng(7).permutation(len(df)) + 1])
+    df["class"] = raw.target.astype(int) + 1
+    return df
+
+
+def _mpl_sample(name: str) -> Path:
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "sample_data" / name
+
+
+def _msft_prices() -> pd.DataFrame:
+    """Microsoft daily prices (matplotlib's sample data, 64 trading days of 2003)."""
+    df = pd.read_csv(_mpl_sample("msft.csv"))
+    df = df.rename(columns=lambda c: _snake(c.replace(".", "").replace("*", "")))
+    df["date"] = pd.to_datetime(df["date"], format="%d-%b-%y").dt.strftime("%Y-%m-%d")
+    return df
+
+
+def _stock_indices() -> pd.DataFrame:
+    """Monthly closes of eight tech stocks and two indices, 1990-2017 (matplotlib's sample
+    data); the indices renamed from their tickers (^GSPC, ^IXIC) as a user would."""
+    df = pd.read_csv(_mpl_sample("Stocks.csv"), comment="#")
+    return df.rename(columns={"Date": "date", "^GSPC": "sp500", "^IXIC": "nasdaq"}
+                     ).rename(columns=str.lower)
+
+
+def _flowers_cn() -> pd.DataFrame:
+    """Iris with Chinese column names and species, as a Chinese user's file has them."""
+    from sklearn.datasets import load_iris
+
+    raw = load_iris(as_frame=True)
+    df = raw.data.copy()
+    df.columns = ["花萼长度", "花萼宽度", "花瓣长度", "花瓣宽度"]
+    df["品种"] = np.asarray(["山鸢尾", "变色鸢尾", "维吉尼亚鸢尾"])[raw.target.to_numpy()]
+    return df
+
+
 DATASETS: dict[str, PublicDataset] = {d.file: d for d in (
     PublicDataset("iris.csv", _iris, "species", "multiclass", "sklearn.datasets.load_iris",
                   "Fisher's iris: four measurements in cm, species as names."),
@@ -133,6 +202,27 @@ DATASETS: dict[str, PublicDataset] = {d.file: d for d in (
                   "sklearn.datasets.load_linnerud",
                   "Linnerud: 20 middle-aged men; weight, waist, pulse and chins, situps, jumps. "
                   "Any column can be the target; 'weight' is listed as the default."),
+    # dev_new only (never in dev or held_out):
+    PublicDataset("tumours.csv", _tumours, "malignant", "binary",
+                  "sklearn.datasets.load_breast_cancer (mean features)",
+                  "WDBC mean features; malignant coded 1/0; case_no repeats for returning "
+                  "cases; surgery_scheduled is recorded after the diagnosis.",
+                  id_like_columns=["case_no"], leaky_columns=["surgery_scheduled"]),
+    PublicDataset("wine_lab.csv", _wine_lab, "class", "multiclass", "sklearn.datasets.load_wine",
+                  "UCI wine with class coded 1/2/3 as in the original file; bottle_code is "
+                  "a unique code per bottle.", id_like_columns=["bottle_code"]),
+    PublicDataset("msft_prices.csv", _msft_prices, "close", "regression",
+                  "matplotlib sample_data/msft.csv",
+                  "64 trading days of Microsoft prices (2003): open, high, low, close, "
+                  "volume, adj_close (close adjusted for dividends)."),
+    PublicDataset("stock_indices.csv", _stock_indices, "sp500", "regression",
+                  "matplotlib sample_data/Stocks.csv",
+                  "Monthly closes 1990-2017 of IBM, AAPL, MSFT, XRX, AMZN, DELL, GOOGL, ADBE, "
+                  "the S&P 500 (sp500) and the NASDAQ composite (nasdaq); missing before "
+                  "listing."),
+    PublicDataset("flowers_cn.csv", _flowers_cn, "品种", "multiclass",
+                  "sklearn.datasets.load_iris",
+                  "Iris with Chinese column names (花萼/花瓣 长度/宽度) and species (品种)."),
 )}
 
 

@@ -37,6 +37,7 @@ SHARED = HERE.parents[1] / "shared"
 PARTS = {
     "shared": SHARED / "requests" / "dev.yaml",
     "dev": HERE / "corpus" / "dev.yaml",
+    "dev_new": HERE / "corpus" / "dev_new.yaml",
     "held_out": HERE / "corpus" / "held_out.yaml",
 }
 FIELDS = ("status", "target", "task", "metric", "budget_s", "goal", "drop", "leak")
@@ -90,7 +91,7 @@ class PlanOutcome:
 
 
 def load_part(part: str, path: Path | None = None) -> list[Case]:
-    """The cases of one corpus part (`shared`, `dev` or `held_out`)."""
+    """The cases of one corpus part (`shared`, `dev`, `dev_new` or `held_out`)."""
     path = path or PARTS[part]
     entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
     cases = []

@@ -12,10 +12,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 TaskType = Literal["binary", "multiclass", "regression"]
-Metric = Literal["accuracy", "balanced_accuracy", "f1", "roc_auc", "r2", "rmse", "mae"]
+Metric = Literal["accuracy", "balanced_accuracy", "f1", "precision", "recall", "roc_auc",
+                 "r2", "rmse", "mae"]
 
 CLASSIFICATION_METRICS: frozenset[str] = frozenset(
-    {"accuracy", "balanced_accuracy", "f1", "roc_auc"}
+    {"accuracy", "balanced_accuracy", "f1", "precision", "recall", "roc_auc"}
 )
 REGRESSION_METRICS: frozenset[str] = frozenset({"r2", "rmse", "mae"})
 #: The longest budget a task may have (a week), and the largest seed (numpy's and

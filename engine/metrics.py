@@ -1,8 +1,11 @@
 """Scores on original labels and scale: one metric (`score`), all that fit (`evaluate`).
 
-Binary f1 and roc_auc treat the second of the sorted classes as positive (1, 'yes',
-'>50K'), matching column 1 of `predict_proba`. Multiclass f1 and roc_auc are macro
-averages (roc_auc one-vs-rest). A score that is undefined (roc_auc when the true labels
+Binary f1, precision, recall and roc_auc treat the second of the sorted classes as
+positive (1, True, 'yes', '>50K', 'malignant' after 'benign'), matching column 1 of
+`predict_proba`. Multiclass f1, precision, recall and roc_auc are macro averages (roc_auc
+one-vs-rest; macro recall equals balanced accuracy). Precision with no positive predicted
+is 0, which is what the trivial majority baseline scores when the positive class is the
+minority. A score that is undefined (roc_auc when the true labels
 hold one class) is NaN, which `is_better` never prefers.
 """
 
@@ -49,8 +52,8 @@ def score(metric: str, task_type: TaskType, y_true, y_pred, proba=None, *,
             return float(skm.accuracy_score(y_true, y_pred))
         if metric == "balanced_accuracy":
             return float(skm.balanced_accuracy_score(y_true, y_pred))
-        if metric == "f1":
-            return _f1(task_type, y_true, y_pred, list(classes))
+        if metric in _PER_CLASS:
+            return _per_class(metric, task_type, y_true, y_pred, list(classes))
     if proba is None:
         raise ValueError("roc_auc needs predicted class probabilities (proba)")
     return _roc_auc(y_true, np.asarray(proba, dtype=float), list(classes))
@@ -58,10 +61,11 @@ def score(metric: str, task_type: TaskType, y_true, y_pred, proba=None, *,
 
 def evaluate(task: TaskSpec, y_true, y_pred, proba=None, *,
              classes: Sequence | None = None) -> dict[str, float]:
-    """All metrics that fit `task`: accuracy, balanced_accuracy, f1 and (with proba) roc_auc
-    for classification; r2, rmse and mae for regression."""
+    """All metrics that fit `task`: accuracy, balanced_accuracy, f1, precision, recall and
+    (with proba) roc_auc for classification; r2, rmse and mae for regression."""
     if task.is_classification:
-        names = ["accuracy", "balanced_accuracy", "f1"] + (["roc_auc"] if proba is not None else [])
+        names = ["accuracy", "balanced_accuracy", "f1", "precision", "recall"] + (
+            ["roc_auc"] if proba is not None else [])
     else:
         names = ["r2", "rmse", "mae"]
     return {m: score(m, task.task_type, y_true, y_pred, proba, classes=classes) for m in names}
@@ -102,6 +106,15 @@ def baseline_evaluate(task: TaskSpec, y_train, y_true, *,
     return evaluate(task, y_true, y_pred, proba, classes=classes)
 
 
+def positive_class(labels) -> object:
+    """The positive class of a binary target, as f1, precision, recall and roc_auc score
+    it: the second of its sorted labels (1 of 0/1, True, 'yes', '>50K', 2 of 1/2)."""
+    classes = sorted(set(np.asarray(labels).tolist()), key=_sort_key)
+    if len(classes) != 2:
+        raise ValueError(f"a positive class needs exactly two labels, got {len(classes)}")
+    return classes[1]
+
+
 def is_better(metric: str, a: float, b: float) -> bool:
     """True when score `a` is strictly better than `b` for `metric` (NaN is never better)."""
     if a is None or math.isnan(a):
@@ -123,11 +136,16 @@ def _regression(metric: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean(np.abs(y_true - y_pred)))
 
 
-def _f1(task_type: str, y_true: np.ndarray, y_pred: np.ndarray, classes: list) -> float:
+_PER_CLASS = {"f1": skm.f1_score, "precision": skm.precision_score, "recall": skm.recall_score}
+
+
+def _per_class(metric: str, task_type: str, y_true: np.ndarray, y_pred: np.ndarray,
+               classes: list) -> float:
+    measure = _PER_CLASS[metric]
     if task_type == "binary" and len(classes) == 2:
-        return float(skm.f1_score(y_true, y_pred, pos_label=classes[1], average="binary",
-                                  labels=classes, zero_division=0))
-    return float(skm.f1_score(y_true, y_pred, average="macro", zero_division=0))
+        return float(measure(y_true, y_pred, pos_label=classes[1], average="binary",
+                             labels=classes, zero_division=0))
+    return float(measure(y_true, y_pred, average="macro", zero_division=0))
 
 
 def _roc_auc(y_true: np.ndarray, proba: np.ndarray, classes: list) -> float:

@@ -98,7 +98,8 @@ def _out_of_reach(data: pd.DataFrame, target: str, task_type: str, metric: str, 
     score, error, rows = quick_baseline(data, target, task_type, metric, seed)
     if not np.isfinite(score):
         return None
-    # Every maximised metric here (accuracy, f1, roc_auc, r2) tops out at 1; errors at 0.
+    # Every maximised metric here (accuracy, f1, precision, recall, roc_auc, r2) tops
+    # out at 1; errors at 0.
     remaining = score if metric in LOWER_IS_BETTER else 1.0 - score
     gap = score - goal if metric in LOWER_IS_BETTER else goal - score
     if gap <= max(HEADROOM_SHARE * remaining, GOAL_Z * error):
@@ -153,10 +154,12 @@ def _score(metric: str, task_type: str, y, pred, proba, classes) -> float:
         return skm.accuracy_score(y, pred)
     if metric == "balanced_accuracy":
         return skm.balanced_accuracy_score(y, pred)
-    if metric == "f1":  # binary: the second sorted class is positive, as in the engine
-        if task_type == "binary":
-            return skm.f1_score(y, pred, pos_label=1, zero_division=0)
-        return skm.f1_score(y, pred, average="macro", zero_division=0)
+    if metric in ("f1", "precision", "recall"):
+        measure = {"f1": skm.f1_score, "precision": skm.precision_score,
+                   "recall": skm.recall_score}[metric]
+        if task_type == "binary":  # the second sorted class is positive, as in the engine
+            return measure(y, pred, pos_label=1, zero_division=0)
+        return measure(y, pred, average="macro", zero_division=0)
     if metric == "roc_auc":
         if len(np.unique(y)) < 2:
             return float("nan")

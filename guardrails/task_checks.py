@@ -10,7 +10,8 @@ from .checks import CheckContext, check, engine_drop_reason
 from .findings import Finding
 
 #: Metrics whose scores lie in [0, 1]; a goal above 1 there is almost surely a percentage.
-UNIT_INTERVAL_METRICS = frozenset({"accuracy", "balanced_accuracy", "f1", "roc_auc"})
+UNIT_INTERVAL_METRICS = frozenset({"accuracy", "balanced_accuracy", "f1", "precision",
+                                   "recall", "roc_auc"})
 #: A class needs this many rows to appear in the train, validation and test splits.
 MIN_ROWS_PER_CLASS = 3
 #: Minority/majority class ratio under which the data counts as imbalanced.

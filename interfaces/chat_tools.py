@@ -52,7 +52,7 @@ def chat_tools(session: ChatSession, *, said: Intent) -> list[BaseTool]:
         Args:
             goal: New score to reach as a fraction (0.9 for 90%), or null to leave it.
             budget_s: New training budget in seconds, or null to leave it.
-            metric: New metric (accuracy, balanced_accuracy, f1, roc_auc, r2, rmse, mae), or null.
+            metric: New metric (accuracy, balanced_accuracy, f1, precision, recall, roc_auc, r2, rmse, mae), or null.
         """
         return session.change_goal(goal, budget_s, metric)
 

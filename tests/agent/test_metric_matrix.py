@@ -57,6 +57,14 @@ def _binary(labels: tuple, n: int = ROWS, seed: int = 0, flip: bool = False) -> 
     return df.assign(y=np.where(positive, labels[1], labels[0]).tolist())
 
 
+def _binary_rare(labels: tuple, n: int = ROWS, seed: int = 5) -> pd.DataFrame:
+    """Two classes, the positive one (the second sorted label) about a quarter of the rows:
+    precision and recall are about the positive class, and the majority baseline finds none."""
+    df = _features(n, seed)
+    positive = df["a"] + df["b"] > 0.9
+    return df.assign(y=np.where(positive, labels[1], labels[0]).tolist())
+
+
 def _multiclass(k: int, labels=None, n: int = ROWS) -> pd.DataFrame:
     """`k` classes: the rank bucket of `a + b`, coded as `labels` (default 0..k-1)."""
     df = _features(n, 1)
@@ -89,6 +97,8 @@ CODINGS = {
     "zero_one": ("binary", lambda: _binary((0, 1)), {0, 1}, int),
     "one_two": ("binary", lambda: _binary((1, 2)), {1, 2}, int),
     "floats_nan": ("binary", lambda: _with_missing_target(_binary((1.0, 2.0))), {1, 2}, int),
+    "rare_yes": ("binary", lambda: _binary_rare(("no", "yes")), {"no", "yes"}, str),
+    "rare_one": ("binary", lambda: _binary_rare((0, 1)), {0, 1}, int),
     "strings3": ("multiclass", lambda: _multiclass(3, ["low", "mid", "high"]),
                  {"low", "mid", "high"}, str),
     "one_to_four": ("multiclass", lambda: _multiclass(4, [1, 2, 3, 4]), {1, 2, 3, 4}, int),
@@ -111,6 +121,10 @@ CASES = [
     ("strings3", "roc_auc", None),
     ("one_to_four", "balanced_accuracy", None),
     ("zero_to_25", "f1", None),
+    ("rare_yes", "precision", None),
+    ("rare_one", "recall", 0.5),
+    ("strings3", "precision", 0.5),
+    ("one_to_four", "recall", None),
     ("values", "r2", 0.5),
     ("values", "mae", 100.0),
     ("values_nan", "rmse", None),

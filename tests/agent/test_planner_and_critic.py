@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from mlpilot.agent.planning import plan_only
@@ -69,3 +71,38 @@ def test_the_first_config_passes_validation_without_repair_on_every_data_set():
                        ("predict the class", "german_credit.csv"), ("predict mpg", "mpg.csv")]:
         doc = plan(text, data)
         assert doc["validation"]["first_pass_valid"] is True, (data, doc["validation"])
+
+
+def test_precision_and_recall_are_planned_as_themselves_and_name_the_positive_class():
+    doc = plan("Did the passenger survive? Recall matters most, at least 0.8.", "titanic.csv")
+    assert (doc["task"]["metric"], doc["task"]["goal"]) == ("recall", 0.8)
+    [positive] = [d for d in doc["decisions"] if d["decision"].startswith("positive class")]
+    assert positive["decision"] == "positive class 1 for recall"
+    assert "38% of the rows" in positive["why"] and "majority" not in positive["why"]
+    doc = plan("预测企鹅的种类，精确率优先", "penguins.csv")
+    assert (doc["task"]["metric"], doc["task"]["task_type"]) == ("precision", "multiclass")
+    assert not any(d["decision"].startswith("positive class") for d in doc["decisions"])
+
+
+def test_recall_on_a_majority_positive_class_says_the_baseline_already_scores_1(tmp_path):
+    data = tmp_path / "mostly_yes.csv"
+    rows = [{"x": i % 7, "z": i % 3, "ok": "yes" if i % 5 else "no"} for i in range(100)]
+    pd.DataFrame(rows).to_csv(data, index=False)
+    doc = plan_only(Runner(Settings()), TaskRequest(request="predict ok, recall", data=data))
+    [positive] = [d for d in doc["decisions"] if d["decision"].startswith("positive class")]
+    assert positive["decision"] == "positive class 'yes' for recall"
+    assert "majority" in positive["why"] and "recall 1.00" in positive["why"]
+
+
+def test_a_loose_metric_word_does_not_pick_the_target(tmp_path):
+    # "errors" may mean MAE, but loosely: it must not pull the target towards a quantity
+    rng = np.random.default_rng(3)
+    data = tmp_path / "listings.csv"
+    pd.DataFrame({"asking_price": rng.normal(300, 50, 120).round(1),
+                  "rooms": rng.integers(1, 6, 120),
+                  "sold": rng.choice(["yes", "no"], 120)}).to_csv(data, index=False)
+    doc = plan_only(Runner(Settings()), TaskRequest(
+        request="Will the listing be sold? Keep the errors low.", data=data))
+    assert doc["status"] == "planned", doc.get("question")
+    assert (doc["task"]["target"], doc["task"]["task_type"]) == ("sold", "binary")
+    assert doc["task"]["metric"] != "mae"

@@ -20,14 +20,19 @@ METRICS = [
     # Chinese names of contract metrics
     ("模型的准确率要高", "accuracy"), ("用AUC评估", "roc_auc"), ("看均方误差", "rmse"),
     ("平均绝对误差越小越好", "mae"), ("均方根误差", "rmse"), ("以F1值为准", "f1"),
-    # recall is mean per-class recall (balanced accuracy); precision has no contract metric
-    # of its own, F1 is the nearest (its harmonic mean with recall)
-    ("召回率尽量高", "balanced_accuracy"), ("看精确率", "f1"), ("查准率", "f1"),
-    ("查全率", "balanced_accuracy"),
+    # precision and recall are contract metrics; recall averaged over the classes
+    # ("macro", "balanced") is balanced accuracy, whatever the number of classes
+    ("召回率尽量高", "recall"), ("看精确率", "precision"), ("查准率", "precision"),
+    ("查全率", "recall"), ("灵敏度要高", "recall"), ("精确率和召回率都要看", "f1"),
+    # measures the contract lacks: the nearest contract metric
+    ("report log loss", "roc_auc"), ("对数损失越低越好", "roc_auc"), ("cross-entropy", "roc_auc"),
+    ("use MAPE", "mae"), ("mean absolute percentage error", "mae"), ("平均绝对百分比误差", "mae"),
     # English forms
     ("score it by MSE", "rmse"), ("mean squared error please", "rmse"),
-    ("root mean squared error", "rmse"), ("optimise precision", "f1"),
-    ("recall matters most", "balanced_accuracy"), ("area under the curve", "roc_auc"),
+    ("root mean squared error", "rmse"), ("optimise precision", "precision"),
+    ("recall matters most", "recall"), ("area under the curve", "roc_auc"),
+    ("sensitivity matters most", "recall"), ("positive predictive value", "precision"),
+    ("precision and recall", "f1"),
     ("R squared", "r2"), ("AUC", "roc_auc"), ("how accurate can it get?", "accuracy"),
     ("mean absolute error", "mae"), ("macro recall", "balanced_accuracy"),
     # a metric name inside another word is not that metric: 酒精度 is alcohol content
@@ -50,16 +55,25 @@ def test_loose_words_for_accuracy_give_way_to_a_metric_named_outright():
 
 
 def test_a_metric_read_from_a_near_synonym_says_what_it_stood_for():
-    read = read_metric("召回率要高")
-    assert read.metric == "balanced_accuracy" and "召回率" in read.evidence
-    assert "recall" in read.note
+    read = read_metric("report the log loss")
+    assert read.metric == "roc_auc" and "log loss" in read.evidence
+    assert "log loss" in read.note
+    read = read_metric("MAPE under 10%")
+    assert read.metric == "mae" and "percentage" in read.note
     assert read_metric("accuracy").note is None
+    assert read_metric("召回率要高") == MetricReading("recall", "召回率", None)
 
 
 BUDGETS = [
     ("给你一分半钟", 90.0), ("九十秒", 90.0), ("两分钟以内", 120.0), ("十五秒内跑完", 15.0),
     ("限时三分半钟", 210.0), ("一个半小时", 5400.0), ("two and a half minutes", 150.0),
     ("in under 45s", 45.0), ("准确率九成", None),
+    # fractions of a unit, not the unit: "a quarter of an hour" is 15 minutes
+    ("a quarter of an hour", 900.0), ("within three quarters of an hour", 2700.0),
+    ("a third of a minute", 20.0), ("take half of an hour", 1800.0), ("half a day", 43200.0),
+    ("two thirds of a minute, accuracy", 40.0), ("三刻钟", 2700.0), ("半分钟", 30.0),
+    ("an hour and a half", 5400.0), ("half an hour", 1800.0), ("a quarter-hour", 900.0),
+    ("in a half-hour", 1800.0), ("a quarter hour", 900.0),
 ]
 
 
@@ -155,11 +169,43 @@ def test_more_ways_to_leave_a_column_out(text, columns, dropped):
     assert find_drop_columns(text, columns) == dropped
 
 
-def test_precision_is_read_as_itself_once_the_contract_has_it(monkeypatch):
+@pytest.mark.parametrize("text, goal", [
+    ("Predict the rent, error under 5", 5.0), ("predict rent with an error below 50 dollars", 50.0),
+    ("预测房租，误差小于5", 5.0), ("keep the average error under 2.5", 2.5),
+])
+def test_a_bare_error_is_a_loose_mae_and_owns_its_goal(text, goal):
+    reading = read_metric(text)
+    assert (reading.metric, reading.loose) == ("mae", True)
+    assert parse_goal(text, reading.metric) == goal
+
+
+@pytest.mark.parametrize("text, goal", [
+    ("classify it, error rate under 5%", 0.95), ("misclassification rate below 0.1", 0.9),
+    ("错误率低于5%", 0.95), ("an error rate of at most 8 percent", 0.92),
+])
+def test_an_error_rate_is_accuracy_and_its_goal_the_complement(text, goal):
+    reading = read_metric(text)
+    assert reading.metric == "accuracy" and "error rate" in reading.note
+    assert parse_goal(text, "accuracy") == pytest.approx(goal)
+
+
+def test_named_errors_and_error_rates_are_not_the_bare_error():
+    assert read_metric("root mean squared error under 5").metric == "rmse"
+    assert read_metric("均方根误差小于5").metric == "rmse"
+    assert read_metric("an error rate under 5%").metric == "accuracy"
+    assert read_metric("error under 5, R2 at least 0.8").metric == "r2"  # named wins over loose
+    assert parse_goal("error under 5, R2 at least 0.8", "r2") == 0.8
+    # a bare error is the error of the metric named: its number is that metric's goal
+    assert parse_goal("Predict dell's price, error under 2 (RMSE)", "rmse") == 2.0
+    assert parse_goal("RMSE please; the error should stay below 3", "rmse") == 3.0
+
+
+def test_a_near_measure_is_read_as_itself_once_the_contract_has_it(monkeypatch):
     from typing import Literal
 
-    from mlpilot.agent import understanding
+    from mlpilot.agent import metric_reading, understanding_lexicon
 
-    monkeypatch.setattr(understanding, "Metric", Literal["accuracy", "f1", "precision"])
-    assert read_metric("精确率优先") == MetricReading("precision", "精确率", None)
-    assert read_metric("recall").metric == "balanced_accuracy"  # still not in this contract
+    assert read_metric("log loss").metric == "roc_auc"
+    monkeypatch.setattr(metric_reading, "Metric", Literal["accuracy", "roc_auc", "log loss"])
+    assert read_metric("log loss") == MetricReading("log loss", "log loss", None)
+    assert "log loss" in understanding_lexicon.NEAR_METRICS

@@ -306,6 +306,12 @@ def test_the_glossary_reads_measures_and_body_parts():
     assert "hand" not in gloss("手机")  # a one-character part only with its measure
 
 
+def test_the_glossary_reads_market_words():
+    assert "close price" in gloss("预测收盘价") and "volume" in gloss("每天的成交量")
+    assert "high price" in gloss("最高价") and "height" not in gloss("最高价")
+    assert "exchange rate" in gloss("汇率")
+
+
 def test_the_glossary_leaves_the_parsers_words_alone():
     # the task verb and the metric stay as written; a word across a cue's edge is glossed
     assert gloss("对类别分类，准确率").startswith("对 class category 分类")

@@ -426,3 +426,16 @@ def test_understand_leaves_a_missing_target_to_the_planner():
 def test_understand_rejects_an_unbounded_budget():
     with pytest.raises(RequestError, match="'forever' is not a time limit"):
         understand("predict species forever", ["species"])
+
+
+@pytest.mark.parametrize("text", [
+    "Predict the monthly cost from size, floor and age.",
+    "From size, floor, and age, predict what the flat costs.",
+    "根据 size、floor 和 age 预测 rent",
+])
+def test_every_column_listed_after_an_input_cue_is_an_input(text):
+    from mlpilot.agent.understanding import column_mentions
+
+    roles = {m.column: m.role for m in column_mentions(text, ["size", "floor", "age", "rent"])}
+    assert {roles[c] for c in ("size", "floor", "age")} == {"input"}, roles
+    assert roles.get("rent", "target") == "target"

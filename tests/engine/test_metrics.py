@@ -15,6 +15,7 @@ from mlpilot.engine.metrics import (
     baseline_proba,
     evaluate,
     is_better,
+    positive_class,
     score,
 )
 
@@ -36,6 +37,35 @@ def test_binary_f1_uses_the_second_sorted_class_as_positive():
     # positive 'yes': precision 1/2, recall 1/2 -> 0.5 (with 'no' positive it would be 2/3)
     assert score("f1", "binary", y_true, y_pred) == pytest.approx(0.5)
     assert score("f1", "binary", [1, 1, 2], [1, 2, 2]) == pytest.approx(2 / 3)
+
+
+def test_binary_precision_and_recall_use_the_positive_class_f1_uses():
+    y_true = ["no", "no", "no", "yes", "yes"]
+    y_pred = ["no", "yes", "yes", "yes", "no"]
+    # positive 'yes': predicted yes 3 times, right once -> precision 1/3; found 1 of 2 -> 1/2
+    assert score("precision", "binary", y_true, y_pred) == pytest.approx(1 / 3)
+    assert score("recall", "binary", y_true, y_pred) == pytest.approx(0.5)
+    assert score("recall", "binary", [0, 0, 1, 1], [0, 0, 0, 1]) == pytest.approx(0.5)
+    # no positive predicted: precision is 0, not an error
+    assert score("precision", "binary", [0, 1, 1], [0, 0, 0]) == 0.0
+
+
+def test_the_positive_class_is_the_second_sorted_label():
+    assert positive_class(["yes", "no", "yes"]) == "yes"
+    assert positive_class([2, 1, 1]) == 2 and positive_class([True, False]) is True
+    assert positive_class(["benign", "malignant"]) == "malignant"
+    with pytest.raises(ValueError, match="exactly two labels"):
+        positive_class([1, 2, 3])
+
+
+def test_multiclass_precision_and_recall_are_macro():
+    y_true = [0, 0, 1, 1, 2, 2]
+    y_pred = [0, 0, 1, 0, 2, 1]
+    # per class precision 2/3, 1/2, 1; recall 1, 1/2, 1/2 (macro recall = balanced accuracy)
+    assert score("precision", "multiclass", y_true, y_pred) == pytest.approx((2 / 3 + 0.5 + 1) / 3)
+    assert score("recall", "multiclass", y_true, y_pred) == pytest.approx(2 / 3)
+    assert score("recall", "multiclass", y_true, y_pred) == pytest.approx(
+        score("balanced_accuracy", "multiclass", y_true, y_pred))
 
 
 def test_multiclass_f1_is_macro():
@@ -75,6 +105,7 @@ def test_regression_metrics():
 
 def test_direction():
     assert is_better("rmse", 1.0, 2.0) and not is_better("rmse", 2.0, 1.0)
+    assert is_better("recall", 0.9, 0.5) and is_better("precision", 0.6, 0.0)
     assert is_better("r2", 0.9, 0.5) and not is_better("accuracy", 0.5, 0.5)
 
 
@@ -87,7 +118,8 @@ def test_metric_must_fit_the_task():
 
 def test_evaluate_reports_all_fitting_metrics():
     task = _task("binary", "accuracy")
-    assert set(evaluate(task, [0, 1, 1], [0, 1, 0])) == {"accuracy", "balanced_accuracy", "f1"}
+    assert set(evaluate(task, [0, 1, 1], [0, 1, 0])) == {"accuracy", "balanced_accuracy", "f1",
+                                                          "precision", "recall"}
     with_proba = evaluate(task, [0, 1, 1], [0, 1, 0], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     assert with_proba["roc_auc"] == 1.0
     reg = evaluate(_task("regression", "r2"), [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
@@ -114,7 +146,7 @@ def test_the_baseline_gives_the_class_priors_as_probabilities():
 ])
 def test_the_baseline_has_every_metric_a_model_has_roc_auc_included(task_type, y_train, y_true):
     base = baseline_evaluate(_task(task_type, "roc_auc"), y_train, y_true)
-    assert set(base) == {"accuracy", "balanced_accuracy", "f1", "roc_auc"}
+    assert set(base) == {"accuracy", "balanced_accuracy", "f1", "precision", "recall", "roc_auc"}
     assert base["roc_auc"] == 0.5  # one score for every row ranks none above another
     regression = baseline_evaluate(_task("regression", "mae"), [1.0, 3.0], [2.0, 4.0])
     assert regression == pytest.approx({"r2": -1.0, "rmse": math.sqrt(2), "mae": 1.0})

@@ -44,7 +44,7 @@ def test_schema_errors_from_a_raw_dict_name_each_field(species_task, profile):
 
 
 def test_schema_errors_in_the_task_are_prefixed_with_task(profile):
-    task = {"target": "species", "task_type": "multiclass", "metric": "precision", "budget_s": 60}
+    task = {"target": "species", "task_type": "multiclass", "metric": "log_loss", "budget_s": 60}
     report = validate(task, {}, profile)
     assert [f.field for f in report.errors] == ["task.metric"]
 
