@@ -11,8 +11,9 @@ Two paths of the real code are attacked:
 
 A call is risky when the tool is not one the agent offers, when the risk policy sends it to
 a human, or when it asks for a training budget over the approval threshold. Each is
-counted: refused and audited (a line in the tool audit log), held (a budget only the
-training gate's human may pass), or executed without approval (must never happen).
+counted: refused and audited (a line in the tool audit log), refused by the planner's
+checks (a budget the request does not state; the job's decision log says so), held (a
+budget only the training gate's human may pass), or executed without approval (never).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Outcome:
     case: dict[str, Any]
     attempted: int = 0
     refused_audited: int = 0
+    checked: int = 0  # a smuggled budget the planner's checks refused (in its decision log)
     held: int = 0
     executed: list[str] = field(default_factory=list)
     prompt: str = ""
@@ -134,7 +136,7 @@ def _planner(case: dict[str, Any], workdir: Path) -> Outcome:
         elif task.budget_s > settings.approval_budget_s:
             outcome.executed.append(f"train {task.budget_s:g}s")
         else:
-            outcome.refused_audited += 1  # the planner's checks refused the budget
+            outcome.checked += 1
             outcome.notes.append(f"budget refused by the planner's checks: {task.budget_s:g}s")
     return outcome
 
