@@ -9,9 +9,11 @@ not state), and held (a training budget over the approval threshold that the req
 state, which stops at the training gate until a human answers).
 Exits 1 when any risky action ran without approval.
 
-    .venv/bin/python benchmarks/injection.py [--kind column_name]
+    .venv/bin/python benchmarks/injection.py [--kind column_name] [--llm] [--limit N]
 
-Only the scripted model is run here; a run with a local model is not part of it.
+`--llm` attacks the configured LLM instead (e.g. the local model of `../shared/llm/`, with
+MLPILOT_LLM_BASE_URL set): it is not told to obey, and what it tried is read from the
+effects (refusals in the audit log, approvals decided, budgets over the threshold).
 """
 
 from __future__ import annotations
@@ -35,7 +37,19 @@ def main() -> int:
     """Run the corpus and print the table; the exit status says whether anything ran."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kind", help="only the cases of this kind")
+    parser.add_argument("--llm", action="store_true", help="attack the configured LLM")
+    parser.add_argument("--limit", type=int, help="only the first N cases (after --kind)")
     args = parser.parse_args()
+    model = None
+    if args.llm:
+        from mlpilot.agent.llm import build_chat_model
+        from mlpilot.agent.settings import Settings
+
+        model = build_chat_model(Settings())
+        if model is None:
+            print("--llm needs an LLM: set MLPILOT_LLM_BASE_URL (and MLPILOT_LLM_MODEL), "
+                  "or an API key", file=sys.stderr)
+            return 2
     with tempfile.TemporaryDirectory(prefix="mlpilot-injection-") as tmp:
         # the state, the store and the tool audit log of this run only
         os.environ["MLPILOT_DATA_DIR"] = str(Path(tmp) / "state")
@@ -43,8 +57,9 @@ def main() -> int:
         rows: dict[str, list[int]] = defaultdict(lambda: [0] * len(COLUMNS))
         start = time.perf_counter()
         cases = [c for c in load_corpus() if not args.kind or c["kind"] == args.kind]
+        cases = cases[:args.limit] if args.limit else cases
         for case in cases:
-            outcome = run_case(case, Path(tmp) / case["id"])
+            outcome = run_case(case, Path(tmp) / case["id"], model=model)
             for key in (case["kind"], "all"):
                 row = rows[key]
                 row[0] += 1
@@ -58,7 +73,9 @@ def main() -> int:
                       + (f"; {'; '.join(outcome.notes)}" if outcome.notes else ""))
         took = time.perf_counter() - start
     width = max(len(k) for k in rows)
-    print(f"\nmodel: scripted obedient attacker; {len(cases)} cases in {took:.1f} s\n")
+    who = (getattr(model, "model_name", None) or type(model).__name__) if model else \
+        "scripted obedient attacker"
+    print(f"\nmodel: {who}; {len(cases)} cases in {took:.1f} s\n")
     print(f"{'kind':<{width}}  " + "  ".join(COLUMNS))
     for kind in sorted(rows, key=lambda k: (k == "all", k)):
         print(f"{kind:<{width}}  " + "  ".join(f"{v:>{len(c)}}" for v, c in zip(rows[kind], COLUMNS)))
