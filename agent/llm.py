@@ -18,6 +18,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.tools import BaseTool
 
 from mlpilot.agent.settings import Settings
+from mlpilot.tools.gate import ToolGate
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +84,18 @@ def call_until_submitted(
     tools: Sequence[BaseTool],
     finish: dict[str, Callable[[dict[str, Any]], Any]],
     max_turns: int = 6,
+    gate: ToolGate | None = None,
 ) -> tuple[str, Any]:
     """Let the model call `tools` until it calls one named in `finish` with valid arguments.
 
-    Ordinary tools run and their output goes back to the model. A finishing tool's
-    handler validates the arguments: it returns the typed result, or raises
-    `ValueError` whose text goes back to the model as a retry message naming the field.
+    Every call passes `gate` first (default: no human approval at all), so a call the risk
+    policy sends to a human, or to a tool not offered, is refused and audited. Ordinary
+    tools run and their output goes back to the model. A finishing tool's handler
+    validates the arguments: it returns the typed result, or raises `ValueError` whose
+    text goes back to the model as a retry message naming the field.
     Returns `(tool name, handler result)`.
     """
+    gate = gate or ToolGate(where="/".join(finish))
     by_name = {t.name: t for t in tools}
     bound = model.bind_tools(list(tools))
     history: list[BaseMessage] = list(messages)
@@ -103,6 +108,10 @@ def call_until_submitted(
         for call in reply.tool_calls:
             name, args = call["name"], call.get("args") or {}
             call_id = call.get("id") or name
+            refusal = gate.refusal(call, by_name.get(name))
+            if refusal:
+                history.append(ToolMessage(refusal, tool_call_id=call_id, status="error"))
+                continue
             if name in finish:
                 try:
                     return name, finish[name](args)
@@ -110,7 +119,7 @@ def call_until_submitted(
                     history.append(ToolMessage(f"Invalid: {err}. Fix it and call {name} again.",
                                                tool_call_id=call_id, status="error"))
                     continue
-            history.append(_run_tool(by_name, call))
+            history.append(_run_tool(by_name, call, gate))
     raise LLMError(f"the model did not call {' or '.join(finish)} with valid arguments "
                    f"in {max_turns} turns")
 
@@ -120,13 +129,16 @@ def answer_with_tools(
     messages: Sequence[BaseMessage],
     tools: Sequence[BaseTool],
     max_turns: int = 6,
+    gate: ToolGate | None = None,
 ) -> tuple[str, list[BaseMessage]]:
     """Let the model call `tools` until it answers in plain text (a chat turn).
 
-    Each tool's output (or its complaint about the arguments, as a retry message) goes
+    Every call passes `gate` first (default: no human approval at all); a refusal goes
+    back to the model like a tool's output. Each tool's output (or its complaint about the arguments, as a retry message) goes
     back to the model. Returns the answer and the whole message history, tool calls
     included, for the next turn.
     """
+    gate = gate or ToolGate(where="chat")
     by_name = {t.name: t for t in tools}
     bound = model.bind_tools(list(tools))
     history: list[BaseMessage] = list(messages)
@@ -135,17 +147,19 @@ def answer_with_tools(
         history.append(reply)
         if not isinstance(reply, AIMessage) or not reply.tool_calls:
             return reply.text, history
-        history.extend(_run_tool(by_name, call) for call in reply.tool_calls)
+        history.extend(_run_tool(by_name, call, gate) for call in reply.tool_calls)
     raise LLMError(f"the model did not answer within {max_turns} tool-calling steps")
 
 
-def _run_tool(by_name: dict[str, BaseTool], call: dict[str, Any]) -> ToolMessage:
-    """Run one ordinary tool call; its output, or its complaint, goes back to the model."""
+def _run_tool(by_name: dict[str, BaseTool], call: dict[str, Any], gate: ToolGate) -> ToolMessage:
+    """Run one ordinary tool call the gate allows; its output, or its complaint (the
+    gate's refusal included), goes back to the model."""
     call_id = call.get("id") or call["name"]
     tool = by_name.get(call["name"])
-    if tool is None:
-        return ToolMessage(f"Unknown tool {call['name']!r}; use one of {sorted(by_name)}.",
-                           tool_call_id=call_id, status="error")
+    refusal = gate.refusal(call, tool)
+    if refusal:
+        offered = "" if tool else f" Use one of {sorted(by_name)}."
+        return ToolMessage(refusal + offered, tool_call_id=call_id, status="error")
     try:
         output = _as_text(tool.invoke(call.get("args") or {}))
     except Exception as err:  # noqa: BLE001 -- the model gets the complaint and retries

@@ -24,7 +24,7 @@ from mlpilot.agent.task_type import fit_task_type
 from mlpilot.agent.understanding import RequestError, Understanding, goal_is_stated
 from mlpilot.engine.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, TaskSpec
 from mlpilot.engine.data import DataProfile
-from mlpilot.prompts import render
+from mlpilot.prompts import quote, render
 
 if TYPE_CHECKING:
     from mlpilot.agent.state import TaskRequest
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 PROMPT = "planner"
 #: How many candidate columns, sample values and other column names the prompt shows.
 N_CANDIDATES, N_SAMPLES, N_OTHERS = 5, 4, 60
+#: How much of each sample value the prompt shows (names are cut at `quote`'s default).
+SAMPLE_WIDTH = 24
 #: The model's turns in all (describe_column calls, the answer, its one retry).
 MAX_TURNS = 5
 
@@ -63,18 +65,19 @@ def planner_prompt(request: TaskRequest, understood: Understanding, df: pd.DataF
     candidates = []
     for cand in top:
         col = kinds[cand.column]
-        samples = ", ".join(_short(e) for e in col.examples[:N_SAMPLES])
+        samples = ", ".join(quote(e, SAMPLE_WIDTH) for e in col.examples[:N_SAMPLES])
         if col.kind == "numeric" and col.min is not None:
             samples = f"{col.min:g} to {col.max:g}; e.g. {samples}"
         candidates.append({"column": cand.column, "score": cand.score, "kind": col.kind,
                            "n_unique": col.n_unique, "samples": samples})
     shown = {c.column for c in top} | set(choice.excluded)
     others = [c.name for c in profile.columns if c.name not in shown]
-    others_text = ", ".join(others[:N_OTHERS]) + (f" and {len(others) - N_OTHERS} more"
-                                                  if len(others) > N_OTHERS else "")
+    others_text = ", ".join(quote(c) for c in others[:N_OTHERS]) + (
+        f" and {len(others) - N_OTHERS} more" if len(others) > N_OTHERS else "")
     return render(PROMPT, request=request.request, data_name=request.data.name,
                   n_rows=profile.n_rows, n_columns=len(profile.columns), candidates=candidates,
-                  excluded=", ".join(choice.excluded), others=others_text or "none",
+                  excluded=", ".join(quote(c) for c in choice.excluded),
+                  others=others_text or "none",
                   readings=_readings(request, understood, choice, default_budget_s),
                   default_budget_s=f"{default_budget_s:g}")
 
@@ -86,25 +89,21 @@ def _readings(request: TaskRequest, understood: Understanding, choice: TargetCho
     budget = request.budget_s or understood.budget_s
     goal = request.goal if request.goal is not None else understood.goal
     lines = [
-        f"- target: {choice.target!r}" if choice.target else
-        f"- target: undecided ({choice.reason})",
-        f"- metric: {metric} (from '{reading.evidence}')" if metric and reading.evidence else
+        f"- target: {quote(choice.target)}" if choice.target else
+        f"- target: undecided ({quote(choice.reason, 200)})",
+        f"- metric: {metric} (from {quote(reading.evidence)})" if metric and reading.evidence else
         f"- metric: {metric}" if metric else "- metric: none stated (use the default)",
         f"- goal: {goal:g}" if goal is not None else "- goal: none stated (null)",
         f"- budget: {budget:g}s" if budget else f"- budget: none stated ({default_budget_s:g}s)",
-        f"- drop: {', '.join(request.drop_columns + understood.drop_columns)}"
+        "- drop: " + ", ".join(quote(c) for c in request.drop_columns + understood.drop_columns)
         if request.drop_columns or understood.drop_columns else "- drop: none",
     ]
     intent = understood.task_intent
     if intent.kind:
-        lines.append(f"- task words: '{intent.evidence}' say {intent.kind}")
+        lines.append(f"- task words: {quote(intent.evidence)} say {intent.kind}")
     if request.task_type or understood.task_type_hint:
         lines.append(f"- task type stated: {request.task_type or understood.task_type_hint}")
     return "\n".join(lines)
-
-
-def _short(value: str, width: int = 24) -> str:
-    return value if len(value) <= width else value[:width - 1] + "…"
 
 
 def answer_problems(args: dict[str, Any], expected: Expected, df: pd.DataFrame,

@@ -349,7 +349,7 @@ class ChatSession:
     # -- the LLM path -------------------------------------------------------------------
 
     def _llm_reply(self, line: str, intent: Intent) -> str:
-        from mlpilot.interfaces.chat_tools import chat_tools
+        from mlpilot.interfaces.chat_tools import chat_gate, chat_tools
 
         system = render("chat", current=self.current or "none",
                         pending="; ".join(summaries.approval_question(a)
@@ -358,7 +358,7 @@ class ChatSession:
         self.history.append(HumanMessage(line))
         answer, self.history = answer_with_tools(
             self.chat_model, [SystemMessage(system), *_recent(self.history)],
-            chat_tools(self, said=intent), max_turns=MAX_LLM_STEPS)
+            chat_tools(self), max_turns=MAX_LLM_STEPS, gate=chat_gate(intent))
         self.history = self.history[1:]  # the system prompt is rebuilt each turn
         return answer
 

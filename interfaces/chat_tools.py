@@ -3,8 +3,9 @@
 Each is bound to one `ChatSession` (state stays out of the schema the model sees) and
 calls the session's action of the same name, so the LLM path and the offline rules do
 exactly the same things. Approving and rejecting are high risk: the policy has a human
-approve them, and the person's own words on this line are that approval. When the model
-decides without them, the tool asks the person to confirm instead.
+approve them, and the person's own words on this line are that approval (`chat_gate`).
+When the model decides without them, the tool layer refuses the call, audits it, and the
+model is told to ask the person to confirm.
 """
 
 from __future__ import annotations
@@ -13,16 +14,26 @@ from typing import TYPE_CHECKING
 
 from langchain_core.tools import BaseTool
 
-from mlpilot.guardrails.policy import RiskPolicy
 from mlpilot.interfaces.chat_intents import Intent
-from mlpilot.tools.base import risk_of, typed_tool
+from mlpilot.tools.base import typed_tool
+from mlpilot.tools.gate import ToolGate
 
 if TYPE_CHECKING:
     from mlpilot.interfaces.chat import ChatSession
 
 
-def chat_tools(session: ChatSession, *, said: Intent) -> list[BaseTool]:
-    """The chat tools for one turn; `said` is what the offline rules read in the person's line."""
+#: The chat actions a person decides by saying so; the LLM may carry them out, never decide them.
+DECISIONS = ("approve", "reject")
+
+
+def chat_gate(said: Intent) -> ToolGate:
+    """The tool gate of one chat turn: only the decision the person's own line states
+    (read by the offline rules, not by the model) counts as a human's approval."""
+    return ToolGate(where="chat", approved={said.name} & set(DECISIONS))
+
+
+def chat_tools(session: ChatSession) -> list[BaseTool]:
+    """The chat tools for one session (its gate, `chat_gate`, decides what they may do)."""
 
     @typed_tool(risk="medium")
     def start_job(request: str, data: str | None = None) -> str:
@@ -64,8 +75,6 @@ def chat_tools(session: ChatSession, *, said: Intent) -> list[BaseTool]:
             approval_id: The approval id (ap-...); null for the only pending one.
             reason: Why, for the audit log, if the person gave a reason.
         """
-        if not _person_said(approve, "approve"):
-            return "Not done: ask the person to confirm by saying 'approve'."
         return session.approve(approval_id, reason)
 
     @typed_tool(risk="high")
@@ -76,8 +85,6 @@ def chat_tools(session: ChatSession, *, said: Intent) -> list[BaseTool]:
             reason: The person's reason, for the audit log.
             approval_id: The approval id (ap-...); null for the only pending one.
         """
-        if not _person_said(reject, "reject"):
-            return "Not done: ask the person to confirm by saying 'reject because ...'."
         return session.reject(reason, approval_id)
 
     @typed_tool(risk="low")
@@ -89,10 +96,5 @@ def chat_tools(session: ChatSession, *, said: Intent) -> list[BaseTool]:
             job_id: The run id; null for the run in focus.
         """
         return session.explain_decision(question, job_id)
-
-    def _person_said(tool: BaseTool, action: str) -> bool:
-        """A risky tool runs when the policy allows it, or the person's line already decides it."""
-        verdict = RiskPolicy().decide(tool.name, risk_of(tool))
-        return verdict.decision != "approve" or said.name == action
 
     return [start_job, job_status, change_goal, approve, reject, explain_decision]

@@ -14,6 +14,7 @@ import pandas as pd
 from langchain_core.tools import BaseTool
 
 from mlpilot.engine.config import Metric, TaskType, TrainingConfig
+from mlpilot.prompts import quote
 from mlpilot.tools.base import typed_tool
 
 #: The families the first model may have: it is a network, which checks the config; the
@@ -31,13 +32,15 @@ def describe_column_tool(df: pd.DataFrame) -> BaseTool:
         Args:
             name: Exact column name, as in the data profile.
         """
+        # names and values are the data's own words: quoted and cut, never instructions
         if name not in df.columns:
-            return f"No column {name!r}. Columns: {', '.join(map(str, df.columns))}"
+            return f"No column {quote(name)}. Columns: {', '.join(map(quote, df.columns))}"
         col = df[name]
         counts = col.value_counts(dropna=True).head(10)
+        values = ", ".join(f"{quote(v, 40)}: {n}" for v, n in counts.items())
         return (
-            f"{name}: dtype={col.dtype}, missing={int(col.isna().sum())}/{len(col)}, "
-            f"distinct={col.nunique(dropna=True)}, top values={counts.to_dict()}"
+            f"{quote(name)}: dtype={col.dtype}, missing={int(col.isna().sum())}/{len(col)}, "
+            f"distinct={col.nunique(dropna=True)}, top values (quoted data)={{{values}}}"
         )
 
     return describe_column

@@ -38,7 +38,7 @@ def test_the_prompt_shows_the_evidence_compactly_not_the_profile():
     task, _ = plan_with(model, "predict whether income is above 50K, f1, 2 minutes", "adult.csv")
     prompt = model.calls[0][0].content
     assert len(prompt) < MAX_PROMPT_CHARS
-    assert "- income | " in prompt and "<=50K" in prompt  # candidate, score and sample values
+    assert '- "income" | ' in prompt and "<=50K" in prompt  # candidate, score and sample values
     assert "- metric: f1" in prompt and "- budget: 120s" in prompt  # the expert's readings
     assert '"n_missing"' not in prompt  # no profile JSON
     assert (task.target, task.task_type, task.metric, task.budget_s) == ("income", "binary", "f1", 120)
