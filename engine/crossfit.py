@@ -54,6 +54,9 @@ MAX_ROWS = 2000
 DEFAULTS_ROUNDS = 100
 #: Seconds per boosting iteration assumed for the defaults when no tree trial ran.
 DEFAULT_TREE_PACE_S = 0.01
+#: Bounds of the correction of a candidate's estimated time by the bags made before it
+#: (measured over estimated seconds).
+PACE_CORRECTION = (0.5, 2.0)
 
 
 @dataclass(frozen=True)
@@ -198,8 +201,10 @@ def cross_fit_chosen(candidates: Sequence[Candidate], base: TrainingConfig, data
     `deadline`, then choose by greedy ensemble selection on the out-of-fold predictions.
 
     The defaults always run (until the deadline); a candidate whose estimated time (from
-    its trial's pace, times `refit.SAFETY`) does not fit the time left is skipped. More
-    rounds on new folds follow while a whole one fits (`MAX_ROUNDS`).
+    its trial's pace, times `refit.SAFETY`) does not fit the time left is skipped. The
+    estimates are corrected by how the bags made so far compared with theirs (between
+    `PACE_CORRECTION` bounds): a trial's pace holds overheads that a fold's fit repeats
+    differently. More rounds on new folds follow while a whole one fits (`MAX_ROUNDS`).
     Returns None when no bag finished.
     """
     started = time.monotonic()
@@ -207,8 +212,11 @@ def cross_fit_chosen(candidates: Sequence[Candidate], base: TrainingConfig, data
     n_train, n_all = len(data.y_train), len(rows.y_train)
     held = fold_indices(rows.y_train, task, seed, folds)
     bags, skipped = [], {}
+    predicted = measured = 0.0
     for entry in entries(candidates, base):
-        need = entry_seconds(entry, n_train, n_all, folds)
+        estimate = entry_seconds(entry, n_train, n_all, folds)
+        low, high = PACE_CORRECTION
+        need = estimate * (min(max(measured / predicted, low), high) if predicted else 1.0)
         left = deadline - time.monotonic()
         if entry.number >= 0 and need * SAFETY > left:
             skipped[entry.number] = f"needs about {need:.1f}s, {max(left, 0.0):.1f}s left"
@@ -220,6 +228,7 @@ def cross_fit_chosen(candidates: Sequence[Candidate], base: TrainingConfig, data
         else:
             oof, models = made
             bags.append(Bag(entry, models, [oof], time.monotonic() - began))
+            predicted, measured = predicted + estimate, measured + bags[-1].seconds
     if not bags:
         return None
     rounds = 1 + _more_rounds(bags, rows, task, n_train, deadline=deadline, seed=seed,
