@@ -35,10 +35,11 @@ from .preprocess import PreparedData
 from .training import Callback, EpochResult, FitResult, TrainingRun, fit
 from .trees import TreeFitResult, fit_trees
 
-#: A refit is started only when its estimate times this fits the time left: estimates
-#: come from one earlier fit on a machine whose load varies. (The search keeps back the
-#: final stage's estimate times `final_stage.MARGIN`, which is larger.)
-SAFETY = 1.1
+#: A refit is started only when its estimate times this fits the time left. The search
+#: keeps back the final stage's estimate times `final_stage.MARGIN` (for a machine whose
+#: load varies); once it has ended, time that no refit uses is lost, and a refit the
+#: deadline cuts costs no more than skipping it: one that is expected to fit is started.
+SAFETY = 1.0
 
 
 @dataclass(frozen=True)
