@@ -148,3 +148,27 @@ def test_a_booster_candidate_refits_through_refit_chosen(binary):
     assert report.refitted == [0] and final is not model
     assert final.model.n_iter == refit.plan_refit(result, len(binary.y_train),
                                                   len(binary.y_train) + len(binary.y_valid)).rounds
+
+
+def test_a_booster_out_of_memory_is_a_fault_the_search_records_and_survives(binary, monkeypatch):
+    from mlpilot.engine import boosters
+    from mlpilot.engine.search import tune
+    from mlpilot.engine.training import TrainingFault
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("std::bad_alloc")
+
+    monkeypatch.setattr(boosters, "_fit_lightgbm", no_memory)
+    monkeypatch.setattr(boosters, "available", lambda family: True)
+    with pytest.raises(TrainingFault) as fault:
+        fit_booster(_config("lightgbm"), binary, TASK)
+    assert fault.value.kind == "out_of_memory" and fault.value.facts["family"] == "lightgbm"
+
+    space = SearchSpace(families=["lightgbm", "hist_gbt"])
+    base = _config("hist_gbt").model_copy(update={"search": SearchConfig(max_trials=2,
+                                                                         space=space)})
+    # the base config first, then the portfolio's LightGBM defaults
+    result = tune(base, binary, TASK, deadline=time.monotonic() + 600, enqueue=[base])
+    assert [(t.state, t.fault) for t in result.trials] == [("complete", None),
+                                                           ("failed", "out_of_memory")]
+    assert result.best_fit is not None
