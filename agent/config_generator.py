@@ -8,6 +8,7 @@ and the validator node checks the result like any other.
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from typing import Any, Literal
 
 from langgraph.runtime import Runtime
@@ -65,8 +66,9 @@ def expert_config(task: TaskSpec, profile: DataProfile, seed: int = 0) -> Traini
     - heavy-tailed numeric features get a quantile transform, others standard scaling;
     - skewed non-negative regression targets are learnt in log space;
     - imbalanced classes with a balance-aware metric get class weights;
-    - the search spans MLP, ResNet-MLP, gradient-boosted and extremely randomised trees
-      (plus an FT-Transformer on small data), starting from each family's defaults.
+    - the search spans MLP, ResNet-MLP, gradient-boosted trees (scikit-learn's, and
+      LightGBM, XGBoost, CatBoost where installed) and extremely randomised trees (plus
+      an FT-Transformer on small data), starting from each family's defaults.
     """
     n_train = int(profile.n_rows * 0.8 * 0.85)
     if n_train < 1_000:
@@ -77,7 +79,9 @@ def expert_config(task: TaskSpec, profile: DataProfile, seed: int = 0) -> Traini
         hidden, widths, patience = [256, 256, 128], [128, 256, 512], 12
     batch = _power_of_two(min(512, max(16, n_train // 10)))
     # Trees often win on tabular data; a transformer only pays off where rows are few.
+    # The boosted-tree libraries join when installed (each is an optional wheel).
     families = (["mlp", "resnet", "hist_gbt", "extra_trees"]
+                + [f for f in ("lightgbm", "xgboost", "catboost") if find_spec(f) is not None]
                 + (["ft_transformer"] if n_train <= 5_000 else []))
     numeric = [c for c in profile.columns if c.kind == "numeric" and c.name != task.target]
     heavy_tails = any(_skewed(c) for c in numeric)

@@ -41,6 +41,7 @@ from mlpilot.engine import crossfit
 from mlpilot.engine.config import TaskSpec
 from mlpilot.engine.data import profile_table
 from mlpilot.engine.ensemble import EnsembleModel
+from mlpilot.engine.final_stage import FinalStage
 from mlpilot.engine.scores import score_predictions
 from mlpilot.engine.search import tune
 from mlpilot.tools.training import CROSS_FIT_SHARE, SAVE_S, SLICE_SHARE, prepared
@@ -94,9 +95,13 @@ def run(entry: dict, seed: int, budget: float, folds: int = crossfit.FOLDS) -> d
     data = prepared(train, task, config, test_df=test)
     started = time.monotonic()
     deadline = started + budget
-    search_deadline = deadline - CROSS_FIT_SHARE * budget  # as tune_model splits the time
-    result = tune(config, data, task, deadline=search_deadline, seed=config.seed,
-                  trial_slice_s=SLICE_SHARE * (search_deadline - time.monotonic()))
+    # as tune_model splits the time: the search ends where the cross-fit's predicted cost
+    # (at most CROSS_FIT_SHARE) begins
+    cap_s = CROSS_FIT_SHARE * (budget - SAVE_S)
+    final = FinalStage(config, data, task, cross_fit=True, cap_s=cap_s)
+    result = tune(config, data, task, deadline=deadline - SAVE_S, seed=config.seed,
+                  trial_slice_s=SLICE_SHARE * (budget - SAVE_S - cap_s),
+                  reserve=final.reserve_s)
     chosen = crossfit.cross_fit_chosen(result.candidates, config, data, task,
                                        deadline=deadline - SAVE_S, seed=config.seed,
                                        folds=folds)

@@ -81,15 +81,23 @@ class PreprocessingConfig(BaseModel):
     )
 
 
-ModelFamily = Literal["linear", "mlp", "resnet", "ft_transformer", "hist_gbt", "extra_trees"]
+ModelFamily = Literal["linear", "mlp", "resnet", "ft_transformer", "hist_gbt", "extra_trees",
+                      "lightgbm", "xgboost", "catboost"]
 #: Families that are PyTorch networks trained by `engine.training.fit`.
 NEURAL_FAMILIES: frozenset[str] = frozenset({"linear", "mlp", "resnet", "ft_transformer"})
+#: Boosted-tree libraries (`engine.boosters`), set up by `TrainingConfig.booster`.
+BOOSTER_FAMILIES: frozenset[str] = frozenset({"lightgbm", "xgboost", "catboost"})
+#: Families of boosted trees: their length (boosting rounds) grows with the rows on a refit.
+BOOSTED_FAMILIES: frozenset[str] = frozenset({"hist_gbt"}) | BOOSTER_FAMILIES
+#: Families that are no network: trees and forests.
+TREE_FAMILIES: frozenset[str] = BOOSTED_FAMILIES | {"extra_trees"}
 
 
 class ModelConfig(BaseModel):
     """The model: a linear model, an MLP, a ResNet-style MLP, an FT-Transformer,
-    gradient-boosted trees ("hist_gbt", set up by `TrainingConfig.trees`) or extremely
-    randomised trees ("extra_trees", set up by `TrainingConfig.forest`).
+    gradient-boosted trees ("hist_gbt", set up by `TrainingConfig.trees`), extremely
+    randomised trees ("extra_trees", set up by `TrainingConfig.forest`), or LightGBM,
+    XGBoost and CatBoost boosted trees (set up by `TrainingConfig.booster`).
 
     `dropout` and `activation` apply to every network; each other field names the
     families that read it.
@@ -219,6 +227,34 @@ class ForestConfig(BaseModel):
     min_samples_leaf: int = Field(default=1, ge=1, le=100_000)
 
 
+class BoosterConfig(BaseModel):
+    """Boosted trees of LightGBM, XGBoost or CatBoost (families "lightgbm", "xgboost",
+    "catboost"); each field names the libraries that read it. Null regularisation fields
+    take the library's own default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    learning_rate: float = Field(default=0.1, gt=0.0, le=1.0)
+    num_leaves: int = Field(default=31, ge=2, le=4096, description="lightgbm: leaves per tree.")
+    max_depth: int = Field(default=6, ge=1, le=16, description="xgboost, catboost: tree depth.")
+    min_child_samples: int | None = Field(
+        default=None, ge=1, le=100_000,
+        description="lightgbm: fewest rows in a leaf; xgboost: min_child_weight (hessian sum).")
+    l2_regularization: float | None = Field(
+        default=None, ge=0.0, le=1000.0,
+        description="L2 penalty on leaf values (lightgbm reg_lambda, xgboost reg_lambda, "
+                    "catboost l2_leaf_reg).")
+    subsample: float = Field(default=1.0, gt=0.0, le=1.0, description="Share of rows per tree.")
+    colsample: float = Field(default=1.0, gt=0.0, le=1.0,
+                             description="Share of features per tree (catboost: per split).")
+    max_rounds: int = Field(
+        default=2000, ge=1, le=100_000, description="Most boosting rounds (early stopping "
+        "on the validation rows usually ends sooner).")
+    early_stopping_rounds: int = Field(
+        default=50, ge=1, le=10_000,
+        description="Stop when the validation loss has not improved for this many rounds.")
+
+
 class TrainingConfig(BaseModel):
     """Everything the engine needs to train and tune one model for a TaskSpec."""
 
@@ -263,5 +299,10 @@ class TrainingConfig(BaseModel):
     forest: ForestConfig | None = Field(
         default=None,
         description="Forest settings, read when model.family is 'extra_trees' (null: the defaults).",
+    )
+    booster: BoosterConfig | None = Field(
+        default=None,
+        description="Boosted-tree settings, read when model.family is 'lightgbm', 'xgboost' "
+                    "or 'catboost' (null: the defaults).",
     )
     seed: int = Field(default=0, ge=0, le=MAX_SEED)

@@ -34,7 +34,7 @@ import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from . import metrics
-from .config import TaskSpec, TrainingConfig, TreeConfig
+from .config import BOOSTED_FAMILIES, TaskSpec, TrainingConfig, TreeConfig
 from .ensemble import EnsembleModel, select_ensemble
 from .predictor import TrainedModel
 from .preprocess import PreparedData
@@ -54,6 +54,9 @@ MAX_ROWS = 2000
 DEFAULTS_ROUNDS = 100
 #: Seconds per boosting iteration assumed for the defaults when no tree trial ran.
 DEFAULT_TREE_PACE_S = 0.01
+#: Bounds of the correction of a candidate's estimated time by the bags made before it
+#: (measured over estimated seconds).
+PACE_CORRECTION = (0.5, 2.0)
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,15 @@ def entries(candidates: Sequence[Candidate], base: TrainingConfig) -> list[Entry
     return [defaults, *found]
 
 
+def entry_seconds(entry: Entry, n_train: int, n_all: int, folds: int = FOLDS) -> float:
+    """Estimated seconds of one round of `entry` (`folds` fits on the other folds' rows of
+    `n_all`), from its pace on the search's `n_train` rows: a fit's time grows with its
+    rows, and a boosted model's rounds grow with them too."""
+    factor = n_all * (folds - 1) / folds / max(n_train, 1)  # a fold's rows over the search's
+    scaled = entry.scales and entry.config.model.family in BOOSTED_FAMILIES
+    return folds * entry.pace_s * entry.rounds * factor ** (2 if scaled else 1)
+
+
 def fold_indices(y: np.ndarray, task: TaskSpec, seed: int, folds: int = FOLDS) -> list[np.ndarray]:
     """Held-out row indices of each fold; stratified when every class has `folds` rows."""
     counts = np.bincount(y.astype(np.int64)) if task.is_classification else np.zeros(1)
@@ -137,7 +149,7 @@ def cross_fit(entry: Entry, rows: PreparedData, held: Sequence[np.ndarray], task
             y_valid=rows.y_train[fold], X_test=rows.X_test, y_test=rows.y_test,
             preprocessor=rows.preprocessor, feature_columns=rows.feature_columns,
             n_outputs=rows.n_outputs)
-        scaled = entry.scales and entry.config.model.family == "hist_gbt"
+        scaled = entry.scales and entry.config.model.family in BOOSTED_FAMILIES
         rounds = max(1, math.ceil(entry.rounds * keep.sum() / n_train)) if scaled else entry.rounds
         model = train_fixed(entry.config, entry.rates, part, task, rounds, deadline=deadline)
         if model is None:
@@ -189,19 +201,22 @@ def cross_fit_chosen(candidates: Sequence[Candidate], base: TrainingConfig, data
     `deadline`, then choose by greedy ensemble selection on the out-of-fold predictions.
 
     The defaults always run (until the deadline); a candidate whose estimated time (from
-    its trial's pace, times `refit.SAFETY`) does not fit the time left is skipped. More
-    rounds on new folds follow while a whole one fits (`MAX_ROUNDS`).
+    its trial's pace, times `refit.SAFETY`) does not fit the time left is skipped. The
+    estimates are corrected by how the bags made so far compared with theirs (between
+    `PACE_CORRECTION` bounds): a trial's pace holds overheads that a fold's fit repeats
+    differently. More rounds on new folds follow while a whole one fits (`MAX_ROUNDS`).
     Returns None when no bag finished.
     """
     started = time.monotonic()
     rows = all_rows(data)
     n_train, n_all = len(data.y_train), len(rows.y_train)
     held = fold_indices(rows.y_train, task, seed, folds)
-    factor = n_all * (folds - 1) / folds / n_train  # a fold's rows over the search's
     bags, skipped = [], {}
+    predicted = measured = 0.0
     for entry in entries(candidates, base):
-        scaled = entry.scales and entry.config.model.family == "hist_gbt"
-        need = folds * entry.pace_s * entry.rounds * factor ** (2 if scaled else 1)
+        estimate = entry_seconds(entry, n_train, n_all, folds)
+        low, high = PACE_CORRECTION
+        need = estimate * (min(max(measured / predicted, low), high) if predicted else 1.0)
         left = deadline - time.monotonic()
         if entry.number >= 0 and need * SAFETY > left:
             skipped[entry.number] = f"needs about {need:.1f}s, {max(left, 0.0):.1f}s left"
@@ -213,6 +228,7 @@ def cross_fit_chosen(candidates: Sequence[Candidate], base: TrainingConfig, data
         else:
             oof, models = made
             bags.append(Bag(entry, models, [oof], time.monotonic() - began))
+            predicted, measured = predicted + estimate, measured + bags[-1].seconds
     if not bags:
         return None
     rounds = 1 + _more_rounds(bags, rows, task, n_train, deadline=deadline, seed=seed,
@@ -265,7 +281,7 @@ def _entry(candidate: Candidate) -> Entry | None:
     result = candidate.fit
     config = candidate.model.config
     if isinstance(result, TreeFitResult) and result.n_iter >= 1:
-        return Entry(candidate.number, config, result.n_iter, result.seconds / result.n_iter)
+        return Entry(candidate.number, config, result.n_iter, result.pace_s)
     if isinstance(result, FitResult) and result.best_epoch >= 1 and result.history:
         pace = statistics.mean(e.elapsed_s for e in result.history)
         rates = tuple(e.learning_rate for e in result.history)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .config import ModelConfig
+from .config import BOOSTER_FAMILIES, ModelConfig
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 _TRANSFORMER_ACTIVATIONS = {"relu": "relu", "gelu": "gelu", "silu": nn.functional.silu}
@@ -41,6 +41,9 @@ def build_model(config: ModelConfig, n_inputs: int, n_outputs: int, *,
             f"{len(cards)} categorical cardinalities for {n_inputs} input columns: pass the "
             "preprocessor's categorical_cardinalities for the same matrix"
         )
+    if config.family in BOOSTER_FAMILIES:
+        raise ValueError(f"family {config.family!r} is not a network: train it with "
+                         "engine.boosters.fit_booster")
     if config.family == "hist_gbt":
         raise ValueError("family 'hist_gbt' is not a network: train it with engine.trees.fit_trees")
     if config.family == "extra_trees":

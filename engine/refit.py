@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .config import TaskSpec, TrainingConfig
+from .boosters import fit_booster
+from .config import BOOSTER_FAMILIES, TREE_FAMILIES, TaskSpec, TrainingConfig
 from .ensemble import EnsembleModel
 from .forests import fit_forest
 from .predictor import TrainedModel
@@ -34,9 +35,11 @@ from .preprocess import PreparedData
 from .training import Callback, EpochResult, FitResult, TrainingRun, fit
 from .trees import TreeFitResult, fit_trees
 
-#: A refit is started only when its estimate times this fits the time left: estimates
-#: come from one earlier fit on a machine whose load varies.
-SAFETY = 1.5
+#: A refit is started only when its estimate times this fits the time left. The search
+#: keeps back the final stage's estimate times `final_stage.MARGIN` (for a machine whose
+#: load varies); once it has ended, time that no refit uses is lost, and a refit the
+#: deadline cuts costs no more than skipping it: one that is expected to fit is started.
+SAFETY = 1.0
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def plan_refit(result: FitResult | TreeFitResult, n_train: int, n_all: int, *,
         if result.n_iter < 1:
             return None
         rounds = max(1, math.ceil(result.n_iter * (ratio if scale else 1.0)))
-        return RefitPlan(rounds, result.seconds * rounds / result.n_iter * ratio)
+        return RefitPlan(rounds, result.pace_s * rounds * ratio)
     if result.best_epoch < 1 or not result.history:
         return None
     ran = result.history[:result.best_epoch]
@@ -115,10 +118,13 @@ def train_fixed(config: TrainingConfig, rates: Sequence[float], rows: PreparedDa
     Nothing is selected on `rows.X_valid` (networks score it each epoch, and that is all).
     """
     family = config.model.family
-    if family in ("hist_gbt", "extra_trees"):
-        trees = (fit_trees(config, rows, task, deadline=deadline, rounds=rounds)
-                 if family == "hist_gbt"
-                 else fit_forest(config, rows, task, deadline=deadline, trees=rounds))
+    if family in TREE_FAMILIES:
+        if family == "hist_gbt":
+            trees = fit_trees(config, rows, task, deadline=deadline, rounds=rounds)
+        elif family in BOOSTER_FAMILIES:
+            trees = fit_booster(config, rows, task, deadline=deadline, rounds=rounds)
+        else:
+            trees = fit_forest(config, rows, task, deadline=deadline, trees=rounds)
         if trees.stopped_reason == "deadline" or trees.n_iter < rounds:
             return None
         return TrainedModel(task, config, rows.preprocessor, trees.model)

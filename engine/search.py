@@ -11,9 +11,12 @@ trees train with `engine.trees`. The best trials' models stay in memory with the
 validation scores, so the caller gets the winner, or an ensemble of the best, without
 retraining.
 
-Time: no trial runs past the global deadline; each trial also gets a time slice, at most
-half of the time left by default (so one slow config cannot eat the whole budget), and no
-trial starts when less than `max(2 s, 5% of the budget)` is left.
+Time: no trial runs past the search's deadline; each trial also gets a time slice, at
+most half of the time left by default (so one slow config cannot eat the whole budget),
+and no trial starts when less than `max(MIN_TRIAL_S, RESERVE_FRACTION of the budget)` is
+left. With `reserve`, the search's deadline moves: it is the given deadline less the
+seconds `reserve` keeps back for the candidates so far (a final stage's predicted cost,
+see `final_stage.py`), asked again after each trial.
 
 Faults: a trial whose training diverges (`TrainingFault`) is recorded as failed, with the
 fault kind, and the search goes on. A trial stopped by its time slice keeps its best
@@ -37,7 +40,15 @@ from typing import Any, Literal
 import numpy as np
 import optuna
 
-from .config import LOWER_IS_BETTER, SearchSpace, TaskSpec, TrainingConfig
+from .boosters import fit_booster
+from .config import (
+    BOOSTER_FAMILIES,
+    LOWER_IS_BETTER,
+    NEURAL_FAMILIES,
+    SearchSpace,
+    TaskSpec,
+    TrainingConfig,
+)
 from .faults import trial_timeout
 from .forests import fit_forest
 from .metrics import is_better
@@ -49,6 +60,7 @@ from .prior import families as prior_families
 from .prior import fit as fit_prior
 from .prior import held as held_prior
 from .space import config_params, portfolio, sample_config
+from .space import families as space_families
 from .tracking import Tracker
 from .training import Callback, EpochResult, FitResult, TrainingFault, TrainingRun, fit
 from .trees import TreeFitResult, fit_trees
@@ -61,9 +73,11 @@ CONFIG_ATTR = "mlpilot.config"
 #: How many of the best completed trials a search keeps in memory for ensembling.
 KEEP_CANDIDATES = 8
 #: Never start a trial with less than this many seconds left ...
-MIN_TRIAL_S = 2.0
-#: ... or with less than this share of the search budget left.
-RESERVE_FRACTION = 0.05
+MIN_TRIAL_S = 0.5
+#: ... or with less than this share of the search budget left. Each trial stops at the
+#: deadline (networks check it every batch, trees between increments), so a short last
+#: trial costs little, while seconds left unused are lost to the job.
+RESERVE_FRACTION = 0.01
 
 #: Optuna before 4.9 warns when TPE samples a parameter on its own; 4.9 deprecated the
 #: switch and no longer warns.
@@ -123,6 +137,7 @@ class SearchResult:
     is None and `best_score` is NaN. `fault` is the fault that stopped the search (see
     `tune`'s `stop_on`), else None. `trials` and the counts are this call's own trials;
     `n_prior` is how many prior trials the study holds (see `tune`'s `prior`).
+    `reserved_s` is what `tune`'s `reserve` kept back at the end (0 without one).
     """
 
     best_config: TrainingConfig
@@ -137,6 +152,7 @@ class SearchResult:
     fault: TrainingFault | None = None
     candidates: list[Candidate] = field(default_factory=list)
     n_prior: int = 0
+    reserved_s: float = 0.0
 
 
 class PruningCallback(Callback):
@@ -194,9 +210,15 @@ class _Search:
     def __init__(self, base: TrainingConfig, data: PreparedData, task: TaskSpec, deadline: float,
                  reserve_s: float, tracker: Tracker | None, parent_run_id: str | None,
                  on_trial: Callable[[TrialSummary], None] | None,
-                 slice_s: float | None = None, stop_on: Collection[str] = ()):
+                 slice_s: float | None = None, stop_on: Collection[str] = (),
+                 reserve: Callable[[Sequence[Candidate]], float] | None = None):
         self.base, self.data, self.task = base, data, task
         self.deadline, self.reserve_s = deadline, reserve_s
+        self.reserve = reserve
+        # per family, the most a trial ran past its deadline (setup, scoring, a last
+        # increment of trees)
+        self.overrun_s: dict[str, float] = {}
+        self.reserved_s = reserve(()) if reserve is not None else 0.0
         self.slice_s, self.stop_on = slice_s, frozenset(stop_on)
         self.fault: TrainingFault | None = None
         self.enqueued: set[str] = set()  # exact configs this call enqueued
@@ -210,6 +232,11 @@ class _Search:
         self.configs: dict[int, TrainingConfig] = {}
         self.prior: list[FittedPrior] = []  # added to the study once the enqueued configs ran
         self.n_prior = 0
+
+    @property
+    def search_deadline(self) -> float:
+        """The deadline less what `reserve` keeps back for the candidates so far."""
+        return self.deadline - self.reserved_s
 
     def add_prior_when_ready(self, study: optuna.Study) -> None:
         """Add the prior trials once no enqueued trial waits (`prior.py` says why then)."""
@@ -246,14 +273,25 @@ class _Search:
     def objective(self, trial: optuna.Trial) -> float:
         """Train one sampled (or enqueued) config; its best validation score is the value."""
         config = self.trial_config(trial)
-        remaining = self.deadline - time.monotonic()
+        search_deadline = self.search_deadline
+        remaining = search_deadline - time.monotonic()
         slice_s = self.slice_s or max(remaining / 2, MIN_TRIAL_S)
+        family = config.model.family
+        if self.overrun_s and family not in self.overrun_s and remaining < slice_s:
+            # a family's first trial pays its start-up (a network's first fit can take
+            # seconds before its first batch), unmeasured here: it needs a whole slice
+            raise optuna.TrialPruned(f"no time left for a first {family} trial")
         run_id = self.start_run(trial, config)
-        trial_deadline = min(self.deadline, time.monotonic() + slice_s)  # the slice is training time
+        # the slice is training time; a trial's own overhead past its deadline (building
+        # the model, scoring the validation rows) was measured on earlier trials
+        overrun = self.overrun_s.get(family, max(self.overrun_s.values(), default=0.0))
+        trial_deadline = min(search_deadline - overrun, time.monotonic() + slice_s)
         pruning = PruningCallback(trial)
         try:
             if config.model.family == "hist_gbt":  # boosting has no epochs to prune on
                 result = fit_trees(config, self.data, self.task, deadline=trial_deadline)
+            elif config.model.family in BOOSTER_FAMILIES:
+                result = fit_booster(config, self.data, self.task, deadline=trial_deadline)
             elif config.model.family == "extra_trees":
                 result = fit_forest(config, self.data, self.task, deadline=trial_deadline)
             else:
@@ -270,10 +308,12 @@ class _Search:
                 self._track(lambda t: t.end_trial(run_id, "FAILED"))
             raise
         finally:
+            self.overrun_s[family] = max(self.overrun_s.get(family, 0.0),
+                                         time.monotonic() - trial_deadline)
             if run_id:
                 self._track(lambda t: t.log_epochs(run_id, pruning.history))
         neural = isinstance(result, FitResult)
-        if neural and result.stopped_reason == "deadline" and trial_deadline < self.deadline:
+        if neural and result.stopped_reason == "deadline" and trial_deadline < search_deadline:
             self._record_fault(trial, trial_timeout(trial.number, config.max_epochs, result.history,
                                                     result.steps, slice_s))
         value = result.best_valid_score
@@ -317,7 +357,13 @@ class _Search:
         if self.on_trial is not None:
             self.on_trial(summary)
         self.add_prior_when_ready(study)
-        if self.deadline - time.monotonic() < self.reserve_s or self.fault is not None:
+        if self.reserve is not None and state == "complete":
+            self.reserved_s = self.reserve(self.candidates)
+        # the next trial's family is not known yet: stop when even the family that overruns
+        # least would have no time
+        overrun = min(self.overrun_s.values(), default=0.0)
+        if (self.search_deadline - time.monotonic() < self.reserve_s + overrun
+                or self.fault is not None):
             study.stop()
 
     def _record_fault(self, trial: optuna.Trial, fault: TrainingFault) -> None:
@@ -360,6 +406,7 @@ def tune(
     trial_slice_s: float | None = None,
     stop_on: Collection[str] = (),
     prior: Sequence[PriorTrial] = (),
+    reserve: Callable[[Sequence[Candidate]], float] | None = None,
 ) -> SearchResult:
     """Tune `base` on `data` until `deadline` (a `time.monotonic()` value) or `max_trials`.
 
@@ -388,9 +435,16 @@ def tune(
         trial_slice_s: the most seconds one trial may train; default half the time left.
         stop_on: fault kinds (e.g. "trial_timeout") after which the search stops and
             returns the fault in `SearchResult.fault`.
+        reserve: seconds to keep back before `deadline` for the candidates kept so far
+            (best first; asked with none at the start, then after each completed trial):
+            the search's own deadline is `deadline` less that.
 
     Returns a `SearchResult` whose `best_fit` holds the best trial's trained model.
     """
+    if any(f in NEURAL_FAMILIES for f in space_families(base)):
+        # a network's first optimiser imports torch._dynamo, seconds on a CPU; done inside
+        # a trial, it would eat that trial's time slice and push it past its deadline
+        import torch._dynamo  # noqa: F401
     started = time.monotonic()
     budget = max(deadline - started, 0.0)
     reserve_s = max(MIN_TRIAL_S, RESERVE_FRACTION * budget)
@@ -406,16 +460,18 @@ def tune(
     first = [*enqueue, *portfolio(base, n_train, known=known)]
     _enqueue(study, first, base.search.space)
     search = _Search(base, data, task, deadline, reserve_s, tracker, parent_run_id, on_trial,
-                     trial_slice_s, stop_on)
+                     trial_slice_s, stop_on, reserve)
     search.enqueued = {config.model_dump_json() for config in first}
     search.prior, search.n_prior = adding, len(held)
     search.add_prior_when_ready(study)
-    remaining = deadline - time.monotonic()
+    remaining = search.search_deadline - time.monotonic()
     if remaining >= reserve_s:
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        # the timeout only bounds the study: `after_trial` stops it at the moving deadline
         study.optimize(
-            search.objective, n_trials=base.search.max_trials, timeout=remaining - reserve_s,
-            callbacks=[search.after_trial], gc_after_trial=False,
+            search.objective, n_trials=base.search.max_trials,
+            timeout=deadline - time.monotonic(), callbacks=[search.after_trial],
+            gc_after_trial=False,
         )
     return _result(base, search, time.monotonic() - started)
 
@@ -428,12 +484,12 @@ def _result(base: TrainingConfig, search: _Search, seconds: float) -> SearchResu
             best_config=base, best_score=math.nan, best_fit=None, trials=trials,
             n_complete=counts["complete"], n_pruned=counts["pruned"],
             n_failed=counts["failed"], seconds=seconds, fault=search.fault,
-            n_prior=search.n_prior,
+            n_prior=search.n_prior, reserved_s=search.reserved_s,
         )
     number, config, result = search.best
     return SearchResult(
         best_config=config, best_score=result.best_valid_score, best_fit=result, trials=trials,
         n_complete=counts["complete"], n_pruned=counts["pruned"], n_failed=counts["failed"],
         seconds=seconds, best_trial_number=number, fault=search.fault,
-        candidates=search.candidates, n_prior=search.n_prior,
+        candidates=search.candidates, n_prior=search.n_prior, reserved_s=search.reserved_s,
     )

@@ -17,7 +17,9 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
 from .config import (
+    BOOSTER_FAMILIES,
     NEURAL_FAMILIES,
+    BoosterConfig,
     ForestConfig,
     ModelFamily,
     SearchSpace,
@@ -28,6 +30,33 @@ from .config import (
 #: FT-Transformer costs about 10x an MLP per row on a CPU; beyond this many training rows
 #: it is left out of the portfolio (the sampler can still pick it).
 FT_TRANSFORMER_MAX_ROWS = 20_000
+
+#: Each boosted-tree library's searched `BoosterConfig` fields: field -> (parameter name,
+#: low, high, kind), kind "log" (float, log scale), "int" (log scale) or "float".
+BOOSTER_SPACE: dict[str, dict[str, tuple[str, float, float, str]]] = {
+    "lightgbm": {"learning_rate": ("lgb_learning_rate", 0.01, 0.3, "log"),
+                 "num_leaves": ("lgb_leaves", 4, 256, "int"),
+                 "min_child_samples": ("lgb_min_child", 2, 100, "int"),
+                 "l2_regularization": ("lgb_l2", 1e-6, 10.0, "log"),
+                 "colsample": ("lgb_colsample", 0.4, 1.0, "float"),
+                 "subsample": ("lgb_subsample", 0.5, 1.0, "float")},
+    "xgboost": {"learning_rate": ("xgb_learning_rate", 0.01, 0.3, "log"),
+                "max_depth": ("xgb_depth", 2, 10, "int"),
+                "min_child_samples": ("xgb_min_child", 1, 100, "int"),
+                "l2_regularization": ("xgb_l2", 1e-3, 10.0, "log"),
+                "colsample": ("xgb_colsample", 0.4, 1.0, "float"),
+                "subsample": ("xgb_subsample", 0.5, 1.0, "float")},
+    "catboost": {"learning_rate": ("cb_learning_rate", 0.02, 0.3, "log"),
+                 "max_depth": ("cb_depth", 4, 8, "int"),
+                 "l2_regularization": ("cb_l2", 1.0, 10.0, "log"),
+                 "colsample": ("cb_colsample", 0.5, 1.0, "float")},
+}
+#: The libraries' own defaults of the fields `BoosterConfig` leaves null (for enqueueing).
+BOOSTER_DEFAULTS: dict[str, dict[str, float]] = {
+    "lightgbm": {"min_child_samples": 20, "l2_regularization": 0.0},
+    "xgboost": {"min_child_samples": 1, "l2_regularization": 1.0},
+    "catboost": {"l2_regularization": 3.0},
+}
 
 
 def families(base: TrainingConfig) -> list[ModelFamily]:
@@ -52,6 +81,12 @@ def sample_config(trial: optuna.Trial, base: TrainingConfig, n_train_rows: int) 
             max_features=trial.suggest_float("forest_max_features", 0.2, 1.0),
             min_samples_leaf=trial.suggest_int("forest_min_leaf", 1, 20, log=True),
         ))
+    if family in BOOSTER_FAMILIES:
+        values = {}
+        for key, (name, low, high, kind) in BOOSTER_SPACE[family].items():
+            values[key] = (trial.suggest_int(name, int(low), int(high), log=True) if kind == "int"
+                           else trial.suggest_float(name, low, high, log=kind == "log"))
+        return _with_booster(base, family, BoosterConfig(**values))
     lr = trial.suggest_float("learning_rate", *space.learning_rate, log=True)
     wd = trial.suggest_float("weight_decay", *space.weight_decay, log=True)
     batch = trial.suggest_categorical("batch_size", list(space.batch_size))
@@ -104,6 +139,14 @@ def config_params(config: TrainingConfig, space: SearchSpace) -> dict[str, Any]:
         forest = config.forest or ForestConfig()
         return {**params, "forest_max_features": clip(forest.max_features, (0.2, 1.0)),
                 "forest_min_leaf": int(clip(forest.min_samples_leaf, (1, 20)))}
+    if family in BOOSTER_FAMILIES:
+        booster = config.booster or BoosterConfig()
+        for key, (name, low, high, kind) in BOOSTER_SPACE[family].items():
+            value = getattr(booster, key)
+            value = BOOSTER_DEFAULTS[family].get(key, 0.0) if value is None else value
+            value = clip(value, (low, high))
+            params[name] = round(value) if kind == "int" else value
+        return params
     params.update({
         "learning_rate": clip(config.optimizer.learning_rate, space.learning_rate),
         "weight_decay": clip(config.optimizer.weight_decay, space.weight_decay),
@@ -165,7 +208,8 @@ def portfolio(base: TrainingConfig, n_train_rows: int,
     data they often beat the past runs' best.
     """
     configs = []
-    for family in sorted(families(base), key=lambda f: (f != "hist_gbt", f != "extra_trees")):
+    order = ("hist_gbt", "lightgbm", "extra_trees", "xgboost", "catboost")
+    for family in sorted(families(base), key=lambda f: order.index(f) if f in order else 99):
         if family == base.model.family or (family in known and family in NEURAL_FAMILIES):
             continue
         if family == "ft_transformer" and n_train_rows > FT_TRANSFORMER_MAX_ROWS:
@@ -174,6 +218,8 @@ def portfolio(base: TrainingConfig, n_train_rows: int,
             configs.append(_with_trees(base, TreeConfig()))
         elif family == "extra_trees":
             configs.append(_with_forest(base, ForestConfig()))
+        elif family in BOOSTER_FAMILIES:
+            configs.append(_with_booster(base, family, BoosterConfig()))
         elif family in NEURAL_FAMILIES:
             model = base.model.model_copy(update={"family": family})
             configs.append(base.model_copy(update={"model": model}))
@@ -183,6 +229,11 @@ def portfolio(base: TrainingConfig, n_train_rows: int,
 def _with_trees(base: TrainingConfig, trees: TreeConfig) -> TrainingConfig:
     model = base.model.model_copy(update={"family": "hist_gbt"})
     return base.model_copy(update={"model": model, "trees": trees})
+
+
+def _with_booster(base: TrainingConfig, family: str, booster: BoosterConfig) -> TrainingConfig:
+    model = base.model.model_copy(update={"family": family})
+    return base.model_copy(update={"model": model, "booster": booster})
 
 
 def _with_forest(base: TrainingConfig, forest: ForestConfig) -> TrainingConfig:

@@ -44,6 +44,8 @@ class TreeFitResult:
     """A fitted tree ensemble: `model` is the scikit-learn estimator (a `TrainedModel` takes it).
 
     `best_valid_score` is `task.metric` on the validation rows for the final model.
+    `n_iter` is the rounds (or trees) the model keeps; `n_trained` those trained, when more
+    (a library that keeps the best round trains `early_stopping_rounds` past it).
     """
 
     model: TreeEstimator
@@ -52,6 +54,12 @@ class TreeFitResult:
     n_iter: int
     stopped_reason: TreeStopReason
     seconds: float
+    n_trained: int | None = None
+
+    @property
+    def pace_s(self) -> float:
+        """Seconds per trained round (or tree)."""
+        return self.seconds / max(self.n_trained or self.n_iter, 1)
 
     def predict_scores(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities (rows x classes) or original-scale values for an encoded matrix."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..engine.config import ModelConfig
+from ..engine.config import TREE_FAMILIES, ModelConfig
 
 #: Bytes of a float32 value and of an int64 code.
 _F32, _I64 = 4, 8
@@ -78,7 +78,7 @@ def network_cost(model: ModelConfig, n_numeric: int, cardinalities: tuple[int, .
     network, or a token width that is not a multiple of the attention heads).
     """
     cards = tuple(int(c) for c in cardinalities)
-    if model.family in ("hist_gbt", "extra_trees"):
+    if model.family in TREE_FAMILIES:
         raise ValueError(f"family {model.family!r} is not a network")
     tally = _Tally()
     if model.family == "ft_transformer":

@@ -7,8 +7,9 @@ FLOPs and the bytes autograd saves for the backward pass, per row, without impor
 PyTorch. Memory is then data + weights, gradients and optimiser state +
 a batch's activations and their gradients; time is forward + backward (~3x the forward
 FLOPs) at an assumed CPU throughput, plus a fixed overhead per optimiser step.
-Gradient-boosted trees cost time by rows x features x iterations. The estimate is meant
-to catch configs that are off by an order of magnitude, not to schedule jobs to the second.
+Trees (scikit-learn, LightGBM, XGBoost and CatBoost boosting; forests) cost time by
+rows x features x trees. The estimate is meant to catch configs that are off by an order
+of magnitude, not to schedule jobs to the second.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from ..engine.config import ModelConfig, TaskSpec, TrainingConfig, TreeConfig
+from ..engine.config import (
+    BOOSTER_FAMILIES,
+    TREE_FAMILIES,
+    BoosterConfig,
+    ForestConfig,
+    ModelConfig,
+    TaskSpec,
+    TrainingConfig,
+    TreeConfig,
+)
 from .checks import CheckContext, check
 from .findings import Finding
 from .limits import Limits
@@ -102,8 +112,8 @@ def encoded_width(task: TaskSpec, config: TrainingConfig, profile: DataProfile) 
 
 def count_parameters(model: ModelConfig, n_inputs: int, n_outputs: int) -> int:
     """Trainable parameters of the network `build_model` makes for `n_inputs` numeric
-    inputs (0 for "hist_gbt", which is no network)."""
-    if model.family == "hist_gbt":
+    inputs (0 for trees, which are no network)."""
+    if model.family in TREE_FAMILIES:
         return 0
     return network_cost(model, n_inputs, (), n_outputs).n_parameters
 
@@ -122,8 +132,8 @@ def estimate_resources(
     train_rows, valid_rows = max(1, ctx.train_rows), ctx.valid_rows
     data_bytes = ctx.usable_rows * n_inputs * 4 * 2 + profile.n_rows * profile.n_columns * 8 * 2
 
-    if config.model.family == "hist_gbt":
-        trees = (config.trees or TreeConfig()).max_iter
+    if config.model.family in TREE_FAMILIES:
+        trees = _tree_count(config)
         per_tree = TREE_SECONDS_PER_CELL * train_rows * n_inputs
         seconds = per_tree * (n_outputs if n_outputs > 2 else 1) * trees
         memory_mb = FRAMEWORK_MB + (data_bytes + ctx.usable_rows * n_inputs) / 2**20  # + bins
@@ -151,6 +161,16 @@ def estimate_resources(
         seconds_per_epoch=seconds_per_epoch,
         seconds_min=seconds_per_epoch * epochs_min,
     )
+
+
+def _tree_count(config: TrainingConfig) -> int:
+    """The most trees (boosting rounds or forest trees) a tree config trains."""
+    family = config.model.family
+    if family in BOOSTER_FAMILIES:
+        return (config.booster or BoosterConfig()).max_rounds
+    if family == "extra_trees":
+        return (config.forest or ForestConfig()).n_estimators
+    return (config.trees or TreeConfig()).max_iter
 
 
 def try_estimate(task: TaskSpec, config: TrainingConfig,

@@ -37,7 +37,13 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, Field, ValidationError
 
-from mlpilot.engine.config import LOWER_IS_BETTER, ModelFamily, TaskSpec, TrainingConfig
+from mlpilot.engine.config import (
+    BOOSTED_FAMILIES,
+    LOWER_IS_BETTER,
+    ModelFamily,
+    TaskSpec,
+    TrainingConfig,
+)
 from mlpilot.engine.data import DataProfile
 from mlpilot.engine.prior import PriorTrial
 from mlpilot.engine.space import families
@@ -253,7 +259,7 @@ def _sampled_families(configs: Sequence[TrainingConfig], base: TrainingConfig
     """The searched families of the configs tried first, and trees if searched; empty when
     that leaves out no family."""
     searched = families(base)
-    won = {c.model.family for c in configs} | {"hist_gbt"}
+    won = {c.model.family for c in configs} | BOOSTED_FAMILIES
     kept = [f for f in searched if f in won]
     return kept if kept and len(kept) < len(searched) else []
 

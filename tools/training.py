@@ -21,6 +21,7 @@ from mlpilot.engine import metrics
 from mlpilot.engine.config import LOWER_IS_BETTER, TaskSpec, TrainingConfig
 from mlpilot.engine.crossfit import CrossFitResult, cross_fit_chosen, use_cross_fit
 from mlpilot.engine.ensemble import EnsembleModel, select_ensemble
+from mlpilot.engine.final_stage import FinalStage
 from mlpilot.engine.predictor import TrainedModel
 from mlpilot.engine.preprocess import PreparedData, prepare_data
 from mlpilot.engine.prior import PriorTrial
@@ -90,15 +91,17 @@ class Evaluation(BaseModel):
 
 
 _PREPARED: dict[tuple, PreparedData] = {}
-#: Share of the search's time kept back for the final refit on all rows (`engine.refit`) ...
+#: The most of the search's time kept back for the final refit on all rows
+#: (`engine.refit`) ...
 REFIT_SHARE = 0.2
-#: ... or, on small data, for cross-fitting the best configs (`engine.crossfit`).
+#: ... or, on small data, for cross-fitting the best configs (`engine.crossfit`). What is
+#: kept back is the final stage's predicted cost (`engine.final_stage`), at most these.
 CROSS_FIT_SHARE = 0.35
 #: Without an operator's `trial_slice_s`, a trial trains at most this share of the
 #: search's time (a network on many rows would otherwise take half of it).
 SLICE_SHARE = 0.25
 #: Seconds kept back after the refit for saving the model.
-SAVE_S = 0.5
+SAVE_S = 0.3
 #: How many of a search's best configs `TuneOutcome.top_configs` keeps.
 TOP_CONFIGS = 3
 
@@ -171,12 +174,13 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
     """Search around `config` with Optuna, refit the choice on all rows, save it, all
     before the deadline.
 
-    The search ends `REFIT_SHARE` of the time before the deadline; the chosen model (or
-    the chosen ensemble's members) is then trained again on the training and validation
-    rows where its measured time says it fits (`engine.refit`). On small data
-    (`engine.crossfit.MAX_ROWS`) the search ends `CROSS_FIT_SHARE` before it instead,
-    and its best configs and HistGradientBoosting defaults are cross-fitted; the choice
-    is made on their out-of-fold predictions.
+    The search ends when the final stage's cost, predicted from the trials' measured
+    paces (`engine.final_stage`, at most `REFIT_SHARE` of the time), is what is left;
+    the chosen model (or the chosen ensemble's members) is then trained again on the
+    training and validation rows where its measured time says it fits (`engine.refit`).
+    On small data (`engine.crossfit.MAX_ROWS`) the final stage cross-fits the best
+    configs and HistGradientBoosting defaults instead (at most `CROSS_FIT_SHARE` of the
+    time); the choice is made on their out-of-fold predictions.
 
     A trial gets at most `trial_slice_s` seconds (default `SLICE_SHARE` of the search's
     time); a fault of a kind in `stop_on` (e.g. "trial_timeout") ends the search early
@@ -187,13 +191,16 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
     data = prepared(df, task, config, test_df)
     small = use_cross_fit(data, config)
     share = CROSS_FIT_SHARE if small else REFIT_SHARE
-    search_deadline = deadline - share * max(deadline - time.monotonic(), 0.0)
+    cap_s = share * max(deadline - SAVE_S - time.monotonic(), 0.0)
+    final = FinalStage(config, data, task, cross_fit=small, cap_s=cap_s)
     # an operator's slice is kept as given; the default one is at least MIN_TRIAL_S
-    slice_s = trial_slice_s or max(SLICE_SHARE * (search_deadline - time.monotonic()), MIN_TRIAL_S)
-    result = tune(config, data, task, deadline=search_deadline, storage=storage,
+    slice_s = trial_slice_s or max(
+        SLICE_SHARE * (deadline - SAVE_S - cap_s - time.monotonic()), MIN_TRIAL_S)
+    result = tune(config, data, task, deadline=deadline - SAVE_S, storage=storage,
                   study_name=study_name, enqueue=enqueue, tracker=tracker,
                   parent_run_id=parent_run_id, on_trial=on_trial, seed=config.seed,
-                  trial_slice_s=slice_s, stop_on=stop_on, prior=prior)
+                  trial_slice_s=slice_s, stop_on=stop_on, prior=prior,
+                  reserve=final.reserve_s)
     saved, score, ensemble, refitted, crossed = None, result.best_score, None, None, None
     best_config = result.best_config
     if result.best_fit is not None:

@@ -185,13 +185,14 @@ def test_no_second_round_starts_when_it_would_not_fit(data, monkeypatch):
     assert roomy.rounds == crossfit.MAX_ROUNDS
     once = sum(b.seconds for b in roomy.tried)
     # a deadline that holds the first round, not a second one at its measured pace
+    # (times the safety factor)
     tight = crossfit.cross_fit_chosen(candidates, NET, data, TASK,
-                                      deadline=clock.now + once * 2.2)
+                                      deadline=clock.now + once * (1 + 0.95 * refit.SAFETY))
     assert tight is not None and tight.rounds == 1
     assert all(len(b.models) == crossfit.FOLDS for b in tight.tried)
     # and one that holds both rounds gets the second
     both = crossfit.cross_fit_chosen(candidates, NET, data, TASK,
-                                     deadline=clock.now + once * 2.6)
+                                     deadline=clock.now + once * (1 + 1.05 * refit.SAFETY))
     assert both.rounds == 2
 
 

@@ -58,6 +58,20 @@ def test_trees_cost_time_by_rows_features_and_iterations(penguins, species_task)
     assert many.seconds_min == pytest.approx(10 * few.seconds_min)
 
 
+@pytest.mark.parametrize("family", ["lightgbm", "xgboost", "catboost"])
+def test_boosted_tree_libraries_cost_time_by_their_rounds(family, penguins, species_task):
+    profile = profile_table(penguins, "species")
+    few = estimate_resources(species_task, TrainingConfig(
+        model={"family": family}, booster={"max_rounds": 100}), profile)
+    many = estimate_resources(species_task, TrainingConfig(
+        model={"family": family}, booster={"max_rounds": 1000}), profile)
+    assert few.n_parameters == 0 and few.memory_mb > 0
+    assert many.seconds_min == pytest.approx(10 * few.seconds_min)
+    # the validator chain passes a default booster config (no network to build)
+    report = validate(species_task, TrainingConfig(model={"family": family}), profile)
+    assert not [f for f in report.findings if f.severity == "error"], report.findings
+
+
 def test_a_model_that_cannot_be_built_has_no_estimate_but_a_finding(penguins, species_task):
     profile = profile_table(penguins, "species")
     config = {"model": {"family": "ft_transformer", "d_token": 1024, "n_heads": 3}}
