@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -43,6 +43,7 @@ from mlpilot.agent.store import (
     finite,
     read_json,
 )
+from mlpilot.agent.store.deployments import is_deployment_approval
 from mlpilot.agent.submission import SubmissionError, check_submission
 from mlpilot.agent.understanding import RequestError
 from mlpilot.agent.worker_pool import WorkerMode, WorkerPool
@@ -50,6 +51,9 @@ from mlpilot.engine.config import TrainingConfig
 from mlpilot.engine.data import DataError
 from mlpilot.guardrails.data_roots import DataRoots
 from mlpilot.guardrails.findings import Finding
+
+if TYPE_CHECKING:
+    from mlpilot.agent.deployments import Deployments
 
 #: How many approval descriptions, and listings, a `JobService` keeps.
 MAX_KEPT = 1024
@@ -120,6 +124,7 @@ class JobService:
         self._graph: Any = None
         self._described: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._listings: dict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = {}
+        self._deployments: Deployments | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -293,6 +298,11 @@ class JobService:
                              f"{approval.action}: {approval.status} by {by}"
                              + (f" ({reason})" if reason else ""),
                              approval_id=approval.id, decision=approval.status)
+        if is_deployment_approval(approval):  # no graph waits on it: carry it out here
+            from mlpilot.agent.promotion import apply_decision  # lazy: MLflow
+
+            apply_decision(self.deployments, approval)
+            return approval
         if self.store.requeue_decided(approval.job_id):
             self.pool.wake()
         return approval
@@ -320,7 +330,25 @@ class JobService:
             described = self._described[key] = self._describe(approval)
         return dict(described)
 
+    @property
+    def deployments(self) -> Deployments:
+        """The deployments of this installation (made on first use; the API sets its own)."""
+        if self._deployments is None:
+            from mlpilot.agent.deployments import Deployments  # lazy: MLflow
+
+
+            self._deployments = Deployments(self.settings, store=self.store)
+        return self._deployments
+
+    @deployments.setter
+    def deployments(self, deployments: Deployments) -> None:
+        self._deployments = deployments
+
     def _describe(self, approval: Approval) -> dict[str, Any]:
+        if is_deployment_approval(approval):
+            from mlpilot.agent.promotion import describe
+
+            return describe(approval)
         payload = approval.payload
         job = self.store.job_brief(approval.job_id)
         config = payload.get("config") or job["config"]

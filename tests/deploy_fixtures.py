@@ -26,12 +26,15 @@ def table(n: int = 200, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
                          "label": np.where(height > 170, "tall", "short")})
 
 
-def train(seed: int, epochs: int = 3) -> TrainedModel:
-    """A small network on `table()`."""
+def train(seed: int, epochs: int = 3, inverted: bool = False) -> TrainedModel:
+    """A small network on `table()` (`inverted`: taught the opposite labels, a bad model)."""
     task = TaskSpec(target="label", task_type="binary", metric="accuracy", budget_s=10)
     config = TrainingConfig(model=ModelConfig(hidden_sizes=[8]), batch_size=32,
                             max_epochs=epochs, seed=seed)
-    data = prepare_data(table(), task, config)
+    frame = table()
+    if inverted:
+        frame["label"] = np.where(frame["label"] == "tall", "short", "tall")
+    data = prepare_data(frame, task, config)
     return TrainedModel(task, config, data.preprocessor, fit(config, data, task).model)
 
 
@@ -48,3 +51,15 @@ def register(settings: Settings, models: list[TrainedModel], name: str = NAME) -
 def rows(frame: pd.DataFrame) -> list[dict]:
     """The frame's rows without the target, as JSON would send them."""
     return frame.drop(columns=["label"]).to_dict(orient="records")
+
+
+def fresh_server(settings: Settings, name: str = NAME):
+    """A model server on the settings' registry, with version 1 the champion again and no
+    challenger alias (tests share one registry and move its aliases)."""
+    from mlpilot.engine.serving import ModelServer
+
+    server = ModelServer(Tracker(settings.tracking_uri,
+                                 artifact_location=Path(settings.artifact_dir).as_uri()))
+    server.set_alias(name, "champion", "1")
+    server.drop_alias(name, "challenger")
+    return server

@@ -19,6 +19,20 @@ from pydantic import BaseModel
 from mlpilot.agent.store.database import Conflict, Database, StoreError
 
 Mode = Literal["shadow", "canary"]
+#: Approval actions about deployments rather than a job's graph (`agent/promotion.py`).
+PROMOTE, RETRAIN = "promote_challenger", "retrain"
+DEPLOYMENT_ACTIONS = frozenset({PROMOTE, RETRAIN})
+_PREFIX = "deployment:"
+
+
+def approval_job_id(name: str) -> str:
+    """The job id a model's deployment approvals are queued under."""
+    return f"{_PREFIX}{name}"
+
+
+def is_deployment_approval(approval: Any) -> bool:
+    """Whether an approval is about a deployment (no job graph waits on it)."""
+    return approval.job_id.startswith(_PREFIX) and approval.action in DEPLOYMENT_ACTIONS
 
 
 class Deployment(BaseModel):

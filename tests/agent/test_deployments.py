@@ -9,21 +9,28 @@ import pytest
 
 from mlpilot.agent.deployments import Deployments, canary_bucket
 from mlpilot.agent.settings import Settings
-from mlpilot.agent.store import Conflict
+from mlpilot.agent.store import Conflict, Store
+from mlpilot.agent.store.predictions import PredictionLog
 from mlpilot.engine.input_schema import RowError
-from tests.deploy_fixtures import NAME, register, rows, table, train
+from tests.deploy_fixtures import NAME, fresh_server, register, rows, table, train
 
 
 @pytest.fixture(scope="module")
-def versions():
-    return [train(seed=0), train(seed=1, epochs=1), train(seed=2, epochs=2)]
+def registry(tmp_path_factory):
+    """Three versions of one model, registered once for the module."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("registry"))
+    register(settings, [train(seed=0), train(seed=1, epochs=1), train(seed=2, epochs=2)])
+    return settings
 
 
 @pytest.fixture
-def deployments(versions, tmp_path):
-    settings = Settings(data_dir=tmp_path)
-    register(settings, versions)
-    made = Deployments(settings)
+def deployments(registry, tmp_path):
+    """A fresh deployment store and prediction log on the module's registry (version 1 is
+    the champion again, no challenger)."""
+    settings = registry.model_copy(update={"data_dir": tmp_path})
+    made = Deployments(settings, store=Store(tmp_path / "state.sqlite"),
+                       log=PredictionLog(tmp_path / "predictions.sqlite"),
+                       server=fresh_server(registry))
     yield made
     made.close()
 
