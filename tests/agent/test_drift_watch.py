@@ -1,0 +1,76 @@
+"""The drift monitor end to end: a scripted stream of live rows drifts from the training
+data, the monitor opens a retrain proposal in the approval queue, and the approved
+proposal becomes a queued job on the training data plus the labelled live rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlpilot.agent.deployments import Deployments
+from mlpilot.agent.drift_watch import monitor
+from mlpilot.agent.jobs import JobService
+from mlpilot.agent.settings import Settings
+from mlpilot.engine.data import load_table
+from tests.deploy_fixtures import NAME, register, rows, table, train
+
+
+@pytest.fixture
+def setup(tmp_path):
+    """v1 trained by a job here: its request names the training file."""
+    settings = Settings(data_dir=tmp_path / "state", drift_min_rows=100,
+                        data_roots=[tmp_path])
+    data = tmp_path / "people.csv"
+    table(300).to_csv(data, index=False)
+    register(settings, [train(seed=0)])
+    service = JobService(settings, workers=0)
+    service.store.create_job({"request": "predict label", "data": str(data), "target": "label"},
+                             job_id=f"run-{NAME}-1")
+    service.deployments.deploy(NAME, "1", by="olivia")
+    yield service, data
+    service.deployments.close()
+
+
+def _stream(deployments: Deployments, n: int, seed: int, shift: float = 0.0) -> list[str]:
+    sent = rows(table(n, seed=seed, shift=shift))
+    return deployments.predict(NAME, sent, entity_ids=[f"s{seed}-{i}" for i in range(n)]).ids
+
+
+def test_a_stream_without_shift_raises_no_proposal(setup):
+    service, _ = setup
+    _stream(service.deployments, 300, seed=21)
+    report = monitor(service.deployments, NAME, window=300)
+    assert report.enough_rows and report.drifted == [] and report.proposal is None
+    psi = {f.column: f.value for f in report.features}
+    assert psi["height"] < 0.1 and "(prediction)" in psi
+    assert service.approvals() == []
+
+
+def test_too_few_rows_are_not_judged(setup):
+    service, _ = setup
+    _stream(service.deployments, 50, seed=22, shift=30.0)
+    report = monitor(service.deployments, NAME)
+    assert not report.enough_rows and report.drifted == [] and report.proposal is None
+
+
+def test_drift_opens_a_retrain_proposal_that_becomes_a_job_when_approved(setup):
+    service, data = setup
+    deployments = service.deployments
+    ids = _stream(deployments, 200, seed=23, shift=25.0)  # everyone is taller now
+    deployments.feedback({i: "tall" for i in ids[:40]}, by="labeller")
+    report = monitor(deployments, NAME, window=500)
+    assert "height" in report.drifted and "city" not in report.drifted
+    assert report.proposal is not None and report.proposal.action == "retrain"
+    again = monitor(deployments, NAME, window=500)
+    assert again.proposal.id == report.proposal.id  # one pending proposal per model
+    described = service.describe(report.proposal)
+    assert described["what"].startswith(f"retrain {NAME}: live data drifted") and "height" in (
+        described["what"])
+
+    service.approve(report.proposal.id, by="alice")
+    queued = service.store.jobs(status="queued")
+    assert len(queued) == 1 and queued[0].request["model_name"] == NAME
+    retrain_data = load_table(queued[0].request["data"])
+    assert len(retrain_data) == 300 + 40 and (retrain_data["label"].tail(40) == "tall").all()
+    change = deployments.store.history(NAME)[0]
+    assert (change.action, change.by, change.reason) == ("retrain", "alice", queued[0].id)
+    assert load_table(data).shape[0] == 300  # the training file itself is untouched
