@@ -45,7 +45,8 @@ def table_from_bytes(raw: bytes, kind: str) -> pd.DataFrame:
         try:
             return load_table(path)
         except ValueError as err:  # DataError names the temporary file: say "the body"
-            raise SchemaError([str(err).replace(f"'{path}'", "in the request body")]) from None
+            raise SchemaError([str(err).replace(f"data file '{path}'", "the request body")
+                               .replace(f"'{path}'", "the request body")]) from None
 
 
 def table_rows(deployments: Deployments, name: str, frame: pd.DataFrame,

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from mlflow.exceptions import MlflowException
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mlpilot.agent.batch_scoring import SchemaError, table_from_bytes, table_rows
 from mlpilot.agent.deployments import Deployments
@@ -72,6 +72,12 @@ class PredictRequest(BaseModel):
     ids: list[Annotated[str, Field(max_length=200)]] | None = Field(
         default=None, max_length=MAX_ROWS, description="One entity id per row (e.g. a "
         "customer id): canary routing and feedback use it; default: the request id.")
+
+    @model_validator(mode="after")
+    def _one_id_per_row(self) -> PredictRequest:
+        if self.ids is not None and len(self.ids) != len(self.rows):
+            raise ValueError(f"{len(self.ids)} ids for {len(self.rows)} rows: send one id per row")
+        return self
 
 
 #: The JSON body documented (a CSV or Parquet body is read by content type).
@@ -204,7 +210,7 @@ async def predict(name: Name, request: Request, response: Response, caller: Oper
             try:
                 rows, ids = table_rows(deployments, name, table_from_bytes(raw, kind), id_column)
             except SchemaError as err:
-                raise RequestValidationError([{"loc": ("body", p.split(":")[0]), "msg": p,
+                raise RequestValidationError([{"loc": _problem_loc(p), "msg": p,
                                                "type": "table_schema"} for p in err.problems]
                                              ) from None
             if not rows or len(rows) > MAX_ROWS:
@@ -237,6 +243,13 @@ def _table_kind(content_type: str | None) -> str | None:
     if media in ("application/vnd.apache.parquet", "application/x-parquet"):
         return "parquet"
     return None
+
+
+def _problem_loc(problem: str) -> tuple[str, ...]:
+    """Where a table's problem is: ("body", column) for a column's, else ("body",)."""
+    if problem.startswith("column '"):
+        return ("body", problem.split("'")[1])
+    return ("body",)
 
 
 def _json_body(raw: bytes) -> PredictRequest:
