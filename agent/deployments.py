@@ -106,6 +106,7 @@ class Deployments:
         self._server = server
         self._server_lock = threading.Lock()
         self._shadows = _Shadows()
+        self._aliases: dict[str, tuple[str, float]] = {}
 
     @property
     def server(self) -> ModelServer:
@@ -141,7 +142,13 @@ class Deployments:
         found = self.store.deployment(name)
         if found is not None and found.champion is not None:
             return found.champion
-        return self.server.resolve(name, "champion")
+        # Never deployed: the registry's alias, read at most once a second (an MLflow
+        # lookup costs more than a prediction).
+        now = time.monotonic()
+        kept = self._aliases.get(name)
+        if kept is None or now - kept[1] > 1.0:
+            kept = self._aliases[name] = (self.server.resolve(name, "champion"), now)
+        return kept[0]
 
     def status(self, name: str) -> Deployment:
         """The model's deployment (one made from the registry's alias if never deployed)."""

@@ -23,6 +23,7 @@ from mlflow.exceptions import MlflowException
 
 from .input_schema import input_columns, rows_frame
 from .predictor import TrainedModel
+from .scores import scores_to_predictions
 from .tracking import Tracker
 
 #: Where the TrainedModel lives inside a pyfunc model logged by `Tracker.log_model`.
@@ -109,8 +110,11 @@ class ModelServer:
     def predict_frame(self, name: str, version: str, frame: pd.DataFrame) -> Prediction:
         """Predictions of one version for a frame `rows_frame` checked (one per frame row)."""
         model = self.model(name, version)
-        predictions = model.predict(frame)
-        proba = model.predict_proba(frame)
+        # One pass: the labels are the scores' argmax (TrainedModel and EnsembleModel both
+        # predict that way), so scoring twice for labels and probabilities would double it.
+        scores = model.predict_scores(frame)
+        predictions = scores_to_predictions(scores, model.classes)
+        proba = scores if model.task.is_classification else None
         if len(predictions) != len(frame):  # the contract callers rely on: row i -> prediction i
             raise RuntimeError(f"{len(frame)} rows gave {len(predictions)} predictions")
         return Prediction(
