@@ -143,3 +143,37 @@ def test_the_single_model_server_answers_with_health_and_readiness(settings):
         assert fed.json() == {"received": 1, "matched": 1}
     with serve(create_model_app(settings, "absent-model")) as url:
         assert httpx.get(f"{url}/ready").status_code == 503
+
+
+def test_a_promotion_is_approved_on_the_web_page(settings):
+    from tests.interfaces.test_web import signed_in, token
+
+    app = create_app(settings, workers=0)
+    with serve(app) as url:
+        ops = {"headers": APPROVER}
+        httpx.post(f"{url}/deployments", json={"name": NAME, "version": "2"}, **ops)
+        httpx.post(f"{url}/deployments", json={"name": NAME, "version": "1", "mode": "shadow"},
+                   **ops)
+        ids = [f"w{i}" for i in range(25)]
+        httpx.post(f"{url}/models/{NAME}/predict", json={"rows": rows(table(25, seed=13)),
+                                                         "ids": ids}, headers=OPERATOR)
+        app.state.deployments.drain()
+        shadow = {r["id"]: r["output"] for r in
+                  app.state.deployments.log.rows(NAME, version="1", role="shadow")}
+        httpx.post(f"{url}/feedback", json={"feedback": [{"id": i, "value": shadow[i]}
+                                                         for i in ids]}, headers=OPERATOR)
+        approval_id = httpx.post(f"{url}/deployments/{NAME}/promotion",
+                                 headers=OPERATOR).json()["approval_id"]
+        alice = signed_in(url, "ap-key")
+        try:
+            page = alice.get("/ui/approvals").text
+            assert f"promote {NAME} v1 to champion in place of v2" in page
+            assert f"{NAME} (deployment" in page
+            done = alice.post(f"/ui/approvals/{approval_id}/decide",
+                              data={"decision": "approve", "csrf": token(page)})
+            assert done.status_code == 200
+        finally:
+            alice.close()
+        status = httpx.get(f"{url}/deployments/{NAME}", headers=VIEWER).json()
+        assert (status["champion"], status["challenger"]) == ("1", None)
+        assert status["history"][1]["by"] == "alice"
