@@ -18,7 +18,6 @@ stream of predictions never waits on the job queue's write lock.
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 import threading
 import time
@@ -27,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlpilot.agent.store.database import finite, read_json
+import orjson
+
+from mlpilot.agent.store.database import read_json
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -88,10 +89,15 @@ class LabelledPrediction:
     truth: Any
 
 
+def _json(value: Any) -> bytes:
+    """Strict JSON (keys sorted, NaN as null), fast: the log writes one per predicted row."""
+    return orjson.dumps(value, default=str,
+                        option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+
+
 def input_hash(inputs: dict[str, Any]) -> str:
     """A stable hash of one row's inputs (keys sorted; NaN as null)."""
-    text = json.dumps(finite(inputs), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(_json(inputs)).hexdigest()[:16]
 
 
 def kept(hash_hex: str, sample: float) -> bool:
@@ -137,12 +143,12 @@ class PredictionLog:
         now = self.clock()
         values = []
         for row in rows:
-            digest = input_hash(row.inputs)
-            inputs = (json.dumps(finite(row.inputs), default=str) if kept(digest, self.sample)
-                      else None)
+            text = _json(row.inputs)
+            digest = hashlib.sha256(text).hexdigest()[:16]
             values.append((row.id, row.request_id, row.model, row.version, row.role,
-                           row.created_at or now, round(row.latency_ms, 3), digest, inputs,
-                           json.dumps(finite(row.output), default=str)))
+                           row.created_at or now, round(row.latency_ms, 3), digest,
+                           text.decode() if kept(digest, self.sample) else None,
+                           _json(row.output).decode()))
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         db.executemany("INSERT INTO predictions (id, request_id, model, version, role, created_at,"
@@ -160,7 +166,7 @@ class PredictionLog:
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         db.executemany("INSERT INTO feedback (id, truth, created_at, by) VALUES (?, ?, ?, ?)",
-                       [(str(k), json.dumps(finite(v), default=str), now, by)
+                       [(str(k), _json(v).decode(), now, by)
                         for k, v in truths.items()])
         db.execute("COMMIT")
         return self._known(list(truths))
