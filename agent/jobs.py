@@ -155,38 +155,41 @@ class JobService:
         return checked["task"]
 
     def submit(self, request: TaskRequest, *, auto_approve: bool = False,
-               by: str | None = None) -> tuple[Job, dict[str, Any]]:
+               by: str | None = None, options: dict[str, Any] | None = None
+               ) -> tuple[Job, dict[str, Any]]:
         """Check the request, then queue a job for the workers; returns it and its task.
 
         Its data paths must lie inside the data roots (DataRootError, before any file is
-        opened); error messages name files by label, not by their server path."""
-        queued = self.submit_once(request, auto_approve=auto_approve, by=by)
+        opened); error messages name files by label, not by their server path. `options`
+        are kept with the job for its nodes (e.g. `deploy_as`: "canary")."""
+        queued = self.submit_once(request, auto_approve=auto_approve, by=by, options=options)
         return queued.job, queued.task
 
     def submit_once(self, request: TaskRequest, *, auto_approve: bool = False,
                     by: str | None = None, key: str | None = None,
-                    digest: str | None = None) -> Queued:
+                    digest: str | None = None, options: dict[str, Any] | None = None) -> Queued:
         """`submit`, idempotent under `key` (a client's Idempotency-Key, scoped to `by`):
         the same key with the same submission gives the job it made the first time, with
         another submission a SubmissionError. `digest` identifies the submission (default:
         a hash of the request and auto_approve)."""
         request = self.confined(request)
         if key is None:
-            return self._queue(request, auto_approve, by, None)
+            return self._queue(request, auto_approve, by, None, options)
         digest = digest or request_digest(request, auto_approve)
         known = self.store.submitted(by or "", key)
         if known is not None:  # a retry: answer at once, without checking the data again
             return _replayed(known, digest, key)
-        return self._queue(request, auto_approve, by, SubmissionKey(by or "", key, digest))
+        return self._queue(request, auto_approve, by, SubmissionKey(by or "", key, digest),
+                           options)
 
     def _queue(self, request: TaskRequest, auto_approve: bool, by: str | None,
-               key: SubmissionKey | None) -> Queued:
+               key: SubmissionKey | None, extra: dict[str, Any] | None = None) -> Queued:
         try:
             task = self.check(request)
         except (DataError, RequestError, NeedsInput) as err:  # one line each
             err.args = (self.data_roots.redact(str(err)), *err.args[1:])
             raise
-        options = {"auto_approve": auto_approve, "submitted_by": by}
+        options = {**(extra or {}), "auto_approve": auto_approve, "submitted_by": by}
         if key is None:
             job = self.store.create_job(request.model_dump(mode="json"), queued=True,
                                         options=options)

@@ -4,7 +4,8 @@ the labelled live rows.
 The new table is the champion's training file with the logged inputs that have feedback
 appended (their true value in the target column), written to the upload folder (a data
 root, so the server may read it). The job keeps the first job's request, target, metric
-and seed, and registers under the same model name; it runs in the server's workers.
+and seed, and registers under the same model name as a canary challenger beside the
+champion (job option `deploy_as`, read by the deployer); it runs in the server's workers.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def start_retrain(deployments: Deployments, approval: Approval) -> str:
                                           "target": task, "model_name": name,
                                           "budget_s": approval.payload.get("budget_s")})
     service = JobService(deployments.settings, workers=0)
-    queued, _ = service.submit(request, auto_approve=False, by=approval.decided_by)
+    queued, _ = service.submit(request, auto_approve=False, by=approval.decided_by,
+                               options={"deploy_as": "canary", "retrain_of": approval.id})
     deployments.store.change_deployment(name, "retrain", by=approval.decided_by, key=approval.id,
                                         reason=queued.id, known_champion=version)
     return queued.id

@@ -9,6 +9,7 @@ import pytest
 from mlpilot.agent.deployments import Deployments
 from mlpilot.agent.drift_watch import monitor
 from mlpilot.agent.jobs import JobService
+from mlpilot.agent.runner import Runner
 from mlpilot.agent.settings import Settings
 from mlpilot.engine.data import load_table
 from tests.deploy_fixtures import NAME, register, rows, table, train
@@ -18,7 +19,7 @@ from tests.deploy_fixtures import NAME, register, rows, table, train
 def setup(tmp_path):
     """v1 trained by a job here: its request names the training file."""
     settings = Settings(data_dir=tmp_path / "state", drift_min_rows=100,
-                        data_roots=[tmp_path])
+                        data_roots=[tmp_path], default_budget_s=2)
     data = tmp_path / "people.csv"
     table(300).to_csv(data, index=False)
     register(settings, [train(seed=0)])
@@ -74,3 +75,17 @@ def test_drift_opens_a_retrain_proposal_that_becomes_a_job_when_approved(setup):
     change = deployments.store.history(NAME)[0]
     assert (change.action, change.by, change.reason) == ("retrain", "alice", queued[0].id)
     assert load_table(data).shape[0] == 300  # the training file itself is untouched
+
+    # the job runs (here, in process), its registration waits for a human, and its model
+    # then becomes a canary challenger beside the champion, not the champion
+    runner = Runner(service.settings)
+    waiting = runner.proceed(queued[0].id)
+    assert waiting.status == "waiting_approval", waiting.result.get("error")
+    [gate] = waiting.pending
+    _, done = runner.decide(gate.id, True, by="alice")
+    assert done.status == "succeeded" and done.result["model"]["alias"] == "challenger"
+    status = deployments.status(NAME)
+    assert (status.champion, status.challenger, status.mode, status.share) == (
+        "1", done.result["model"]["version"], "canary", 0.1)
+    decisions = [d["decision"] for d in done.result["decisions"]]
+    assert any("as canary challenger" in d for d in decisions)
