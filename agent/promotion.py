@@ -105,12 +105,9 @@ def apply_decision(deployments: Deployments, approval: Approval) -> DeployResult
             raise Conflict(f"{name!r} changed since the promotion was proposed (champion "
                            f"v{deployment.champion}, challenger v{deployment.challenger}): "
                            "propose it again")
-        result = deployments.deploy(name, wanted[1], by=approval.decided_by or "approval",
-                                    reason=f"promotion {approval.id} approved", key=approval.id)
-        if result.changed:
-            deployments.end_challenger(name, by=approval.decided_by or "approval",
-                                       reason=f"promoted by {approval.id}")
-        return result
+        # The challenger becoming champion ends its run as challenger (in the same change).
+        return deployments.deploy(name, wanted[1], by=approval.decided_by or "approval",
+                                  reason=f"promotion {approval.id} approved", key=approval.id)
     if approval.action == RETRAIN:
         from mlpilot.agent.retrain import start_retrain  # lazy: the job service is heavy
 

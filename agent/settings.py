@@ -142,6 +142,10 @@ class Settings(BaseSettings):
         default_factory=list, description="Slack user ids that may approve or reject "
         "(comma-separated in MLPILOT_SLACK_APPROVERS)."
     )
+    slack_deploy_channel: str | None = Field(
+        default=None, description="Slack channel id where the bot posts deployment approvals "
+        "(promotions, retrain proposals) with Approve / Reject buttons."
+    )
     slack_api_url: str = Field(
         default="https://slack.com/api/", description="Slack Web API base URL."
     )

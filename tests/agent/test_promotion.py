@@ -75,7 +75,7 @@ def test_a_promotion_waits_for_approval_then_promotes(service):
     status = deployments.status(NAME)
     assert (status.champion, status.challenger) == ("3", None)
     assert deployments.server.resolve(NAME, "champion") == "3"
-    change = deployments.store.history(NAME)[1]
+    change = deployments.store.history(NAME)[0]
     assert (change.action, change.version, change.by, change.key) == (
         "deploy", "3", "alice", approval.id)
     with pytest.raises(Conflict, match="no challenger"):

@@ -176,4 +176,4 @@ def test_a_promotion_is_approved_on_the_web_page(settings):
             alice.close()
         status = httpx.get(f"{url}/deployments/{NAME}", headers=VIEWER).json()
         assert (status["champion"], status["challenger"]) == ("1", None)
-        assert status["history"][1]["by"] == "alice"
+        assert status["history"][0]["by"] == "alice"
