@@ -12,17 +12,26 @@ from mlpilot.agent.jobs import JobService
 from mlpilot.agent.runner import Runner
 from mlpilot.agent.settings import Settings
 from mlpilot.engine.data import load_table
-from tests.deploy_fixtures import NAME, register, rows, table, train
+from tests.deploy_fixtures import NAME, fresh_server, register, rows, table, train
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """v1, registered once for the module (as if by the job `run-people-label-1`)."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("registry"))
+    register(settings, [train(seed=0)])
+    return settings
 
 
 @pytest.fixture
-def setup(tmp_path):
+def setup(registry, tmp_path):
     """v1 trained by a job here: its request names the training file."""
     settings = Settings(data_dir=tmp_path / "state", drift_min_rows=100,
-                        data_roots=[tmp_path], default_budget_s=2)
+                        data_roots=[tmp_path], default_budget_s=8,
+                        mlflow_tracking_uri=registry.tracking_uri)
     data = tmp_path / "people.csv"
     table(300).to_csv(data, index=False)
-    register(settings, [train(seed=0)])
+    fresh_server(registry)
     service = JobService(settings, workers=0)
     service.store.create_job({"request": "predict label", "data": str(data), "target": "label"},
                              job_id=f"run-{NAME}-1")
@@ -80,7 +89,7 @@ def test_drift_opens_a_retrain_proposal_that_becomes_a_job_when_approved(setup):
     # then becomes a canary challenger beside the champion, not the champion
     runner = Runner(service.settings)
     waiting = runner.proceed(queued[0].id)
-    assert waiting.status == "waiting_approval", waiting.result.get("error")
+    assert waiting.status == "waiting_approval", (waiting.result.get("error"), waiting.result.get("question"), waiting.result.get("decisions"))
     [gate] = waiting.pending
     _, done = runner.decide(gate.id, True, by="alice")
     assert done.status == "succeeded" and done.result["model"]["alias"] == "challenger"

@@ -11,17 +11,22 @@ from typer.testing import CliRunner
 
 from mlpilot.agent.settings import Settings
 from mlpilot.interfaces.cli import app
-from tests.deploy_fixtures import NAME, register, table, train
+from tests.deploy_fixtures import NAME, fresh_server, register, table, train
 
 
 @pytest.fixture(scope="module")
-def models():
-    return [train(seed=0), train(seed=1, epochs=1)]
+def registry(tmp_path_factory):
+    """Two versions registered once for the module."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("registry"))
+    register(settings, [train(seed=0), train(seed=1, epochs=1)])
+    return settings
 
 
 @pytest.fixture
-def cli(models):
-    register(Settings(), models)  # the test's own data directory (MLPILOT_DATA_DIR)
+def cli(registry, monkeypatch):
+    """The CLI on the test's own data directory and the module's registry (v1 champion)."""
+    monkeypatch.setenv("MLPILOT_MLFLOW_TRACKING_URI", registry.tracking_uri)
+    fresh_server(registry)
     runner = CliRunner()
     return lambda *args: runner.invoke(app, list(args))
 
