@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from mlpilot.agent.jobs import JobService, RunnerFactory
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.worker_pool import WorkerMode
-from mlpilot.interfaces import docs, security, slack, web
+from mlpilot.interfaces import docs, metrics, security, slack, web
 from mlpilot.interfaces.problems import (
     BodyLimit,
     SingleQueryValues,
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactor
     app.state.registry = registry = models.Registry(settings)
     app.state.deployments = jobs_service.deployments = _deployments(settings, registry,
                                                                     jobs_service)
+    app.state.metrics = metrics.ServingMetrics(jobs_service.store)
     install_problem_handlers(app)
     upload_limit = int(settings.max_upload_mb * 2**20) + _MULTIPART_OVERHEAD
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_kb * 1024,
@@ -113,7 +114,7 @@ def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactor
         return Health(status="ready", version=_version(), workers=jobs_service.pool.size,
                       queued=jobs_service.store.count("queued"))
 
-    for module in (jobs, approvals, models, deployments, knowledge):
+    for module in (jobs, approvals, models, deployments, knowledge, metrics):
         app.include_router(module.router)
     docs.mount(app)  # /openapi.json and /docs: open, or behind a key (MLPILOT_OPEN_DOCS)
     web.mount(app)  # the pages under /ui (cookie sign-in with the same keys)

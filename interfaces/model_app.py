@@ -5,7 +5,7 @@
 `POST /predict` (and `POST /models/NAME/predict`, as on the full server) answers from the
 model's deployment, which it reads from the shared store on each request, so a deploy,
 promotion or rollback made elsewhere (the CLI, the full server) takes effect at once.
-`POST /feedback` records true values. `GET /health` is liveness, `GET /ready` says 200
+`POST /feedback` records true values, `GET /metrics` gives Prometheus' metrics. `GET /health` is liveness, `GET /ready` says 200
 once the champion is loaded (503 before); both are open, the rest needs an API key with
 the roles of the full server (`interfaces/auth.py`).
 """
@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from mlpilot.agent.deployments import Deployments
 from mlpilot.agent.settings import Settings
-from mlpilot.interfaces import security
+from mlpilot.interfaces import metrics, security
 from mlpilot.interfaces.auth import Operator
 from mlpilot.interfaces.problems import (
     BodyLimit,
@@ -72,6 +72,7 @@ def create_model_app(settings: Settings, name: str) -> FastAPI:
                   redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.deployments = deployments
+    app.state.metrics = metrics.ServingMetrics()
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_kb * 1024)
     app.add_middleware(SingleQueryValues)
@@ -116,6 +117,7 @@ def create_model_app(settings: Settings, name: str) -> FastAPI:
             raise ModelNotFound(f"this server serves {name!r} only, not {model!r}")
         return await models.predict(name, request, response, caller, missing, id_column)
 
+    app.include_router(metrics.router)
     app.add_api_route("/feedback", deployment_routes.feedback, methods=["POST"],
                       response_model=deployment_routes.FeedbackResponse,
                       responses=problem_responses(401, 403, 422))

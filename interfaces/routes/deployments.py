@@ -211,6 +211,9 @@ def drift(name: Name, request: Request, caller: Viewer) -> dict[str, Any]:
     from mlpilot.agent.drift_watch import monitor
 
     report = monitor(_deployments(request), name, propose=False)
+    counters = getattr(request.app.state, "metrics", None)
+    if counters is not None and report.enough_rows:
+        counters.drift.set(name, report.features)
     return report.view()
 
 

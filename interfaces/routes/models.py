@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -229,7 +230,16 @@ async def predict(name: Name, request: Request, response: Response, caller: Oper
                                predictions=made.predictions, probabilities=made.probabilities,
                                classes=made.classes)
 
-    made = await anyio.to_thread.run_sync(run)
+    counters = getattr(request.app.state, "metrics", None)
+    started = time.perf_counter()
+    try:
+        made = await anyio.to_thread.run_sync(run)
+    except (RequestValidationError, ModelNotFound):
+        if counters is not None:
+            counters.refused(name)
+        raise
+    if counters is not None:
+        counters.predicted(name, made.versions, time.perf_counter() - started)
     response.headers["X-Model-Version"] = made.version
     response.headers["X-Request-Id"] = made.request_id
     return made

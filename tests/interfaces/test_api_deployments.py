@@ -177,3 +177,24 @@ def test_a_promotion_is_approved_on_the_web_page(settings):
         status = httpx.get(f"{url}/deployments/{NAME}", headers=VIEWER).json()
         assert (status["champion"], status["challenger"]) == ("1", None)
         assert status["history"][0]["by"] == "alice"
+
+
+def test_metrics_count_predictions_per_version_and_need_a_key(api):
+    assert api.get("/metrics").status_code == 401
+    before = api.get("/metrics", headers=VIEWER).text
+    api.post(f"/models/{NAME}/predict", json={"rows": rows(table(4))}, headers=OPERATOR)
+    api.post(f"/models/{NAME}/predict", json={"rows": [{}]}, headers=OPERATOR)
+    text = api.get("/metrics", headers=VIEWER).text
+    version = api.get(f"/deployments/{NAME}", headers=VIEWER).json()["champion"]
+    assert f'mlpilot_predictions_total{{model="{NAME}",version="{version}"}}' in text
+    assert f'mlpilot_predict_requests_total{{model="{NAME}",outcome="refused",version=""}}' in text
+    assert "mlpilot_predict_latency_seconds_bucket" in text and "mlpilot_approvals_waiting" in text
+    assert _value(text, f'mlpilot_predictions_total{{model="{NAME}",version="{version}"}}') == (
+        _value(before, f'mlpilot_predictions_total{{model="{NAME}",version="{version}"}}') + 4)
+
+
+def _value(text: str, series: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
