@@ -198,3 +198,29 @@ def _value(text: str, series: str) -> float:
         if line.startswith(series + " "):
             return float(line.split()[-1])
     return 0.0
+
+
+def test_the_drift_page_plots_training_against_live_per_feature(settings, tmp_path):
+    from tests.interfaces.test_web import signed_in
+
+    app = create_app(settings, workers=0)
+    reference = tmp_path / "train.csv"
+    table(300).to_csv(reference, index=False)
+    with serve(app) as url:
+        deployments = app.state.deployments
+        deployments.predict(NAME, rows(table(60, seed=17, shift=25.0)))
+        version = deployments.champion(NAME)
+        # the model was registered by hand: keep its training sample where the monitor looks
+        kept = settings.data_dir / "deployments" / NAME / f"reference-v{version}.parquet"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        table(300).to_parquet(kept, index=False)
+        viewer = signed_in(url, "view-key")
+        try:
+            page = viewer.get(f"/ui/models/{NAME}/drift")
+            assert page.status_code == 200
+            assert "<svg" in page.text and "height" in page.text and "(prediction)" in page.text
+            assert "training" in page.text and "live" in page.text
+            missing = viewer.get("/ui/models/nobody/drift")
+            assert "Not found" in missing.text
+        finally:
+            viewer.close()
