@@ -14,7 +14,9 @@ drifted when its PSI or total variation reaches the settings' threshold, and onl
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,7 @@ from mlpilot.engine.input_schema import RowError, input_columns, rows_frame
 from mlpilot.engine.tracking import JOB_TAG
 from mlpilot.guardrails.policy import RiskPolicy
 
+logger = logging.getLogger(__name__)
 #: Training rows kept as the reference sample, and scored for prediction drift.
 REFERENCE_ROWS, SCORED_ROWS = 5000, 2000
 
@@ -143,3 +146,24 @@ def propose_retrain(deployments: Deployments, report: DriftReport, *, by: str) -
     return deployments.store.request_approval(job_id, f"retrain:{report.version}:"
                                               f"{uuid.uuid4().hex[:8]}", RETRAIN, reason,
                                               payload, ttl_s=deployments.settings.approval_ttl_s)
+
+
+def watch_all(deployments: Deployments, *, by: str = "drift monitor") -> list[DriftReport]:
+    """Run the monitor (with proposals) over every deployment; a model that cannot be
+    judged (no training data known, no such model any more) is skipped and logged."""
+    reports = []
+    for deployment in deployments.store.deployment_list():
+        try:
+            reports.append(monitor(deployments, deployment.name, propose=True, by=by))
+        except LookupError as err:  # Conflict, ModelNotFound
+            logger.info("drift monitor skips %s: %s", deployment.name, err)
+    return reports
+
+
+def watch_forever(deployments: Deployments, interval_s: float, stop: threading.Event) -> None:
+    """`watch_all` every `interval_s` seconds until `stop` is set (the server's thread)."""
+    while not stop.wait(interval_s):
+        try:
+            watch_all(deployments)
+        except Exception:  # the store or registry hiccuped: the next round tries again
+            logger.exception("the drift monitor failed; it runs again in %.0f s", interval_s)

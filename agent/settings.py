@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     drift_tv_threshold: float = Field(
         default=0.2, gt=0, description="Total variation (categorical) at or above which a "
         "feature has drifted.")
+    monitor_interval_s: float | None = Field(
+        default=None, gt=0, description="`mlpilot serve` runs the drift monitor over every "
+        "deployment this often (drift opens a retrain proposal); unset: only on demand.")
     drift_min_rows: int = Field(
         default=200, ge=10, description="Live rows the drift monitor needs before it judges.")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
@@ -69,6 +70,12 @@ def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactor
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         security.scrub_access_log()  # here: uvicorn has configured its loggers by now
+        stop_monitor = threading.Event()
+        if settings.monitor_interval_s:
+            from mlpilot.agent.drift_watch import watch_forever
+
+            threading.Thread(target=watch_forever, name="drift-monitor", daemon=True, args=(
+                app.state.deployments, settings.monitor_interval_s, stop_monitor)).start()
         requeued = jobs_service.start()
         if requeued:
             logger.warning("resuming %d run(s) a stopped server left running: %s",
@@ -79,6 +86,7 @@ def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactor
         try:
             yield
         finally:
+            stop_monitor.set()
             jobs_service.stop()
 
     app = FastAPI(title="mlpilot", version=_version(), lifespan=lifespan,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from mlpilot.agent.deployments import Deployments
-from mlpilot.agent.drift_watch import monitor
+from mlpilot.agent.drift_watch import monitor, watch_all
 from mlpilot.agent.jobs import JobService
 from mlpilot.agent.runner import Runner
 from mlpilot.agent.settings import Settings
@@ -98,3 +98,13 @@ def test_drift_opens_a_retrain_proposal_that_becomes_a_job_when_approved(setup):
         "1", done.result["model"]["version"], "canary", 0.1)
     decisions = [d["decision"] for d in done.result["decisions"]]
     assert any("as canary challenger" in d for d in decisions)
+
+
+def test_the_servers_monitor_round_judges_every_deployment_and_proposes_once(setup):
+    service, _ = setup
+    _stream(service.deployments, 150, seed=24, shift=25.0)
+    first = watch_all(service.deployments)
+    second = watch_all(service.deployments)
+    assert [r.name for r in first] == [NAME] and "height" in first[0].drifted
+    assert first[0].proposal.id == second[0].proposal.id
+    assert [a.action for a in service.approvals()] == ["retrain"]
