@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -43,6 +43,7 @@ from mlpilot.agent.store import (
     finite,
     read_json,
 )
+from mlpilot.agent.store.deployments import is_deployment_approval
 from mlpilot.agent.submission import SubmissionError, check_submission
 from mlpilot.agent.understanding import RequestError
 from mlpilot.agent.worker_pool import WorkerMode, WorkerPool
@@ -50,6 +51,9 @@ from mlpilot.engine.config import TrainingConfig
 from mlpilot.engine.data import DataError
 from mlpilot.guardrails.data_roots import DataRoots
 from mlpilot.guardrails.findings import Finding
+
+if TYPE_CHECKING:
+    from mlpilot.agent.deployments import Deployments
 
 #: How many approval descriptions, and listings, a `JobService` keeps.
 MAX_KEPT = 1024
@@ -120,6 +124,7 @@ class JobService:
         self._graph: Any = None
         self._described: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._listings: dict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = {}
+        self._deployments: Deployments | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -150,38 +155,41 @@ class JobService:
         return checked["task"]
 
     def submit(self, request: TaskRequest, *, auto_approve: bool = False,
-               by: str | None = None) -> tuple[Job, dict[str, Any]]:
+               by: str | None = None, options: dict[str, Any] | None = None
+               ) -> tuple[Job, dict[str, Any]]:
         """Check the request, then queue a job for the workers; returns it and its task.
 
         Its data paths must lie inside the data roots (DataRootError, before any file is
-        opened); error messages name files by label, not by their server path."""
-        queued = self.submit_once(request, auto_approve=auto_approve, by=by)
+        opened); error messages name files by label, not by their server path. `options`
+        are kept with the job for its nodes (e.g. `deploy_as`: "canary")."""
+        queued = self.submit_once(request, auto_approve=auto_approve, by=by, options=options)
         return queued.job, queued.task
 
     def submit_once(self, request: TaskRequest, *, auto_approve: bool = False,
                     by: str | None = None, key: str | None = None,
-                    digest: str | None = None) -> Queued:
+                    digest: str | None = None, options: dict[str, Any] | None = None) -> Queued:
         """`submit`, idempotent under `key` (a client's Idempotency-Key, scoped to `by`):
         the same key with the same submission gives the job it made the first time, with
         another submission a SubmissionError. `digest` identifies the submission (default:
         a hash of the request and auto_approve)."""
         request = self.confined(request)
         if key is None:
-            return self._queue(request, auto_approve, by, None)
+            return self._queue(request, auto_approve, by, None, options)
         digest = digest or request_digest(request, auto_approve)
         known = self.store.submitted(by or "", key)
         if known is not None:  # a retry: answer at once, without checking the data again
             return _replayed(known, digest, key)
-        return self._queue(request, auto_approve, by, SubmissionKey(by or "", key, digest))
+        return self._queue(request, auto_approve, by, SubmissionKey(by or "", key, digest),
+                           options)
 
     def _queue(self, request: TaskRequest, auto_approve: bool, by: str | None,
-               key: SubmissionKey | None) -> Queued:
+               key: SubmissionKey | None, extra: dict[str, Any] | None = None) -> Queued:
         try:
             task = self.check(request)
         except (DataError, RequestError, NeedsInput) as err:  # one line each
             err.args = (self.data_roots.redact(str(err)), *err.args[1:])
             raise
-        options = {"auto_approve": auto_approve, "submitted_by": by}
+        options = {**(extra or {}), "auto_approve": auto_approve, "submitted_by": by}
         if key is None:
             job = self.store.create_job(request.model_dump(mode="json"), queued=True,
                                         options=options)
@@ -293,6 +301,11 @@ class JobService:
                              f"{approval.action}: {approval.status} by {by}"
                              + (f" ({reason})" if reason else ""),
                              approval_id=approval.id, decision=approval.status)
+        if is_deployment_approval(approval):  # no graph waits on it: carry it out here
+            from mlpilot.agent.promotion import apply_decision  # lazy: MLflow
+
+            apply_decision(self.deployments, approval)
+            return approval
         if self.store.requeue_decided(approval.job_id):
             self.pool.wake()
         return approval
@@ -320,7 +333,25 @@ class JobService:
             described = self._described[key] = self._describe(approval)
         return dict(described)
 
+    @property
+    def deployments(self) -> Deployments:
+        """The deployments of this installation (made on first use; the API sets its own)."""
+        if self._deployments is None:
+            from mlpilot.agent.deployments import Deployments  # lazy: MLflow
+
+
+            self._deployments = Deployments(self.settings, store=self.store)
+        return self._deployments
+
+    @deployments.setter
+    def deployments(self, deployments: Deployments) -> None:
+        self._deployments = deployments
+
     def _describe(self, approval: Approval) -> dict[str, Any]:
+        if is_deployment_approval(approval):
+            from mlpilot.agent.promotion import describe
+
+            return describe(approval)
         payload = approval.payload
         job = self.store.job_brief(approval.job_id)
         config = payload.get("config") or job["config"]

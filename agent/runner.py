@@ -31,6 +31,7 @@ from mlpilot.agent.report import result_document
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
 from mlpilot.agent.store import Approval, Store, StoreError
+from mlpilot.agent.store.deployments import is_deployment_approval
 from mlpilot.agent.submission import check_submission
 from mlpilot.agent.understanding import RequestError
 from mlpilot.engine.data import DataError
@@ -115,6 +116,12 @@ class Runner:
                resume: bool = True) -> tuple[Approval, JobOutcome | None]:
         """Record a decision, then resume the job here unless another live process is driving it."""
         approval = self.store.decide(approval_id, approved, by=by, reason=reason)
+        if is_deployment_approval(approval):  # no graph waits on it: carry it out here
+            from mlpilot.agent.deployments import Deployments  # lazy: MLflow
+            from mlpilot.agent.promotion import apply_decision
+
+            apply_decision(Deployments(self.settings, store=self.store), approval)
+            return approval, None
         if not resume or self.store.runner_alive(approval.job_id):
             return approval, None
         return approval, self.resume(approval.job_id)

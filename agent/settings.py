@@ -101,6 +101,30 @@ class Settings(BaseSettings):
     open_docs: bool = Field(default=False, description="Serve /docs and /openapi.json without "
                             "a key (else they need one, or the pages' sign-in).")
 
+    # -- deployments (`agent/deployments.py`) --------------------------------------------
+    prediction_retention_days: float | None = Field(
+        default=30.0, gt=0, description="Rows of the prediction log (and feedback) older than "
+        "this are deleted; unset: kept for ever.")
+    prediction_log_sample: float = Field(
+        default=1.0, ge=0, le=1, description="Share of predicted rows whose inputs the log keeps "
+        "whole (the drift monitor reads them); the others keep a hash of their inputs only.")
+    promotion_min_feedback: int = Field(
+        default=100, ge=1, description="Labelled predictions each of champion and challenger "
+        "need before a promotion can be proposed.")
+    promotion_z: float = Field(
+        default=1.645, gt=0, description="How many standard errors worse the challenger may "
+        "look on feedback and still count as not worse (noise).")
+    drift_psi_threshold: float = Field(
+        default=0.2, gt=0, description="PSI (numeric) at or above which a feature has drifted.")
+    drift_tv_threshold: float = Field(
+        default=0.2, gt=0, description="Total variation (categorical) at or above which a "
+        "feature has drifted.")
+    monitor_interval_s: float | None = Field(
+        default=None, gt=0, description="`mlpilot serve` runs the drift monitor over every "
+        "deployment this often (drift opens a retrain proposal); unset: only on demand.")
+    drift_min_rows: int = Field(
+        default=200, ge=10, description="Live rows the drift monitor needs before it judges.")
+
     datasets_dir: Path | None = Field(
         default=None, description="Folder that chat and Slack requests name datasets in "
         "(\"penguins.csv\", \"the customers dataset\")."
@@ -120,6 +144,10 @@ class Settings(BaseSettings):
     slack_approvers: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Slack user ids that may approve or reject "
         "(comma-separated in MLPILOT_SLACK_APPROVERS)."
+    )
+    slack_deploy_channel: str | None = Field(
+        default=None, description="Slack channel id where the bot posts deployment approvals "
+        "(promotions, retrain proposals) with Approve / Reject buttons."
     )
     slack_api_url: str = Field(
         default="https://slack.com/api/", description="Slack Web API base URL."
@@ -153,6 +181,11 @@ class Settings(BaseSettings):
     def state_db(self) -> Path:
         """SQLite file holding jobs, approvals and LangGraph checkpoints."""
         return self.data_dir / "state.sqlite"
+
+    @property
+    def prediction_db(self) -> Path:
+        """SQLite file of the prediction log and feedback (append-only)."""
+        return self.data_dir / "predictions.sqlite"
 
     @property
     def optuna_storage(self) -> str:

@@ -18,10 +18,12 @@ from urllib.parse import unquote, urlparse
 
 import mlflow
 import numpy as np
+import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from .input_schema import input_columns, rows_frame
 from .predictor import TrainedModel
+from .scores import scores_to_predictions
 from .tracking import Tracker
 
 #: Where the TrainedModel lives inside a pyfunc model logged by `Tracker.log_model`.
@@ -95,17 +97,51 @@ class ModelServer:
         missing values, or everywhere with `allow_missing` (see `input_schema.rows_frame`).
         Extra columns are ignored. One prediction per row, in order; raises `RowError`.
         """
-        version = self.resolve(name, alias)
+        return self.predict_version(name, self.resolve(name, alias), rows,
+                                    allow_missing=allow_missing)
+
+    def predict_version(self, name: str, version: str, rows: list[dict[str, Any]], *,
+                        allow_missing: bool = False) -> Prediction:
+        """`predict` with one version, named by its number."""
         model = self.model(name, version)
         frame = rows_frame(rows, input_columns(model), allow_missing=allow_missing)
-        predictions = model.predict(frame)
-        proba = model.predict_proba(frame)
-        if len(predictions) != len(rows):  # the contract callers rely on: row i -> prediction i
-            raise RuntimeError(f"{len(rows)} rows gave {len(predictions)} predictions")
+        return self.predict_frame(name, version, frame)
+
+    def predict_frame(self, name: str, version: str, frame: pd.DataFrame) -> Prediction:
+        """Predictions of one version for a frame `rows_frame` checked (one per frame row)."""
+        model = self.model(name, version)
+        # One pass: the labels are the scores' argmax (TrainedModel and EnsembleModel both
+        # predict that way), so scoring twice for labels and probabilities would double it.
+        scores = model.predict_scores(frame)
+        predictions = scores_to_predictions(scores, model.classes)
+        proba = scores if model.task.is_classification else None
+        if len(predictions) != len(frame):  # the contract callers rely on: row i -> prediction i
+            raise RuntimeError(f"{len(frame)} rows gave {len(predictions)} predictions")
         return Prediction(
-            name=name, version=version, predictions=_plain(predictions),
+            name=name, version=str(version), predictions=_plain(predictions),
             probabilities=None if proba is None else np.asarray(proba, dtype=float).round(6).tolist(),
             classes=None if model.classes is None else _plain(np.asarray(model.classes)))
+
+    def versions(self, name: str) -> list[str]:
+        """The model's registered version numbers, oldest first; ModelNotFound if none."""
+        try:
+            found = self.tracker.client.search_model_versions(f"name = '{_filter_text(name)}'")
+        except MlflowException:
+            found = []
+        if not found:
+            raise ModelNotFound(f"no registered model {name!r}: see GET /models")
+        return sorted((str(v.version) for v in found), key=int)
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Point `alias` at a version in the registry."""
+        self.tracker.client.set_registered_model_alias(name, alias, str(version))
+
+    def drop_alias(self, name: str, alias: str) -> None:
+        """Remove an alias (nothing happens if it is not set)."""
+        try:
+            self.tracker.client.delete_registered_model_alias(name, alias)
+        except MlflowException:
+            pass
 
     def _load(self, name: str, version: str) -> TrainedModel:
         try:
@@ -120,6 +156,13 @@ class ModelServer:
                 artifact_uri=f"{source.rstrip('/')}/{_TRAINED_MODEL_PATH}", dst_path=tmp,
                 tracking_uri=self.tracker.tracking_uri)
             return TrainedModel.load(local)
+
+
+def _filter_text(name: str) -> str:
+    """A name inside MLflow's single-quoted filter strings (which have no escapes)."""
+    if "'" in name:
+        raise ModelNotFound(f"no registered model {name!r}: see GET /models")
+    return name
 
 
 def _plain(values: np.ndarray) -> list[Any]:

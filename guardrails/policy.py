@@ -42,8 +42,9 @@ class RiskPolicy(BaseModel):
     def decide(self, action: str, risk: Risk, *, budget_s: float | None = None) -> PolicyDecision:
         """Decide whether `action` at `risk` runs on its own, is logged, or waits for approval.
 
-        Training with a budget over `approval_budget_s` and registering a champion model
-        always need approval, whatever their declared risk.
+        Training with a budget over `approval_budget_s`, registering a champion model,
+        promoting a challenger and retraining on drift always need approval, whatever their
+        declared risk.
         """
         if action == "train" and budget_s is not None and budget_s > self.approval_budget_s:
             within_hard = budget_s <= self.hard_budget_s
@@ -61,6 +62,14 @@ class RiskPolicy(BaseModel):
                 decision="approve", pre_approvable=True,
                 reason="registering a champion model changes what is deployed",
             )
+        if action == "promote_challenger":
+            return PolicyDecision(
+                decision="approve", reason="promoting a challenger changes which model answers "
+                "every prediction")
+        if action == "retrain":
+            return PolicyDecision(
+                decision="approve", reason="live data drifted from training: retraining starts "
+                "a job on the training data and the labelled live rows")
         if risk == "low":
             return PolicyDecision(decision="auto", reason=f"{action} is low risk")
         if risk == "medium":

@@ -3,18 +3,20 @@
     app = create_app(Settings())            # workers start with the app (its lifespan)
     app.include_router(other_router)        # more routes (the web pages and Slack are mounted)
 
-Every route but `GET /health` needs an API key (`interfaces/auth.py`; `/openapi.json` and
+Every route but `GET /health` and `GET /ready` needs an API key (`interfaces/auth.py`; `/openapi.json` and
 `/docs` are open with `MLPILOT_OPEN_DOCS`, `interfaces/docs.py`); errors are problem
 details (`interfaces/problems.py`). Every response carries the security headers, and a
 body is read only after its request showed a known key (`interfaces/security.py`).
 The job service is `app.state.jobs` (`agent.jobs.JobService`), the settings
-`app.state.settings`, the model registry `app.state.registry`.
+`app.state.settings`, the model registry `app.state.registry`, the deployments (what
+answers predictions, the prediction log) `app.state.deployments`.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
@@ -25,14 +27,14 @@ from pydantic import BaseModel
 from mlpilot.agent.jobs import JobService, RunnerFactory
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.worker_pool import WorkerMode
-from mlpilot.interfaces import docs, security, slack, web
+from mlpilot.interfaces import docs, metrics, security, slack, web
 from mlpilot.interfaces.problems import (
     BodyLimit,
     SingleQueryValues,
     document_problems,
     install_problem_handlers,
 )
-from mlpilot.interfaces.routes import approvals, jobs, knowledge, models
+from mlpilot.interfaces.routes import approvals, deployments, jobs, knowledge, models
 
 logger = logging.getLogger(__name__)
 #: Room for the multipart framing around an uploaded file.
@@ -68,6 +70,12 @@ def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactor
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         security.scrub_access_log()  # here: uvicorn has configured its loggers by now
+        stop_monitor = threading.Event()
+        if settings.monitor_interval_s:
+            from mlpilot.agent.drift_watch import watch_forever
+
+            threading.Thread(target=watch_forever, name="drift-monitor", daemon=True, args=(
+                app.state.deployments, settings.monitor_interval_s, stop_monitor)).start()
         requeued = jobs_service.start()
         if requeued:
             logger.warning("resuming %d run(s) a stopped server left running: %s",
@@ -78,6 +86,7 @@ def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactor
         try:
             yield
         finally:
+            stop_monitor.set()
             jobs_service.stop()
 
     app = FastAPI(title="mlpilot", version=_version(), lifespan=lifespan,
@@ -86,7 +95,10 @@ def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactor
                   docs_url=None, redoc_url=None, openapi_url=None)  # docs.mount adds them
     app.state.settings = settings
     app.state.jobs = jobs_service
-    app.state.registry = models.Registry(settings)
+    app.state.registry = registry = models.Registry(settings)
+    app.state.deployments = jobs_service.deployments = _deployments(settings, registry,
+                                                                    jobs_service)
+    app.state.metrics = metrics.ServingMetrics(jobs_service.store)
     install_problem_handlers(app)
     upload_limit = int(settings.max_upload_mb * 2**20) + _MULTIPART_OVERHEAD
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_kb * 1024,
@@ -103,13 +115,27 @@ def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactor
         return Health(status="ok", version=_version(), workers=jobs_service.pool.size,
                       queued=jobs_service.store.count("queued"))
 
-    for module in (jobs, approvals, models, knowledge):
+    @app.get("/ready", response_model=Health, tags=["health"],
+             responses={503: {"description": "Not ready: the store cannot be read."}})
+    def ready() -> Health:
+        """Readiness: the store answers (no API key needed)."""
+        return Health(status="ready", version=_version(), workers=jobs_service.pool.size,
+                      queued=jobs_service.store.count("queued"))
+
+    for module in (jobs, approvals, models, deployments, knowledge, metrics):
         app.include_router(module.router)
     docs.mount(app)  # /openapi.json and /docs: open, or behind a key (MLPILOT_OPEN_DOCS)
     web.mount(app)  # the pages under /ui (cookie sign-in with the same keys)
     slack.mount(app)  # /slack/events, when a Slack token and signing secret are set
     document_problems(app)
     return app
+
+
+def _deployments(settings: Settings, registry: models.Registry, service: JobService):
+    """The installation's deployments, on the app's registry and job store."""
+    from mlpilot.agent.deployments import Deployments
+
+    return Deployments(settings, server=lambda: registry.server, store=service.store)
 
 
 @functools.cache

@@ -9,9 +9,9 @@ its key checked before the body is read (`security.KeyBeforeBody`), its role her
 
 | role | may |
 | --- | --- |
-| viewer | read jobs, events, approvals, models, the knowledge base |
-| operator | and submit and cancel jobs, predict |
-| approver | and approve or reject |
+| viewer | read jobs, events, approvals, models, deployments, drift, the knowledge base |
+| operator | and submit and cancel jobs, predict, send feedback, propose promotions |
+| approver | and approve or reject, deploy and roll back |
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@
     mlpilot approvals list | approve ID | reject ID --reason "..."
     mlpilot runs list | show RUN_ID
     mlpilot kb search "loss is nan after epoch 3"
+    mlpilot deploy NAME@VERSION | rollback NAME | deployments | promote NAME   (cli_deploy.py)
+    mlpilot predict NAME --data new.csv --out predictions.csv | monitor NAME | serve-model NAME
 
 With --json, `run` and `plan` print one JSON document on stdout; progress goes to stderr.
 Exit codes: 0 done, 1 error, 3 waiting for approval, 4 the job needs more input (a question).
@@ -308,7 +310,11 @@ def _decide(approval_id: str, approved: bool, reason: str | None, by: str | None
     approval, outcome = _guard(lambda: runner.decide(approval_id, approved, by=who, reason=reason))
     err.print(f"{approval.id}: {approval.status} by {approval.decided_by}")
     if outcome is None:
-        err.print(f"run {approval.job_id} continues in the process that is waiting on it")
+        if approval.job_id.startswith("deployment:"):
+            err.print(f"{approval.action} for {approval.job_id.partition(':')[2]}: done "
+                      "(see `mlpilot deployments`)" if approval.status == "approved" else "")
+        else:
+            err.print(f"run {approval.job_id} continues in the process that is waiting on it")
         if as_json:
             print(json.dumps(approval.model_dump(), default=str))
         return
@@ -422,6 +428,10 @@ def _quiet_optuna() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
+
+# The commands after the registry (deploy, rollback, predict, monitor, serve-model) live in
+# their own module; importing it registers them on `app`.
+from mlpilot.interfaces import cli_deploy  # noqa: F401
 
 if __name__ == "__main__":
     sys.exit(main())

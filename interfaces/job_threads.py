@@ -20,6 +20,7 @@ from mlpilot.agent.runner import INPUT_ERRORS, JobOutcome, Runner
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
 from mlpilot.agent.store import Approval, Store, new_job_id
+from mlpilot.agent.store.deployments import is_deployment_approval
 
 #: Called with (job_id, event) for every progress event of every job.
 EventListener = Callable[[str, dict[str, Any]], None]
@@ -51,6 +52,12 @@ class JobThreads:
     def decide(self, approval_id: str, approved: bool, *, by: str, reason: str | None) -> Approval:
         """Record a decision once; the job resumes in the background unless a process drives it."""
         approval = self.store.decide(approval_id, approved, by=by, reason=reason)
+        if is_deployment_approval(approval):  # no graph waits on it: carry it out here
+            from mlpilot.agent.deployments import Deployments  # lazy: MLflow
+            from mlpilot.agent.promotion import apply_decision
+
+            apply_decision(Deployments(self.settings, store=self.store), approval)
+            return approval
         job_id = approval.job_id
         with self._changed:
             if job_id in self._running:

@@ -38,6 +38,7 @@ from mlpilot.agent.jobs import JobService, NeedsInput
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
 from mlpilot.agent.store import END_STATUSES, StoreError
+from mlpilot.agent.store.deployments import approval_job_id, is_deployment_approval
 from mlpilot.agent.understanding import RequestError
 from mlpilot.engine.data import DataError
 from mlpilot.interfaces import slack_messages as msg
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Stages whose events become thread replies (the plan is the first reply already).
+#: The job id prefix of deployment approvals (promotions, retrain proposals).
+DEPLOYMENT_PREFIX = approval_job_id("")
 POSTED_STAGES = summaries.MILESTONE_STAGES - {"planner", "approval", "critic", "report"}
 
 _SCHEMA = """
@@ -117,6 +120,14 @@ class SlackThreads:
             return db.execute("SELECT * FROM slack_approvals WHERE approval_id = ?",
                               (approval_id,)).fetchone()
 
+    def undecided_messages(self, job_prefix: str) -> list[str]:
+        """The approvals with a posted message not yet shown decided, of jobs whose id
+        starts with `job_prefix`."""
+        with self._db() as db:
+            rows = db.execute("SELECT approval_id FROM slack_approvals WHERE decided = 0 AND "
+                              "substr(job_id, 1, ?) = ?", (len(job_prefix), job_prefix)).fetchall()
+        return [r["approval_id"] for r in rows]
+
     def add_approval_message(self, approval_id: str, job_id: str, channel: str, ts: str) -> None:
         """Remember the message that asks for an approval."""
         with self._db() as db:
@@ -160,9 +171,34 @@ class SlackBot:
         self.app.view(msg.REJECT_VIEW)(self._on_reject_reason)
 
     def start(self) -> None:
-        """Follow again the runs whose threads had not seen the end (after a restart)."""
+        """Follow again the runs whose threads had not seen the end (after a restart), and
+        post deployment approvals to `slack_deploy_channel` when one is set."""
         for job_id in self.threads.open_threads():
             self._follow(job_id)
+        if self.settings.slack_deploy_channel:
+            threading.Thread(target=self._post_deployment_approvals, name="slack-deployments",
+                             daemon=True).start()
+
+    def _post_deployment_approvals(self) -> None:
+        """Post each pending deployment approval once to the deploy channel, and show the
+        decisions made anywhere (web, CLI, REST) on the messages posted."""
+        channel = self.settings.slack_deploy_channel
+        while not self.stopping.is_set():
+            try:
+                for approval_id in self.threads.undecided_messages(DEPLOYMENT_PREFIX):
+                    self._show_decision(approval_id)
+                for approval in self.service.approvals(status="pending"):
+                    if (is_deployment_approval(approval)
+                            and self.threads.approval_message(approval.id) is None):
+                        described = self.service.describe(approval)
+                        posted = self.client.chat_postMessage(
+                            channel=channel, text=described["what"],
+                            blocks=msg.approval_blocks(described))
+                        self.threads.add_approval_message(approval.id, approval.job_id, channel,
+                                                          posted["ts"])
+            except Exception:  # Slack or the store hiccuped: try again shortly
+                logger.exception("could not post deployment approvals to Slack")
+            self.stopping.wait(self.poll_s)
 
     def stop(self) -> None:
         """Stop following runs (their threads pick up where they left off on the next start)."""

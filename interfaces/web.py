@@ -1,4 +1,5 @@
-"""The web pages: the approval queue, the jobs and a job's live progress, the models.
+"""The web pages: the approval queue, the jobs and a job's live progress, the models and
+their drift (training against live histograms).
 
 Server-rendered Jinja2 pages under `/ui`, with one small script (`static/job.js`) that
 polls a job's updates and draws its learning curve; nothing is fetched from elsewhere.
@@ -325,6 +326,18 @@ def model_list(request: Request, who: Person):
         champion = next((v for v in versions if v.version == model.champion), None)
         found.append({"model": model, "versions": versions, "champion": champion})
     return _page(request, "models.html", who, models=found)
+
+
+@router.get("/models/{name}/drift", response_class=HTMLResponse)
+def model_drift(request: Request, name: str, who: Person):
+    """The champion's drift table, with training against live histograms per feature."""
+    from mlpilot.agent.drift_watch import monitor
+
+    try:
+        report = monitor(request.app.state.deployments, name, propose=False)
+    except LookupError as err:  # no such model, no training data known (Conflict)
+        return _page(request, "missing.html", who, message=str(err))
+    return _page(request, "drift.html", who, model=name, report=report)
 
 
 # -- mounting --------------------------------------------------------------------------------

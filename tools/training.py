@@ -324,10 +324,11 @@ def evaluate_model(model_dir: Path, df: pd.DataFrame, task: TaskSpec, config: Tr
 
 @declare_risk("high")
 def register_model(model_dir: Path, *, name: str, job_id: str, tracker: Tracker,
-                   run_id: str) -> ModelVersionInfo:
-    """Log the model to the job's MLflow run and register it as the champion (once per job)."""
+                   run_id: str, alias: str | None = "champion") -> ModelVersionInfo:
+    """Log the model to the job's MLflow run and register it (once per job), pointing
+    `alias` at it: the champion by default; None registers it without an alias."""
     uri = tracker.log_model(run_id, TrainedModel.load(model_dir))
-    return tracker.register(uri, name, job_id, alias="champion")
+    return tracker.register(uri, name, job_id, alias=alias)
 
 
 def config_summary(config: TrainingConfig) -> str:

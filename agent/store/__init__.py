@@ -4,6 +4,9 @@
     job = store.create_job({"request": "..."}, queued=True)     # jobs.py
     store.request_approval(job.id, "i-1", "train", "why", {})  # approvals.py
     store.add_event(job.id, "train", "epoch 3")                 # events.py
+    store.change_deployment("churn", "deploy", by="olivia", champion="3")  # deployments.py
+
+The prediction log has a file of its own (`predictions.py`).
 
 Every driver (CLI, REST, web page, Slack) and every worker process reads and writes the
 same file (`database.py`), so a decision made anywhere, or a server restart, is seen by all.
@@ -16,6 +19,7 @@ from typing import Any
 
 from mlpilot.agent.store.approvals import Approval, ApprovalQueue, ApprovalStatus
 from mlpilot.agent.store.database import Conflict, StoreError, finite, read_json
+from mlpilot.agent.store.deployments import Deployment, DeploymentChange, DeploymentLog
 from mlpilot.agent.store.events import Event, EventLog
 from mlpilot.agent.store.jobs import (
     END_STATUSES,
@@ -26,12 +30,14 @@ from mlpilot.agent.store.jobs import (
     process_alive,
 )
 
-__all__ = ["END_STATUSES", "Approval", "ApprovalStatus", "Conflict", "Event", "Job", "Store",
+__all__ = ["END_STATUSES", "Approval", "ApprovalStatus", "Conflict", "Deployment",
+           "DeploymentChange", "Event", "Job", "Store",
            "StoreError", "SubmissionKey", "finite", "new_job_id", "read_json"]
 
 
-class Store(JobQueue, ApprovalQueue, EventLog):
-    """Jobs, approvals and progress events in SQLite; safe to use from several processes."""
+class Store(JobQueue, ApprovalQueue, EventLog, DeploymentLog):
+    """Jobs, approvals, progress events and deployments in SQLite; safe to use from several
+    processes."""
 
     def requeue_decided(self, job_id: str | None = None, grace_s: float = 0.0) -> list[str]:
         """Queue again the jobs waiting for approval whose approvals are all decided (or

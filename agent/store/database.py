@@ -61,6 +61,26 @@ CREATE TABLE IF NOT EXISTS submissions (
     created_at REAL NOT NULL,
     PRIMARY KEY (scope, key)
 );
+CREATE TABLE IF NOT EXISTS deployments (
+    name TEXT PRIMARY KEY,
+    champion TEXT,
+    lineage TEXT NOT NULL,
+    challenger TEXT,
+    mode TEXT,
+    share REAL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deployment_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    action TEXT NOT NULL,
+    version TEXT,
+    previous TEXT,
+    by TEXT,
+    reason TEXT,
+    key TEXT UNIQUE,
+    created_at REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS events_by_job ON events (job_id, id);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
 """

@@ -31,7 +31,9 @@ class ApprovalView(BaseModel):
 
     id: str
     job_id: str
-    action: str = Field(description="train or register_champion.")
+    action: str = Field(description="train, register_champion, promote_challenger or retrain.")
+    model: str | None = Field(default=None, description="The model, for a deployment's "
+                              "approval (promote_challenger, retrain).")
     status: Literal["pending", "approved", "rejected", "expired"]
     what: str = Field(description="What is asked, in words.")
     why: str = Field(description="Why the risk policy asks a human.")

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from mlflow.exceptions import MlflowException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mlpilot.agent.batch_scoring import SchemaError, table_from_bytes, table_rows
+from mlpilot.agent.deployments import Deployments
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.store import StoreError
 from mlpilot.engine.input_schema import RowError
@@ -66,13 +70,31 @@ class PredictRequest(BaseModel):
     missing: Literal["as_trained", "allow"] = Field(
         default="as_trained", description="`as_trained`: a missing value only in columns "
         "that had missing values in training; `allow`: in any column.")
+    ids: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        default=None, max_length=MAX_ROWS, description="One entity id per row (e.g. a "
+        "customer id): canary routing and feedback use it; default: the request id.")
+
+    @model_validator(mode="after")
+    def _one_id_per_row(self) -> PredictRequest:
+        if self.ids is not None and len(self.ids) != len(self.rows):
+            raise ValueError(f"{len(self.ids)} ids for {len(self.rows)} rows: send one id per row")
+        return self
+
+
+#: The JSON body documented (a CSV or Parquet body is read by content type).
+_PREDICT_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": PredictRequest.model_json_schema()}}}}
 
 
 class PredictResponse(BaseModel):
     """Predictions, one per row, and the model version that made them."""
 
     name: str
-    version: str
+    version: str = Field(description="The version that answered (several, comma-separated, "
+                         "when a canary answered some rows).")
+    versions: list[str] = Field(description="The version that answered each row.")
+    request_id: str
+    ids: list[str] = Field(description="Each row's prediction id: send feedback with it.")
     predictions: list[Any]
     probabilities: list[list[float]] | None = Field(
         description="Class probabilities per row, in `classes` order (classification).")
@@ -157,28 +179,102 @@ def get_version(name: Name, version: Annotated[str, PathParam(pattern=r"^[0-9]{1
 
 
 @router.post("/{name}/predict", response_model=PredictResponse,
-             responses=problem_responses(404, 413, 422))
-async def predict(name: Name, body: PredictRequest, request: Request,
-                  caller: Operator) -> PredictResponse:
-    """Predict with the model's current champion (each version is loaded once, then kept).
+             responses=problem_responses(404, 413, 422), openapi_extra=_PREDICT_BODY)
+async def predict(name: Name, request: Request, response: Response, caller: Operator,
+                  missing: Annotated[Literal["as_trained", "allow"] | None, Query(
+                      description="For a CSV or Parquet body: as `missing` in JSON.")] = None,
+                  id_column: Annotated[str | None, Query(
+                      max_length=200, description="For a CSV or Parquet body: the column "
+                      "holding each row's entity id (canary routing, feedback).")] = None,
+                  ) -> PredictResponse:
+    """Predict with the model's deployment: its champion, or a canary challenger for its
+    share of ids (a shadow challenger scores too, and is logged, not returned).
 
-    The rows are checked against the columns the model was trained on: an absent column,
-    a value of the wrong type, or a missing value where training had none is a 422 whose
-    `errors` name each row and column (`loc`: body, rows, row index, column). Every row
-    gets exactly one prediction, in order.
+    The body is JSON (`rows`), or a table: `Content-Type: text/csv` or
+    `application/vnd.apache.parquet`. Rows are checked against the columns the model was
+    trained on: an absent column, a value of the wrong type, or a missing value where
+    training had none is a 422 whose `errors` name each row and column (`loc`: body, rows,
+    row index, column). Every row gets exactly one prediction, in order, and a line in the
+    prediction log. The answer's `X-Model-Version` header names the version(s) that
+    answered, `X-Request-Id` the request (send one to choose it).
     """
-    server = _registry(request).server
+    deployments: Deployments = request.app.state.deployments
+    kind = _table_kind(request.headers.get("content-type"))
+    raw = await request.body()
+    request_id = _request_id(request.headers.get("x-request-id"))
 
     def run() -> PredictResponse:
+        if kind is None:
+            body = _json_body(raw)
+            rows, ids, allow = body.rows, body.ids, body.missing == "allow"
+        else:
+            try:
+                rows, ids = table_rows(deployments, name, table_from_bytes(raw, kind), id_column)
+            except SchemaError as err:
+                raise RequestValidationError([{"loc": _problem_loc(p), "msg": p,
+                                               "type": "table_schema"} for p in err.problems]
+                                             ) from None
+            if not rows or len(rows) > MAX_ROWS:
+                raise RequestValidationError([{"loc": ("body",), "type": "table_rows",
+                                               "msg": f"send 1 to {MAX_ROWS} rows"}])
+            allow = missing == "allow"
         try:
-            made = server.predict(name, body.rows, allow_missing=body.missing == "allow")
+            made = deployments.predict(name, rows, request_id=request_id, entity_ids=ids,
+                                       allow_missing=allow)
         except RowError as err:  # named like pydantic's errors: body.rows.<row>.<column>
             raise RequestValidationError([
                 {"loc": ("body", "rows", p.row, p.column), "msg": p.message,
                  "type": "row_value"} for p in err.problems]) from None
-        return PredictResponse(**made.__dict__)
+        return PredictResponse(name=made.name, version=made.version, versions=made.versions,
+                               request_id=made.request_id, ids=made.ids,
+                               predictions=made.predictions, probabilities=made.probabilities,
+                               classes=made.classes)
 
-    return await anyio.to_thread.run_sync(run)
+    counters = getattr(request.app.state, "metrics", None)
+    started = time.perf_counter()
+    try:
+        made = await anyio.to_thread.run_sync(run)
+    except (RequestValidationError, ModelNotFound):
+        if counters is not None:
+            counters.refused(name)
+        raise
+    if counters is not None:
+        counters.predicted(name, made.versions, time.perf_counter() - started)
+    response.headers["X-Model-Version"] = made.version
+    response.headers["X-Request-Id"] = made.request_id
+    return made
+
+
+def _table_kind(content_type: str | None) -> str | None:
+    """"csv" or "parquet" for a table body, None for JSON."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media in ("text/csv", "application/csv"):
+        return "csv"
+    if media in ("application/vnd.apache.parquet", "application/x-parquet"):
+        return "parquet"
+    return None
+
+
+def _problem_loc(problem: str) -> tuple[str, ...]:
+    """Where a table's problem is: ("body", column) for a column's, else ("body",)."""
+    if problem.startswith("column '"):
+        return ("body", problem.split("'")[1])
+    return ("body",)
+
+
+def _json_body(raw: bytes) -> PredictRequest:
+    try:
+        return PredictRequest.model_validate_json(raw or b"null")
+    except ValidationError as err:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])}
+                                      for e in err.errors(include_url=False)]) from None
+
+
+def _request_id(given: str | None) -> str:
+    """The caller's request id when it is a short plain token, else a new one."""
+    if given and len(given) <= 100 and all(c.isalnum() or c in "-_.:" for c in given):
+        return given
+    return uuid.uuid4().hex
 
 
 def _aliases(model: Any) -> dict[str, list[str]]:

@@ -65,6 +65,10 @@ def test_job_waits_for_approval_and_resumes_from_another_runner():
     assert resumed is not None and resumed.status == "succeeded"
     assert resumed.result["model"]["version"] == "1"
     assert resumed.result["approvals"][-1]["by"] == "alice"
+    # the deployer recorded the registration: predictions follow it, a rollback can undo it
+    deployment = other.store.deployment("penguins-species")
+    assert deployment.champion == "1" and other.store.history("penguins-species")[0].action == (
+        "register")
     with pytest.raises(StoreError, match="already approved"):
         other.decide(pending.id, False, by="bob", reason="too late")
 

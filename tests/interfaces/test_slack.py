@@ -178,3 +178,37 @@ def test_a_mention_without_a_target_gets_the_question_with_the_columns(server, s
     [answer] = slack.wait_for(lambda: slack.of("chat.postMessage"))
     assert "Which column" in answer["text"] and "1. species" in answer["text"]
     assert "island" in answer["text"]
+
+
+def test_a_promotion_is_posted_to_the_deploy_channel_and_approved_with_its_button(slack, tmp_path):
+    from mlpilot.agent.promotion import propose_promotion
+    from mlpilot.interfaces.api import create_app
+    from tests.deploy_fixtures import NAME, register, rows, table, train
+
+    settings = Settings(data_dir=tmp_path / "state", slack_signing_secret=SECRET,
+                        slack_bot_token="xoxb-test", slack_approvers=["UBOSS"],
+                        slack_api_url=slack.url, slack_deploy_channel="CDEPLOY", workers=0,
+                        worker_poll_s=0.1, promotion_min_feedback=20)
+    register(settings, [train(seed=0), train(seed=1, epochs=1)])
+    app = create_app(settings)
+    with serve(app) as url:
+        deployments = app.state.deployments
+        deployments.deploy(NAME, "2", by="olivia", mode="shadow")
+        ids = [f"s{i}" for i in range(25)]
+        deployments.predict(NAME, rows(table(25, seed=3)), entity_ids=ids)
+        deployments.drain()
+        shadow = {r["id"]: r["output"] for r in deployments.log.rows(NAME, role="shadow")}
+        deployments.feedback({i: shadow[i] for i in ids})
+        approval = propose_promotion(deployments, NAME, by="olivia")
+
+        [posted] = slack.wait_for(lambda: approval_messages(slack))
+        assert posted["channel"] == "CDEPLOY" and f"promote {NAME} v2" in posted["text"]
+        value = button_value(posted, APPROVE_ACTION)
+        assert value == approval.id
+        body = click(APPROVE_ACTION, value, "UBOSS")
+        assert httpx.post(f"{url}/slack/events", content=body,
+                          headers=signed(body, form=True)).status_code == 200
+        slack.wait_for(lambda: slack.of("chat.update"))
+        slack.wait_for(lambda: deployments.status(NAME).champion == "2")
+        change = deployments.store.history(NAME)[0]
+        assert (change.action, change.by, change.key) == ("deploy", "slack:UBOSS", approval.id)
