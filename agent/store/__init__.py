@@ -1,4 +1,5 @@
-"""The job and approval queue: one SQLite file next to the LangGraph checkpoints.
+"""The job and approval queue: one database (a SQLite file, or PostgreSQL) shared with the
+LangGraph checkpoints.
 
     store = Store(settings.state_db)
     job = store.create_job({"request": "..."}, queued=True)     # jobs.py
@@ -6,7 +7,7 @@
     store.add_event(job.id, "train", "epoch 3")                 # events.py
 
 Every driver (CLI, REST, web page, Slack) and every worker process reads and writes the
-same file (`database.py`), so a decision made anywhere, or a server restart, is seen by all.
+same database (`database.py`), so a decision made anywhere, or a server restart, is seen by all.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ __all__ = ["END_STATUSES", "Approval", "ApprovalStatus", "Conflict", "Event", "J
 
 
 class Store(JobQueue, ApprovalQueue, EventLog):
-    """Jobs, approvals and progress events in SQLite; safe to use from several processes."""
+    """Jobs, approvals and progress events in SQLite or PostgreSQL; safe to use from several
+    processes."""
 
     def requeue_decided(self, job_id: str | None = None, grace_s: float = 0.0) -> list[str]:
         """Queue again the jobs waiting for approval whose approvals are all decided (or

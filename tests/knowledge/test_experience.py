@@ -160,7 +160,8 @@ def test_a_store_written_before_trials_were_kept_is_upgraded_in_place(tmp_path):
     assert store.get("old-run") == old  # nothing lost; no trials
     assert store.get("old-run").trials == []
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("SELECT version FROM mlpilot_schema WHERE component = "
+                            "'experience'").fetchone()[0] == SCHEMA_VERSION == 2
     conn.close()
     new = experience("new-run", df, "species", "multiclass",
                      trials=[PastTrial(params={"depth": 1}, value=0.8)])
@@ -173,7 +174,8 @@ def test_a_store_from_a_newer_mlpilot_is_refused(tmp_path):
     path = tmp_path / "experience.sqlite"
     ExperienceStore(path)
     with sqlite3.connect(path) as conn:
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        conn.execute(f"UPDATE mlpilot_schema SET version = {SCHEMA_VERSION + 1} "
+                     "WHERE component = 'experience'")
     conn.close()
     with pytest.raises(RuntimeError, match="upgrade mlpilot"):
         ExperienceStore(path)
