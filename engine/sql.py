@@ -29,6 +29,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,6 +41,9 @@ Dialect = Literal["sqlite", "postgres"]
 #: A migration step: SQL statements separated by ";", or a function of the connection.
 Step = str | Callable[["Connection"], None]
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+#: How long a process waits for an unreachable PostgreSQL server (a restart) before it
+#: gives up with an error.
+RECONNECT_S = 30.0
 _prepared_schemas: set[tuple[str, str]] = set()
 _schema_lock = threading.Lock()
 
@@ -101,14 +105,26 @@ def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], Row]:
 class Connection:
     """One connection, either kind, speaking the portable dialect (see the module)."""
 
-    def __init__(self, raw: Any, dialect: Dialect):
-        self.raw, self.dialect = raw, dialect
+    def __init__(self, raw: Any, dialect: Dialect, reopen: Callable[[], Any] | None = None):
+        self.raw, self.dialect, self._reopen = raw, dialect, reopen
+        self._in_transaction = False
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
-        """Run one statement with `?` placeholders; returns the driver's cursor."""
+        """Run one statement with `?` placeholders; returns the driver's cursor.
+
+        A PostgreSQL connection the server dropped (a restart, a failover) is opened again
+        and the statement sent once more, outside a transaction only: inside one, the
+        caller's whole transaction has to run again, so the error goes up."""
         if self.dialect == "sqlite":
             return self.raw.execute(sql, args)
-        return self.raw.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(args))
+        query, values = sql.replace("%", "%%").replace("?", "%s"), tuple(args)
+        try:
+            return self.raw.execute(query, values)
+        except Exception:
+            if self._in_transaction or self._reopen is None or not _broken(self):
+                raise
+        self.raw = self._reopen()
+        return self.raw.execute(query, values)
 
     @property
     def in_transaction(self) -> bool:
@@ -127,13 +143,18 @@ class Connection:
         if self.dialect == "sqlite":
             self.raw.execute("BEGIN IMMEDIATE")
         else:
-            self.raw.execute("BEGIN")
-            self.raw.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(lock),))
+            self.execute("BEGIN")  # (a dropped connection is opened again here, not later)
+            self._in_transaction = True
         try:
+            if self.dialect == "postgres":
+                self.raw.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(lock),))
             yield self
         except BaseException:
-            self.raw.execute("ROLLBACK")
+            if not _broken(self):
+                self.raw.execute("ROLLBACK")
             raise
+        finally:
+            self._in_transaction = False
         self.raw.execute("COMMIT")
 
     def columns(self, table: str) -> set[str]:
@@ -182,7 +203,7 @@ class SqlDatabase:
         `transaction()`); a transaction an error left open is rolled back on leaving."""
         local = self._local
         if getattr(local, "pid", None) != os.getpid() or _broken(local.conn):
-            local.conn = Connection(self._open(), self.dialect)
+            local.conn = Connection(self._open(), self.dialect, self._open)
             local.pid, local.depth = os.getpid(), 0
         local.depth += 1
         try:
@@ -199,12 +220,18 @@ class SqlDatabase:
             return raw
         import psycopg  # only installations on PostgreSQL need the driver loaded
 
-        try:
-            return psycopg.connect(str(self.location), autocommit=True, row_factory=_row_factory)
-        except psycopg.OperationalError as err:
-            raise ConnectionError(f"cannot connect to the database at {_safe(self.location)}: "
-                                  f"{str(err).strip().splitlines()[0]}; check "
-                                  "MLPILOT_DATABASE_URL and that the server runs") from None
+        deadline = time.monotonic() + RECONNECT_S
+        while True:
+            try:
+                return psycopg.connect(str(self.location), autocommit=True,
+                                       row_factory=_row_factory, connect_timeout=10)
+            except psycopg.OperationalError as err:
+                if not _transient(str(err)) or time.monotonic() > deadline:
+                    raise ConnectionError(
+                        f"cannot connect to the database at {_safe(self.location)}: "
+                        f"{str(err).strip().splitlines()[0]}; check MLPILOT_DATABASE_URL and "
+                        "that the server runs") from None
+                time.sleep(0.5)
 
     def migrate(self, component: str, steps: Sequence[Step],
                 legacy_version: Callable[[Connection], int] | None = None) -> int:
@@ -236,6 +263,15 @@ class SqlDatabase:
 def _broken(conn: Connection) -> bool:
     """Whether a PostgreSQL connection was lost (a server restart): the next use reconnects."""
     return conn.dialect == "postgres" and (conn.raw.closed or conn.raw.broken)
+
+
+def _transient(message: str) -> bool:
+    """Whether a failed connection is worth trying again: the server refused it or is
+    starting or stopping (a restart). A refusal by a running server (no such database, a
+    bad password: a FATAL error) will not change by waiting."""
+    return "FATAL" not in message or any(
+        state in message for state in ("starting up", "shutting down", "recovery mode",
+                                        "not yet accepting"))
 
 
 def _safe(location: str | Path) -> str:

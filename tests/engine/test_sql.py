@@ -78,14 +78,23 @@ def test_a_failed_transaction_leaves_nothing_behind(state_location):
 
 def test_a_lost_connection_is_opened_again(postgres_url):
     db = SqlDatabase(postgres_url)
-    with db.connect() as conn:
-        pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-    with psycopg.connect(postgres_url, autocommit=True) as admin:  # as a server restart would
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    with pytest.raises(psycopg.OperationalError), db.connect() as conn:
-        conn.execute("SELECT 1")
-    with db.connect() as conn:
-        assert conn.execute("SELECT 1").fetchone()[0] == 1
+    db.migrate("notes", STEPS[:1])
+
+    def drop_it() -> None:  # as a server restart would
+        with db.connect() as conn:
+            pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    drop_it()
+    with db.connect() as conn:  # a statement on its own is sent again
+        conn.execute("INSERT INTO notes (at, body) VALUES (?, ?)", (1.0, "after"))
+    with pytest.raises(psycopg.OperationalError), db.connect() as conn, conn.transaction():
+        conn.execute("INSERT INTO notes (at, body) VALUES (?, ?)", (2.0, "lost"))
+        drop_it()
+        conn.execute("INSERT INTO notes (at, body) VALUES (?, ?)", (3.0, "lost too"))
+    with db.connect() as conn:  # a transaction is not: its caller decides to run it again
+        assert [r[0] for r in conn.execute("SELECT body FROM notes")] == ["after"]
 
 
 def test_an_unreachable_database_is_one_clear_line(postgres_server):
