@@ -33,6 +33,7 @@ from mlpilot.agent.store import Approval, Store, StoreError
 from mlpilot.agent.submission import check_submission
 from mlpilot.agent.understanding import RequestError
 from mlpilot.engine.data import DataError
+from mlpilot.engine.sql import database_unavailable
 
 #: Errors in what the user gave us: the job is discarded and the message shown as is.
 INPUT_ERRORS = (DataError, RequestError)
@@ -156,6 +157,9 @@ class Runner:
                 self.store.delete_job(job_id)
                 raise
             except Exception as err:
+                if database_unavailable(err):  # a restart: the checkpoint is safe, go on later
+                    self.store.update_job(job_id, status="queued")
+                    return JobOutcome(job_id=job_id, status="queued", result={})
                 self.store.update_job(job_id, status="failed", error=f"{type(err).__name__}: {err}",
                                       result=result_document(graph.get_state(config).values,
                                                              status="failed", error=str(err)))

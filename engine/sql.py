@@ -265,6 +265,26 @@ def _broken(conn: Connection) -> bool:
     return conn.dialect == "postgres" and (conn.raw.closed or conn.raw.broken)
 
 
+def database_unavailable(err: BaseException) -> bool:
+    """Whether an error (or one it was raised from, as Optuna, MLflow and SQLAlchemy wrap
+    them) is a lost PostgreSQL connection: the server restarted or went away. A job that
+    meets one can go back to the queue and resume from its last checkpoint."""
+    import sys
+
+    psycopg = sys.modules.get("psycopg")  # not loaded: nothing here talked to PostgreSQL
+    if psycopg is None:
+        return False
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, psycopg.OperationalError | psycopg.InterfaceError):
+            message = str(current)
+            return _transient(message) or "terminating connection" in message
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
+
+
 def _transient(message: str) -> bool:
     """Whether a failed connection is worth trying again: the server refused it or is
     starting or stopping (a restart). A refusal by a running server (no such database, a

@@ -12,11 +12,10 @@ import pytest
 from mlpilot.agent.jobs import JobService
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
-from mlpilot.agent.store import END_STATUSES
+from mlpilot.agent.store import END_STATUSES, Store
+from mlpilot.agent.workers import Worker
 from mlpilot.knowledge.experience import ExperienceStore
 from tests.conftest import dataset
-
-pytestmark = pytest.mark.slow
 
 
 def sqlite_files(folder: Path) -> list[Path]:
@@ -30,6 +29,7 @@ def sqlite_files(folder: Path) -> list[Path]:
     return found
 
 
+@pytest.mark.slow
 def test_a_job_keeps_all_its_state_in_postgres(postgres_url, monkeypatch, _isolated):
     """Submitted to the job service, run by a worker process, stopped at the registration
     gate, approved, resumed by the worker from its checkpoint."""
@@ -70,3 +70,26 @@ def test_a_job_keeps_all_its_state_in_postgres(postgres_url, monkeypatch, _isola
     assert str(client.get_model_version_by_alias("penguins-species", "champion").version) == "1"
     assert ExperienceStore(settings.experience_db).get(job.id).configs  # the warm start's source
     assert sqlite_files(_isolated) == []
+
+
+class _LostDatabase:
+    """A runner whose job meets a dropped PostgreSQL connection mid-node."""
+
+    def __init__(self, settings, **_):
+        pass
+
+    def proceed(self, job_id):
+        raise RuntimeError("could not save the checkpoint") from psycopg.OperationalError(
+            "consuming input failed: server closed the connection unexpectedly")
+
+
+def test_a_job_that_loses_the_database_goes_back_to_the_queue(postgres_url, monkeypatch):
+    monkeypatch.setenv("MLPILOT_DATABASE_URL", postgres_url)
+    settings = Settings()
+    store = Store(settings.state_db)
+    job = store.create_job({"request": "x"}, queued=True)
+    worker = Worker(settings, _LostDatabase, stopping=lambda: False)
+    assert worker.drive(store.take_queued()) == "queued"
+    assert store.job(job.id).status == "queued"  # not failed: it resumes from its checkpoint
+    assert store.events(job.id)[-1].message == (
+        "the database went away; the run goes on from its last checkpoint")

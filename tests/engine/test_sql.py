@@ -8,7 +8,13 @@ import psycopg
 import pytest
 
 from mlpilot.agent.settings import Settings
-from mlpilot.engine.sql import SchemaTooNew, SqlDatabase, is_postgres, sqlalchemy_url
+from mlpilot.engine.sql import (
+    SchemaTooNew,
+    SqlDatabase,
+    database_unavailable,
+    is_postgres,
+    sqlalchemy_url,
+)
 
 #: A component's schema over three releases: a table, a column, a table made from the first.
 STEPS = [
@@ -125,3 +131,22 @@ def test_a_database_url_that_is_not_postgres_is_refused(monkeypatch):
         Settings()
     with pytest.raises(ValueError, match="not a PostgreSQL URL"):
         sqlalchemy_url("sqlite:///x.db", "optuna")
+
+
+def test_a_lost_connection_is_told_from_other_database_errors(postgres_url):
+    db = SqlDatabase(postgres_url)
+    with db.connect() as conn:  # loads the driver, as any use of PostgreSQL does
+        conn.execute("SELECT 1")
+    lost = psycopg.OperationalError("the connection is closed")
+    try:
+        try:
+            raise lost
+        except psycopg.OperationalError as err:
+            raise RuntimeError("could not save the trial") from err  # as Optuna wraps it
+    except RuntimeError as wrapped:
+        assert database_unavailable(wrapped)
+    assert database_unavailable(psycopg.OperationalError(
+        "FATAL:  terminating connection due to administrator command"))
+    assert not database_unavailable(psycopg.OperationalError(
+        'FATAL:  database "gone" does not exist'))
+    assert not database_unavailable(ValueError("the connection is closed"))
