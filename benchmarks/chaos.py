@@ -118,7 +118,7 @@ class Harness:
         outcome.killed = killed_at is not None
         if not outcome.killed:
             outcome.problems.append(f"the moment {moment} never came")
-        self._finish(job_id, deadline)
+        self._finish(job_id, time.monotonic() + timeout)
         self._check(outcome, killed_at, trained_from)
         return outcome
 
@@ -134,18 +134,22 @@ class Harness:
             trained_from = train[0].created_at if train else None
             if job is not None and job.ended:
                 return None, trained_from
+            if job is not None and job.status == "waiting_approval" \
+                    and moment in ("planning", "training", "search"):
+                return None, trained_from  # it went by unseen (a search with no trial)
             if moment == "planning":
                 ready = any(e.stage == "planner" for e in events)
             elif moment == "training":
                 ready = any("epoch" in e.message for e in train)
             elif moment == "search":
-                ready = any(e.stage == "tune" and e.message.startswith("trial ") for e in events)
+                ready = any(e.stage == "tune" for e in events)  # the search has begun
             else:
                 ready = job is not None and job.status == "waiting_approval"
             if ready:
                 if moment == "registration":
                     self._approve(job_id)
-                time.sleep(rng.uniform(0.0, 0.5))
+                # a search lasts a few seconds: its kill lands anywhere in its first second
+                time.sleep(rng.uniform(0.0, 1.0 if moment == "search" else 0.5))
                 killed_at = time.time()
                 self._kill(target, job_id)
                 return killed_at, trained_from
