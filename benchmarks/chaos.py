@@ -228,6 +228,9 @@ class Harness:
             problems.append(f"ended {job.status}: {job.error}")
             return
         result = job.result or {}
+        if not result.get("model"):  # what it did instead, for the failure list
+            problems.append("no model; its decisions: " + "; ".join(
+                f"{d.get('stage')}: {d.get('decision')}" for d in result.get("decisions") or []))
         model = result.get("model") or {}
         uri = self.settings.tracking_uri
         client = mlflow.MlflowClient(uri, registry_uri=uri)
@@ -281,6 +284,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--targets", default=",".join(TARGETS),
                         help="comma-separated targets to kill (default: all)")
+    parser.add_argument("--moments", default=",".join(MOMENTS),
+                        help="comma-separated moments to kill at (default: all)")
     args = parser.parse_args()
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     for backend in backends:
@@ -293,7 +298,7 @@ def main() -> None:
         # still covers the table
         plan: list[tuple[str, str]] = []
         while len(plan) < args.kills:
-            pairs = [(t, m) for t in targets for m in MOMENTS]
+            pairs = [(t, m) for t in targets for m in args.moments.split(",") if m in MOMENTS]
             rng.shuffle(pairs)
             plan += pairs
         plan = plan[:args.kills]
