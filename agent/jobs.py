@@ -9,7 +9,7 @@ jobs and answer approvals.
 
 Submitting checks the request the way the CLI does (the data loads, the task is
 understood: the same `DataError` / `RequestError`) and queues the job; workers
-(`agent/worker_pool.py`, `agent/workers.py`) drive it with the `Runner`. Everything lives in the SQLite store,
+(`agent/worker_pool.py`, `agent/workers.py`) drive it with the `Runner`. Everything lives in the store (SQLite or PostgreSQL),
 so a decision made from the CLI, or a server restart, is seen by everyone.
 """
 
@@ -18,14 +18,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from langgraph.checkpoint.sqlite import SqliteSaver
-
+from mlpilot.agent.checkpoints import open_checkpointer
 from mlpilot.agent.context import ProgressSink
 from mlpilot.agent.graph import build_graph
 from mlpilot.agent.planning import check_request
@@ -122,6 +121,7 @@ class JobService:
         self._checker: Runner | None = None
         self._graph_lock = threading.Lock()
         self._graph: Any = None
+        self._closing = ExitStack()  # the checkpointer's connection, until `stop`
         self._described: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._listings: dict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = {}
         self._deployments: Deployments | None = None
@@ -135,6 +135,9 @@ class JobService:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the workers; running jobs go back to the queue."""
         self.pool.stop(timeout)
+        with self._graph_lock:
+            self._graph = None
+            self._closing.close()
 
     def on_event(self, listener: EventListener) -> None:
         """Call `listener(job_id, event)` for every progress event of jobs run here."""
@@ -402,8 +405,8 @@ class JobService:
         """The job's latest checkpointed graph state (empty if it has not started)."""
         with self._graph_lock:
             if self._graph is None:  # the saver serialises use of its connection itself
-                conn = sqlite3.connect(self.settings.state_db, check_same_thread=False, timeout=30)
-                self._graph = build_graph(SqliteSaver(conn))
+                saver = self._closing.enter_context(open_checkpointer(self.settings))
+                self._graph = build_graph(saver)
         return dict(self._graph.get_state({"configurable": {"thread_id": job_id}}).values)
 
 

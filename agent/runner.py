@@ -1,7 +1,7 @@
 """Runs jobs: starts a job's graph, parks it at approval gates, resumes it after a decision.
 
 Any driver (CLI, REST, chat) goes through `Runner`. A job's graph state lives in the
-SQLite checkpointer, its queue entry in `Store`, so a job that waits for approval
+checkpointer (`checkpoints.py`), its queue entry in `Store`, so a job that waits for approval
 survives the process exiting and is resumed by whichever process records the decision.
 Input errors discard a job started here entirely: no half-written run is left behind.
 A job the server accepted (queued) is kept instead, as failed with the one-line error.
@@ -13,17 +13,16 @@ that node again from its start).
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 from pydantic import BaseModel
 
+from mlpilot.agent.checkpoints import open_checkpointer
 from mlpilot.agent.context import JobContext, ProgressSink
 from mlpilot.agent.graph import build_graph
 from mlpilot.agent.llm import build_chat_model
@@ -35,6 +34,7 @@ from mlpilot.agent.store.deployments import is_deployment_approval
 from mlpilot.agent.submission import check_submission
 from mlpilot.agent.understanding import RequestError
 from mlpilot.engine.data import DataError
+from mlpilot.engine.sql import database_unavailable
 
 #: Errors in what the user gave us: the job is discarded and the message shown as is.
 INPUT_ERRORS = (DataError, RequestError)
@@ -74,12 +74,9 @@ class Runner:
 
     @contextmanager
     def graph(self) -> Iterator[Any]:
-        """The compiled job graph on this installation's SQLite checkpointer."""
-        conn = sqlite3.connect(self.settings.state_db, check_same_thread=False, timeout=30)
-        try:
-            yield build_graph(SqliteSaver(conn))
-        finally:
-            conn.close()
+        """The compiled job graph on this installation's checkpointer."""
+        with open_checkpointer(self.settings) as saver:
+            yield build_graph(saver)
 
     def start(self, request: TaskRequest, *, auto_approve: bool = False, wait: bool = False,
               job_id: str | None = None) -> JobOutcome:
@@ -167,6 +164,9 @@ class Runner:
                 self.store.delete_job(job_id)
                 raise
             except Exception as err:
+                if database_unavailable(err):  # a restart: the checkpoint is safe, go on later
+                    self.store.update_job(job_id, status="queued")
+                    return JobOutcome(job_id=job_id, status="queued", result={})
                 self.store.update_job(job_id, status="failed", error=f"{type(err).__name__}: {err}",
                                       result=result_document(graph.get_state(config).values,
                                                              status="failed", error=str(err)))

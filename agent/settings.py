@@ -2,6 +2,10 @@
 
 Everything defaults to one offline machine: a data directory `./.mlpilot` holding the
 SQLite stores, the local MLflow store and the embedded ChromaDB knowledge base.
+`MLPILOT_DATABASE_URL=postgresql://...` moves the state to PostgreSQL instead: the store
+of jobs, approvals and events, LangGraph's checkpoints, Optuna's studies, MLflow's
+tracking and registry, and the experience store (files stay in the data directory:
+models, MLflow's artifacts, the knowledge base).
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from mlpilot.engine.sql import is_postgres, sqlalchemy_url
 
 LLMProvider = Literal["auto", "offline", "openai", "anthropic", "openai_compatible"]
 Role = Literal["viewer", "operator", "approver"]
@@ -35,8 +41,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MLPILOT_", extra="ignore")
 
     data_dir: Path = Field(default=Path(".mlpilot"), description="Root of all local state.")
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL database (postgresql://user:password@host:port/"
+        "db) for all state; default: SQLite files under data_dir."
+    )
     mlflow_tracking_uri: str | None = Field(
-        default=None, description="MLflow tracking URI; default: SQLite under data_dir."
+        default=None, description="MLflow tracking URI; default: the database (a schema "
+        "`mlflow` of it), else SQLite under data_dir."
     )
 
     llm_provider: LLMProvider = "auto"
@@ -153,6 +164,15 @@ class Settings(BaseSettings):
         default="https://slack.com/api/", description="Slack Web API base URL."
     )
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str | None) -> str | None:
+        if value is not None and not is_postgres(value):
+            scheme = value.split("://", 1)[0] if "://" in value else value
+            raise ValueError(f"MLPILOT_DATABASE_URL must be a postgresql:// URL, not {scheme!r}; "
+                             "unset it to keep the state in SQLite files under the data dir")
+        return value
+
     @field_validator("slack_approvers", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
@@ -178,9 +198,10 @@ class Settings(BaseSettings):
         return [*roots, self.upload_dir]
 
     @property
-    def state_db(self) -> Path:
-        """SQLite file holding jobs, approvals and LangGraph checkpoints."""
-        return self.data_dir / "state.sqlite"
+    def state_db(self) -> Path | str:
+        """Where jobs, approvals, events and LangGraph checkpoints live: the database URL,
+        else a SQLite file."""
+        return self.database_url or self.data_dir / "state.sqlite"
 
     @property
     def prediction_db(self) -> Path:
@@ -189,13 +210,21 @@ class Settings(BaseSettings):
 
     @property
     def optuna_storage(self) -> str:
-        """Optuna RDB storage URL (one study per job)."""
+        """Optuna RDB storage URL (one study per job): a schema `optuna` of the database,
+        else a SQLite file."""
+        if self.database_url:
+            return sqlalchemy_url(self.database_url, "optuna")
         return f"sqlite:///{(self.data_dir / 'optuna.sqlite').resolve()}"
 
     @property
     def tracking_uri(self) -> str:
-        """The MLflow tracking URI in use."""
-        return self.mlflow_tracking_uri or f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
+        """The MLflow tracking URI in use: `mlflow_tracking_uri`, else a schema `mlflow` of
+        the database, else a SQLite file."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        if self.database_url:
+            return sqlalchemy_url(self.database_url, "mlflow")
+        return f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
 
     @property
     def artifact_dir(self) -> Path:
@@ -203,9 +232,16 @@ class Settings(BaseSettings):
         return (self.data_dir / "mlartifacts").resolve()
 
     @property
-    def experience_db(self) -> Path:
-        """SQLite file of the experience store (past runs' data and best configs)."""
-        return self.data_dir / "experience.sqlite"
+    def artifact_location(self) -> str | None:
+        """Where new MLflow experiments keep artifacts: the local folder, unless an explicit
+        `mlflow_tracking_uri` (an MLflow server) decides."""
+        return None if self.mlflow_tracking_uri else Path(self.artifact_dir).as_uri()
+
+    @property
+    def experience_db(self) -> Path | str:
+        """The experience store (past runs' data and best configs): the database URL, else
+        a SQLite file."""
+        return self.database_url or self.data_dir / "experience.sqlite"
 
     @property
     def knowledge_dir(self) -> Path:

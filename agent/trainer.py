@@ -268,11 +268,7 @@ def tracker_for(ctx: JobContext) -> Tracker:
     """The MLflow tracker of this installation."""
     from mlpilot.engine.tracking import Tracker  # lazy: MLflow takes seconds to import
 
-    settings = ctx.settings
-    location = None
-    if settings.mlflow_tracking_uri is None:
-        location = Path(settings.artifact_dir).as_uri()
-    return Tracker(settings.tracking_uri, artifact_location=location)
+    return Tracker(ctx.settings.tracking_uri, artifact_location=ctx.settings.artifact_location)
 
 
 class EpochProgress(Callback):

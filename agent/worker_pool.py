@@ -190,14 +190,13 @@ class WorkerPool:
 
 def prepare_shared_stores(settings: Any) -> None:
     """Create the MLflow and Optuna stores before several processes open them: their schema
-    migrations are not safe to run from two processes at once on a fresh SQLite file."""
+    migrations are not safe to run from two processes at once on a fresh database."""
     import optuna
 
     from mlpilot.engine.tracking import Tracker
 
     try:
-        location = None if settings.mlflow_tracking_uri else settings.artifact_dir.as_uri()
-        Tracker(settings.tracking_uri, artifact_location=location)
+        Tracker(settings.tracking_uri, artifact_location=settings.artifact_location)
         optuna.storages.RDBStorage(settings.optuna_storage)
     except Exception:
         logger.exception("could not prepare the tracking stores")

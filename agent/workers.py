@@ -21,6 +21,7 @@ from typing import Any
 from mlpilot.agent.runner import INPUT_ERRORS, JobInterrupted
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.store import Job, Store, StoreError
+from mlpilot.engine.sql import database_unavailable
 from mlpilot.engine.training import Callback, EpochResult, TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -170,14 +171,22 @@ class Worker:
         except StoreError as err:  # e.g. another process drives it now
             status, message = self.store.job(job.id).status, str(err)
         except Exception as err:
-            logger.exception("run %s failed", job.id)
-            if not self.store.job(job.id).ended:
-                self.store.update_job(job.id, status="failed", error=f"{type(err).__name__}: {err}")
-            status, message = "failed", f"{type(err).__name__}: {err}"
+            if database_unavailable(err):  # lost between nodes: the checkpoint is safe
+                logger.warning("run %s: the database went away (%s); queued again", job.id, err)
+                self.store.update_job(job.id, status="queued")
+                status, message = "queued", "run queued"
+            else:
+                logger.exception("run %s failed", job.id)
+                if not self.store.job(job.id).ended:
+                    self.store.update_job(job.id, status="failed",
+                                          error=f"{type(err).__name__}: {err}")
+                status, message = "failed", f"{type(err).__name__}: {err}"
         finally:
             self.active.pop(job.id, None)
         if status == "cancelled":
             message = "run cancelled"
+        elif status == "queued" and message == "run queued":  # the runner put it back
+            message = "the database went away; the run goes on from its last checkpoint"
         elif status == "queued":
             message = "the server is stopping; the run goes on when it starts again"
         self.store.add_event(job.id, "job", message, status=status)

@@ -27,7 +27,7 @@ second, the server's CPU time per request, how busy the CPU was (the server, thi
 generator, the job workers, and everything else on the machine, in % of one core), and the
 1-minute load average. Linux only (reads /proc).
 
-    .venv/bin/python benchmarks/api_load.py [--clients 50] [--seconds 10] [--jobs 100]
+    .venv/bin/python benchmarks/api_load.py [--clients 50] [--seconds 10] [--jobs 100] [--postgres]
 """
 
 from __future__ import annotations
@@ -74,6 +74,9 @@ def main() -> None:
     parser.add_argument("--max-wait", type=float, default=900.0,
                         help="seconds to wait for the jobs to end before counting them")
     parser.add_argument("--keep", action="store_true", help="keep the server's data directory")
+    parser.add_argument("--postgres", action="store_true",
+                        help="keep the state in a private PostgreSQL server (Debian's postgresql "
+                        "package; see tests/postgres.py) instead of SQLite files")
     args = parser.parse_args()
     asyncio.run(run(args))
 
@@ -95,7 +98,8 @@ class Latency:
 async def run(args: argparse.Namespace) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="mlpilot-load-"))
     port = _free_port()
-    server = _start(data_dir, port, args.workers)
+    database = _postgres() if args.postgres else None
+    server = _start(data_dir, port, args.workers, database.database() if database else None)
     load_before = os.getloadavg()
     latencies: list[Latency] = []
     try:
@@ -129,6 +133,8 @@ async def run(args: argparse.Namespace) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if database is not None:
+            database.stop()
     if args.keep:
         print(f"data directory kept: {data_dir}")
     else:
@@ -293,9 +299,22 @@ def _stats(times: list[float]) -> tuple[str, str]:
     return f"{statistics.median(ms):.1f} ms", f"{p95:.1f} ms"
 
 
-def _start(data_dir: Path, port: int, workers: int) -> subprocess.Popen:
+def _postgres():
+    """A private PostgreSQL server (the tests' harness: tests/ is not installed)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.postgres import PostgresServer, postgres_bin
+
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        sys.exit("--postgres needs Debian's postgresql package (initdb, pg_ctl)")
+    return PostgresServer(bin_dir).start()
+
+
+def _start(data_dir: Path, port: int, workers: int, database_url: str | None) -> subprocess.Popen:
     env = {**os.environ, "MLPILOT_DATA_DIR": str(data_dir), "MLPILOT_API_KEYS": json.dumps(KEYS),
-           "MLPILOT_EMBEDDING": "hashing"}
+           "MLPILOT_EMBEDDING": "hashing", "MLPILOT_DATA_ROOTS": str(DATA.parent)}
+    if database_url:
+        env["MLPILOT_DATABASE_URL"] = database_url
     log = (data_dir / "server.log").open("w")
     return subprocess.Popen([sys.executable, "-m", "mlpilot.interfaces.cli", "serve",
                              "--port", str(port), "--workers", str(workers),
@@ -315,7 +334,8 @@ def _print(args, load_before: tuple[float, ...], latencies: list[Latency], idle:
     print(f"\nmlpilot API load — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"{platform.machine()}, {os.cpu_count()} CPU cores (shared by server, workers, load "
           f"generator and any other work), {args.workers} worker processes, Python "
-          f"{platform.python_version()}; load average {load_before[0]:.1f} at the start, "
+          f"{platform.python_version()}, state in "
+          f"{'PostgreSQL' if args.postgres else 'SQLite'}; load average {load_before[0]:.1f} at the start, "
           f"{load} at the end\n")
     header = ("phase", "request", f"{args.clients} clients", "p50", "p95", "req/s",
               "server CPU/req", "CPU % of a core: server / load gen / workers / rest",

@@ -7,14 +7,12 @@ passed on to a listener; waiting on a job is a condition variable, not a sleep l
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from langgraph.checkpoint.sqlite import SqliteSaver
-
+from mlpilot.agent.checkpoints import open_checkpointer
 from mlpilot.agent.graph import build_graph
 from mlpilot.agent.runner import INPUT_ERRORS, JobOutcome, Runner
 from mlpilot.agent.settings import Settings
@@ -89,12 +87,8 @@ class JobThreads:
 
     def decisions(self, job_id: str) -> list[dict[str, str]]:
         """The job's decision log so far (from its checkpoint, so a running job has one too)."""
-        conn = sqlite3.connect(self.settings.state_db, check_same_thread=False, timeout=30)
-        try:
-            values = build_graph(SqliteSaver(conn)).get_state(
-                {"configurable": {"thread_id": job_id}}).values
-        finally:
-            conn.close()
+        with open_checkpointer(self.settings) as saver:
+            values = build_graph(saver).get_state({"configurable": {"thread_id": job_id}}).values
         return list(values.get("decisions") or [])
 
     # -- internals ------------------------------------------------------------------------

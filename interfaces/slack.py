@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -41,6 +40,7 @@ from mlpilot.agent.store import END_STATUSES, StoreError
 from mlpilot.agent.store.deployments import approval_job_id, is_deployment_approval
 from mlpilot.agent.understanding import RequestError
 from mlpilot.engine.data import DataError
+from mlpilot.engine.sql import Connection, Row, SqlDatabase
 from mlpilot.interfaces import slack_messages as msg
 from mlpilot.interfaces import summaries
 from mlpilot.interfaces.datasets import available, find_dataset
@@ -56,49 +56,46 @@ logger = logging.getLogger(__name__)
 DEPLOYMENT_PREFIX = approval_job_id("")
 POSTED_STAGES = summaries.MILESTONE_STAGES - {"planner", "approval", "critic", "report"}
 
-_SCHEMA = """
+#: The bot's tables, one step per release that changed them (see `engine/sql.py`).
+_STEPS = ["""
 CREATE TABLE IF NOT EXISTS slack_threads (
     job_id TEXT PRIMARY KEY, channel TEXT NOT NULL, thread_ts TEXT NOT NULL,
-    user TEXT, last_event INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0);
+    "user" TEXT, last_event INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS slack_approvals (
     approval_id TEXT PRIMARY KEY, job_id TEXT NOT NULL, channel TEXT NOT NULL,
     ts TEXT NOT NULL, decided INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS slack_events (event_id TEXT PRIMARY KEY, seen_at REAL NOT NULL);
-"""
+CREATE TABLE IF NOT EXISTS slack_events (event_id TEXT PRIMARY KEY, seen_at REAL NOT NULL)
+"""]
 
 
 class SlackThreads:
     """Which Slack thread follows which run, its approval messages, and the events seen
-    (SQLite, next to the job store, so a restarted server carries on)."""
+    (in the job store's database, so a restarted server carries on)."""
 
-    def __init__(self, path: Path):
-        self.path = path
-        with self._db() as db:
-            db.executescript(_SCHEMA)
+    def __init__(self, location: Path | str):
+        self.sql = SqlDatabase(location)
+        self.sql.migrate("slack", _STEPS)
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
+    def _db(self) -> Iterator[Connection]:
+        with self.sql.connect() as db:
             yield db
-        finally:
-            db.close()
 
     def first_time(self, event_id: str) -> bool:
         """Record a Slack event id; False when it was seen before (a retry or a duplicate)."""
         with self._db() as db:
             db.execute("DELETE FROM slack_events WHERE seen_at < ?", (time.time() - 86400,))
-            return db.execute("INSERT OR IGNORE INTO slack_events VALUES (?, ?)",
-                              (event_id, time.time())).rowcount == 1
+            return db.execute("INSERT INTO slack_events (event_id, seen_at) VALUES (?, ?) "
+                              "ON CONFLICT DO NOTHING", (event_id, time.time())).rowcount == 1
 
     def follow(self, job_id: str, channel: str, thread_ts: str, user: str | None) -> None:
         """Remember the thread that asked for a run."""
         with self._db() as db:
-            db.execute("INSERT OR IGNORE INTO slack_threads (job_id, channel, thread_ts, user) "
-                       "VALUES (?, ?, ?, ?)", (job_id, channel, thread_ts, user))
+            db.execute("INSERT INTO slack_threads (job_id, channel, thread_ts, \"user\") "
+                       "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                       (job_id, channel, thread_ts, user))
 
-    def thread(self, job_id: str) -> sqlite3.Row | None:
+    def thread(self, job_id: str) -> Row | None:
         """The thread following a run, with the id of the last event posted there."""
         with self._db() as db:
             return db.execute("SELECT * FROM slack_threads WHERE job_id = ?", (job_id,)).fetchone()
@@ -114,7 +111,7 @@ class SlackThreads:
             db.execute("UPDATE slack_threads SET last_event = ?, done = ? WHERE job_id = ?",
                        (last_event, int(done), job_id))
 
-    def approval_message(self, approval_id: str) -> sqlite3.Row | None:
+    def approval_message(self, approval_id: str) -> Row | None:
         """Where an approval's message is, if the bot posted one."""
         with self._db() as db:
             return db.execute("SELECT * FROM slack_approvals WHERE approval_id = ?",
@@ -131,7 +128,8 @@ class SlackThreads:
     def add_approval_message(self, approval_id: str, job_id: str, channel: str, ts: str) -> None:
         """Remember the message that asks for an approval."""
         with self._db() as db:
-            db.execute("INSERT OR IGNORE INTO slack_approvals VALUES (?, ?, ?, ?, 0)",
+            db.execute("INSERT INTO slack_approvals (approval_id, job_id, channel, ts, decided) "
+                       "VALUES (?, ?, ?, ?, 0) ON CONFLICT DO NOTHING",
                        (approval_id, job_id, channel, ts))
 
     def mark_decided(self, approval_id: str) -> bool:
@@ -341,7 +339,7 @@ class SlackBot:
                 logger.exception("could not post the events of %s to Slack", job_id)
             self.stopping.wait(self.poll_s)
 
-    def _post(self, job_id: str, row: sqlite3.Row, event: Event) -> bool:
+    def _post(self, job_id: str, row: Row, event: Event) -> bool:
         """Post one event; True when it ends the run."""
         channel, thread_ts = row["channel"], row["thread_ts"]
         status = event.data.get("status")

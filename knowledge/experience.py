@@ -6,15 +6,17 @@ and its search's completed trials (search-space parameters and score). A new job
 `ExperienceStore.nearest` for the past jobs whose data looks most like its own, starts its
 search from their configs, and shows their trials to its sampler.
 
-Storage: one SQLite file (`<data_dir>/experience.sqlite`), one row per job, keyed by the
-job's run id, so recording is idempotent (a re-run node overwrites its own row). SQLite
-rather than a ChromaDB collection because:
+Storage: one SQLite file (`<data_dir>/experience.sqlite`), or a table of the PostgreSQL
+database when `MLPILOT_DATABASE_URL` names one; one row per job, keyed by the job's run
+id, so recording is idempotent (a re-run node overwrites its own row). SQL rather than a
+ChromaDB collection because:
 
 - an experience is a small structured record, not text: the distance below needs every
   meta-feature with its own scale, which a vector index's L2/cosine cannot express;
 - the number of experiences is small (one per job), so an exact scan in numpy is fast;
 - SQLite is safe across processes (transactions, a busy timeout) and in the stdlib,
-  like the other local stores (`state.sqlite`, `optuna.sqlite`).
+  like the other local stores (`state.sqlite`, `optuna.sqlite`), and the same SQL runs
+  on PostgreSQL (`engine/sql.py`).
 
 Distance (see `distance`): for a query q and an experience e of the same task type,
 
@@ -39,10 +41,9 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,12 +52,13 @@ import pandas as pd
 from pandas.api import types as ptypes
 from pydantic import BaseModel, Field
 
+from mlpilot.engine.sql import Connection, SqlDatabase
+
 TaskType = Literal["binary", "multiclass", "regression"]
 
-#: Bump when the table changes (kept in `PRAGMA user_version`); `_MIGRATIONS` brings an
-#: older file up to date in place.
-SCHEMA_VERSION = 2
-_SCHEMA = (
+#: The table, one step per release that changed it (see `engine/sql.py`): version 1 had
+#: no trials (its rows keep their configs and get an empty trial list).
+_STEPS = [
     """CREATE TABLE IF NOT EXISTS experiences (
         run_id TEXT PRIMARY KEY,
         created_at REAL NOT NULL,
@@ -66,16 +68,24 @@ _SCHEMA = (
         metric TEXT NOT NULL,
         meta TEXT NOT NULL,
         configs TEXT NOT NULL,
-        base_score REAL,
-        trials TEXT NOT NULL DEFAULT '[]'
-    )""",
-    "CREATE INDEX IF NOT EXISTS experiences_task_type ON experiences (task_type)",
-)
-#: version -> the statements that bring a version-(n-1) file to version n. Version 1 had
-#: no trials: its rows keep their configs and get an empty trial list.
-_MIGRATIONS: dict[int, str] = {
-    2: "ALTER TABLE experiences ADD COLUMN trials TEXT NOT NULL DEFAULT '[]'",
-}
+        base_score REAL
+    );
+    CREATE INDEX IF NOT EXISTS experiences_task_type ON experiences (task_type)""",
+    "ALTER TABLE experiences ADD COLUMN trials TEXT NOT NULL DEFAULT '[]'",
+]
+#: The schema version this mlpilot writes.
+SCHEMA_VERSION = len(_STEPS)
+_COLUMNS = ("run_id", "created_at", "dataset", "target", "task_type", "metric", "meta",
+            "configs", "base_score", "trials")
+
+
+def _legacy_version(conn: Connection) -> int:
+    """The version of a SQLite file from before versions were kept in `mlpilot_schema`:
+    its `PRAGMA user_version` (1 when the table exists without one)."""
+    if conn.dialect != "sqlite" or not conn.columns("experiences"):
+        return 0
+    return max(int(conn.execute("PRAGMA user_version").fetchone()[0]), 1)
+
 
 #: meta-feature name -> (task types it applies to, reference spread s_j).
 FEATURES: dict[str, tuple[frozenset[str], float]] = {
@@ -238,33 +248,20 @@ class Neighbour(BaseModel):
 
 
 class ExperienceStore:
-    """Past jobs' experiences in a SQLite file at `path` (created with its folder if missing).
+    """Past jobs' experiences in a SQLite file at `path` (created with its folder if
+    missing) or in a PostgreSQL database (a `postgresql://` URL).
 
-    Each call opens its own connection, so one store object may be shared by threads, and
-    any number of processes may read and write the same file.
+    One store object may be shared by threads (each has its own connection), and any
+    number of processes may read and write the same store.
     """
 
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others then see it done
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
-                                  "AND name = 'experiences'").fetchone()
-            if exists and version > SCHEMA_VERSION:
-                raise RuntimeError(f"{self.path} has experience schema version {version}; this "
-                                   f"mlpilot reads up to {SCHEMA_VERSION}: upgrade mlpilot")
-            for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1) if exists else ():
-                conn.execute(_MIGRATIONS[step])
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self.sql = SqlDatabase(path)
+        self.path = self.sql.location
+        self.sql.migrate("experience", _STEPS, legacy_version=_legacy_version)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=30)) as conn, conn:
-            yield conn
+    def _connect(self) -> AbstractContextManager[Connection]:
+        return self.sql.connect()
 
     def record(self, experience: Experience) -> None:
         """Store an experience; one that has the same `run_id` is replaced (idempotent)."""
@@ -274,9 +271,10 @@ class ExperienceStore:
                experience.base_score,
                json.dumps([t.model_dump(mode="json") for t in experience.trials]))
         with self._connect() as conn:
-            conn.execute("INSERT OR REPLACE INTO experiences (run_id, created_at, dataset, target, "
+            conn.execute("INSERT INTO experiences (run_id, created_at, dataset, target, "
                          "task_type, metric, meta, configs, base_score, trials) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE "
+                         "SET " + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:]), row)
 
     def get(self, run_id: str) -> Experience | None:
         """The experience of one run, or None."""

@@ -1,4 +1,5 @@
-"""Suite-wide fixtures: an isolated data directory per test, and no real LLM calls."""
+"""Suite-wide fixtures: an isolated data directory per test, no real LLM calls, and a
+private PostgreSQL server for the tests that need one."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def _isolated(tmp_path_factory, monkeypatch):
         str(p) for p in (DATASETS, EXAMPLES, tmp_path_factory.getbasetemp())))
     monkeypatch.setenv("MLPILOT_EMBEDDING", "hashing")
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MLPILOT_LLM_BASE_URL",
-                "MLPILOT_LLM_PROVIDER", "MLPILOT_LLM_API_KEY"):
+                "MLPILOT_LLM_PROVIDER", "MLPILOT_LLM_API_KEY", "MLPILOT_DATABASE_URL",
+                "MLPILOT_MLFLOW_TRACKING_URI"):
         monkeypatch.delenv(var, raising=False)
     yield data_dir
 
@@ -57,3 +59,35 @@ def _no_real_llm(monkeypatch):
     for cls in (ChatOpenAI, ChatAnthropic):
         monkeypatch.setattr(cls, "_generate", refuse)
         monkeypatch.setattr(cls, "_agenerate", refuse, raising=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A private PostgreSQL server for the session (see `tests/postgres.py`). Without
+    Debian's postgresql package the tests that need it skip, and say so; in CI they fail."""
+    from tests.postgres import PostgresServer, postgres_bin
+
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        message = ("PostgreSQL is not installed (apt-get install postgresql): "
+                   "the tests on PostgreSQL need its initdb and pg_ctl")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty database on the private server (its URL)."""
+    return postgres_server.database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def state_location(request, tmp_path):
+    """Where a store keeps its state, once per backend: a SQLite file, a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return tmp_path / "state.sqlite"
+    return request.getfixturevalue("postgres_url")

@@ -1,4 +1,5 @@
-"""The job and approval queue: one SQLite file next to the LangGraph checkpoints.
+"""The job and approval queue: one database (a SQLite file, or PostgreSQL) shared with the
+LangGraph checkpoints.
 
     store = Store(settings.state_db)
     job = store.create_job({"request": "..."}, queued=True)     # jobs.py
@@ -9,7 +10,7 @@
 The prediction log has a file of its own (`predictions.py`).
 
 Every driver (CLI, REST, web page, Slack) and every worker process reads and writes the
-same file (`database.py`), so a decision made anywhere, or a server restart, is seen by all.
+same database (`database.py`), so a decision made anywhere, or a server restart, is seen by all.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ __all__ = ["END_STATUSES", "Approval", "ApprovalStatus", "Conflict", "Deployment
 
 
 class Store(JobQueue, ApprovalQueue, EventLog, DeploymentLog):
-    """Jobs, approvals, progress events and deployments in SQLite; safe to use from several
+    """Jobs, approvals, progress events and deployments in SQLite or PostgreSQL; safe to use
+    from several
     processes."""
 
     def requeue_decided(self, job_id: str | None = None, grace_s: float = 0.0) -> list[str]:

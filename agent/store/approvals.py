@@ -8,9 +8,9 @@ after expiry, is refused.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -46,8 +46,9 @@ class ApprovalQueue(Database):
         now = time.time()
         with self._connect() as db:
             db.execute(
-                "INSERT OR IGNORE INTO approvals (id, job_id, interrupt_id, action, reason, payload,"
-                " status, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                "INSERT INTO approvals (id, job_id, interrupt_id, action, reason, payload,"
+                " status, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)"
+                " ON CONFLICT (job_id, interrupt_id) DO NOTHING",
                 ("ap-" + uuid.uuid4().hex[:8], job_id, interrupt_id, action, reason,
                  json.dumps(payload, default=str), now, now + ttl_s if ttl_s else None),
             )
@@ -119,7 +120,7 @@ class ApprovalQueue(Database):
             )
 
 
-def _approval(row: sqlite3.Row) -> Approval:
+def _approval(row: Mapping[str, Any]) -> Approval:
     data = dict(row)
     data["payload"] = read_json(data["payload"])
     return Approval(**data)

@@ -1,16 +1,15 @@
-"""The store's SQLite file: its schema, one connection per thread, and the store's errors.
+"""The store's database: its schema and migrations, one connection per thread, and the
+store's errors.
 
-Jobs, approvals and progress events share the file (next to the LangGraph checkpoints),
-so several processes (the server, its workers, the CLI) see one another's writes.
+Jobs, approvals and progress events share one database with the LangGraph checkpoints: a
+SQLite file by default, PostgreSQL when `MLPILOT_DATABASE_URL` names one; several
+processes (the server, its workers, the CLI) see one another's writes.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +17,12 @@ from typing import Any
 
 import orjson
 
-_SCHEMA = """
+from mlpilot.engine.sql import Connection, SqlDatabase, Step
+
+#: The store's schema, one step per release that changed it (see `engine/sql.py`): a
+#: database at version n gets steps n+1.. when it is opened. Never edit a released step.
+_STEPS: list[Step] = []
+_STEPS.append("""
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     created_at REAL NOT NULL,
@@ -61,6 +65,23 @@ CREATE TABLE IF NOT EXISTS submissions (
     created_at REAL NOT NULL,
     PRIMARY KEY (scope, key)
 );
+CREATE INDEX IF NOT EXISTS events_by_job ON events (job_id, id);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at)
+""")
+
+
+def _job_options_and_cancel(conn: Connection) -> None:
+    """Version 2: how to start a queued job, and the cancel flag its worker polls. State
+    files from before versions were recorded may have either column already."""
+    present = conn.columns("jobs")
+    for column, kind in {"options": "TEXT", "cancel_requested": "INTEGER NOT NULL DEFAULT 0"}.items():
+        if column not in present:
+            conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
+
+
+_STEPS.append(_job_options_and_cancel)
+#: Version 3: deployments (which version answers, its challenger) and their audit trail.
+_STEPS.append("""
 CREATE TABLE IF NOT EXISTS deployments (
     name TEXT PRIMARY KEY,
     champion TEXT,
@@ -80,12 +101,10 @@ CREATE TABLE IF NOT EXISTS deployment_history (
     reason TEXT,
     key TEXT UNIQUE,
     created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_job ON events (job_id, id);
-CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
-"""
-# Columns added after the first release; old state files get them on open.
-_ADDED_COLUMNS = {"options": "TEXT", "cancel_requested": "INTEGER NOT NULL DEFAULT 0"}
+)
+""")
+#: The schema version this mlpilot writes.
+SCHEMA_VERSION = len(_STEPS)
 
 
 class StoreError(LookupError):
@@ -98,41 +117,23 @@ class Conflict(StoreError):
 
 
 class Database:
-    """The SQLite file, created (or brought up to date) on open; safe to use from several
-    threads and processes at once."""
+    """The store's database: a SQLite file or a PostgreSQL URL, created (or brought up to
+    date) on open; safe to use from several threads and processes at once."""
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")  # persistent: set once per file
-            db.executescript(_SCHEMA)
-            present = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
-            for column, kind in _ADDED_COLUMNS.items():
-                if column not in present:
-                    try:
-                        db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
-                    except sqlite3.OperationalError as err:  # another process added it first
-                        if "duplicate column" not in str(err):
-                            raise
+    def __init__(self, location: Path | str):
+        self.sql = SqlDatabase(location)
+        self.sql.migrate("store", _STEPS)
+
+    @property
+    def location(self) -> Path | str:
+        """The SQLite file or the PostgreSQL URL."""
+        return self.sql.location
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """This thread's connection (opened once per thread and process: a server answers
-        many small queries, and opening a connection costs more than most of them)."""
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():
-            local.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            local.db.row_factory = sqlite3.Row
-            local.pid, local.depth = os.getpid(), 0
-        local.depth += 1
-        try:
-            yield local.db
-        finally:
-            local.depth -= 1
-            if local.depth == 0 and local.db.in_transaction:  # an error between BEGIN and COMMIT
-                local.db.execute("ROLLBACK")
+    def _connect(self) -> Iterator[Connection]:
+        """This thread's connection (see `SqlDatabase.connect`)."""
+        with self.sql.connect() as conn:
+            yield conn
 
 
 def finite(value: Any) -> Any:

@@ -98,47 +98,62 @@ class DeploymentLog(Database):
         `clear_challenger` removes it. A rollback with no earlier champion is a Conflict.
         """
         now = time.time()
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
+        with self._connect() as db, db.transaction("deployments"):
             if key is not None and db.execute("SELECT 1 FROM deployment_history WHERE key = ?",
                                               (key,)).fetchone():
-                db.execute("ROLLBACK")
-                return self._existing(name), False
-            row = db.execute("SELECT * FROM deployments WHERE name = ?", (name,)).fetchone()
-            current = _deployment(row) if row else Deployment(
-                name=name, champion=known_champion,
-                lineage=[known_champion] if known_champion else [], updated_at=now)
-            lineage, previous = list(current.lineage), current.champion
-            version = champion
-            if rollback:
-                if len(lineage) < 2:
-                    db.execute("ROLLBACK")
-                    raise Conflict(f"model {name!r} has no earlier champion to roll back to: "
-                                   f"deploy a version with `mlpilot deploy {name}@VERSION`")
-                lineage.pop()
-                version = lineage[-1]
-            elif champion is not None and champion != previous:
-                lineage.append(champion)
-            updated = current.model_copy(update={
-                "champion": lineage[-1] if lineage else None, "lineage": lineage,
-                "updated_at": now})
-            if challenger is not None:
-                updated = updated.model_copy(update={"challenger": challenger, "mode": mode,
-                                                     "share": share})
-            if clear_challenger or (updated.challenger is not None
-                                    and updated.challenger == updated.champion):
-                updated = updated.model_copy(update={"challenger": None, "mode": None,
-                                                     "share": None})
-            db.execute("INSERT OR REPLACE INTO deployments (name, champion, lineage, challenger,"
-                       " mode, share, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (name, updated.champion, json.dumps(lineage), updated.challenger,
-                        updated.mode, updated.share, now))
-            db.execute("INSERT INTO deployment_history (name, action, version, previous, by, "
-                       "reason, key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (name, action, version if version is not None else challenger,
-                        previous, by, reason, key, now))
-            db.execute("COMMIT")
+                applied = True
+            else:
+                applied = False
+                updated = self._change(db, name, action, now, by=by, reason=reason, key=key,
+                                       champion=champion, rollback=rollback,
+                                       challenger=challenger, mode=mode, share=share,
+                                       clear_challenger=clear_challenger,
+                                       known_champion=known_champion)
+        if applied:
+            return self._existing(name), False
         return updated, True
+
+    def _change(self, db: Any, name: str, action: str, now: float, *, by: str | None,
+                reason: str | None, key: str | None, champion: str | None, rollback: bool,
+                challenger: str | None, mode: Mode | None, share: float | None,
+                clear_challenger: bool, known_champion: str | None) -> Deployment:
+        """`change_deployment`'s writes, inside its transaction."""
+        row = db.execute("SELECT * FROM deployments WHERE name = ?", (name,)).fetchone()
+        current = _deployment(row) if row else Deployment(
+            name=name, champion=known_champion,
+            lineage=[known_champion] if known_champion else [], updated_at=now)
+        lineage, previous = list(current.lineage), current.champion
+        version = champion
+        if rollback:
+            if len(lineage) < 2:
+                raise Conflict(f"model {name!r} has no earlier champion to roll back to: "
+                               f"deploy a version with `mlpilot deploy {name}@VERSION`")
+            lineage.pop()
+            version = lineage[-1]
+        elif champion is not None and champion != previous:
+            lineage.append(champion)
+        updated = current.model_copy(update={
+            "champion": lineage[-1] if lineage else None, "lineage": lineage,
+            "updated_at": now})
+        if challenger is not None:
+            updated = updated.model_copy(update={"challenger": challenger, "mode": mode,
+                                                 "share": share})
+        if clear_challenger or (updated.challenger is not None
+                                and updated.challenger == updated.champion):
+            updated = updated.model_copy(update={"challenger": None, "mode": None,
+                                                 "share": None})
+        db.execute("INSERT INTO deployments (name, champion, lineage, challenger, mode, share,"
+                   " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+                   " champion = excluded.champion, lineage = excluded.lineage,"
+                   " challenger = excluded.challenger, mode = excluded.mode,"
+                   " share = excluded.share, updated_at = excluded.updated_at",
+                   (name, updated.champion, json.dumps(lineage), updated.challenger,
+                    updated.mode, updated.share, now))
+        db.execute("INSERT INTO deployment_history (name, action, version, previous, by, "
+                   "reason, key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   (name, action, version if version is not None else challenger,
+                    previous, by, reason, key, now))
+        return updated
 
     def _existing(self, name: str) -> Deployment:
         found = self.deployment(name)

@@ -1,6 +1,6 @@
-"""The progress log of jobs: events (stage, message, figures, time) in the store's SQLite
-file, written by the workers' progress sinks and read by the SSE stream, the web pages and
-the Slack bot.
+"""The progress log of jobs: events (stage, message, figures, time) in the store's
+database, written by the workers' progress sinks and read by the SSE stream, the web pages
+and the Slack bot.
 """
 
 from __future__ import annotations
@@ -30,11 +30,16 @@ class EventLog(Database):
 
     def add_event(self, job_id: str, stage: str, message: str, **data: Any) -> int:
         """Append a progress event to the job's log; returns its id (increasing)."""
+        row = (job_id, time.time(), stage, message, json.dumps(finite(data), default=str))
+        insert = ("INSERT INTO events (job_id, created_at, stage, message, data) "
+                  "VALUES (?, ?, ?, ?, ?) RETURNING id")
         with self._connect() as db:
-            cursor = db.execute(
-                "INSERT INTO events (job_id, created_at, stage, message, data) VALUES (?, ?, ?, ?, ?)",
-                (job_id, time.time(), stage, message, json.dumps(finite(data), default=str)))
-        return int(cursor.lastrowid)
+            if db.dialect == "sqlite":  # writes to the file are serialised already
+                return int(db.execute(insert, row).fetchone()[0])
+            # Readers page by id (`events_after`): ids must become visible in their order,
+            # which PostgreSQL's sequences only promise to writers that take turns.
+            with db.transaction("events"):
+                return int(db.execute(insert, row).fetchone()[0])
 
     def last_event_id(self) -> int:
         """The id of the newest event of any job (0 if there is none)."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel
@@ -79,12 +79,10 @@ class JobQueue(Database):
         job and whether it is new. Key and job are written in one transaction, so two
         submissions racing with one key make one job."""
         now, job_id = time.time(), new_job_id()
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
+        with self._connect() as db, db.transaction("jobs"):
             row = db.execute("SELECT job_id FROM submissions WHERE scope = ? AND key = ?",
                              (key.scope, key.key)).fetchone()
             if row is not None:
-                db.execute("ROLLBACK")
                 return self.job(row["job_id"]), False
             db.execute(
                 "INSERT INTO jobs (id, created_at, updated_at, status, request, runner_pid, "
@@ -93,7 +91,6 @@ class JobQueue(Database):
             db.execute("INSERT INTO submissions (scope, key, digest, job_id, task, created_at) "
                        "VALUES (?, ?, ?, ?, ?, ?)", (key.scope, key.key, key.digest, job_id,
                                                      json.dumps(task, default=str), now))
-            db.execute("COMMIT")
         return self.job(job_id), True
 
     def submitted(self, scope: str, key: str) -> tuple[str, Job, dict[str, Any] | None] | None:
@@ -188,16 +185,13 @@ class JobQueue(Database):
 
     def take_queued(self) -> Job | None:
         """Take the oldest queued job for this process (now "running"), or None if there is none."""
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
+        with self._connect() as db, db.transaction("jobs"):
             row = db.execute("SELECT id FROM jobs WHERE status = 'queued' "
                              "ORDER BY created_at, id LIMIT 1").fetchone()
             if row is None:
-                db.execute("ROLLBACK")
                 return None
             db.execute("UPDATE jobs SET status = 'running', runner_pid = ?, updated_at = ? "
                        "WHERE id = ?", (os.getpid(), time.time(), row["id"]))
-            db.execute("COMMIT")
         return self.job(row["id"])
 
     def requeue_orphans(self) -> list[str]:
@@ -244,18 +238,14 @@ class JobQueue(Database):
     def claim(self, job_id: str) -> bool:
         """Make this process the job's runner unless another live process is."""
         pid = os.getpid()
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
+        with self._connect() as db, db.transaction("jobs"):
             row = db.execute("SELECT runner_pid FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
-                db.execute("ROLLBACK")
                 raise StoreError(f"no run {job_id!r}: see `mlpilot runs list`")
             holder = row["runner_pid"]
             if holder not in (None, pid) and process_alive(holder):
-                db.execute("ROLLBACK")
                 return False
             db.execute("UPDATE jobs SET runner_pid = ? WHERE id = ?", (pid, job_id))
-            db.execute("COMMIT")
         return True
 
     def release(self, job_id: str) -> None:
@@ -286,7 +276,7 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def _job(row: sqlite3.Row) -> Job:
+def _job(row: Mapping[str, Any]) -> Job:
     data = dict(row)
     data["request"] = read_json(data["request"])
     data["result"] = read_json(data["result"]) if data["result"] else None

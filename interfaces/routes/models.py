@@ -113,7 +113,7 @@ class Registry:
     def empty(self) -> bool:
         """True while nothing was ever tracked here (no local MLflow store yet): nothing to
         list, and no reason to create the store just to say so."""
-        return (self.settings.mlflow_tracking_uri is None
+        return (self.settings.mlflow_tracking_uri is None and self.settings.database_url is None
                 and not (self.settings.data_dir / "mlflow.db").exists())
 
     @property
@@ -123,11 +123,8 @@ class Registry:
             raise ModelNotFound("no model is registered yet: run a job first")
         with self._lock:
             if self._server is None:
-                location = None
-                if self.settings.mlflow_tracking_uri is None:
-                    location = Path(self.settings.artifact_dir).as_uri()
-                self._server = ModelServer(Tracker(self.settings.tracking_uri,
-                                                   artifact_location=location))
+                self._server = ModelServer(Tracker(
+                    self.settings.tracking_uri, artifact_location=self.settings.artifact_location))
             return self._server
 
     @property

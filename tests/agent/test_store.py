@@ -1,19 +1,24 @@
-"""The approval queue: one decision per approval, expiry counts as rejection, runner claims."""
+"""The approval queue: one decision per approval, expiry counts as rejection, runner claims;
+each on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
-from mlpilot.agent.store import Store, StoreError
+from mlpilot.agent.store import Store, StoreError, SubmissionKey
+from mlpilot.agent.store.database import _STEPS, SCHEMA_VERSION
+from mlpilot.engine.sql import SqlDatabase
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
-    return Store(tmp_path / "state.sqlite")
+def store(state_location) -> Store:
+    """A store on each backend: a SQLite file, then a PostgreSQL database."""
+    return Store(state_location)
 
 
 def test_a_decision_is_recorded_once_with_who_and_when(store):
@@ -46,13 +51,13 @@ def test_unknown_ids_are_clear_errors(store):
         store.job("run-nope")
 
 
-def test_only_one_live_process_drives_a_job(store, tmp_path):
+def test_only_one_live_process_drives_a_job(store):
     job = store.create_job({})
     store.release(job.id)  # the creating process lets go
     holder = subprocess.Popen(
         [sys.executable, "-c", ("import sys, time; from mlpilot.agent.store import Store; "
          f"s = Store(sys.argv[1]); s.claim({job.id!r}); print('ok', flush=True); time.sleep(30)"),
-         str(tmp_path / "state.sqlite")], stdout=subprocess.PIPE, text=True)
+         str(store.location)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ok"
         assert store.runner_alive(job.id)
@@ -61,3 +66,70 @@ def test_only_one_live_process_drives_a_job(store, tmp_path):
         holder.kill()
         holder.wait()
     assert store.claim(job.id) is True  # a dead holder does not block
+
+
+def test_workers_racing_for_the_queue_take_each_job_once(store):
+    ids = [store.create_job({"n": i}, queued=True).id for i in range(12)]
+    taken: list[str] = []
+
+    def worker() -> None:
+        mine = Store(store.location)  # its own connections, as a worker process has
+        while (job := mine.take_queued()) is not None:
+            taken.append(job.id)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(taken) == sorted(ids)  # none lost, none taken twice
+    assert store.count("running") == 12 and store.take_queued() is None
+
+
+def test_one_idempotency_key_makes_one_job_however_many_race(store):
+    key = SubmissionKey("alice", "key-1", "digest")
+    made: list[tuple[str, bool]] = []
+
+    def submit() -> None:
+        job, new = Store(store.location).create_job_once({"r": 1}, key)
+        made.append((job.id, new))
+
+    threads = [threading.Thread(target=submit) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len({job_id for job_id, _ in made}) == 1
+    assert sum(new for _, new in made) == 1 and store.count() == 1
+
+
+def test_events_come_back_in_order_with_their_figures(store):
+    job = store.create_job({})
+    first = store.add_event(job.id, "train", "epoch 1", loss=0.5, score=float("nan"))
+    second = store.add_event(job.id, "train", "50% done")  # a literal % in the text
+    assert second > first == store.events(job.id)[0].id
+    assert [(e.message, e.data) for e in store.events(job.id)] == [
+        ("epoch 1", {"loss": 0.5, "score": None}), ("50% done", {})]
+    assert [e.id for e in store.events_after(first)] == [second] and store.last_event_id() == second
+
+
+def test_a_store_from_the_first_schema_is_migrated_with_its_jobs(state_location):
+    """Version 1 had no job options, cancel flag or deployments: opening it with this
+    mlpilot adds them and keeps the jobs."""
+    old = SqlDatabase(state_location)
+    assert old.migrate("store", _STEPS[:1]) == 0
+    with old.connect() as db:
+        db.execute("INSERT INTO jobs (id, created_at, updated_at, status, request) "
+                   "VALUES ('run-old', 1.5, 2.5, 'succeeded', '{\"request\": \"x\"}')")
+    store = Store(state_location)
+    job = store.job("run-old")
+    assert (job.status, job.request, job.options, job.cancel_requested, job.created_at) == (
+        "succeeded", {"request": "x"}, {}, False, 1.5)
+    assert store.sql.migrate("store", _STEPS) == SCHEMA_VERSION == 3  # nothing left to do
+    assert store.deployments() == []
+    store.change_deployment("churn", "deploy", by="olivia", champion="1")
+    store.change_deployment("churn", "deploy", by="olivia", champion="2")
+    assert store.change_deployment("churn", "rollback", by="bob", rollback=True)[0].champion == "1"
+    fresh = store.create_job({}, queued=True, options={"auto_approve": True})
+    assert store.request_cancel(fresh.id, by="bob").status == "cancelled"
+    assert store.job(fresh.id).options == {"auto_approve": True}

@@ -11,7 +11,9 @@ import textwrap
 import pandas as pd
 import pytest
 
+from mlpilot.engine.sql import SqlDatabase
 from mlpilot.knowledge.experience import (
+    _STEPS,
     SCHEMA_VERSION,
     Experience,
     ExperienceStore,
@@ -113,9 +115,9 @@ def test_nearest_picks_the_similar_dataset_over_a_dissimilar_one(tmp_path):
     assert store.nearest(query, "binary") == []
 
 
-def test_recording_a_run_again_replaces_it(tmp_path):
+def test_recording_a_run_again_replaces_it(state_location):
     df, _ = load("penguins.csv")
-    store = ExperienceStore(tmp_path / "experience.sqlite")
+    store = ExperienceStore(state_location)  # a SQLite file, then PostgreSQL
     store.record(experience("run-1", df, "species", "multiclass", score=0.7))
     store.record(experience("run-1", df, "species", "multiclass", score=0.9))
     assert store.count() == 1
@@ -123,11 +125,11 @@ def test_recording_a_run_again_replaces_it(tmp_path):
     assert store.get("missing") is None
 
 
-def test_a_runs_trials_come_back_in_order(tmp_path):
+def test_a_runs_trials_come_back_in_order(state_location):
     df, _ = load("penguins.csv")
     trials = [PastTrial(params={"family": "hist_gbt", "tree_leaves": 31}, value=0.91),
               PastTrial(params={"family": "mlp", "depth": 2, "width": 64}, value=0.88)]
-    store = ExperienceStore(tmp_path / "experience.sqlite")
+    store = ExperienceStore(state_location)
     store.record(experience("run-1", df, "species", "multiclass", trials=trials))
     assert store.get("run-1").trials == trials
     [near] = store.nearest(meta_features(df, "species", "multiclass"), "multiclass")
@@ -160,7 +162,8 @@ def test_a_store_written_before_trials_were_kept_is_upgraded_in_place(tmp_path):
     assert store.get("old-run") == old  # nothing lost; no trials
     assert store.get("old-run").trials == []
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("SELECT version FROM mlpilot_schema WHERE component = "
+                            "'experience'").fetchone()[0] == SCHEMA_VERSION == 2
     conn.close()
     new = experience("new-run", df, "species", "multiclass",
                      trials=[PastTrial(params={"depth": 1}, value=0.8)])
@@ -169,11 +172,27 @@ def test_a_store_written_before_trials_were_kept_is_upgraded_in_place(tmp_path):
     assert [e.run_id for e in store.experiences("multiclass")] == ["old-run", "new-run"]
 
 
+def test_a_postgres_store_of_the_first_version_is_upgraded(postgres_url):
+    df, _ = load("penguins.csv")
+    old = experience("old-run", df, "species", "multiclass", score=0.93, base_score=0.9)
+    db = SqlDatabase(postgres_url)
+    db.migrate("experience", _STEPS[:1])  # as the first release left it
+    with db.connect() as conn:
+        conn.execute("INSERT INTO experiences VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (
+            old.run_id, old.created_at, old.dataset, old.target, old.task_type, old.metric,
+            old.meta.model_dump_json(), json.dumps([c.model_dump() for c in old.configs]),
+            old.base_score))
+    store = ExperienceStore(postgres_url)
+    assert store.get("old-run") == old and store.get("old-run").trials == []
+    assert store.sql.migrate("experience", _STEPS) == SCHEMA_VERSION == 2
+
+
 def test_a_store_from_a_newer_mlpilot_is_refused(tmp_path):
     path = tmp_path / "experience.sqlite"
     ExperienceStore(path)
     with sqlite3.connect(path) as conn:
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        conn.execute(f"UPDATE mlpilot_schema SET version = {SCHEMA_VERSION + 1} "
+                     "WHERE component = 'experience'")
     conn.close()
     with pytest.raises(RuntimeError, match="upgrade mlpilot"):
         ExperienceStore(path)
