@@ -126,7 +126,7 @@ def test_a_store_from_the_first_schema_is_migrated_with_its_jobs(state_location)
     assert (job.status, job.request, job.options, job.cancel_requested, job.created_at) == (
         "succeeded", {"request": "x"}, {}, False, 1.5)
     assert store.sql.migrate("store", _STEPS) == SCHEMA_VERSION == 3  # nothing left to do
-    assert store.deployments() == []
+    assert store.deployment_list() == []
     store.change_deployment("churn", "deploy", by="olivia", champion="1")
     store.change_deployment("churn", "deploy", by="olivia", champion="2")
     assert store.change_deployment("churn", "rollback", by="bob", rollback=True)[0].champion == "1"
