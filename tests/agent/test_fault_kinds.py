@@ -81,7 +81,7 @@ def scenario(kind: str, tmp: Path) -> dict:
             return {"data": _sales(tmp), "request": "predict y",
                     "training": {"preprocessing": {"scaling": "standard"}}}
         case "trial_timeout":
-            return {"data": penguins, "budget": 7, "training": {"search": {"enabled": True}},
+            return {"data": penguins, "budget": 10, "training": {"search": {"enabled": True}},
                     "settings": {"trial_slice_s": 0.5}}
         case "worker_crash":
             return {"data": penguins, "settings": {"train_in_subprocess": True},
