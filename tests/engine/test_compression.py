@@ -24,7 +24,7 @@ from mlpilot.engine.preprocess import prepare_data
 from mlpilot.engine.refit import all_rows
 
 
-def make_bag(train_df, test_df, task, rounds: int = 30) -> EnsembleModel:
+def make_bag(train_df, test_df, task, rounds: int = 20) -> EnsembleModel:
     """A cross-fitted bag of five HistGradientBoosting fold models, as the search keeps one."""
     config = TrainingConfig(model=ModelConfig(family="hist_gbt"), trees=TreeConfig(),
                             preprocessing=PreprocessingConfig(categorical_encoding="embedding"))
@@ -49,7 +49,7 @@ def penguin_bag(penguins_df):
 def test_a_bag_distils_into_a_smaller_student_within_the_tolerance(penguin_bag, tmp_path):
     teacher, train_df, test_df, task = penguin_bag
     report = compress(teacher, train_df, test_df, task, hidden_sizes=(32, 32), epochs=80,
-                      requests=5)
+                      requests=2)
     assert report.kept in ("int8", "student"), report.reason
     assert isinstance(report.model, StudentModel)
     assert report.kept_stats.score >= report.teacher.score - 0.01
