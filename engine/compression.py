@@ -210,6 +210,9 @@ def compress(teacher, train_df: pd.DataFrame, test_df: pd.DataFrame, task: TaskS
             report.kept, report.model = name, model
             report.reason = (f"the {name} student scores {after.score:.4f} {task.metric} against "
                              f"the teacher's {before.score:.4f} (within {tolerance:g})")
+            if p95_budget_ms is not None and after.p95_ms > p95_budget_ms:
+                report.reason += (f"; its p95 {after.p95_ms:.2f} ms is still over the budget "
+                                  f"{p95_budget_ms:g} ms")
             return report
     report.reason = (f"kept the teacher: the student scores {float_stats.score:.4f} and its int8 "
                      f"copy {int8_stats.score:.4f} {task.metric}, more than {tolerance:g} worse "

@@ -48,9 +48,11 @@ def penguin_bag(penguins_df):
 
 def test_a_bag_distils_into_a_smaller_student_within_the_tolerance(penguin_bag, tmp_path):
     teacher, train_df, test_df, task = penguin_bag
-    report = compress(teacher, train_df, test_df, task, hidden_sizes=(32, 32), epochs=80,
-                      requests=2)
+    ticks = itertools.count()
+    report = compress(teacher, train_df, test_df, task, p95_budget_ms=5.0, hidden_sizes=(32, 32),
+                      epochs=80, requests=2, clock=lambda: next(ticks) * 0.010)  # 10 ms each
     assert report.kept in ("int8", "student"), report.reason
+    assert "still over the budget 5 ms" in report.reason  # the fake clock says 10 ms
     assert isinstance(report.model, StudentModel)
     assert report.kept_stats.score >= report.teacher.score - 0.01
     assert report.student.size_bytes < report.teacher.size_bytes / 2
