@@ -29,6 +29,7 @@ from .trees import tree_scores
 
 FORMAT_VERSION = 1
 ENSEMBLE_FILE = "ensemble.json"
+STUDENT_FILE = "student.json"
 _CHUNK = 65536
 
 
@@ -98,13 +99,18 @@ class TrainedModel:
         """Read a model written by `save` (on the CPU).
 
         A directory written by `engine.ensemble.EnsembleModel.save` loads as that
-        `EnsembleModel` (same predict/predict_proba/save), so serving code needs no branch.
+        `EnsembleModel` (same predict/predict_proba/save), and one written by
+        `engine.compression.StudentModel.save` as that student, so serving code needs no branch.
         """
         directory = Path(directory)
         if (directory / ENSEMBLE_FILE).is_file():
             from .ensemble import EnsembleModel  # ensemble imports this module
 
             return EnsembleModel.load(directory)
+        if (directory / STUDENT_FILE).is_file():
+            from .compression import StudentModel  # compression imports this module
+
+            return StudentModel.load(directory)
         if not (directory / "meta.json").is_file():
             raise FileNotFoundError(
                 f"no saved model in '{directory}': pass a directory written by TrainedModel.save"
