@@ -108,3 +108,46 @@ def test_the_servers_monitor_round_judges_every_deployment_and_proposes_once(set
     assert [r.name for r in first] == [NAME] and "height" in first[0].drifted
     assert first[0].proposal.id == second[0].proposal.id
     assert [a.action for a in service.approvals()] == ["retrain"]
+
+
+def _labelled(service, seed: int, n: int, right: bool) -> None:
+    """Predict `n` unshifted rows and feed back truths that agree (or all disagree) with
+    the champion's answers."""
+    routed = service.deployments.predict(NAME, rows(table(n, seed=seed)),
+                                         entity_ids=[f"p{seed}-{i}" for i in range(n)])
+    other = {"tall": "short", "short": "tall"}
+    service.deployments.feedback({i: out if right else other[out]
+                                  for i, out in zip(routed.ids, routed.predictions, strict=True)})
+
+
+def test_performance_drift_from_feedback_against_the_training_test_score(setup):
+    service, _ = setup
+    service.store.update_job(f"run-{NAME}-1", result={"metrics": {"accuracy": 0.9}})
+    _labelled(service, seed=31, n=60, right=True)
+    report = monitor(service.deployments, NAME, window=500)
+    [row] = [f for f in report.features if f.kind == "performance"]
+    assert (row.column, row.statistic, row.train_hist, row.live_hist) == (
+        "(performance)", "accuracy degradation", [0.9], [1.0])
+    assert not row.drifted and "(performance)" not in report.drifted
+
+    _labelled(service, seed=32, n=120, right=False)  # live accuracy falls to 60/180
+    report = monitor(service.deployments, NAME, window=500)
+    [row] = [f for f in report.features if f.kind == "performance"]
+    assert row.live_hist == [round(60 / 180, 4)] and row.drifted and row.p_value < 0.001
+    assert "(performance)" in report.drifted
+    assert report.proposal is not None and report.proposal.action == "retrain"
+    assert {"column": "(performance)", "statistic": "accuracy degradation",
+            "value": row.value} in report.proposal.payload["drifted"]
+    assert report.view()["features"][-1]["column"] == "(performance)"
+
+
+def test_performance_is_not_judged_on_few_labels_or_without_a_training_score(setup):
+    service, _ = setup
+    _labelled(service, seed=33, n=30, right=False)
+    report = monitor(service.deployments, NAME, window=500)
+    assert not any(f.kind == "performance" for f in report.features)  # job has no result
+    service.store.update_job(f"run-{NAME}-1", result={"metrics": {"accuracy": 0.9}})
+    report = monitor(service.deployments, NAME, window=500)
+    [row] = [f for f in report.features if f.kind == "performance"]
+    assert row.value == 1.0 and not row.drifted  # 30 labels, 50 needed
+    assert report.proposal is None
