@@ -98,6 +98,11 @@ def test_drift_opens_a_retrain_proposal_that_becomes_a_job_when_approved(setup):
         "1", done.result["model"]["version"], "canary", 0.1)
     decisions = [d["decision"] for d in done.result["decisions"]]
     assert any("as canary challenger" in d for d in decisions)
+    # its search started from the champion's run: v1's config tried first
+    assert queued[0].options["warm_start_from"]["run"] == f"run-{NAME}-1"
+    assert any(d.startswith(f"warm start from the champion's run run-{NAME}-1 (v1): try its "
+                            "config first") for d in decisions), decisions
+    assert done.result["search"]["warm_start"]["n_configs"] == 1
 
 
 def test_the_servers_monitor_round_judges_every_deployment_and_proposes_once(setup):
