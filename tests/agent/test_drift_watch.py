@@ -12,6 +12,7 @@ from mlpilot.agent.jobs import JobService
 from mlpilot.agent.runner import Runner
 from mlpilot.agent.settings import Settings
 from mlpilot.engine.data import load_table
+from mlpilot.interfaces.summaries import approval_question
 from tests.deploy_fixtures import NAME, fresh_server, register, rows, table, train
 
 
@@ -91,6 +92,14 @@ def test_drift_opens_a_retrain_proposal_that_becomes_a_job_when_approved(setup):
     waiting = runner.proceed(queued[0].id)
     assert waiting.status == "waiting_approval", (waiting.result.get("error"), waiting.result.get("question"), waiting.result.get("decisions"))
     [gate] = waiting.pending
+    assert (gate.action, gate.payload["champion"], gate.payload["mode"]) == (
+        "register_challenger", "1", "canary")
+    asked = service.describe(gate)
+    assert asked["what"].startswith("register this run's model as a canary challenger beside "
+                                    "champion v1")
+    assert asked["why"].startswith("registering a canary challenger")
+    assert "answers 10% of ids" in asked["estimated_cost"]["effect"]
+    assert "as a canary challenger beside champion v1" in approval_question(gate)
     _, done = runner.decide(gate.id, True, by="alice")
     assert done.status == "succeeded" and done.result["model"]["alias"] == "challenger"
     status = deployments.status(NAME)
