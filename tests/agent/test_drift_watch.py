@@ -153,6 +153,8 @@ def test_performance_drift_from_feedback_against_the_training_test_score(setup):
     assert {"column": "(performance)", "statistic": "accuracy degradation",
             "value": row.value} in report.proposal.payload["drifted"]
     assert report.view()["features"][-1]["column"] == "(performance)"
+    assert (f"performance on labelled feedback fell (accuracy degradation {row.value:.4f})"
+            in service.describe(report.proposal)["what"])
 
 
 def test_performance_is_not_judged_on_few_labels_or_without_a_training_score(setup):
