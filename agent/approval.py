@@ -38,13 +38,20 @@ def approve_training(state: JobState, runtime: Runtime[JobContext]
 
 def approve_registration(state: JobState, runtime: Runtime[JobContext]
                          ) -> Command[Literal["deployer", "report"]]:
-    """Gate before the model becomes the registry's champion."""
+    """Gate before the model is registered: as the registry's champion, or, for a retrain
+    job, as a canary challenger beside it (action `register_challenger`)."""
+    from mlpilot.agent.deployer import CANARY_SHARE, canary_champion
     from mlpilot.tools.training import register_model  # lazy: keeps MLflow, Optuna out of `plan`
 
     payload = {"metrics": state.get("metrics"), "goal_met": state.get("goal_met"),
                "model_dir": (state.get("best") or {}).get("model_dir")}
-    approved, update = _gate(state, runtime.context, "register_champion",
-                             risk_of(register_model), payload=payload)
+    champion = canary_champion(state, runtime.context)
+    action = "register_champion"
+    if champion is not None:
+        action = "register_challenger"
+        payload.update(champion=champion, mode="canary", share=CANARY_SHARE)
+    approved, update = _gate(state, runtime.context, action, risk_of(register_model),
+                             payload=payload)
     return Command(goto="deployer" if approved else "report", update=update)
 
 

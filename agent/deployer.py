@@ -35,7 +35,7 @@ def deploy(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["re
     tracker = tracker_for(ctx)
     previous = _champion(tracker, name)
     store = Store(ctx.settings.state_db)
-    canary = _option(store, job_id, "deploy_as") == "canary" and previous is not None
+    canary = as_canary(store, job_id, previous)
     info = register_model(state["best"]["model_dir"], name=name, job_id=job_id,
                           tracker=tracker, run_id=state["mlflow_run_id"],
                           alias=None if canary else "champion")
@@ -62,6 +62,23 @@ def deploy(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["re
         "decisions": [decision("deployer", f"registered {info.name} v{version} as {role}",
                                "approved for the registry")],
     })
+
+
+def canary_champion(state: JobState, ctx: JobContext) -> str | None:
+    """The champion a job's model would join as a canary challenger (None: the model would
+    become the champion). The registration gate asks this before it asks a human."""
+    from mlpilot.agent.trainer import tracker_for  # lazy: keeps MLflow out of `plan`
+
+    request = TaskRequest.model_validate(state["request"])
+    previous = _champion(tracker_for(ctx), model_name(request, state["task"]["target"]))
+    store = Store(ctx.settings.state_db)
+    return previous if as_canary(store, state["job_id"], previous) else None
+
+
+def as_canary(store: Store, job_id: str, champion: str | None) -> bool:
+    """Whether the job registers a canary challenger: a retrain job (job option
+    `deploy_as`: "canary") of a model that has a champion."""
+    return _option(store, job_id, "deploy_as") == "canary" and champion is not None
 
 
 def _option(store: Store, job_id: str, key: str) -> object:

@@ -9,7 +9,9 @@ The training side is a sample of the data the champion's job trained on (kept un
 staying put), or a file given with `reference`. The live side is the prediction log's
 kept inputs (`prediction_log_sample`). Statistics are `engine/drift.py`'s; a feature
 drifted when its PSI or total variation reaches the settings' threshold, and only
-`drift_min_rows` live rows or more are judged.
+`drift_min_rows` live rows or more are judged. With labelled feedback, a last row compares
+the champion's live accuracy (classification) or MAE (regression) with its test score at
+training (the result of the job that trained it): performance drift.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from mlpilot.agent.deployments import Deployments
 from mlpilot.agent.store import Approval, Conflict, Job, StoreError
 from mlpilot.agent.store.deployments import RETRAIN, approval_job_id
 from mlpilot.engine.data import load_table
-from mlpilot.engine.drift import FeatureDrift, drift_table, prediction_drift
+from mlpilot.engine.drift import FeatureDrift, drift_table, performance_drift, prediction_drift
 from mlpilot.engine.input_schema import RowError, input_columns, rows_frame
+from mlpilot.engine.live_metrics import row_loss, version_metrics
 from mlpilot.engine.tracking import JOB_TAG
 from mlpilot.guardrails.policy import RiskPolicy
 
@@ -51,8 +54,10 @@ class DriftReport:
 
     @property
     def drifted(self) -> list[str]:
-        """The columns (and "(prediction)") that drifted, judged only with enough rows."""
-        return [f.column for f in self.features if f.drifted] if self.enough_rows else []
+        """The columns (and "(prediction)") that drifted, judged only with enough live rows,
+        and "(performance)" when it drifted (judged on its own count of labelled rows)."""
+        return [f.column for f in self.features
+                if f.drifted and (self.enough_rows or f.kind == "performance")]
 
     def view(self) -> dict[str, Any]:
         """The report as plain data (the API's `DriftView`)."""
@@ -105,8 +110,11 @@ def monitor(deployments: Deployments, name: str, *, window: int = 1000,
               if r["inputs"] is not None]
     report = DriftReport(name, version, len(logged),
                          len(logged) >= deployments.settings.drift_min_rows)
+    performance = performance_row(deployments, name, version, model.classes is not None,
+                                  since=since, window=window)
     if not logged:
-        return report
+        report.features = [performance] if performance is not None else []
+        return _proposed(deployments, report, propose, by)
     train = reference_frame(deployments, name, version, reference)
     live = pd.DataFrame([r["inputs"] for r in logged])
     columns = input_columns(model)
@@ -126,9 +134,44 @@ def monitor(deployments: Deployments, name: str, *, window: int = 1000,
         report.features.append(prediction_drift(
             list(model.predict(frame)), [r["output"] for r in logged],
             numeric=model.classes is None, **thresholds))
+    if performance is not None:
+        report.features.append(performance)
+    return _proposed(deployments, report, propose, by)
+
+
+def _proposed(deployments: Deployments, report: DriftReport, propose: bool, by: str
+              ) -> DriftReport:
+    """The report, with a retrain proposal when asked for and something drifted."""
     if propose and report.drifted:
         report.proposal = propose_retrain(deployments, report, by=by)
     return report
+
+
+def training_score(deployments: Deployments, name: str, version: str, metric: str
+                   ) -> float | None:
+    """The version's test `metric` when its job trained it (None: unknown, not trained here)."""
+    job = training_job(deployments, name, version)
+    value = ((job.result or {}).get("metrics") or {}).get(metric) if job is not None else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def performance_row(deployments: Deployments, name: str, version: str, classification: bool,
+                    *, since: float | None = None, window: int = 1000) -> FeatureDrift | None:
+    """Performance drift of a version from its latest `window` labelled predictions (None
+    when its training-time test score is unknown, or nothing is labelled yet)."""
+    metric = "accuracy" if classification else "mae"
+    labelled = [r for r in deployments.log.labelled(name, since=since)
+                if r.version == version][-window:]
+    losses = [loss for r in labelled
+              if (loss := row_loss(r.output, r.truth, classification)) is not None]
+    score = training_score(deployments, name, version, metric) if losses else None
+    if score is None:
+        return None
+    live = version_metrics(version, losses, classification).value
+    settings = deployments.settings
+    return performance_drift(metric, score, live, len(losses),
+                             threshold=settings.drift_performance_threshold,
+                             min_count=settings.drift_min_feedback)
 
 
 def propose_retrain(deployments: Deployments, report: DriftReport, *, by: str) -> Approval:

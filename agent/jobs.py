@@ -369,6 +369,14 @@ class JobService:
             what = f"make this run's model the registry's champion ({scores or 'no scores'})"
             cost = {"compute_s": 0.0, "effect": "the current champion is replaced; "
                     "predictions change at once"}
+        elif approval.action == "register_challenger":
+            metrics = payload.get("metrics") or {}
+            scores = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+            what = (f"register this run's model as a canary challenger beside champion "
+                    f"v{payload.get('champion')} ({scores or 'no scores'})")
+            cost = {"compute_s": 0.0, "effect": f"it answers {payload.get('share', 0):.0%} "
+                    "of ids; the champion answers the rest and stays champion until a "
+                    "promotion is approved"}
         else:
             what, cost = approval.action, {}
         return {**approval.model_dump(), "what": what, "why": approval.reason,

@@ -126,8 +126,13 @@ def describe(approval: Approval) -> dict[str, Any]:
         cost = {"compute_s": 0.0, "effect": "the challenger answers every prediction at once; "
                 "`mlpilot rollback` puts the champion back"}
     else:
-        drifted = ", ".join(f["column"] for f in payload.get("drifted", []))
-        what = f"retrain {name}: live data drifted from training ({drifted or 'see payload'})"
+        rows = payload.get("drifted", [])
+        drifted = ", ".join(f["column"] for f in rows if f["column"] != "(performance)")
+        fell = [f"{f['statistic']} {f['value']:.4f}" for f in rows
+                if f["column"] == "(performance)"]
+        reasons = [f"live data drifted from training ({drifted})"] if drifted else []
+        reasons += [f"performance on labelled feedback fell ({fell[0]})"] if fell else []
+        what = f"retrain {name}: {'; '.join(reasons) or 'drift (see payload)'}"
         cost = {"compute_s": payload.get("budget_s"), "effect": "a training job; its model "
                 "becomes a challenger, not the champion"}
     return {**approval.model_dump(), "what": what, "why": approval.reason, "model": name,

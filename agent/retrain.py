@@ -6,6 +6,8 @@ appended (their true value in the target column), written to the upload folder (
 root, so the server may read it). The job keeps the first job's request, target, metric
 and seed, and registers under the same model name as a canary challenger beside the
 champion (job option `deploy_as`, read by the deployer); it runs in the server's workers.
+Its search is warm-started from the champion's run (job option `warm_start_from`: the
+run's job id and the champion's config, read by the tune node's `agent/warm_start.py`).
 """
 
 from __future__ import annotations
@@ -61,9 +63,13 @@ def start_retrain(deployments: Deployments, approval: Approval) -> str:
     request = TaskRequest.model_validate({**source, "data": str(path), "test_data": None,
                                           "target": task, "model_name": name,
                                           "budget_s": approval.payload.get("budget_s")})
+    champion = deployments.server.model(name, version)
+    warm = {"run": job.id, "version": version,
+            "config": champion.config.model_dump(mode="json")}
     service = JobService(deployments.settings, workers=0)
     queued, _ = service.submit(request, auto_approve=False, by=approval.decided_by,
-                               options={"deploy_as": "canary", "retrain_of": approval.id})
+                               options={"deploy_as": "canary", "retrain_of": approval.id,
+                                        "warm_start_from": warm})
     deployments.store.change_deployment(name, "retrain", by=approval.decided_by, key=approval.id,
                                         reason=queued.id, known_champion=version)
     return queued.id

@@ -130,6 +130,13 @@ class Settings(BaseSettings):
     drift_tv_threshold: float = Field(
         default=0.2, gt=0, description="Total variation (categorical) at or above which a "
         "feature has drifted.")
+    drift_performance_threshold: float = Field(
+        default=0.1, gt=0, description="Relative degradation of the live metric on labelled "
+        "feedback against the training-time test score (0.1: a tenth worse) at or above which "
+        "the model's performance has drifted.")
+    drift_min_feedback: int = Field(
+        default=50, ge=1, description="Labelled predictions the drift monitor needs before it "
+        "judges performance drift.")
     monitor_interval_s: float | None = Field(
         default=None, gt=0, description="`mlpilot serve` runs the drift monitor over every "
         "deployment this often (drift opens a retrain proposal); unset: only on demand.")

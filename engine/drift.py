@@ -10,6 +10,8 @@ their own. Categorical columns: the total variation distance between the level s
 "(new)") and the chi-squared test's p-value. Both also report the missing-value rate
 before and after. PSI below 0.1 is commonly read as stable, 0.1-0.25 as a shift, above
 0.25 as a large one; `psi_threshold` and `tv_threshold` set where a row counts as drifted.
+Performance (`performance_drift`): the live metric on labelled feedback against the
+model's test score at training, as a relative degradation with its own threshold.
 """
 
 from __future__ import annotations
@@ -133,3 +135,29 @@ def prediction_drift(train_predictions: Sequence, live_predictions: Sequence, *,
     else:
         row = categorical_drift("(prediction)", t, v, threshold=tv_threshold)
     return FeatureDrift(**{**row.__dict__, "kind": "prediction"})
+
+
+def performance_drift(metric: str, training_score: float, live_score: float | None, count: int,
+                      *, threshold: float = 0.1, min_count: int = 50) -> FeatureDrift:
+    """The live metric on labelled feedback against the training-time test score.
+
+    `metric` is "accuracy" (higher is better) or "mae" (lower is better); the row's value
+    is the relative degradation (0.1: a tenth worse than on the test rows), drifted at or
+    above `threshold` once `count` labelled rows reach `min_count`. For accuracy the
+    p-value is the one-sided binomial test that live accuracy is as high as at training.
+    """
+    lower_is_better = metric in ("mae", "rmse")
+    value, p_value = 0.0, None
+    if live_score is not None and count:
+        worse = live_score - training_score if lower_is_better else training_score - live_score
+        value = worse / max(abs(training_score), 1e-9)
+        if not lower_is_better and 0 < training_score < 1:
+            correct = round(live_score * count)
+            p_value = round(float(stats.binomtest(correct, count, training_score,
+                                                  alternative="less").pvalue), 6)
+    return FeatureDrift("(performance)", "performance", f"{metric} degradation",
+                        round(value, 4), p_value, 0.0, 0.0,
+                        count >= min_count and value >= threshold,
+                        [round(training_score, 4)],
+                        [round(live_score, 4) if live_score is not None else 0.0],
+                        [f"{metric} (test at training, live on {count} labelled)"])

@@ -42,8 +42,8 @@ class RiskPolicy(BaseModel):
     def decide(self, action: str, risk: Risk, *, budget_s: float | None = None) -> PolicyDecision:
         """Decide whether `action` at `risk` runs on its own, is logged, or waits for approval.
 
-        Training with a budget over `approval_budget_s`, registering a champion model,
-        promoting a challenger and retraining on drift always need approval, whatever their
+        Training with a budget over `approval_budget_s`, registering a champion model or a
+        canary challenger, promoting a challenger and retraining on drift always need approval, whatever their
         declared risk.
         """
         if action == "train" and budget_s is not None and budget_s > self.approval_budget_s:
@@ -62,6 +62,11 @@ class RiskPolicy(BaseModel):
                 decision="approve", pre_approvable=True,
                 reason="registering a champion model changes what is deployed",
             )
+        if action == "register_challenger":
+            return PolicyDecision(
+                decision="approve", pre_approvable=True,
+                reason="registering a canary challenger lets it answer a share of predictions "
+                "beside the champion")
         if action == "promote_challenger":
             return PolicyDecision(
                 decision="approve", reason="promoting a challenger changes which model answers "

@@ -194,13 +194,13 @@ def monitor(
         print(json.dumps(report.view(), indent=2, default=str))
         return
     out.print(f"{model} v{report.version}: {report.live_rows} live rows"
-              + ("" if report.enough_rows else " (too few to judge drift)"))
+              + ("" if report.enough_rows else " (too few to judge feature drift)"))
     table = Table("feature", "kind", "statistic", "value", "p", "missing train", "missing live",
                   "drifted")
     for f in report.features:
         table.add_row(f.column, f.kind, f.statistic, f"{f.value:.4f}",
                       "" if f.p_value is None else f"{f.p_value:.3g}", f"{f.missing_train:.1%}",
-                      f"{f.missing_live:.1%}", "yes" if f.drifted and report.enough_rows else "")
+                      f"{f.missing_live:.1%}", "yes" if f.column in report.drifted else "")
     out.print(table)
     if report.proposal is not None:
         err.print(f"retrain proposed: {report.proposal.id} (`mlpilot approvals approve "

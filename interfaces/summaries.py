@@ -76,10 +76,12 @@ def approval_question(approval: Any) -> str:
     """What an approval asks, and why the policy calls it risky."""
     payload = approval.payload or {}
     what = {"train": f"train with a budget of {payload.get('budget_s', 0):g} s",
-            "register_champion": "register the model as the champion"}.get(
+            "register_champion": "register the model as the champion",
+            "register_challenger": "register the model as a canary challenger beside "
+                                   f"champion v{payload.get('champion')}"}.get(
         approval.action, approval.action)
     detail = ""
-    if approval.action == "register_champion" and payload.get("metrics"):
+    if approval.action in ("register_champion", "register_challenger") and payload.get("metrics"):
         metrics = payload["metrics"]
         detail = " (test " + ", ".join(f"{k} {v:.4f}" for k, v in list(metrics.items())[:2]) + ")"
     return f"{approval.job_id} asks to {what}{detail}: {approval.reason}"

@@ -224,6 +224,45 @@ def find_warm_start(store_path: Path, meta: MetaFeatures, task: TaskSpec, base: 
                             f"trial(s) from {runs}{sampled}")
 
 
+@declare_risk("low")
+def champion_warm_start(store_path: Path, run_id: str, config: dict[str, Any],
+                        task: TaskSpec, base: TrainingConfig, profile: DataProfile, *,
+                        n_train_rows: int, limits: Limits | None = None,
+                        max_prior: int = 1000) -> WarmStart:
+    """Warm-start a retrain job from the champion's own run: the champion's config first,
+    and that run's trials (when the experience store has them) for the sampler.
+
+    Args:
+        store_path: the experience store's SQLite file.
+        run_id: the job id of the run that trained the champion.
+        config: the champion's `TrainingConfig` (as JSON), read from the registered model.
+        task: the retrain job's task; past trials count only when scored on its metric.
+        base: the retrain job's validated base config (what is not transferred comes from it).
+        profile: the retrain job's data profile, for the validator chain.
+        n_train_rows: training rows after the split; batch sizes are capped to it.
+        limits: operator limits for the validator chain's resource layer.
+        max_prior: how many of the run's trials to return at most.
+    """
+    checked, why = _checked(config, task, base, profile, n_train_rows, limits)
+    skipped = [] if checked is not None else [f"the champion's config: {why}"]
+    past = ExperienceStore(store_path).get(run_id)
+    prior: list[PriorTrial] = []
+    sources: list[WarmStartSource] = []
+    if past is not None:
+        prior = _prior([Neighbour(experience=past, distance=0.0)], task.metric, max_prior)
+        if past.configs:
+            sources = [_source(Neighbour(experience=past, distance=0.0))]
+    configs = [checked] if checked is not None else []
+    if not configs and not prior:
+        return WarmStart(skipped=skipped, reason=f"cold start: the champion's run {run_id} "
+                                                 "left no config or trial worth trying")
+    narrowed = _sampled_families(configs, base) if prior else []
+    return WarmStart(configs=configs, prior=prior, families=narrowed, sources=sources,
+                     skipped=skipped,
+                     reason=f"warm start from the champion's run {run_id}: {len(configs)} "
+                            f"config(s) and {len(prior)} past trial(s)")
+
+
 def _checked(past: dict[str, Any], task: TaskSpec, base: TrainingConfig, profile: DataProfile,
              n_train_rows: int, limits: Limits | None) -> tuple[TrainingConfig | None, str]:
     """The adapted config once it passes the validator chain, or None and why not."""

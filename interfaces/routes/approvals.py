@@ -31,7 +31,8 @@ class ApprovalView(BaseModel):
 
     id: str
     job_id: str
-    action: str = Field(description="train, register_champion, promote_challenger or retrain.")
+    action: str = Field(description="train, register_champion, register_challenger, "
+                        "promote_challenger or retrain.")
     model: str | None = Field(default=None, description="The model, for a deployment's "
                               "approval (promote_challenger, retrain).")
     status: Literal["pending", "approved", "rejected", "expired"]

@@ -116,7 +116,8 @@ class ProposalView(BaseModel):
 
 
 class DriftRow(BaseModel):
-    """How one feature (or the predictions) moved from training to live rows."""
+    """How one feature (or the predictions, or the performance on feedback) moved from
+    training to live rows."""
 
     column: str
     kind: str

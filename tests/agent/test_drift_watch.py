@@ -12,6 +12,7 @@ from mlpilot.agent.jobs import JobService
 from mlpilot.agent.runner import Runner
 from mlpilot.agent.settings import Settings
 from mlpilot.engine.data import load_table
+from mlpilot.interfaces.summaries import approval_question
 from tests.deploy_fixtures import NAME, fresh_server, register, rows, table, train
 
 
@@ -91,6 +92,14 @@ def test_drift_opens_a_retrain_proposal_that_becomes_a_job_when_approved(setup):
     waiting = runner.proceed(queued[0].id)
     assert waiting.status == "waiting_approval", (waiting.result.get("error"), waiting.result.get("question"), waiting.result.get("decisions"))
     [gate] = waiting.pending
+    assert (gate.action, gate.payload["champion"], gate.payload["mode"]) == (
+        "register_challenger", "1", "canary")
+    asked = service.describe(gate)
+    assert asked["what"].startswith("register this run's model as a canary challenger beside "
+                                    "champion v1")
+    assert asked["why"].startswith("registering a canary challenger")
+    assert "answers 10% of ids" in asked["estimated_cost"]["effect"]
+    assert "as a canary challenger beside champion v1" in approval_question(gate)
     _, done = runner.decide(gate.id, True, by="alice")
     assert done.status == "succeeded" and done.result["model"]["alias"] == "challenger"
     status = deployments.status(NAME)
@@ -98,6 +107,11 @@ def test_drift_opens_a_retrain_proposal_that_becomes_a_job_when_approved(setup):
         "1", done.result["model"]["version"], "canary", 0.1)
     decisions = [d["decision"] for d in done.result["decisions"]]
     assert any("as canary challenger" in d for d in decisions)
+    # its search started from the champion's run: v1's config tried first
+    assert queued[0].options["warm_start_from"]["run"] == f"run-{NAME}-1"
+    assert any(d.startswith(f"warm start from the champion's run run-{NAME}-1 (v1): try its "
+                            "config first") for d in decisions), decisions
+    assert done.result["search"]["warm_start"]["n_configs"] == 1
 
 
 def test_the_servers_monitor_round_judges_every_deployment_and_proposes_once(setup):
@@ -108,3 +122,48 @@ def test_the_servers_monitor_round_judges_every_deployment_and_proposes_once(set
     assert [r.name for r in first] == [NAME] and "height" in first[0].drifted
     assert first[0].proposal.id == second[0].proposal.id
     assert [a.action for a in service.approvals()] == ["retrain"]
+
+
+def _labelled(service, seed: int, n: int, right: bool) -> None:
+    """Predict `n` unshifted rows and feed back truths that agree (or all disagree) with
+    the champion's answers."""
+    routed = service.deployments.predict(NAME, rows(table(n, seed=seed)),
+                                         entity_ids=[f"p{seed}-{i}" for i in range(n)])
+    other = {"tall": "short", "short": "tall"}
+    service.deployments.feedback({i: out if right else other[out]
+                                  for i, out in zip(routed.ids, routed.predictions, strict=True)})
+
+
+def test_performance_drift_from_feedback_against_the_training_test_score(setup):
+    service, _ = setup
+    service.store.update_job(f"run-{NAME}-1", result={"metrics": {"accuracy": 0.9}})
+    _labelled(service, seed=31, n=60, right=True)
+    report = monitor(service.deployments, NAME, window=500)
+    [row] = [f for f in report.features if f.kind == "performance"]
+    assert (row.column, row.statistic, row.train_hist, row.live_hist) == (
+        "(performance)", "accuracy degradation", [0.9], [1.0])
+    assert not row.drifted and "(performance)" not in report.drifted
+
+    _labelled(service, seed=32, n=120, right=False)  # live accuracy falls to 60/180
+    report = monitor(service.deployments, NAME, window=500)
+    [row] = [f for f in report.features if f.kind == "performance"]
+    assert row.live_hist == [round(60 / 180, 4)] and row.drifted and row.p_value < 0.001
+    assert "(performance)" in report.drifted
+    assert report.proposal is not None and report.proposal.action == "retrain"
+    assert {"column": "(performance)", "statistic": "accuracy degradation",
+            "value": row.value} in report.proposal.payload["drifted"]
+    assert report.view()["features"][-1]["column"] == "(performance)"
+    assert (f"performance on labelled feedback fell (accuracy degradation {row.value:.4f})"
+            in service.describe(report.proposal)["what"])
+
+
+def test_performance_is_not_judged_on_few_labels_or_without_a_training_score(setup):
+    service, _ = setup
+    _labelled(service, seed=33, n=30, right=False)
+    report = monitor(service.deployments, NAME, window=500)
+    assert not any(f.kind == "performance" for f in report.features)  # job has no result
+    service.store.update_job(f"run-{NAME}-1", result={"metrics": {"accuracy": 0.9}})
+    report = monitor(service.deployments, NAME, window=500)
+    [row] = [f for f in report.features if f.kind == "performance"]
+    assert row.value == 1.0 and not row.drifted  # 30 labels, 50 needed
+    assert report.proposal is None

@@ -22,6 +22,7 @@ from mlpilot.guardrails.limits import Limits
 from mlpilot.knowledge.experience import ExperienceStore
 from mlpilot.tools.experience import (
     adapt_config,
+    champion_warm_start,
     dataset_meta,
     find_warm_start,
     record_experience,
@@ -266,3 +267,27 @@ def test_a_second_job_on_similar_data_starts_from_the_first_jobs_best_config(pen
     if prior:
         assert f"the sampler started from {len(prior)} of their trials" in markdown
     assert ExperienceStore(settings.experience_db).count() == 2  # the second job is remembered too
+
+
+def test_a_retrain_starts_from_the_champions_config_and_its_runs_trials(penguins, tmp_path):
+    store_path = tmp_path / "experience.sqlite"
+    rest = (TASK, TrainingConfig(seed=3), profile_table(penguins, "species"))
+    alone = champion_warm_start(store_path, "champion-run", PAST.model_dump(mode="json"), *rest,
+                                n_train_rows=233)
+    [tried] = alone.configs  # the run left no record: its config still goes first
+    assert tried.model == PAST.model and tried.seed == 3 and alone.prior == []
+    assert alone.reason.startswith("warm start from the champion's run champion-run")
+
+    trials = [{"params": {"learning_rate": 0.01}, "value": 0.95}]
+    record_experience(store_path, run_id="champion-run", dataset="penguins.csv", task=TASK,
+                      meta=dataset_meta(penguins, TASK), trials=trials,
+                      configs=[{"config": PAST.model_dump(mode="json"), "score": 0.9}])
+    warm = champion_warm_start(store_path, "champion-run", PAST.model_dump(mode="json"), *rest,
+                               n_train_rows=233)
+    assert len(warm.configs) == 1 and [p.source for p in warm.prior] == ["champion-run"]
+    assert [s.run_id for s in warm.sources] == ["champion-run"]
+
+    broken = {**PAST.model_dump(mode="json"), "batch_size": -1}
+    cold = champion_warm_start(tmp_path / "other.sqlite", "champion-run", broken, *rest,
+                               n_train_rows=233)
+    assert not cold.used and cold.skipped[0].startswith("the champion's config: no longer a valid")

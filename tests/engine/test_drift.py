@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlpilot.engine.drift import categorical_drift, numeric_drift, prediction_drift, quantile_edges
+from mlpilot.engine.drift import (
+    categorical_drift,
+    numeric_drift,
+    performance_drift,
+    prediction_drift,
+    quantile_edges,
+)
 from mlpilot.engine.live_metrics import compare, row_loss
 
 RNG = np.random.default_rng(0)
@@ -59,3 +65,13 @@ def test_not_worse_beyond_noise_needs_the_minimum_count():
     assert not early.ready and "200 labelled predictions of the 500 needed" in early.reason
     assert row_loss("a", "a", True) == 0.0 and row_loss(2.0, 3.5, False) == 1.5
     assert row_loss("x", 3.5, False) is None
+
+
+def test_performance_drift_is_relative_degradation_in_the_metrics_direction():
+    fell = performance_drift("accuracy", 0.9, 0.72, 200, threshold=0.1, min_count=50)
+    assert fell.value == 0.2 and fell.drifted and fell.p_value < 0.001
+    rose = performance_drift("accuracy", 0.9, 0.95, 200, threshold=0.1, min_count=50)
+    assert rose.value < 0 and not rose.drifted
+    mae = performance_drift("mae", 2.0, 2.5, 200, threshold=0.1, min_count=50)
+    assert mae.value == 0.25 and mae.drifted and mae.p_value is None
+    assert not performance_drift("mae", 2.0, 2.5, 49, threshold=0.1, min_count=50).drifted

@@ -15,6 +15,7 @@ from mlpilot.guardrails.policy import RiskPolicy
         ("deploy", "high", "approve", True),
         ("delete_model", "critical", "approve", False),
         ("register_champion", "low", "approve", True),
+        ("register_challenger", "low", "approve", True),
     ],
 )
 def test_risk_levels(action, risk, decision, pre_approvable):

@@ -10,6 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mlpilot.agent.settings import Settings
+from mlpilot.agent.store import Store
+from mlpilot.agent.store.predictions import PredictionLog
 from mlpilot.interfaces.cli import app
 from tests.deploy_fixtures import NAME, fresh_server, register, table, train
 
@@ -80,3 +82,26 @@ def test_monitor_prints_the_drift_table(cli, tmp_path):
     assert report["proposal"] is None
     table_text = cli("monitor", NAME, "--reference", str(reference)).output
     assert "height" in table_text and "psi" in table_text and "retrain proposed: ap-" in table_text
+
+
+def test_monitor_shows_performance_drift_from_feedback(cli, tmp_path):
+    settings = Settings()
+    Store(settings.state_db).create_job({"request": "predict label", "target": "label"},
+                                        job_id=f"run-{NAME}-1")  # the job that trained v1
+    Store(settings.state_db).update_job(f"run-{NAME}-1", result={"metrics": {"accuracy": 0.9}})
+    reference, data, out = tmp_path / "train.csv", tmp_path / "live.csv", tmp_path / "o.csv"
+    table(300).to_csv(reference, index=False)
+    table(80, seed=6).drop(columns=["label"]).to_csv(data, index=False)
+    assert cli("predict", NAME, "--data", str(data), "--out", str(out)).exit_code == 0
+    scored = pd.read_csv(out)
+    wrong = {"tall": "short", "short": "tall"}
+    PredictionLog(settings.prediction_db).add_feedback(
+        {i: wrong[p] for i, p in zip(scored["prediction_id"], scored["prediction"], strict=True)})
+    shown = cli("monitor", NAME, "--reference", str(reference), "--no-propose", "--json")
+    [row] = [f for f in json.loads(shown.stdout)["features"] if f["kind"] == "performance"]
+    assert row["column"] == "(performance)" and row["value"] == 1.0 and row["drifted"]
+    table_text = cli("monitor", NAME, "--reference", str(reference), "--no-propose").output
+    # too few live rows for the features, enough labelled ones for performance: the one "yes"
+    assert "too few to judge feature drift" in table_text
+    [flagged] = [line for line in table_text.splitlines() if "yes" in line]
+    assert "(perfo" in flagged

@@ -1,4 +1,4 @@
-"""Deployment: time to deploy, rollback time, predict latency (issue #13's targets).
+"""Serving: time to deploy, rollback time, predict latency (issue #13's targets).
 
 Trains two small networks on a sample of the shared `adult` data (census income: 14
 mixed numeric and categorical columns), registers them as versions 1 and 2 in a fresh
@@ -17,7 +17,7 @@ Targets (the issue): deploy under 60 s (and "deploys in under 5 minutes"), rollb
 5 s, single-row p95 under 20 ms at 50 clients, a 1,000-row batch under 200 ms. The
 machine's load is printed: the HTTP figures are shared-CPU figures when others run.
 
-    .venv/bin/python benchmarks/deploy.py [--clients 50] [--requests 20] [--rollbacks 5]
+    .venv/bin/python benchmarks/serving.py [--clients 50] [--requests 20] [--rollbacks 5]
 """
 
 from __future__ import annotations
