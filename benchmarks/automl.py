@@ -22,8 +22,11 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -127,8 +130,12 @@ def run_system(system: str, entry: dict, train: pd.DataFrame, test: pd.DataFrame
         return Score(entry["name"], system, error=f"{type(err).__name__}: {err}")
 
 
-def run_mlpilot(entry: dict, train: pd.DataFrame, test: pd.DataFrame, budget: float) -> Score:
-    """The whole mlpilot job on the split, offline expert, registration pre-approved."""
+@contextmanager
+def mlpilot_job(entry: dict, train: pd.DataFrame, test: pd.DataFrame,
+                budget: float) -> Iterator[tuple[Any, dict, Any, float]]:
+    """The whole mlpilot job on the split (offline expert, registration pre-approved) in a
+    temporary data directory: yields its outcome, its best candidate, the loaded model and
+    the job's wall seconds (the directory goes when the block ends)."""
     from mlpilot.agent.runner import Runner
     from mlpilot.agent.settings import Settings
     from mlpilot.agent.state import TaskRequest
@@ -148,7 +155,12 @@ def run_mlpilot(entry: dict, train: pd.DataFrame, test: pd.DataFrame, budget: fl
         fit_s = time.perf_counter() - started
         with runner.graph() as graph:
             best = graph.get_state({"configurable": {"thread_id": outcome.job_id}}).values["best"]
-        model = TrainedModel.load(best["model_dir"])
+        yield outcome, best, TrainedModel.load(best["model_dir"]), fit_s
+
+
+def run_mlpilot(entry: dict, train: pd.DataFrame, test: pd.DataFrame, budget: float) -> Score:
+    """The whole mlpilot job on the split, offline expert, registration pre-approved."""
+    with mlpilot_job(entry, train, test, budget) as (outcome, best, model, fit_s):
         X_test = test.drop(columns=[entry["target"]])
         started = time.perf_counter()
         y_pred, proba = model.predict(X_test), model.predict_proba(X_test)

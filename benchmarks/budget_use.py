@@ -87,30 +87,11 @@ def run_job(name: str, budget: float) -> dict:
     sys.path.insert(0, str(HERE))
     import automl  # this folder's: the benchmark's split and scoring
 
-    from mlpilot.agent.runner import Runner
-    from mlpilot.agent.settings import Settings
-    from mlpilot.agent.state import TaskRequest
-    from mlpilot.engine.predictor import TrainedModel
-
     entry = next(e for e in json.loads((automl.DATASETS / "manifest.json").read_text())
                  if e["name"] == name)
     train, test = automl.split(entry)
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["MLPILOT_DATA_DIR"] = str(Path(tmp) / "state")
-        train.to_csv(Path(tmp) / "train.csv", index=False)
-        test.to_csv(Path(tmp) / "test.csv", index=False)
-        metric = "r2" if entry["task"] == "regression" else "accuracy"
-        request = TaskRequest(data=Path(tmp) / "train.csv", test_data=Path(tmp) / "test.csv",
-                              target=entry["target"], task_type=entry["task"], metric=metric,
-                              budget_s=budget, na_values=entry["na_values"])
-        runner = Runner(Settings())
-        started = time.monotonic()
-        outcome = runner.start(request, auto_approve=True)
-        wall = time.monotonic() - started
+    with automl.mlpilot_job(entry, train, test, budget) as (outcome, _, model, wall):
         result = outcome.result
-        with runner.graph() as graph:
-            best = graph.get_state({"configurable": {"thread_id": outcome.job_id}}).values["best"]
-        model = TrainedModel.load(best["model_dir"])
         y_pred = model.predict(test.drop(columns=[entry["target"]]))
         search = result.get("search") or {}
         final = (search.get("refit") or search.get("cross_fit") or {}).get("seconds")
