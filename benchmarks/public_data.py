@@ -1,7 +1,7 @@
 """Public data sets made at benchmark time from data that installed packages ship.
 
 Nothing downloads: every table comes from files bundled inside installed packages
-(scikit-learn's `sklearn.datasets.load_*`, matplotlib's sample data), written as CSV with the column names a person would give
+(scikit-learn's `sklearn.datasets.load_*`, matplotlib's and plotly's sample data), written as CSV with the column names a person would give
 them and targets coded as real files code them (strings, or integer codes). Benchmarks
 refer to them as `public/<file>` (e.g. `public/iris.csv`); `resolve` turns such a name
 into a path, writing the file into a cache folder the first time.
@@ -181,6 +181,66 @@ def _flowers_cn() -> pd.DataFrame:
     return df
 
 
+
+# -- tables of corpus/dev_r3.yaml (third round): plotly's bundled sample data --
+
+
+def _plotly_sample(name: str) -> pd.DataFrame:
+    """A CSV plotly ships (installed with catboost), read by path: importing plotly is slow."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("plotly is not installed: pip install plotly (catboost pulls it in)")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return pd.read_csv(folder / "package_data" / "datasets" / f"{name}.csv.gz")
+
+
+def _tips() -> pd.DataFrame:
+    """Restaurant tips (Bryant & Smith) with a check number unique per row and the bill
+    with the tip added, as a till's export has it (tip = bill_with_tip - total_bill)."""
+    df = _plotly_sample("tips")
+    rng = np.random.default_rng(244)
+    df.insert(0, "check_id", rng.choice(np.arange(100_000, 999_999), size=len(df),
+                                        replace=False))
+    df["bill_with_tip"] = (df["total_bill"] + df["tip"]).round(2)
+    return df
+
+
+def _tips_cn() -> pd.DataFrame:
+    """The tips table as a Chinese user's file has it: Chinese names and values."""
+    df = _plotly_sample("tips")
+    df = df.replace({"sex": {"Female": "女", "Male": "男"}, "smoker": {"Yes": "是", "No": "否"},
+                     "day": {"Thur": "周四", "Fri": "周五", "Sat": "周六", "Sun": "周日"},
+                     "time": {"Lunch": "午餐", "Dinner": "晚餐"}})
+    return df.rename(columns={"total_bill": "账单金额", "tip": "小费", "sex": "性别",
+                              "smoker": "是否吸烟", "day": "星期", "time": "餐次",
+                              "size": "人数"})
+
+
+def _gapminder() -> pd.DataFrame:
+    """Gapminder (1952-2007, every 5 years) with total GDP added (population times GDP per
+    capita, an exact product); plotly's ISO code columns left out."""
+    df = _plotly_sample("gapminder").drop(columns=["iso_alpha", "iso_num"])
+    df["gdp"] = (df["pop"] * df["gdpPercap"]).round(0)
+    return df
+
+
+def _carshare() -> pd.DataFrame:
+    """Car-sharing use per Montreal area: location, car hours, the peak hour (0-23)."""
+    return _plotly_sample("carshare")
+
+
+def _experiment() -> pd.DataFrame:
+    """Three experiment scores per subject, with gender and group (control/treatment)."""
+    return _plotly_sample("experiment")
+
+
+def _wind() -> pd.DataFrame:
+    """Wind frequency by compass direction and strength band (plotly's wind rose data)."""
+    return _plotly_sample("wind")
+
+
 DATASETS: dict[str, PublicDataset] = {d.file: d for d in (
     PublicDataset("iris.csv", _iris, "species", "multiclass", "sklearn.datasets.load_iris",
                   "Fisher's iris: four measurements in cm, species as names."),
@@ -222,7 +282,25 @@ DATASETS: dict[str, PublicDataset] = {d.file: d for d in (
                   "listing."),
     PublicDataset("flowers_cn.csv", _flowers_cn, "品种", "multiclass",
                   "sklearn.datasets.load_iris",
-                  "Iris with Chinese column names (花萼/花瓣 长度/宽度) and species (品种)."),
+                  "Iris with Chinese column names (花萼/花瓣 长度/宽度) and species (品种)."),    # dev_r3 only (never in another part):
+    PublicDataset("tips.csv", _tips, "tip", "regression", "plotly package_data tips",
+                  "Restaurant tips: total_bill, tip, sex, smoker, day, time, size; check_id "
+                  "is unique per row; bill_with_tip is total_bill + tip.",
+                  id_like_columns=["check_id"], leaky_columns=["bill_with_tip"]),
+    PublicDataset("tips_cn.csv", _tips_cn, "小费", "regression", "plotly package_data tips",
+                  "The tips table with Chinese column names and values."),
+    PublicDataset("gapminder.csv", _gapminder, "lifeExp", "regression",
+                  "plotly package_data gapminder",
+                  "Country, continent, year, lifeExp, pop, gdpPercap; gdp = pop * gdpPercap.",
+                  leaky_columns=["gdp"]),
+    PublicDataset("carshare.csv", _carshare, "car_hours", "regression",
+                  "plotly package_data carshare",
+                  "Montreal car sharing: centroid_lat/lon, car_hours, peak_hour 0-23."),
+    PublicDataset("experiment.csv", _experiment, "experiment_3", "regression",
+                  "plotly package_data experiment",
+                  "Scores of three experiments, gender, group (control/treatment)."),
+    PublicDataset("wind.csv", _wind, "frequency", "regression", "plotly package_data wind",
+                  "Wind rose: direction (16 points), strength band, frequency in %."),
 )}
 
 

@@ -38,6 +38,7 @@ PARTS = {
     "shared": SHARED / "requests" / "dev.yaml",
     "dev": HERE / "corpus" / "dev.yaml",
     "dev_new": HERE / "corpus" / "dev_new.yaml",
+    "dev_r3": HERE / "corpus" / "dev_r3.yaml",
     "held_out": HERE / "corpus" / "held_out.yaml",
 }
 FIELDS = ("status", "target", "task", "metric", "budget_s", "goal", "drop", "leak")

@@ -52,6 +52,11 @@ def test_sizes_and_parts(corpus):
     assert len(by_part["dev_new"]) >= 60
     assert public["dev_new"] and not public["dev_new"] & (public["dev"] | public["held_out"])
     assert {c.data for c in by_part["dev_new"]} == public["dev_new"]
+    # so was dev_r3 (third round), over plotly's sample tables
+    others = public["dev"] | public["dev_new"] | public["held_out"]
+    assert len(by_part["dev_r3"]) >= 40
+    assert public["dev_r3"] and not public["dev_r3"] & others
+    assert {c.data for c in by_part["dev_r3"]} == public["dev_r3"]
 
 
 def test_every_entry_names_real_data_and_columns(corpus):
@@ -76,7 +81,7 @@ def test_every_entry_names_real_data_and_columns(corpus):
 
 
 def test_categories_and_languages(corpus):
-    for part in ("dev", "dev_new", "held_out"):
+    for part in ("dev", "dev_new", "dev_r3", "held_out"):
         cases = [c for c in corpus if c.part == part]
         assert all(c.categories and set(c.categories) <= CATEGORIES for c in cases), part
         assert {cat for c in cases for cat in c.categories} == CATEGORIES, part
