@@ -176,7 +176,9 @@ def column_mentions(text: str, columns: list[str]) -> list[ColumnMention]:
             cue.end <= m.start < mention.start for m in eligible if m not in dropped)
         end = mention.end + mention.quoted  # keep a closing quote in the evidence
         role, rank = "target", 3
-        if cue and cue.name == "target" and first_after_cue \
+        # "predict each region's population density" asks for the density, not the region
+        possessor = not suffix and re.match(r"['’]s\b", norm[mention.end:])
+        if cue and cue.name == "target" and first_after_cue and not possessor \
                 and _word_count(norm[cue.end:mention.start]) <= 6:
             evidence = f"'{norm[cue.start:end]}' asks to predict it"
         elif suffix:

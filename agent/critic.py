@@ -134,6 +134,7 @@ def as_finding(flag: Flag) -> dict:
         "check_id": f"critic.{flag.kind}",
         "severity": "info" if flag.action == "advise" else "warning",
         "field": FIELDS[flag.kind],
+        "column": flag.column,
         "message": flag.evidence,
         "hint": flag.suggestion,
         "repair": None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from mlpilot.agent import understanding_lexicon as lex
+from mlpilot.knowledge.dictionary import dictionary
 
 #: Chinese word -> English words. Longer Chinese words win over the words inside them.
 GLOSSARY: dict[str, str] = {
@@ -148,7 +149,7 @@ def gloss(norm: str) -> str:
     norm = gloss_english(norm)
     if not _CJK.search(norm):
         return norm
-    kept = [m.span() for pattern in _KEPT for m in pattern.finditer(norm)]
+    kept = _kept(norm)
 
     def english(m: re.Match[str]) -> str:
         # inside a word the parser reads, keep it; across one's edge ("酒精度" is 酒精 +
@@ -157,4 +158,54 @@ def gloss(norm: str) -> str:
             return m[0]
         return f" {GLOSSARY[m[0]]} "
 
-    return _PATTERN.sub(english, norm)
+    return _dictionary_gloss(_PATTERN.sub(english, norm))
+
+
+def _kept(norm: str) -> list[tuple[int, int]]:
+    return [m.span() for pattern in _KEPT for m in pattern.finditer(norm)]
+
+
+#: Interrogatives and conjunctions: grammar, which the question reader reads as written.
+_GRAMMAR_SENSE = re.compile(r"^(?:how|what|which|who|whom|whose|when|where|why|whether|if|"
+                            r"or|and|but|still|also|this|that|these|those|each|every)\b")
+
+
+#: Words of a dictionary sense that carry no meaning of their own, or that the request
+#: parser would read as a cue ("by oneself" is not the input cue "by").
+_FUNCTION_WORDS = frozenset({
+    "a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "with", "without", "from",
+    "and", "or", "as", "be", "is", "are", "one", "oneself", "sb", "sth", "something",
+    "someone", "using", "use", "used", "given", "based", "according", "except", "into",
+    "up", "out", "off", "over", "under", "than", "more", "less", "not", "no", "etc", "e", "g",
+    "it", "its", "this", "that"})
+
+
+def _content(english: str) -> str:
+    return " ".join(w for w in english.split() if w not in _FUNCTION_WORDS)
+
+
+def _dictionary_gloss(norm: str) -> str:
+    """Chinese words the glossary left, read with the CC-CEDICT dictionary: each word of two
+    characters or more is followed by its English ("海拔" -> "海拔 height above sea level
+    elevation"), kept as written so Chinese column names still match. Words the request
+    parser reads (预测, 准确率, 两分钟) and grammar (多少, 还是, 这个) are left alone."""
+    words = dictionary()
+    if words is None or not _CJK.search(norm):
+        return norm
+    kept = _kept(norm)
+    out: list[str] = []
+    at = 0
+    for piece in words.segment(norm):
+        start, at = at, at + len(piece)
+        if len(piece) < 2 or piece not in words \
+                or any(s < at and start < e for s, e in kept):
+            out.append(piece)
+            continue
+        senses = words.senses(piece)
+        # grammar in any of its readings (多少 is "amount" and "how many?"), or a negation
+        if not senses or piece[0] in "不没别" or any(
+                _GRAMMAR_SENSE.match(sense) for sense in words.senses(piece, limit=8)):
+            out.append(piece)
+            continue
+        out.append(f"{piece} {_content(' '.join(senses))} ")
+    return "".join(out)

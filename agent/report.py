@@ -103,7 +103,8 @@ def first_pass_counts(history: list[dict[str, Any]]) -> dict[str, Any]:
 def _unique(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     seen, out = set(), []
     for f in findings:
-        key = (f["check_id"], f["field"], f["message"])
+        # one identity flags two columns with one message: each keeps its own finding
+        key = (f["check_id"], f["field"], f["message"], f.get("column"))
         if key not in seen:
             seen.add(key)
             out.append(f)

@@ -23,6 +23,7 @@ from mlpilot.agent.glossary import gloss
 from mlpilot.agent.understanding import column_mentions, normalise
 from mlpilot.engine.config import REGRESSION_METRICS
 from mlpilot.engine.data import DataProfile
+from mlpilot.knowledge.dictionary import dictionary
 from mlpilot.knowledge.word_vectors import word_vectors
 
 ColumnFacts = ev.ColumnFacts
@@ -55,6 +56,7 @@ class Candidate:
     score: float = 0.0
     evidence: list[str] = field(default_factory=list)
     named: bool = False  # the request writes its whole name
+    named_points: float = 0.0  # the points its name earned where the request writes it
     from_request: float = 0.0  # the points that the request earned it, priors left out
 
     def add(self, points: float, why: str, prior: bool = False) -> None:
@@ -120,6 +122,7 @@ def choose_target(text: str, facts: list[ColumnFacts], *, metric: str | None = N
     excluded = _mentions(text, norm, names, candidates)
     for f in facts:
         _by_name_and_values(norm, f, names, candidates[f.name], excluded)
+    _longer_names(norm, names, candidates)
     _by_shape(normalise(text), norm, facts, candidates, metric, task_hint)
     for f in facts:
         if not f.usable:
@@ -148,6 +151,8 @@ def choose_target(text: str, facts: list[ColumnFacts], *, metric: str | None = N
         meant = _by_meaning(norm, facts, candidates)
         ranked = ranking()
     choice = _decide(ranked, excluded, position)
+    if choice.target is None and _by_synonyms(norm, facts, candidates):
+        choice = _decide(ranking(), excluded, position)
     if not meant:
         note = (" (without word vectors: meaning not compared, install the 'wordllama' "
                 "package)")
@@ -176,10 +181,12 @@ def _mentions(text: str, norm: str, names: list[str], candidates: dict[str, Cand
                 excluded.setdefault(m.column, m.evidence)
             else:
                 asked.add(m.column)
-                candidates[m.column].named = True
-                candidates[m.column].add(2.0 if m.role == "target" else 1.0, m.evidence)
+                named = candidates[m.column]
+                points = (2.0 if m.role == "target" else 1.0) + (0.6 if m.quoted else 0.0)
+                named.named, named.named_points = True, max(named.named_points, points)
+                named.add(2.0 if m.role == "target" else 1.0, m.evidence)
                 if m.quoted:
-                    candidates[m.column].add(0.6, "the request writes its exact name, quoted")
+                    named.add(0.6, "the request writes its exact name, quoted")
     # a column both asked for and named as an input elsewhere stays a candidate; one asked
     # to be dropped never is
     return {c: why for c, why in excluded.items() if c not in asked or c in dropped}
@@ -204,6 +211,30 @@ def _by_name_and_values(norm: str, f: ColumnFacts, names: list[str], cand: Candi
         cand.add(min(1.5, 0.6 * len(values)), f"the request writes its values {shown}")
 
 
+def _longer_names(norm: str, names: list[str], candidates: dict[str, Candidate]) -> None:
+    """A column the request names in full, clipped words and all, takes the part of a
+    shorter column whose name is inside it: "predict gdp per capita" asks for gdpPercap,
+    not gdp, though only "gdp" is a column written as is."""
+    for name in names:
+        short = candidates[name]
+        tokens = set(ev.informative_tokens(name))
+        if not short.named or not tokens:
+            continue
+        for other in names:
+            longer = candidates[other]
+            own = ev.informative_tokens(other)
+            if other == name or longer.named or len(own) <= len(tokens) \
+                    or not tokens <= set(own):
+                continue
+            _, found = ev.name_in_part(norm, other, names)
+            if set(found) != set(own):
+                continue
+            points = short.named_points
+            why = f"the request writes all of its name, {', '.join(map(repr, found))}"
+            longer.add(points, why + f", which holds {name!r}")
+            short.add(-points, f"its name is part of {other!r}, which the request writes whole")
+
+
 def _after_input_cue(norm: str, found: list[str]) -> bool:
     """Whether every word found is written after an input cue ("given its bill", "根据 …")
     with no task verb in between."""
@@ -226,7 +257,7 @@ def _by_meaning(norm: str, facts: list[ColumnFacts], candidates: dict[str, Candi
     if vectors is None:
         return False
     names = [f.name for f in facts]
-    phrases = ev.meaning_phrases(norm)
+    phrases = ev.meaning_phrases(norm, names)
     similarity, typical = ev.meaning_similarity(vectors, phrases, names)
     for name, s in zip(names, similarity, strict=True):
         # what counts is how far the column stands out from the typical column; static
@@ -238,6 +269,46 @@ def _by_meaning(norm: str, facts: list[ColumnFacts], candidates: dict[str, Candi
             candidates[name].add(points, "the request's words mean its name "
                                          f"(similarity {s:.2f}, typical {typical:.2f})")
     return True
+
+
+#: Points for a name word the request writes as a dictionary synonym ("gratuity" for tip):
+#: as much as a clipped word, less than the word itself.
+SYNONYM_POINTS = 0.6
+
+
+def _by_synonyms(norm: str, facts: list[ColumnFacts], candidates: dict[str, Candidate]
+                 ) -> bool:
+    """Points for columns whose name words the request writes as synonyms, from the
+    dictionary's thesaurus; only asked when nothing else decided (it loads the dictionary).
+    False when nothing was added."""
+    words = dictionary()
+    if words is None:
+        return False
+    names = [f.name for f in facts]
+    skip = ev.file_words(norm) | ev.possessors(norm, names)
+    said = [w for w in ev.words(norm) if w not in ev.STOPWORDS and w not in skip and len(w) > 2]
+    objects = {next(iter(w for w in ev.words(norm[m.end():])[:4] if w not in ev.STOPWORDS), "")
+               for m in lex.CUES["target"].finditer(norm)}
+    added = False
+    for f in facts:
+        cand = candidates[f.name]
+        tokens = ev.informative_tokens(f.name)
+        if cand.named:
+            continue
+        for token in tokens:
+            if any(ev.same_word(token, w) for w in said):
+                continue  # written as is: the name evidence counted it
+            meant = next((w for w in said if any(ev.same_word(token, s)
+                                                 for s in words.synonyms(w))), None)
+            if meant:
+                # the object of a task verb ("estimate the gratuity") counts double
+                asked = meant in objects  # and a name of several words counts less
+                cand.add(round(SYNONYM_POINTS * (2 if asked else 1) / len(tokens) ** 0.5, 2),
+                         f"the request's '{meant}' is another word for '{token}' "
+                         f"(dictionary){', and it is what the request asks for' if asked else ''}")
+                added = True
+                break
+    return added
 
 
 def _by_shape(written: str, norm: str, facts: list[ColumnFacts],

@@ -47,6 +47,16 @@ class ColumnFacts:
         return self.kind != "numeric" or self.n_unique <= 20
 
     @property
+    def integer_codes(self) -> bool:
+        """Whole numbers with few enough values to be read (hours 0-23, grades 1-12): codes
+        that may be classes when the request asks for classes."""
+        try:
+            return self.kind == "numeric" and bool(self.values) and all(
+                float(v).is_integer() for v in self.values)
+        except ValueError:
+            return False
+
+    @property
     def quantity_like(self) -> bool:
         """Numbers with many distinct values: it could be a quantity to regress."""
         return self.kind == "numeric" and self.n_unique > 10
@@ -84,6 +94,86 @@ def informative_tokens(column: str) -> list[str]:
             and t not in lex.UNIT_TOKENS]
 
 
+#: English ordinals, which name numbered columns ("the third round" is round_3).
+_ORDINAL_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
+                  "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10}
+#: "the 3rd", "third", "第三": one ordinal; "the first two" counts a group, not a column.
+_ORDINAL_SAID = re.compile(
+    r"(?<![a-z0-9])(?:(\d+)(?:st|nd|rd|th)|(" + "|".join(_ORDINAL_WORDS) + r"))(?![a-z0-9])"
+    r"(?!\s+(?:two|three|four|five|\d))|第([一二三四五六七八九十\d]+)")
+#: A possessor: "each region's density", "地方 的 降水量". The entity a request is about,
+#: not the thing it asks for.
+_POSSESSOR = re.compile(r"([a-z][a-z0-9]*)['’]s\b|((?:[a-z][a-z0-9]*\s+)*[a-z][a-z0-9]*)\s*的")
+#: A clipped name word begins a request word at least this much longer ("elev" in
+#: "elevation", "pop" in "population"); shorter overhangs are other words ("rate"/"rated").
+_CLIP_OVERHANG = 3
+#: A clipped word counts this much of a word written whole.
+_CLIP_WEIGHT = 0.75
+
+
+def said_ordinals(norm: str) -> set[str]:
+    """The ordinals the request writes, as digits: "the third round", "the 2nd", "第二轮"."""
+    found = set()
+    for m in _ORDINAL_SAID.finditer(norm):
+        try:
+            found.add(str(int(m[1]) if m[1] else _ORDINAL_WORDS[m[2]] if m[2]
+                          else int(lex.number(m[3]))))
+        except (KeyError, ValueError):
+            continue
+    return found
+
+
+#: The words that describe the file, not a column: "the bike-rental file", "这份餐厅数据".
+_FILE_PHRASE = re.compile(
+    r"\b(?:the|this|that|these|my|our|your|a|an)\s+((?:[a-z0-9]+[\s-]+){1,3}?)"
+    r"(?:file|data\s*set|dataset|data|table|csv|spreadsheet|sheet|records|export)s?\b"
+    r"|(?:这份|这个|这张|该|此|本)([^，。？！,.?!]{1,16}?)(?:数据|表格|文件|表)")
+
+
+def file_words(norm: str) -> set[str]:
+    """Words that describe the data file ("on the bike-rental file", "用这份餐厅数据"):
+    what the data is about, not which of its columns to predict."""
+    return {w for m in _FILE_PHRASE.finditer(norm) for w in words(m[1] or m[2])}
+
+
+def possessors(norm: str, columns: list[str]) -> set[str]:
+    """Words that only say whose thing the request asks about: "each region's population
+    density" asks for the density, so "region" is not evidence for a region column. A
+    possessor counts as such only when the words after it name some column ("the 2nd
+    round's score" still names round_2 when no column is a score)."""
+    owners = set()
+    for m in _POSSESSOR.finditer(norm):
+        head = [w for w in words(norm[m.end():])[:4] if w not in STOPWORDS]
+        if any(same_word(t, w) or clips(t, w) for c in columns for t in informative_tokens(c)
+               for w in head):
+            owners.update(words(m[1] or m[2]))
+    return owners
+
+
+def clips(token: str, word: str) -> bool:
+    """Whether a name word is a clipped request word: "elev" of "elevation"."""
+    return len(token) >= 3 and word.startswith(token) and len(word) >= len(token) + _CLIP_OVERHANG
+
+
+def _spells_pair(token: str, said: list[str]) -> bool:
+    """Whether a run-together name word is the beginnings of two request words in a row
+    ("percap" is "per capita"; "windspd" is not "wind speed")."""
+    return len(token) >= 5 and any(_spelled(token, [a, b]) and b[:2] != a[:2]
+                                   for a, b in pairwise(said))
+
+
+def _token_weight(token: str, said: list[str], all_said: list[str], ordinals: set[str]
+                  ) -> float:
+    """How well the request writes one name word: 1 whole (or as an ordinal), less clipped."""
+    if token.isdigit():  # "the third round"; a number of two digits or more as written
+        return 1.0 if token in ordinals or (len(token) > 1 and token in said) else 0.0
+    if any(same_word(token, w) for w in said):
+        return 1.0
+    if any(clips(token, w) for w in said) or _spells_pair(token, all_said):
+        return _CLIP_WEIGHT
+    return 0.0
+
+
 def name_in_part(norm: str, column: str, columns: list[str]) -> tuple[float, list[str]]:
     """Points for the words of a column's name that the request writes, and which words.
 
@@ -91,17 +181,27 @@ def name_in_part(norm: str, column: str, columns: list[str]) -> tuple[float, lis
     names, "loan" in one of a loans table's), and a name counts by the square root of its
     length, so "hours a week" for hours-per-week scores near a whole name. At most 0.9,
     less than the whole name written, unless every word is there ("survive" is survived).
+    A name word may be clipped ("elev" for elevation, "percap" for per capita: it counts
+    less), or a number the request writes as an ordinal ("the third round" for round_3);
+    words that only say whose thing is meant ("each country's population") do not count.
     """
     tokens = informative_tokens(column)
-    if not tokens:
+    digits = [t for t in name_tokens(column) if t.isdigit()]
+    tokens += [t for t in digits if t not in tokens]
+    if not tokens or tokens == digits:
         return 0.0, []
-    said = [w for w in words(norm) if w not in STOPWORDS]
-    found = [t for t in tokens if any(same_word(t, w) for w in said)]
-    if not found:
-        return 0.0, []
-    shared = {t: sum(any(same_word(t, o) for o in informative_tokens(c)) for c in columns)
+    owners = possessors(norm, columns) | file_words(norm)
+    all_said = [w for w in words(norm) if w not in owners]
+    said = [w for w in all_said if w not in STOPWORDS]
+    ordinals = said_ordinals(norm) if digits else set()
+    weights = {t: _token_weight(t, said, all_said, ordinals) for t in tokens}
+    found = [t for t in tokens if weights[t] > 0]
+    if not found or all(t.isdigit() and len(t) == 1 for t in found):
+        return 0.0, []  # "the 2nd" alone names no column: round_2 needs its "round" too
+    shared = {t: sum(t in name_tokens(c) if t.isdigit() else
+                     any(same_word(t, o) for o in informative_tokens(c)) for c in columns)
               for t in found}
-    weight = sum(1 / max(1, shared[t]) for t in found)
+    weight = sum(weights[t] / max(1, shared[t]) for t in found)
     if weight == len(tokens):  # every word, each its own: the name in other forms
         return 1.0, found
     return round(min(0.9, 0.9 * weight / len(tokens) ** 0.5), 2), found
@@ -196,6 +296,10 @@ def value_matches(norm: str, facts: ColumnFacts) -> list[str]:
     found = []
     for value in facts.values:
         folded = value.lower()
+        if _CJK_VALUE.fullmatch(folded):  # Chinese has no spaces: the value as written
+            if folded in norm:
+                found.append(value)
+            continue
         tokens = [w for w in words(folded) if w not in STOPWORDS]
         letters = [t for t in tokens if t[0].isalpha()]
         if letters and all(any(same_word(t, w) for w in said) for t in letters) \
@@ -206,6 +310,8 @@ def value_matches(norm: str, facts: ColumnFacts) -> list[str]:
     return found
 
 
+#: A value in Chinese of two characters or more (one character says too little: 男, 是).
+_CJK_VALUE = re.compile(r"[\u4e00-\u9fff]{2,}")
 _ORDINAL = re.compile(r"\b(\d+)(?:st|nd|rd|th)\b|第([一二三四五六七八九十\d]+)")
 
 
@@ -272,9 +378,9 @@ def shape_fit(shape: str, facts: ColumnFacts) -> float:
             0.2 if facts.n_unique > 2 else 0.0))
     if shape == "binary":
         return 0.5 if facts.n_unique == 2 else (0.1 if facts.label_like else -1.0)
-    if shape == "classes":  # a choice of several
+    if shape == "classes":  # a choice of several; integer codes may be classes too
         return 0.4 if facts.label_like and facts.n_unique > 2 else (
-            0.2 if facts.label_like else -0.6)
+            0.2 if facts.label_like else 0.1 if facts.integer_codes else -0.6)
     return 0.0
 
 
@@ -285,16 +391,19 @@ _JOB_WORDS = [*_TIMES_AND_METRICS, lex.GOAL_NUMBER, re.compile(lex.INTENT),
               re.compile(lex.TARGET_CUES), re.compile(lex.FEATURE_CUES), re.compile(lex.DROP_CUES)]
 
 
-def meaning_phrases(norm: str) -> list[str]:
+def meaning_phrases(norm: str, columns: list[str] = ()) -> list[str]:
     """The content words and word pairs of a request, job words (metrics, times, "predict")
-    removed, for comparing with column names by meaning."""
+    and words that only describe the file or say whose thing is meant removed, for
+    comparing with column names by meaning."""
     # inputs and drops are not what the request asks for: "from age and employment years"
     norm = re.sub(f"(?:{lex.FEATURE_CUES}|{lex.DROP_CUES})[^,;.!?，。；！？]*", " | ", norm)
     for pattern in _JOB_WORDS:
         norm = pattern.sub(" | ", norm)
     phrases: list[str] = []
+    about_file = file_words(norm) | possessors(norm, list(columns))
     for part in re.split(r"[|,;.!?，。；！？、]", norm):
-        content = [w for w in re.findall(r"[a-z]+", part) if w not in STOPWORDS and len(w) > 1]
+        content = [w for w in re.findall(r"[a-z]+", part)
+                   if w not in STOPWORDS and len(w) > 1 and w not in about_file]
         phrases += content + [f"{a} {b}" for a, b in pairwise(content)]
         # Chinese has no spaces: its words are among the runs' two- and three-character pieces
         for run in re.findall(r"[\u4e00-\u9fff]+", part):

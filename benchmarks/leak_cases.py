@@ -160,7 +160,29 @@ def injected_cases(seed: int = 0) -> Iterator[Case]:
     yield Case("iris+specimen code", codes, target, task, {"specimen_code"}, "injected")
 
 
+def corpus_table_cases() -> Iterator[Case]:
+    """Tables of the understanding corpus's later parts (public_data.py: WDBC as a clinic's
+    export, plotly's sample tables), with the leaks and identifiers they were built with."""
+    import public_data  # this folder's
+
+    for file, target, task, expected in [
+        ("tumours.csv", "malignant", "binary", {"case_no", "surgery_scheduled"}),
+        ("wine_lab.csv", "class", "multiclass", {"bottle_code"}),
+        ("tips.csv", "tip", "regression", {"check_id", "bill_with_tip"}),
+        ("tips.csv", "total_bill", "regression", {"check_id", "bill_with_tip"}),
+        ("tips.csv", "smoker", "binary", {"check_id"}),
+        ("gapminder.csv", "gdpPercap", "regression", {"gdp"}),
+        ("gapminder.csv", "lifeExp", "regression", set()),
+        ("carshare.csv", "car_hours", "regression", set()),
+        ("experiment.csv", "group", "binary", set()),
+    ]:
+        yield Case(f"{file.removesuffix('.csv')}:{target}", public_data.frame(file), target,
+                   task, expected, "public")
+
+
 def all_cases(seed: int = 0) -> Iterator[Case]:
-    """Every case: the shared data sets, then the public ones clean and injected."""
+    """Every case: the shared data sets, the public ones clean and injected, and the
+    corpus's later tables."""
     yield from shared_cases()
     yield from injected_cases(seed)
+    yield from corpus_table_cases()

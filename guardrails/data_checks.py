@@ -155,6 +155,22 @@ def _id_flag(column: str, evidence: str, fraction: float, action: str) -> Flag:
                 "signal that generalises to new rows")
 
 
+#: Whole numbers whose largest is this many times their smallest (all positive) span
+#: orders of magnitude: populations and totals do, identifiers rarely do.
+MAGNITUDE_SPAN = 1000.0
+#: ... unless they fill their range this densely: shuffled row numbers 1..N.
+DENSE_RANGE = 0.5
+
+
+def _spans_magnitudes(values: pd.Series) -> bool:
+    """Whether whole numbers look like a quantity: positive, spread over three orders of
+    magnitude or more, and sparse in their range (row numbers fill theirs)."""
+    low, high = float(values.min()), float(values.max())
+    if low <= 0 or high / low < MAGNITUDE_SPAN:
+        return False
+    return values.nunique() / (high - low + 1) < DENSE_RANGE
+
+
 def find_id_like_columns(df: pd.DataFrame, target: str) -> list[Flag]:
     """Columns that identify rows rather than describe them.
 
@@ -164,7 +180,8 @@ def find_id_like_columns(df: pd.DataFrame, target: str) -> list[Flag]:
     column whose name says identifier (`identifier_word`: id, case_no, claim_number, 编号,
     ...) needs less: a unique fraction of 0.5 (0.8 for a code or key), because a case that
     comes back repeats its number.
-    Never flags booleans, datetimes, decimal measurements (floats with fractions, or
+    Never flags booleans, datetimes, whole numbers over three orders of magnitude that do
+    not fill their range (populations, totals: `_spans_magnitudes`), decimal measurements (floats with fractions, or
     such numbers written as text), date strings or free text (median > 6 words or 60
     chars). Uniqueness is over the non-missing values of the full frame; columns with fewer
     than MIN_VALUES of them, or mostly missing, are skipped.
@@ -188,6 +205,8 @@ def find_id_like_columns(df: pd.DataFrame, target: str) -> list[Flag]:
                 continue  # a continuous measurement, however unique
             monotonic = values.is_monotonic_increasing or values.is_monotonic_decreasing
             near_unique = fraction >= MONOTONIC_UNIQUE_FRACTION
+            if not monotonic and _spans_magnitudes(values):
+                continue  # a count (a population, a total in cents): a quantity
             if fraction >= ID_UNIQUE_FRACTION or (monotonic and near_unique):
                 order = " and follows the row order" if monotonic else ""
                 flags.append(_id_flag(column, f"integer column {column!r} is unique per row"

@@ -145,7 +145,10 @@ def find_target_identities(df: pd.DataFrame, target: str, task_type: str, *, see
     zeros, in logs). A form holds when at least 99% of its rows agree with it within 0.1% of the
     target's standard deviation, or the data's recorded precision when that is coarser
     (never more than 1%). Single columns are tried before pairs, then a linear combination
-    of 3 to 6 of the remaining columns (one fit on all of them); a column is reported once. Each column of an identity gets a "drop" flag whose evidence is the identity.
+    of 3 to 6 of the remaining columns (one fit on all of them); a column is reported once.
+    Each column of an identity gets a flag whose evidence is the identity: "drop", except
+    the weaker column of a pair, which stays ("advise") when it does not predict the target
+    by itself (`_kept_of_pair`).
     """
     if task_type != "regression" or target not in df.columns:
         return []
@@ -193,7 +196,7 @@ def find_target_identities(df: pd.DataFrame, target: str, task_type: str, *, see
             share, coef, rows, tol = checked
             taken.update(cols)
             flags += _identity_flags(target, cols, _formula(cols, coef, log, y.std()), share,
-                                     rows, tol)
+                                     rows, tol, keep=_kept_of_pair(x, y, idx, cols))
     free = [k for k, name in enumerate(names) if name not in taken]
     parts = _parts(x[:, free], y)
     if parts:
@@ -237,14 +240,46 @@ def _most_related(x: np.ndarray, y: np.ndarray, index: list[int]) -> tuple[np.nd
     return x[:, keep], [index[k] for k in keep]
 
 
+#: A pair member kept after its partner is dropped must explain less than this much of
+#: the target alone (rank correlation squared): more, and it is a leak by itself.
+KEEP_BELOW_R2 = 0.8
+
+
+def _kept_of_pair(x: np.ndarray, y: np.ndarray, idx: tuple[int, ...], cols: list[str]
+                  ) -> str | None:
+    """The column of a two-column identity that may stay once the other is dropped.
+
+    One drop breaks the identity. The column that goes is the one most related to the
+    target (the bill with the tip added, when the bill is the target; total GDP, when GDP
+    per head is); its partner (the tip, the population) is an honest feature unless it
+    predicts the target well by itself. None for single columns and totals of parts."""
+    if len(idx) != 2:
+        return None
+    ranks_y = pd.Series(y).rank().to_numpy()
+    strength = []
+    for k in idx:
+        ok = np.isfinite(x[:, k])
+        r = np.corrcoef(pd.Series(x[ok, k]).rank().to_numpy(), ranks_y[ok])[0, 1]
+        strength.append(0.0 if not np.isfinite(r) else r * r)
+    weaker = int(np.argmin(strength))
+    return cols[weaker] if strength[weaker] < KEEP_BELOW_R2 else None
+
+
 def _identity_flags(target: str, cols: list[str], formula: str, share: float, rows: int,
-                    tol: float) -> list[Flag]:
+                    tol: float, keep: str | None = None) -> list[Flag]:
     said = (f"{target!r} = {formula} on {share * 100:.3g}% of {rows} sampled rows (within "
             f"{tol:.3g}): the target is computed from {'these columns' if len(cols) > 1 else 'it'}"
             f", or {'they' if len(cols) > 1 else 'it'} from the target")
     flags = []
     for column in cols:
         others = " and ".join(repr(c) for c in cols if c != column)
+        if column == keep:
+            flags.append(Flag(
+                kind="leakage", column=column, evidence=said, score=round(share, 4),
+                action="advise", suggestion=f"keep column {column!r}: without {others} "
+                f"(dropped) it no longer gives {target!r} away; drop it too if it is known "
+                f"only after the outcome"))
+            continue
         hint = (f"drop column {column!r}: with {others} it gives {target!r} away by "
                 f"arithmetic (drop_columns); if it is known before the outcome, keep it and "
                 f"drop the others" if others else f"drop column {column!r}: it gives "

@@ -44,9 +44,32 @@ def test_a_target_that_is_arithmetic_of_two_columns_is_a_leak(make, form):
     pair = {c for c in df.columns if c in form}
     assert {f.column for f in flags} == pair
     for flag in flags:
-        assert (flag.kind, flag.action) == ("leakage", "drop")
+        assert flag.kind == "leakage" and flag.action in ("drop", "advise")
         assert form in flag.evidence and "100% of" in flag.evidence
-        assert "drop_columns" in flag.suggestion or "drop column" in flag.suggestion
+        assert "drop column" in flag.suggestion or "keep" in flag.suggestion
+    # one drop breaks the identity: the column most related to the target goes
+    dropped = [f.column for f in flags if f.action == "drop"]
+    strength = {c: abs(df[c].rank().corr(df.invoice_total.rank())) for c in pair}
+    assert dropped and max(pair, key=strength.get) in dropped
+
+
+def test_a_pair_identity_drops_the_column_that_carries_the_target_and_keeps_the_other():
+    """A bill with the tip added, when the bill is the target: the bill-with-tip goes, the
+    tip (an honest, weaker feature) stays, with advice; a ratio keeps its denominator."""
+    rng = np.random.default_rng(5)
+    n = 600
+    bill = rng.gamma(4, 5, n).round(2)
+    tip = (bill * rng.uniform(0.05, 0.25, n) + rng.normal(0, 1, n)).clip(1).round(2)
+    df = pd.DataFrame({"bill": bill, "tip": tip, "party": rng.integers(1, 7, n),
+                       "bill_with_tip": (bill + tip).round(2)})
+    actions = {f.column: f.action for f in find_target_identities(df, "bill", "regression")}
+    assert actions == {"bill_with_tip": "drop", "tip": "advise"}
+    people = rng.lognormal(14, 1.5, n).round()
+    per_head = rng.lognormal(8, 1, n).round(2)
+    df = pd.DataFrame({"per_head": per_head, "people": people, "year": rng.integers(1950, 2010, n),
+                       "total": (people * per_head).round()})
+    actions = {f.column: f.action for f in find_target_identities(df, "per_head", "regression")}
+    assert actions == {"total": "drop", "people": "advise"}
 
 
 def test_a_scaled_copy_and_a_near_exact_identity_with_a_few_bad_rows_are_leaks():
@@ -198,3 +221,17 @@ def test_a_total_of_several_parts_is_a_leak():
                                          "winter_sales"}
     assert ("'spring_sales' + 'summer_sales' + 'autumn_sales' + 'winter_sales' on 100% of"
             in flags[0].evidence)
+
+
+def test_a_count_unique_per_row_that_spans_magnitudes_is_a_quantity_not_an_id():
+    """Populations and totals are whole numbers, unique per row, over several orders of
+    magnitude: quantities. Shuffled row numbers and fixed-width codes stay identifiers."""
+    rng = np.random.default_rng(8)
+    n = 800
+    df = pd.DataFrame({
+        "population": rng.lognormal(14, 2, n).round(),
+        "row_number": rng.permutation(n) + 1,
+        "ticket": rng.choice(np.arange(100_000, 999_999), n, replace=False),
+        "y": rng.normal(size=n)})
+    flagged = {f.column for f in find_id_like_columns(df, "y")}
+    assert flagged == {"row_number", "ticket"}
