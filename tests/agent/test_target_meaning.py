@@ -151,3 +151,22 @@ def test_dictionary_reads_words_the_glossary_lacks():
     assert "elevation" in words.english("海拔")
     assert words.english("对照组") == "control group"
     assert words.segment("预测气象站的海拔") == ["预测", "气象站", "的", "海拔"]
+
+
+@needs_dictionary
+def test_the_parsed_dictionary_is_cached_as_json_and_a_broken_cache_is_rebuilt(
+        tmp_path, monkeypatch):
+    from mlpilot.knowledge import dictionary as module
+
+    monkeypatch.setenv("MLPILOT_CACHE_DIR", str(tmp_path))
+    module.dictionary.cache_clear()
+    try:
+        assert module.dictionary().english("风速") == "wind speed"
+        [cached] = tmp_path.glob("cedict-*.json")
+        cached.write_text("{not json", encoding="utf-8")
+        module.dictionary.cache_clear()
+        assert module.dictionary().english("风速") == "wind speed"
+        assert cached.read_text(encoding="utf-8").startswith("{")
+        assert "风速" in cached.read_text(encoding="utf-8")
+    finally:
+        module.dictionary.cache_clear()
