@@ -147,8 +147,8 @@ def find_target_identities(df: pd.DataFrame, target: str, task_type: str, *, see
     (never more than 1%). Single columns are tried before pairs, then a linear combination
     of 3 to 6 of the remaining columns (one fit on all of them); a column is reported once.
     Each column of an identity gets a flag whose evidence is the identity: "drop", except
-    the weaker column of a pair, which stays ("advise") when it does not predict the target
-    by itself (`_kept_of_pair`).
+    the column subtracted or divided by in a difference or ratio of two, which stays
+    ("advise") when it does not predict the target by itself (`_kept_of_pair`).
     """
     if task_type != "regression" or target not in df.columns:
         return []
@@ -196,7 +196,7 @@ def find_target_identities(df: pd.DataFrame, target: str, task_type: str, *, see
             share, coef, rows, tol = checked
             taken.update(cols)
             flags += _identity_flags(target, cols, _formula(cols, coef, log, y.std()), share,
-                                     rows, tol, keep=_kept_of_pair(x, y, idx, cols))
+                                     rows, tol, keep=_kept_of_pair(x, y, idx, cols, coef))
     free = [k for k, name in enumerate(names) if name not in taken]
     parts = _parts(x[:, free], y)
     if parts:
@@ -245,24 +245,25 @@ def _most_related(x: np.ndarray, y: np.ndarray, index: list[int]) -> tuple[np.nd
 KEEP_BELOW_R2 = 0.8
 
 
-def _kept_of_pair(x: np.ndarray, y: np.ndarray, idx: tuple[int, ...], cols: list[str]
-                  ) -> str | None:
+def _kept_of_pair(x: np.ndarray, y: np.ndarray, idx: tuple[int, ...], cols: list[str],
+                  coef: np.ndarray) -> str | None:
     """The column of a two-column identity that may stay once the other is dropped.
 
-    One drop breaks the identity. The column that goes is the one most related to the
-    target (the bill with the tip added, when the bill is the target; total GDP, when GDP
-    per head is); its partner (the tip, the population) is an honest feature unless it
-    predicts the target well by itself. None for single columns and totals of parts."""
+    In a difference or a ratio (y = a - b, y = a / b) the column the target is taken from
+    (a: the bill with the tip added, total GDP) is built from the target; the one taken
+    away or divided by (b: the tip, the population) is a quantity of its own, and one drop
+    breaks the identity. In a sum or a product both are parts of the target and both go.
+    The kept column must not predict the target well by itself either. None: drop both."""
     if len(idx) != 2:
         return None
-    ranks_y = pd.Series(y).rank().to_numpy()
-    strength = []
-    for k in idx:
-        ok = np.isfinite(x[:, k])
-        r = np.corrcoef(pd.Series(x[ok, k]).rank().to_numpy(), ranks_y[ok])[0, 1]
-        strength.append(0.0 if not np.isfinite(r) else r * r)
-    weaker = int(np.argmin(strength))
-    return cols[weaker] if strength[weaker] < KEEP_BELOW_R2 else None
+    weights = coef[:-1]  # coefficients of a linear form, powers of a multiplicative one
+    if (weights[0] > 0) == (weights[1] > 0):
+        return None
+    kept = int(np.argmin(weights))
+    ok = np.isfinite(x[:, idx[kept]])
+    ranks = pd.Series(x[ok, idx[kept]]).rank().to_numpy()
+    r = np.corrcoef(ranks, pd.Series(y[ok]).rank().to_numpy())[0, 1]
+    return cols[kept] if np.isfinite(r) and r * r < KEEP_BELOW_R2 else None
 
 
 def _identity_flags(target: str, cols: list[str], formula: str, share: float, rows: int,

@@ -44,6 +44,9 @@ class Meaning:
     context: tuple[str, ...] = ()
     zh: tuple[str, ...] = ()
     context_zh: tuple[str, ...] = ()
+    #: A plan is made after the outcome too (a surgery scheduled once the tumour is found
+    #: malignant): "planned" / "scheduled" do not rule such a meaning out, "prior" does.
+    plans_follow: bool = False
 
 
 _CALLS = ("contact", "contacts", "call", "calls", "calling", "campaign", "dial", "dialed",
@@ -53,6 +56,11 @@ _EVENTS = ("churn", "cancel", "cancellation", "termination", "closed", "close", 
            "discharge", "payoff", "default", "exit", "resignation")
 _EVENTS_ZH = ("出院", "死亡", "流失", "注销", "解约", "结清", "违约", "离职", "取消", "关闭",
               "终止", "退保")
+
+#: Words of a table about a diagnosis (in the target's or another column's name).
+_DIAGNOSES = ("diagnosis", "diagnosed", "malignant", "benign", "cancer", "cancerous", "tumour",
+              "tumor", "disease", "diseased", "positive", "pathology", "carcinoma", "lesion")
+_DIAGNOSES_ZH = ("诊断", "恶性", "良性", "肿瘤", "癌", "病变", "阳性", "确诊", "病理")
 
 LEXICON: tuple[Meaning, ...] = (
     Meaning("contact duration", (("call", "duration"), ("call", "length"), ("talk", "time"),
@@ -100,6 +108,14 @@ LEXICON: tuple[Meaning, ...] = (
                                 ("vital", "status")),
             "whether someone is alive is known only after the outcome",
             zh=("存活", "生存状态", "死亡", "病故", "去世", "身故")),
+    Meaning("treatment chosen from the diagnosis",
+            (("surgery",), ("surgical",), ("operation",), ("treatment",), ("treated",),
+             ("therapy",), ("chemotherapy",), ("chemo",), ("radiotherapy",), ("radiation",),
+             ("prescribed",), ("prescription",), ("medication",)),
+            "a treatment (surgery, therapy, a prescription) is chosen once the diagnosis is "
+            "known, so in a table about a diagnosis it follows the outcome",
+            context=_DIAGNOSES, zh=("手术", "治疗", "化疗", "放疗", "用药", "处方"),
+            context_zh=_DIAGNOSES_ZH, plans_follow=True),
     Meaning("repayment outcome", (("recoveries",), ("recovery",), ("charged", "off"),
                                   ("charge", "off"), ("chargeoff",), ("written", "off"),
                                   ("write", "off"), ("writeoff",), ("settlement",),
@@ -116,6 +132,10 @@ BEFORE = frozenset({"prev", "previous", "prior", "past", "before", "pre", "histo
 BEFORE_ZH = ("既往", "之前", "以前", "此前", "历史", "上次", "上一次", "前次", "预计", "预期",
              "计划", "预测", "预估", "估计", "术前", "治疗前", "入院", "基线")
 
+
+#: The "before" words that only say a thing is planned, which a plan made after the
+#: outcome says too.
+_PLANS = frozenset({"planned", "scheduled", "expected", "计划", "预计", "预期"})
 
 #: Lexicon words too general to stand for a meaning alone: embeddings never map onto them.
 _GENERAL = frozenset({"to", "until", "till", "at", "on", "of", "time", "date", "dt", "day",
@@ -144,14 +164,15 @@ def post_outcome_meaning(column: str, other_columns: list[str],
     `synonyms.similar_words`) reads a name word as the lexicon word it means.
     """
     name, tokens = str(column), name_words(column)
-    if BEFORE.intersection(tokens) or any(w in name for w in BEFORE_ZH):
-        return None
+    before = BEFORE.intersection(tokens) | {w for w in BEFORE_ZH if w in name}
     # The name as written first, then with words read as the lexicon words they mean.
     readings = [tokens] + [list(r) for r in islice(product(
         *[[t] + [w for w, _ in (synonyms or {}).get(t, [])] for t in tokens]), 1, 64)]
     others = [str(c) for c in other_columns if c != column]
     other_words = {t for c in others for t in name_words(c)}
     for meaning in LEXICON:
+        if before - (_PLANS if meaning.plans_follow else frozenset()):
+            continue
         if any(_contains(r, p) for r in readings for p in meaning.phrases):
             context = meaning.context
             found = [w for w in context if w in other_words]

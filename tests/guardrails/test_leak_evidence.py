@@ -47,10 +47,11 @@ def test_a_target_that_is_arithmetic_of_two_columns_is_a_leak(make, form):
         assert flag.kind == "leakage" and flag.action in ("drop", "advise")
         assert form in flag.evidence and "100% of" in flag.evidence
         assert "drop column" in flag.suggestion or "keep" in flag.suggestion
-    # one drop breaks the identity: the column most related to the target goes
-    dropped = [f.column for f in flags if f.action == "drop"]
-    strength = {c: abs(df[c].rank().corr(df.invoice_total.rank())) for c in pair}
-    assert dropped and max(pair, key=strength.get) in dropped
+    # in a difference, one drop breaks the identity: the column the target is taken from
+    # goes; in a sum or product both parts go
+    actions = {f.column: f.action for f in flags}
+    expected_kept = {"'paid_so_far' - 'balance_left'": "balance_left"}.get(form)
+    assert {c for c, a in actions.items() if a == "advise"} == ({expected_kept} - {None})
 
 
 def test_a_pair_identity_drops_the_column_that_carries_the_target_and_keeps_the_other():
@@ -152,6 +153,19 @@ def test_post_outcome_names_in_english_and_chinese(column):
                                     "月收入", "previous_reimbursements", "discharge_rate_m3s"])
 def test_pre_outcome_names_in_english_and_chinese_do_not_match(column):
     assert post_outcome_meaning(column, [column, "年龄", "age"]) is None
+
+
+@pytest.mark.parametrize(("column", "diagnosis", "unrelated"), [
+    ("surgery_planned", "diagnosis", "converted"), ("chemotherapy_given", "malignant", "clicks"),
+    ("treatmentType", "tumor_size", "revenue"), ("手术安排", "是否恶性", "点击数"),
+    ("化疗方案", "病理分级", "转化率")])
+def test_a_treatment_decided_from_the_diagnosis_comes_after_it(column, diagnosis, unrelated):
+    """In a table whose target or columns are about a diagnosis, the treatment (even a
+    planned one) is chosen from the diagnosis; in an A/B test's table a treatment arm is
+    known before the outcome, and a prior treatment is history."""
+    assert post_outcome_meaning(column, [column, "radius", diagnosis]) is not None
+    assert post_outcome_meaning(column, [column, "age", unrelated]) is None
+    assert post_outcome_meaning("prior_surgery", ["prior_surgery", "diagnosis"]) is None
 
 
 def test_a_chinese_call_duration_needs_a_table_of_calls():
