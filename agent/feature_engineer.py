@@ -22,6 +22,7 @@ template applies. Without bubblewrap the node records that it skipped, and why.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -88,15 +89,14 @@ def engineer_features(state: JobState, runtime: Runtime[JobContext]
     except FeatureError as err:
         return _skip(f"the sandboxed run failed: {err}", spent=time.monotonic() - started,
                      state=state)
-    verdicts, train_index = outcome
     decisions = [decision(STAGE, f"{'keep' if v.kept else 'reject'} transform {v.step.name!r}",
-                          v.reason) for v in verdicts]
-    kept = [v for v in verdicts if v.kept]
+                          v.reason) for v in outcome.verdicts]
+    kept = outcome.kept
     update: dict[str, Any] = {"decisions": decisions}
     if kept:
         try:
-            update["features"] = materialise(state, ctx, df, request, task, kept, train_index,
-                                             columns, how)
+            update["features"] = materialise(state, ctx, df, request, kept,
+                                             outcome.train_index, how)
         except FeatureError as err:
             decisions.append(decision(STAGE, "trained without feature transforms",
                                       f"fitting the kept transforms failed: {err}"))
@@ -116,11 +116,28 @@ def feature_columns(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig) ->
     return [c for c in df.columns if c not in drop]
 
 
+@dataclass
+class Selection:
+    """What `select` found: a verdict per step, the engine's training rows (what kept
+    transforms are fitted on), and the quick trees' mean CV score without any transform
+    and with the kept ones together (None when nothing was scored)."""
+
+    verdicts: list[Verdict]
+    train_index: pd.Index
+    base_score: float | None = None
+    kept_score: float | None = None
+
+    @property
+    def kept(self) -> list[Verdict]:
+        """The verdicts of the transforms kept."""
+        return [v for v in self.verdicts if v.kept]
+
+
 def select(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig,
            steps: list[FeatureStep], columns: list[str], *, seed: int, deadline: float
-           ) -> tuple[list[Verdict], pd.Index]:
-    """Check every step; (verdicts, the engine's training rows). Raises `FeatureError`
-    when the sandbox run itself fails."""
+           ) -> Selection:
+    """Check every step of `df` (the job's data, target included); raises `FeatureError`
+    when the sandboxed run itself fails."""
     from mlpilot.agent.feature_checks import (
         CV_ROWS,
         FoldScorer,
@@ -140,10 +157,10 @@ def select(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig,
     for v in verdicts:
         v.reason = target_problem(v.step.source, task.target) or ""
     runnable = [v for v in verdicts if not v.reason]
-    train_index = prepare_data(df, task, config).train_index
+    selection = Selection(verdicts, prepare_data(df, task, config).train_index)
     if not runnable:
-        return verdicts, train_index
-    rows = df.loc[train_index]
+        return selection
+    rows = df.loc[selection.train_index]
     rows = rows[rows[task.target].notna()]
     if len(rows) > CV_ROWS:
         rows = rows.sample(CV_ROWS, random_state=seed)
@@ -160,7 +177,9 @@ def select(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig,
     base_rows = rows[[c for c in rows.columns if c in columns or c == task.target]]
     scorer = FoldScorer(base_rows, folds, task, config)
     base = scorer.scores()
+    selection.base_score = float(np.nanmean(base))
     added: dict[int, dict[int, pd.DataFrame]] = {}
+    scores: dict[int, np.ndarray] = {}
     for i, v in enumerate(runnable):
         if i in errors:
             v.reason = f"it failed in the sandbox: {errors[i]}"
@@ -173,7 +192,7 @@ def select(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig,
             v.reason = "not scored: the feature budget share was spent"
             continue
         added[i] = _by_fold(tables[i], len(rows))
-        with_it = scorer.scores(added[i])
+        with_it = scores[i] = scorer.scores(added[i])
         v.gain, v.error = scorer.gain(base, with_it)
         v.score_with = float(np.nanmean(with_it))
         v.kept = beyond_noise(v.gain, v.error)
@@ -182,19 +201,21 @@ def select(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig,
                     f"{v.gain:+.4f} ± {v.error:.4f}, " + ("beyond noise" if v.kept
                                                          else "within noise"))
     kept = sorted((i for i, v in enumerate(runnable) if v.kept), key=lambda i: -runnable[i].gain)
-    if len(kept) > 1:
-        _forward_select(scorer, runnable, kept, added, deadline)
-    return verdicts, train_index
+    if kept:
+        final = _forward_select(scorer, runnable, kept, added, scores[kept[0]], deadline)
+        selection.kept_score = float(np.nanmean(final))
+    return selection
 
 
 def _forward_select(scorer: FoldScorer, runnable: list[Verdict], kept: list[int],
-                    added: dict[int, dict[int, pd.DataFrame]], deadline: float) -> None:
+                    added: dict[int, dict[int, pd.DataFrame]], current: np.ndarray,
+                    deadline: float) -> np.ndarray:
     """Transforms that pass alone are added best first, each kept only when it raises the
-    score of those before it beyond noise (a weak one must not ride on a strong one)."""
+    score of those before it beyond noise (a weak one must not ride on a strong one).
+    Returns the fold scores of those kept together."""
     from mlpilot.agent.feature_checks import FOLDS, beyond_noise
 
     chosen = [kept[0]]
-    current = scorer.scores(added[kept[0]])
     for i in kept[1:]:
         if time.monotonic() > deadline:
             runnable[i].kept = False
@@ -212,6 +233,7 @@ def _forward_select(scorer: FoldScorer, runnable: list[Verdict], kept: list[int]
             runnable[i].kept = False
             runnable[i].reason += (f"; over {', '.join(repr(runnable[j].step.name) for j in chosen)}"
                                    f" it adds {gain:+.4f} ± {error:.4f}: within noise, not kept")
+    return current
 
 
 def _by_fold(table: pd.DataFrame, n_rows: int) -> dict[int, pd.DataFrame]:
@@ -227,8 +249,7 @@ def _by_fold(table: pd.DataFrame, n_rows: int) -> dict[int, pd.DataFrame]:
 
 
 def materialise(state: JobState, ctx: JobContext, df: pd.DataFrame, request: TaskRequest,
-                task: TaskSpec, kept: list[Verdict], train_index: pd.Index,
-                columns: list[str], how: str) -> dict[str, Any]:
+                kept: list[Verdict], train_index: pd.Index, how: str) -> dict[str, Any]:
     """Fit the kept steps on the engine's training rows, apply them to every row of the
     job's data (and its test file), and save both under the job's `features/` folder."""
     from mlpilot.engine.features import FeaturePipeline

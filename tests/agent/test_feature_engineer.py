@@ -129,13 +129,14 @@ def test_leaky_and_transductive_transforms_are_rejected_and_a_real_signal_is_kep
     config = expert_config(task, profile_table(df, "label"))
     steps = [FeatureStep(name, code, reads=["x", "z"], origin="llm")
              for name, code in (("leaky", LEAKY), ("transductive", TRANSDUCTIVE), ("good", GOOD))]
-    verdicts, train_index = select(df, task, config, steps, feature_columns(df, task, config),
-                                   seed=0, deadline=float("inf"))
-    leaky, transductive, good = verdicts
+    selection = select(df, task, config, steps, feature_columns(df, task, config), seed=0,
+                       deadline=float("inf"))
+    leaky, transductive, good = selection.verdicts
     assert not leaky.kept and "reads the target column 'label'" in leaky.reason
     assert not transductive.kept and "changes with the other rows" in transductive.reason
     assert good.kept, good.reason
-    assert len(train_index) < len(df)  # the checks saw training rows only
+    assert selection.kept_score > selection.base_score
+    assert len(selection.train_index) < len(df)  # the checks saw training rows only
     runs = list(audit.records(audit.default_audit_path()))
     assert len(runs) == 1 and runs[0]["purpose"] == "feature candidates"  # one sandbox run
 
