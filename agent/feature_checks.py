@@ -267,3 +267,12 @@ class FoldScorer:
 def beyond_noise(gain: float, error: float) -> bool:
     """Whether a mean gain is real: above `NOISE_Z` standard errors and `MIN_GAIN`."""
     return bool(np.isfinite(gain) and gain > max(NOISE_Z * error, MIN_GAIN))
+
+
+def verdict_words(gain: float, error: float) -> str:
+    """Why a gain is kept or not, in words."""
+    if beyond_noise(gain, error):
+        return "beyond noise"
+    if np.isfinite(gain) and gain > NOISE_Z * error:
+        return f"below the smallest gain kept ({MIN_GAIN:g})"
+    return "within noise"

@@ -80,7 +80,12 @@ def engineer_features(state: JobState, runtime: Runtime[JobContext]
     if ctx.chat_model is not None:
         from mlpilot.agent.llm_features import llm_transforms
 
-        steps, how = llm_transforms(task, profile, columns, ctx.chat_model)
+        try:
+            steps, how = llm_transforms(task, profile, columns, ctx.chat_model)
+        except Exception as err:  # noqa: BLE001 - an LLM outage costs the features, not the job
+            return _skip(f"the LLM could not write transforms: {str(err)[:300]}")
+        if not steps:
+            return _skip(how)
     ctx.emit(STAGE, f"trying {len(steps)} feature transform(s): "
                     + ", ".join(s.name for s in steps))
     try:
@@ -148,6 +153,7 @@ def select(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig,
         probe_problem,
         split_output,
         target_problem,
+        verdict_words,
     )
     from mlpilot.engine.features import FeatureError
     from mlpilot.engine.preprocess import prepare_data
@@ -198,8 +204,7 @@ def select(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig,
         v.kept = beyond_noise(v.gain, v.error)
         v.reason = (f"{task.metric} {np.nanmean(base):.4f} -> {v.score_with:.4f} on {len(folds)} "
                     f"training rows ({len(set(folds))} folds, quick trees): gain "
-                    f"{v.gain:+.4f} ± {v.error:.4f}, " + ("beyond noise" if v.kept
-                                                         else "within noise"))
+                    f"{v.gain:+.4f} ± {v.error:.4f}, " + verdict_words(v.gain, v.error))
     kept = sorted((i for i, v in enumerate(runnable) if v.kept), key=lambda i: -runnable[i].gain)
     if kept:
         final = _forward_select(scorer, runnable, kept, added, scores[kept[0]], deadline)
