@@ -22,7 +22,7 @@ import ast
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -150,7 +150,6 @@ class Verdict:
     gain: float | None = None
     error: float | None = None
     score_with: float | None = None
-    columns: dict[str, str] = field(default_factory=dict)  # "i|name" -> name
 
 
 def evaluation_program(steps: list[FeatureStep]) -> str:

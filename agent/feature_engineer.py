@@ -55,6 +55,7 @@ def engineer_features(state: JobState, runtime: Runtime[JobContext]
     # lazy: the graph is built for `plan` too, which needs none of this
     from mlpilot.agent.feature_templates import propose
     from mlpilot.engine.features import FeatureError
+
     task = TaskSpec.model_validate(state["task"])
     config = TrainingConfig.model_validate(state["config"])
     request = TaskRequest.model_validate(state["request"])
@@ -258,6 +259,7 @@ def materialise(state: JobState, ctx: JobContext, df: pd.DataFrame, request: Tas
     """Fit the kept steps on the engine's training rows, apply them to every row of the
     job's data (and its test file), and save both under the job's `features/` folder."""
     from mlpilot.engine.features import FeaturePipeline
+
     folder = ctx.settings.job_dir(state["job_id"]) / "features"
     folder.mkdir(parents=True, exist_ok=True)
     pipeline = FeaturePipeline([v.step for v in kept], raw_columns(df, kept))
@@ -286,6 +288,7 @@ def raw_columns(df: pd.DataFrame, kept: list[Verdict]) -> list[InputColumn]:
     """The input schema of the raw columns the kept steps read (a prediction must carry
     them even where the model's own encoder drops them, as it does free text)."""
     from mlpilot.engine.input_schema import InputColumn
+
     reads = list(dict.fromkeys(c for v in kept for c in v.step.reads if c in df.columns))
     found = []
     for name in reads:

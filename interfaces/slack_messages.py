@@ -16,7 +16,7 @@ REJECT_VIEW = "mlpilot_reject_reason"
 REASON_BLOCK, REASON_INPUT = "reason", "reason_text"
 
 _LABELS = {"config_generator": "Config", "validator": "Checks", "critic": "Critic",
-           "train": "Training", "tune": "Search", "fault_doctor": "Fault doctor",
+           "features": "Features", "train": "Training", "tune": "Search", "fault_doctor": "Fault doctor",
            "evaluate": "Evaluation", "deployer": "Registry", "report": "Report"}
 
 
