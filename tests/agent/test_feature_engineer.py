@@ -81,6 +81,12 @@ def test_nothing_runs_when_no_template_applies(tmp_path):
     assert not audit.default_audit_path().exists()  # no sandbox start
 
 
+def test_the_setting_turns_it_off(tmp_path):
+    runtime = SimpleNamespace(context=JobContext(Settings(feature_engineering=False)))
+    command = engineer_features(node_state(tmp_path, mixed(60)), runtime)
+    assert command.goto == "train" and not command.update
+
+
 def test_without_bubblewrap_the_job_goes_on_with_a_decision(tmp_path, monkeypatch):
     state = node_state(tmp_path, mixed(60))
     monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on it
