@@ -78,7 +78,7 @@ def evaluate(df, folds):
     blocks = []
     for i, source in enumerate(SOURCES):
         try:
-            namespace = {{"__name__": "candidate_%d" % i}}
+            namespace = {{"__name__": "candidate_%d" % i, "pd": pd, "np": np}}
             exec(compile(source, "candidate_%d.py" % i, "exec"), namespace)
             parts = []
             for k in (sorted(set(fold.tolist())) if FITTED[i] else [-1]):

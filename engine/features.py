@@ -1,6 +1,7 @@
 """Generated feature transforms saved with a model, and run only in the sandbox.
 
-A transform is Python source text (an agent's, or a template's) of one of two forms:
+A transform is Python source text (an agent's, or a template's; `pd` and `np` are
+pandas and numpy without an import) of one of two forms:
 
     def transform(df: pd.DataFrame) -> pd.DataFrame            # stateless
 
@@ -43,6 +44,7 @@ FORMAT_VERSION = 1
 #: is compiled in a namespace of its own, sees the raw frame only, and only the columns
 #: it adds are returned (prefixed by the step's number; the host renames them).
 APPLY_PROGRAM = '''
+import numpy as np
 import pandas as pd
 
 SOURCES = {sources}
@@ -52,7 +54,7 @@ FITTED = {fitted}
 def apply(df, **states):
     added = {{}}
     for i, source in enumerate(SOURCES):
-        namespace = {{"__name__": "step_%d" % i}}
+        namespace = {{"__name__": "step_%d" % i, "pd": pd, "np": np}}
         exec(compile(source, "step_%d.py" % i, "exec"), namespace)
         frame = df.copy()
         out = (namespace["transform"](frame, states["state_%d" % i]) if FITTED[i]
@@ -65,6 +67,9 @@ def apply(df, **states):
                 added["%d|%s" % (i, name)] = out[name].to_numpy()
     return pd.DataFrame(added, index=range(len(df)))
 '''
+#: Around a fitted step's code to run its `fit` (pandas and numpy are there as pd and np,
+#: as in the apply program).
+FIT_PROGRAM_PREFIX = "import numpy as np\nimport pandas as pd\n"
 FIT_PROGRAM_SUFFIX = '''
 
 def _fit_state(df):
@@ -125,7 +130,8 @@ class FeaturePipeline:
         steps = []
         for step in self.steps:
             if step.fits:
-                result = _run(step.source + FIT_PROGRAM_SUFFIX, {"df": _inputs(train, step.reads)},
+                result = _run(FIT_PROGRAM_PREFIX + step.source + FIT_PROGRAM_SUFFIX,
+                              {"df": _inputs(train, step.reads)},
                               "_fit_state", self.limits, f"{purpose}: {step.name}")
                 step = replace(step, state=result)
             steps.append(step)

@@ -28,10 +28,9 @@ def transform(df):
     out["note__words"] = df["note"].astype("string").str.split().str.len().astype(float)
     return out
 '''
-#: A fitted step: the mean of x seen in training, subtracted at transform time.
+#: A fitted step: the mean of x seen in training, subtracted at transform time (written
+#: as a model might, using pd without importing it: the programs provide pd and np).
 CENTRE = '''
-import pandas as pd
-
 def fit(df):
     return pd.DataFrame({"mean": [float(df["x"].mean())]})
 
