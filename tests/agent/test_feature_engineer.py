@@ -204,3 +204,22 @@ def test_serving_code_always_waits_and_model_written_code_is_never_pre_approved(
                                                                                pre_approvable):
     verdict = RiskPolicy().decide("serve_feature_code", risk)
     assert verdict.decision == "approve" and verdict.pre_approvable is pre_approvable
+
+
+@needs_bwrap
+def test_with_an_llm_the_node_runs_the_model_s_code_and_refuses_what_reads_the_target(tmp_path):
+    df = mixed(120)
+    model = ScriptedChatModel(script=[tool_call("submit_transforms", transforms=[
+        {"name": "peek", "why": "cheat", "code": "def transform(df):\n    return "
+                                               "df.assign(y=df['label'] * 2)\n"},
+        {"name": "kg_squared", "why": "curvature", "code": "def transform(df):\n    return "
+                                                         "df.assign(w2=df['weight_kg'] ** 2)\n"}])])
+    runtime = SimpleNamespace(context=JobContext(Settings(feature_share=0.5), chat_model=model))
+    command = engineer_features(node_state(tmp_path, df), runtime)
+    said = {d["decision"]: d["why"] for d in command.update["decisions"]}
+    assert "reads the target column 'label'" in said["reject transform 'peek'"]
+    verdict = said.get("keep transform 'kg_squared'") or said["reject transform 'kg_squared'"]
+    assert "5 folds, quick trees" in verdict  # run in the sandbox and scored
+    assert any("written by the LLM" in why for why in said.values())
+    columns = model.calls[0][0].content.split("<<<COLUMNS")[1]
+    assert '"comment": text' in columns and '"label":' not in columns  # features only
