@@ -14,8 +14,10 @@ training rows. What is kept is fitted on the engine's training split and applied
 rows (train, validation, test: the job's data is then read from `features/` of the job's
 folder), and waits for approval: saved with the model, it runs at every prediction.
 
-Cost: at most `Settings.feature_share` (10%) of the budget, counted in `budget_used_s`, and
-only when that is at least `MIN_FEATURE_S`; nothing runs (no sandbox, no scoring) when no
+Cost: `Settings.feature_share` (10%) of the budget: no candidate is scored once it is
+spent (the one being scored and fitting the kept ones may run past it); the time counts in
+`budget_used_s`, so training gets what is left. It starts only when the share is at least
+`MIN_FEATURE_S`; nothing runs (no sandbox, no scoring) when no
 template applies. Without bubblewrap the node records that it skipped, and why.
 """
 
