@@ -1,4 +1,5 @@
-"""Approval gates: one node per risky action, each an `interrupt()` with no side effects
+"""Approval gates: one node per risky action (a training budget, feature code that will
+run at serving time, a registration), each an `interrupt()` with no side effects
 before it (LangGraph re-runs a node from its start on resume).
 
 The risk policy decides: auto, log, or approve. With `--yes` the job pre-approves what
@@ -22,7 +23,7 @@ from mlpilot.tools.base import risk_of
 
 
 def approve_training(state: JobState, runtime: Runtime[JobContext]
-                     ) -> Command[Literal["train", "__end__"]]:
+                     ) -> Command[Literal["engineer_features", "__end__"]]:
     """Gate before training: large compute budgets wait for a human."""
     from mlpilot.tools.training import train_model  # lazy: keeps MLflow, Optuna out of `plan`
 
@@ -32,8 +33,29 @@ def approve_training(state: JobState, runtime: Runtime[JobContext]
     approved, update = _gate(state, runtime.context, "train", risk_of(train_model),
                              budget_s=task["budget_s"], payload=payload)
     if approved:
-        return Command(goto="train", update=update)
+        return Command(goto="engineer_features", update=update)
     return Command(goto=END, update={**update, "status": "rejected"})
+
+
+def approve_features(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["train"]]:
+    """Gate before feature transforms become part of the model: saved with it, their code
+    runs at every prediction. Code a model wrote is "critical" (asked each time); the
+    templates' may be approved in advance. Rejected: the job trains on the raw columns."""
+    from mlpilot.tools.features import serve_feature_code
+
+    features = state["features"]
+    by_model = any(s["origin"] == "llm" for s in features["steps"])
+    payload = {"steps": [{k: s.get(k) for k in ("name", "origin", "why", "evidence", "gain",
+                                                 "code", "sha256")} for s in features["steps"]],
+               "columns": features.get("columns")}
+    approved, update = _gate(state, runtime.context, "serve_feature_code",
+                             "critical" if by_model else risk_of(serve_feature_code),
+                             payload=payload)
+    update["features"] = {**features, "approved": approved}
+    if not approved:
+        update["decisions"].append(decision("features", "trained without feature transforms",
+                                            "serving their code was not approved"))
+    return Command(goto="train", update=update)
 
 
 def approve_registration(state: JobState, runtime: Runtime[JobContext]

@@ -12,7 +12,8 @@ from typing import Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from mlpilot.agent.context import JobContext, load_request_data, load_request_test_data
+from mlpilot.agent.context import JobContext
+from mlpilot.agent.featured_data import job_frames
 from mlpilot.agent.state import JobState, TaskRequest, decision
 from mlpilot.engine.config import LOWER_IS_BETTER, TaskSpec, TrainingConfig
 from mlpilot.guardrails.findings import Finding
@@ -28,9 +29,9 @@ def evaluate(state: JobState, runtime: Runtime[JobContext]
     task = TaskSpec.model_validate(state["task"])
     request = TaskRequest.model_validate(state["request"])
     best = state["best"]
-    result = evaluate_model(best["model_dir"], load_request_data(request), task,
-                            TrainingConfig.model_validate(best["config"]),
-                            test_df=load_request_test_data(request))
+    df, test_df = job_frames(state, request)
+    result = evaluate_model(best["model_dir"], df, task,
+                            TrainingConfig.model_validate(best["config"]), test_df=test_df)
     value, base = result.metrics[task.metric], result.baseline_metrics[task.metric]
     test_rows = "the user's test file" if request.test_data else "a held-out split"
     why = f"{task.metric} {value:.4f} on {result.n_test} rows of {test_rows}; baseline {base:.4f}"

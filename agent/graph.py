@@ -1,8 +1,11 @@
 """The job graph: one LangGraph StateGraph, one thread per job, checkpointed in SQLite.
 
-    planner -> config_generator -> validator -> critic -> approve_training -> train
-                      ^   (repair loop)  |          |                          | fault
-                      +------------------+----------+              fault_doctor <+
+    planner -> config_generator -> validator -> critic -> approve_training
+                      ^   (repair loop)  |          |            |
+                      +------------------+----------+            v
+    engineer_features -> approve_features -> train   (nothing kept: engineer_features -> train)
+                                              ^ | fault
+                                     fault_doctor <+
     train -> tune -> evaluate -> approve_registration -> deployer -> report
               ^ |          |  no better than the baseline: stop with a question  ^
               fault_doctor +-------------------------------------------------------+
@@ -18,13 +21,14 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from mlpilot.agent.approval import approve_registration, approve_training
+from mlpilot.agent.approval import approve_features, approve_registration, approve_training
 from mlpilot.agent.config_generator import generate_config
 from mlpilot.agent.context import JobContext
 from mlpilot.agent.critic import critique
 from mlpilot.agent.deployer import deploy
 from mlpilot.agent.evaluate import evaluate
 from mlpilot.agent.fault_doctor import doctor
+from mlpilot.agent.feature_engineer import engineer_features
 from mlpilot.agent.planner import plan
 from mlpilot.agent.report import report
 from mlpilot.agent.state import JobState
@@ -40,6 +44,8 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStat
     builder.add_node("validator", validate_config)
     builder.add_node("critic", critique)
     builder.add_node("approve_training", approve_training)
+    builder.add_node("engineer_features", engineer_features)
+    builder.add_node("approve_features", approve_features)
     builder.add_node("train", train)
     builder.add_node("fault_doctor", doctor)
     builder.add_node("tune", tune)

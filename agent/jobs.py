@@ -377,9 +377,17 @@ class JobService:
             cost = {"compute_s": 0.0, "effect": f"it answers {payload.get('share', 0):.0%} "
                     "of ids; the champion answers the rest and stays champion until a "
                     "promotion is approved"}
+        elif approval.action == "serve_feature_code":
+            steps = payload.get("steps") or []
+            what = (f"save {len(steps)} feature transform(s) with the model: "
+                    + ", ".join(f"{s.get('name')} ({s.get('origin')})" for s in steps)
+                    + "; their code runs in the sandbox at every prediction")
+            cost = {"compute_s": 0.0, "effect": "the code below runs (sandboxed) on every "
+                    "prediction of this model; rejected, the job trains without it"}
         else:
             what, cost = approval.action, {}
-        return {**approval.model_dump(), "what": what, "why": approval.reason,
+        code = payload.get("steps") if approval.action == "serve_feature_code" else None
+        return {**approval.model_dump(), "what": what, "why": approval.reason, "code": code,
                 "target": payload.get("target") or task.get("target"),
                 "config": config, "config_diff": config_diff(config),
                 "estimated_cost": cost, "request": job["request"].get("request")}

@@ -75,6 +75,13 @@ def result_document(values: dict[str, Any], *, status: str, error: str | None = 
         "report_path": values.get("report_path"),
         "report_markdown_path": values.get("report_markdown_path"),
     }
+    if values.get("features"):  # kept feature transforms (agent/feature_engineer.py)
+        features = values["features"]
+        doc["features"] = {
+            "approved": features.get("approved"), "how": features.get("how"),
+            "columns": features.get("columns"),
+            "steps": [{k: s.get(k) for k in ("name", "origin", "why", "evidence", "gain", "sha256")}
+                      for s in features.get("steps") or []]}
     if values.get("question"):
         doc["question"] = values["question"]
         doc["choices"] = list(values.get("choices") or [])

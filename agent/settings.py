@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     warm_start: bool = Field(
         default=True, description="Start each search from the configs of similar past runs."
     )
+    feature_engineering: bool = Field(
+        default=True, description="Propose feature transforms as code (templates, or the LLM's), "
+        "keep those that raise the cross-validated score, run them in the sandbox "
+        "(`agent/feature_engineer.py`).")
+    feature_share: float = Field(
+        default=0.1, ge=0, le=0.5, description="Share of a job's budget feature engineering "
+        "may spend (it starts only when this is at least 3 s).")
     warm_start_max_distance: float = Field(
         default=1.0, gt=0, description="Past runs whose data is further than this (standardised "
         "meta-feature distance) are not used for warm starts."

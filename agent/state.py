@@ -125,6 +125,7 @@ class JobState(TypedDict, total=False):
     decisions: Annotated[list[dict[str, str]], operator.add]
     approvals: Annotated[list[dict[str, Any]], operator.add]
 
+    features: dict[str, Any] | None  # kept feature transforms (agent/feature_engineer.py)
     mlflow_run_id: str | None
     budget_used_s: float
     fault: dict[str, Any] | None  # the open TrainingFault, if any

@@ -24,8 +24,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from mlpilot.agent.budget_clock import BudgetClock
-from mlpilot.agent.context import JobContext, load_request_data, load_request_test_data
+from mlpilot.agent.context import JobContext
 from mlpilot.agent.fault_doctor import pending_fix, settle
+from mlpilot.agent.featured_data import finish_model, job_frames, model_home
 from mlpilot.agent.state import JobState, TaskRequest, decision
 from mlpilot.engine import metrics
 from mlpilot.engine.config import TaskSpec, TrainingConfig
@@ -74,11 +75,12 @@ def train(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tun
     monitor = FaultMonitor(FaultLimits(memory_limit_mb=settings.train_memory_limit_mb),
                            kinds=watched_faults(state))
     progress = EpochProgress(ctx, "train")
+    df, test_df = job_frames(state, request)
     try:
         with clock.running(before):
             outcome = train_model(
-                load_request_data(request), task, config, model_dir=job_dir / "base",
-                deadline=deadline, test_df=load_request_test_data(request),
+                df, task, config, model_dir=model_home(job_dir / "base", state),
+                deadline=deadline, test_df=test_df,
                 checkpoint=job_dir / "base.ckpt",
                 resume_from=Path(resume_from) if resume_from else None,
                 callbacks=[*ctx.training_callbacks, monitor],
@@ -104,7 +106,8 @@ def train(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tun
             update["fault_fixes"] = [settle(kb, pending, worked=True)]
         update["decisions"].append(decision("fault_doctor", f"fix verified: {pending['fix']}",
                                             "training finished without the fault"))
-    base = {"model_dir": outcome.model_dir, "score": outcome.valid_score, "source": "base config",
+    base = {"model_dir": finish_model(job_dir / "base", state), "score": outcome.valid_score,
+            "source": "base config",
             "config": config.model_dump(mode="json"), "epochs": outcome.epochs_run,
             "seconds": outcome.seconds}
     return Command(goto="tune", update={**update, "budget_used_s": used, "fault": None,
@@ -144,7 +147,7 @@ def tune(state: JobState, runtime: Runtime[JobContext]
     before = clock.spent()  # a search that a crash cut off spent this already
     used = state.get("budget_used_s", 0.0) + before
     remaining = task.budget_s - used
-    df, test_df = load_request_data(request), load_request_test_data(request)
+    df, test_df = job_frames(state, request)
     meta = dataset_meta(df, task)
     if not config.search.enabled or remaining < MIN_SEARCH_S:
         why = "search disabled" if not config.search.enabled else f"only {remaining:.1f}s left"
@@ -163,11 +166,10 @@ def tune(state: JobState, runtime: Runtime[JobContext]
 
     rounds = sum(f["status"] == "applied" and f.get("stage") == "tune"
                  for f in state.get("fault_fixes") or [])
+    tuned = settings.job_dir(state["job_id"]) / ("tuned" if not rounds else f"tuned-{rounds + 1}")
     with clock.running(before):
         outcome = tune_model(
-            df, task, warm.search_config(config),
-            model_dir=settings.job_dir(state["job_id"]) / ("tuned" if not rounds
-                                                           else f"tuned-{rounds + 1}"),
+            df, task, warm.search_config(config), model_dir=model_home(tuned, state),
             deadline=started + remaining, storage=settings.optuna_storage,
             study_name=state["job_id"], test_df=test_df, enqueue=warm.enqueue(config),
             prior=warm.prior, tracker=tracker_for(ctx), parent_run_id=state.get("mlflow_run_id"),
@@ -202,7 +204,7 @@ def tune(state: JobState, runtime: Runtime[JobContext]
             crossfit, rounds = outcome.cross_fit, outcome.cross_fit.get("rounds", 1)
             source += (f", cross-fitted ({crossfit['folds']} folds"
                        f"{f' x {rounds} rounds' if rounds > 1 else ''})")
-        update["best"] = {"model_dir": outcome.model_dir, "score": outcome.best_score,
+        update["best"] = {"model_dir": finish_model(tuned, state), "score": outcome.best_score,
                           "source": source, "config": outcome.best_config}
         why = (f"validation {task.metric} {outcome.best_score:.4f} beats the base config's "
                f"{best['score']:.4f}")

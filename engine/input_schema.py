@@ -72,6 +72,9 @@ def input_columns(model: Any) -> list[InputColumn]:
     An ensemble reads every column one of its members reads; a column's gaps count as
     seen in training when one member saw them, and as unknown when one member cannot say.
     """
+    own = getattr(model, "input_columns", None)
+    if callable(own):  # a model with feature transforms knows its raw columns itself
+        return own()
     found: dict[str, InputColumn] = {}
     for preprocessor in _preprocessors(model):
         for column in _columns_of(preprocessor):

@@ -29,6 +29,7 @@ from .trees import tree_scores
 
 FORMAT_VERSION = 1
 ENSEMBLE_FILE = "ensemble.json"
+FEATURES_FILE = "features.json"  # engine.features.FEATURES_FILE
 STUDENT_FILE = "student.json"
 _CHUNK = 65536
 
@@ -100,9 +101,14 @@ class TrainedModel:
 
         A directory written by `engine.ensemble.EnsembleModel.save` loads as that
         `EnsembleModel` (same predict/predict_proba/save), and one written by
-        `engine.compression.StudentModel.save` as that student, so serving code needs no branch.
+        `engine.compression.StudentModel.save` as that student, and one with `features.json`
+        as an `engine.features.FeaturedModel`, so serving code needs no branch.
         """
         directory = Path(directory)
+        if (directory / FEATURES_FILE).is_file():  # generated feature transforms first
+            from .features import FeaturedModel
+
+            return FeaturedModel.load(directory)
         if (directory / ENSEMBLE_FILE).is_file():
             from .ensemble import EnsembleModel  # ensemble imports this module
 

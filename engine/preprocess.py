@@ -45,6 +45,9 @@ class PreparedData:
     feature_columns: list[str]
     notes: list[str] = field(default_factory=list)
     n_outputs: int = 1
+    #: The frame's index labels of the training rows (what a fitted feature transform
+    #: may learn from: `engine.features`); None where the data was not split here.
+    train_index: pd.Index | None = None
 
     @property
     def n_features(self) -> int:
@@ -109,7 +112,7 @@ def _encoded(train: pd.DataFrame, valid: pd.DataFrame, test_df: pd.DataFrame, ta
         X_valid=pre.transform(valid), y_valid=pre.encode_target(valid[task.target]),
         X_test=pre.transform(test_df), y_test=pre.encode_target(test_df[task.target]),
         preprocessor=pre, feature_columns=columns, notes=notes,
-        n_outputs=len(classes) if classes is not None else 1,
+        n_outputs=len(classes) if classes is not None else 1, train_index=train.index,
     )
 
 

@@ -43,8 +43,9 @@ class RiskPolicy(BaseModel):
         """Decide whether `action` at `risk` runs on its own, is logged, or waits for approval.
 
         Training with a budget over `approval_budget_s`, registering a champion model or a
-        canary challenger, promoting a challenger and retraining on drift always need approval, whatever their
-        declared risk.
+        canary challenger, promoting a challenger, retraining on drift and serving generated
+        feature code (`serve_feature_code`; code a model wrote, risk "critical", is never
+        pre-approved) always need approval, whatever their declared risk.
         """
         if action == "train" and budget_s is not None and budget_s > self.approval_budget_s:
             within_hard = budget_s <= self.hard_budget_s
@@ -67,6 +68,13 @@ class RiskPolicy(BaseModel):
                 decision="approve", pre_approvable=True,
                 reason="registering a canary challenger lets it answer a share of predictions "
                 "beside the champion")
+        if action == "serve_feature_code":
+            by_model = risk == "critical"
+            return PolicyDecision(
+                decision="approve", pre_approvable=not by_model,
+                reason="feature transforms would run as code (in the sandbox) on every "
+                "prediction" + ("; a model wrote them, so a human reads them each time"
+                                if by_model else ""))
         if action == "promote_challenger":
             return PolicyDecision(
                 decision="approve", reason="promoting a challenger changes which model answers "

@@ -191,6 +191,12 @@ def approvals_list(
     for a in items:
         table.add_row(a.id, a.job_id, a.action, a.status, a.reason)
     out.print(table)
+    for a in items:  # code that would run at every prediction: shown whole before a decision
+        if a.action == "serve_feature_code" and a.status == "pending":
+            for step in a.payload.get("steps") or []:
+                out.print(f"\n{a.id}: {step.get('name')} ({step.get('origin')}): "
+                          f"{step.get('evidence') or ''}", markup=False, highlight=False)
+                out.print(step.get("code") or "", markup=False, highlight=False)
 
 
 @approvals_app.command("approve")

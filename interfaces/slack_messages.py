@@ -16,7 +16,7 @@ REJECT_VIEW = "mlpilot_reject_reason"
 REASON_BLOCK, REASON_INPUT = "reason", "reason_text"
 
 _LABELS = {"config_generator": "Config", "validator": "Checks", "critic": "Critic",
-           "train": "Training", "tune": "Search", "fault_doctor": "Fault doctor",
+           "features": "Features", "train": "Training", "tune": "Search", "fault_doctor": "Fault doctor",
            "evaluate": "Evaluation", "deployer": "Registry", "report": "Report"}
 
 
@@ -48,8 +48,11 @@ def approval_blocks(described: dict[str, Any]) -> list[dict[str, Any]]:
     if diff:
         lines.append("Config vs defaults: " + ", ".join(
             f"`{d['field']}` {d['value']}" for d in diff[:6]) + (" …" if len(diff) > 6 else ""))
+    code = [{"type": "section", "text": {"type": "mrkdwn", "text": _code_text(step)}}
+            for step in (described.get("code") or [])[:MAX_CODE_BLOCKS]]
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}},
+        *code,
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"approval `{described['id']}`"
                                           " · only approvers can decide"}]},
         {"type": "actions", "block_id": "decision", "elements": [
@@ -59,6 +62,22 @@ def approval_blocks(described: dict[str, Any]) -> list[dict[str, Any]]:
              "text": {"type": "plain_text", "text": "Reject"}, "value": described["id"]},
         ]},
     ]
+
+
+#: Slack's limit on a section's text, and how many transforms a message shows in full.
+SECTION_CHARS = 3000
+MAX_CODE_BLOCKS = 8
+
+
+def _code_text(step: dict[str, Any]) -> str:
+    """One feature transform as a section: its name and origin, then its code (cut to fit
+    Slack's section limit, and said so)."""
+    head = f"*{step.get('name')}* ({step.get('origin')}): {step.get('evidence') or ''}"[:400]
+    code = str(step.get("code") or "").replace("```", "` ` `")
+    room = SECTION_CHARS - len(head) - 60
+    if len(code) > room:
+        code = code[:room] + "\n# ... cut here: the approval page shows it whole"
+    return f"{head}\n```{code}```"
 
 
 def decided_blocks(described: dict[str, Any], status: str, by: str | None,

@@ -78,7 +78,9 @@ def approval_question(approval: Any) -> str:
     what = {"train": f"train with a budget of {payload.get('budget_s', 0):g} s",
             "register_champion": "register the model as the champion",
             "register_challenger": "register the model as a canary challenger beside "
-                                   f"champion v{payload.get('champion')}"}.get(
+                                   f"champion v{payload.get('champion')}",
+            "serve_feature_code": f"run {len(payload.get('steps') or [])} generated feature "
+                                  "transform(s) at every prediction"}.get(
         approval.action, approval.action)
     detail = ""
     if approval.action in ("register_champion", "register_challenger") and payload.get("metrics"):

@@ -2,7 +2,7 @@
 settings) is bound in and stays out of the schema the model sees.
 
 Finishing tools (`submit_task_spec`, `choose_config`, `submit_training_config`, `ask_user`,
-`apply_fix`) only carry the model's answer; the calling agent validates it and sends back a retry
+`apply_fix`, `submit_transforms`) only carry the model's answer; the calling agent validates it and sends back a retry
 message naming the field when it is wrong.
 """
 
@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import pandas as pd
 from langchain_core.tools import BaseTool
+from pydantic import BaseModel, Field
 
 from mlpilot.engine.config import Metric, TaskType, TrainingConfig
 from mlpilot.prompts import quote
@@ -117,3 +118,25 @@ def apply_fix(patch: dict[str, Any], diagnosis: str) -> str:
         diagnosis: One sentence on what went wrong.
     """
     return "applied"
+
+
+class TransformCode(BaseModel):
+    """One feature transform the LLM writes."""
+
+    name: str = Field(description="Short name, letters and underscores.")
+    code: str = Field(description="Python source defining transform(df) -> df, or fit(df) -> "
+                      "state table and transform(df, state) -> df.")
+    why: str = Field(description="One sentence on the signal it should add.")
+
+
+@typed_tool(risk="low")
+def submit_transforms(transforms: list[TransformCode]) -> str:
+    """Submit feature transforms as Python code; each runs isolated and is kept only if it
+    raises the cross-validated score.
+
+    Args:
+        transforms: Up to 4 transforms. Each returns the rows it is given, in order, with new
+            columns added; the target is never in df; statistics over rows go in fit(df),
+            which sees training rows only.
+    """
+    return "submitted"

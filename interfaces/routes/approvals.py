@@ -31,8 +31,8 @@ class ApprovalView(BaseModel):
 
     id: str
     job_id: str
-    action: str = Field(description="train, register_champion, register_challenger, "
-                        "promote_challenger or retrain.")
+    action: str = Field(description="train, serve_feature_code, register_champion, "
+                        "register_challenger, promote_challenger or retrain.")
     model: str | None = Field(default=None, description="The model, for a deployment's "
                               "approval (promote_challenger, retrain).")
     status: Literal["pending", "approved", "rejected", "expired"]
@@ -43,6 +43,9 @@ class ApprovalView(BaseModel):
     config: dict[str, Any] | None = Field(default=None, description="The TrainingConfig.")
     config_diff: list[ConfigChange] = Field(description="Where the config differs from defaults.")
     estimated_cost: dict[str, Any]
+    code: list[dict[str, Any]] | None = Field(
+        default=None, description="serve_feature_code: each transform's name, origin, why, "
+        "evidence, cross-validated gain and code, which would run at every prediction.")
     payload: dict[str, Any]
     created_at: float
     expires_at: float | None = None

@@ -119,3 +119,26 @@ def test_cancelling_a_waiting_job_rejects_its_pending_approval(api):
     closed = api.get(f"/approvals/{approval_id}", headers=VIEWER).json()
     assert (closed["status"], closed["decided_by"]) == ("rejected", "olivia")
     assert api.post(f"/approvals/{approval_id}/approve", headers=APPROVER).status_code == 409
+
+
+def test_feature_code_waiting_for_approval_is_shown_whole_over_rest_and_on_the_page(api):
+    import re
+
+    store: Store = api.app.state.jobs.store
+    job = store.create_job({"request": "predict late", "data": "tickets.csv"})
+    store.release(job.id)
+    store.update_job(job.id, status="waiting_approval", result={"status": "waiting_approval"})
+    code = "def transform(df):\n    out = df.copy()\n    out['h<1>'] = 1\n    return out\n"
+    step = {"name": "date_parts", "origin": "template:date_parts", "why": "dates",
+            "evidence": "accuracy 0.50 -> 0.90", "gain": 0.4, "code": code, "sha256": "ab"}
+    store.request_approval(job.id, "interrupt-1", "serve_feature_code",
+                           "feature transforms would run as code on every prediction",
+                           {"steps": [step], "columns": ["opened__hour"]})
+    [listed] = api.get("/approvals", headers=VIEWER).json()
+    assert listed["code"][0]["code"] == code
+    assert "date_parts (template:date_parts)" in listed["what"]
+    login = api.get("/ui/login").text
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', login).group(1)
+    api.post("/ui/login", data={"key": "view-key", "csrf": csrf, "next": "/ui/approvals"})
+    page = api.get("/ui/approvals").text
+    assert "def transform(df):" in page and "out[&#39;h&lt;1&gt;&#39;] = 1" in page  # escaped

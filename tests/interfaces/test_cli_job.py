@@ -78,3 +78,17 @@ def test_yaml_job_runs_and_plan_prints_the_task_and_config(tmp_path):
         assert key in doc
     runs = json.loads(cli.invoke(app, ["runs", "list", "--json"]).stdout)
     assert [r["run_id"] for r in runs] == [doc["run_id"]] and runs[0]["status"] == "succeeded"
+
+
+def test_approvals_list_shows_feature_code_waiting_for_approval_whole():
+    from mlpilot.agent.settings import Settings
+    from mlpilot.agent.store import Store
+
+    store = Store(Settings().state_db)
+    job = store.create_job({"request": "predict late", "data": "tickets.csv"})
+    code = "def transform(df):\n    return df.assign(h=df[['opened']].count(axis=1))\n"
+    store.request_approval(job.id, "interrupt-1", "serve_feature_code", "code at every prediction",
+                           {"steps": [{"name": "counts", "origin": "llm", "evidence": "gain",
+                                       "code": code}]})
+    listed = CliRunner().invoke(app, ["approvals", "list"]).stdout
+    assert "counts (llm)" in listed and code.strip() in listed  # brackets and all
