@@ -3,9 +3,9 @@
     planner -> config_generator -> validator -> critic -> approve_training -> train
                       ^   (repair loop)  |          |                          | fault
                       +------------------+----------+              fault_doctor <+
-    train -> tune -> evaluate -> approve_registration -> deployer -> report
-              ^ |          |  no better than the baseline: stop with a question  ^
-              fault_doctor +-------------------------------------------------------+
+    train -> tune -> compress -> evaluate -> approve_registration -> deployer -> report
+              ^ |                     |  no better than the baseline: stop with a question ^
+              fault_doctor            +----------------------------------------------------+
     (tune -> fault_doctor: a trial past its time slice)
 
 Each edge is typed by the `Command[Literal[...]]` its node returns; the mermaid drawing
@@ -19,6 +19,7 @@ from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from mlpilot.agent.approval import approve_registration, approve_training
+from mlpilot.agent.compress import compress
 from mlpilot.agent.config_generator import generate_config
 from mlpilot.agent.context import JobContext
 from mlpilot.agent.critic import critique
@@ -43,6 +44,7 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStat
     builder.add_node("train", train)
     builder.add_node("fault_doctor", doctor)
     builder.add_node("tune", tune)
+    builder.add_node("compress", compress)
     builder.add_node("evaluate", evaluate)
     builder.add_node("approve_registration", approve_registration)
     builder.add_node("deployer", deploy)

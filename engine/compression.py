@@ -161,6 +161,31 @@ class StudentModel(TrainedModel):
         return cls(task, config, preprocessor, model, quantized=spec["quantized"])
 
 
+@dataclass
+class CompressionRows:
+    """The rows compression reads, encoded by the teacher's preprocessor: `X_train` (the
+    student learns the teacher's predictions on them), `X_test` with `y_test` (true labels or
+    values on the original scale, for the scores), and raw `timing_rows` (features only) that
+    one-row requests are timed on, preprocessing included."""
+
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    timing_rows: pd.DataFrame
+
+    @classmethod
+    def from_frames(cls, teacher, train_df: pd.DataFrame, test_df: pd.DataFrame,
+                    task: TaskSpec) -> CompressionRows:
+        """Encode raw training and test rows (the test rows with the target column)."""
+        if task.target not in test_df.columns:
+            raise ValueError(f"test rows lack the target column '{task.target}': pass the "
+                             "held-out test rows with their true values")
+        pre = _first_leaf(teacher).preprocessor
+        features = test_df.drop(columns=[task.target])
+        return cls(pre.transform(train_df.drop(columns=[task.target], errors="ignore")),
+                   pre.transform(features), test_df[task.target].to_numpy(), features)
+
+
 def compress(teacher, train_df: pd.DataFrame, test_df: pd.DataFrame, task: TaskSpec, *,
              p95_budget_ms: float | None = None, tolerance: float = TOLERANCE,
              hidden_sizes: Sequence[int] = (128, 128), epochs: int = 60,
@@ -184,24 +209,33 @@ def compress(teacher, train_df: pd.DataFrame, test_df: pd.DataFrame, task: TaskS
         requests: one-row requests timed per model for the p95 latency.
         clock: seconds, for latency (injectable for tests).
     """
-    if task.target not in test_df.columns:
-        raise ValueError(f"test rows lack the target column '{task.target}': pass the held-out "
-                         "test rows with their true values")
-    y_test = test_df[task.target].to_numpy()
-    features = test_df.drop(columns=[task.target])
+    rows = CompressionRows.from_frames(teacher, train_df, test_df, task)
+    return compress_rows(teacher, rows, task, p95_budget_ms=p95_budget_ms, tolerance=tolerance,
+                         hidden_sizes=hidden_sizes, epochs=epochs, max_seconds=max_seconds,
+                         seed=seed, requests=requests, clock=clock)
+
+
+def compress_rows(teacher, rows: CompressionRows, task: TaskSpec, *,
+                  p95_budget_ms: float | None = None, tolerance: float = TOLERANCE,
+                  hidden_sizes: Sequence[int] = (128, 128), epochs: int = 60,
+                  max_seconds: float | None = None, seed: int = 0,
+                  requests: int = LATENCY_REQUESTS,
+                  clock: Callable[[], float] = time.perf_counter) -> CompressionReport:
+    """`compress` for rows encoded already (a job's prepared data): the same arguments, with
+    `rows` in place of the raw training and test frames."""
 
     def stats(model) -> ModelStats:
-        score = score_predictions(task, y_test, model.predict_scores(features), model.classes)
-        return ModelStats(saved_bytes(model), p95_latency_ms(model, features, requests, clock),
-                          float(score))
+        score = score_predictions(task, rows.y_test, model.scores(rows.X_test), model.classes)
+        return ModelStats(saved_bytes(model),
+                          p95_latency_ms(model, rows.timing_rows, requests, clock), float(score))
 
     before = stats(teacher)
     if p95_budget_ms is not None and before.p95_ms <= p95_budget_ms:
         return CompressionReport(task.metric, before, "teacher",
                                  f"p95 {before.p95_ms:.2f} ms is within the budget "
                                  f"{p95_budget_ms:g} ms: nothing to compress", teacher)
-    student = distil(teacher, train_df.drop(columns=[task.target], errors="ignore"), task,
-                     hidden_sizes=hidden_sizes, epochs=epochs, max_seconds=max_seconds, seed=seed)
+    student = distil_rows(teacher, rows.X_train, task, hidden_sizes=hidden_sizes, epochs=epochs,
+                          max_seconds=max_seconds, seed=seed)
     int8 = student.quantize()
     float_stats, int8_stats = stats(student), stats(int8)
     report = CompressionReport(task.metric, before, "teacher", "", teacher, float_stats, int8_stats)
@@ -220,19 +254,26 @@ def compress(teacher, train_df: pd.DataFrame, test_df: pd.DataFrame, task: TaskS
     return report
 
 
-def distil(teacher, train_features: pd.DataFrame, task: TaskSpec, *,
-           hidden_sizes: Sequence[int] = (128, 128), epochs: int = 60,
-           max_seconds: float | None = None, seed: int = 0, batch_size: int = 128,
-           learning_rate: float = 3e-3) -> StudentModel:
-    """A float32 MLP trained to match `teacher`'s scores on `train_features` (raw rows).
+def distil(teacher, train_features: pd.DataFrame, task: TaskSpec, **options) -> StudentModel:
+    """A float32 MLP trained to match `teacher`'s scores on `train_features` (raw rows);
+    `options` are `distil_rows`'."""
+    X = _first_leaf(teacher).preprocessor.transform(train_features)
+    return distil_rows(teacher, X, task, **options)
+
+
+def distil_rows(teacher, X_train: np.ndarray, task: TaskSpec, *,
+                hidden_sizes: Sequence[int] = (128, 128), epochs: int = 60,
+                max_seconds: float | None = None, seed: int = 0, batch_size: int = 128,
+                learning_rate: float = 3e-3) -> StudentModel:
+    """A float32 MLP trained to match `teacher`'s scores on `X_train` (rows encoded by the
+    preprocessor of the teacher's first model, which the student then reads rows through).
 
     Classification minimises the cross-entropy to the teacher's probabilities; regression
-    the squared error to its predictions in the preprocessor's target space. The student
-    reads the rows through the preprocessor of the teacher's first model.
+    the squared error to its predictions in the preprocessor's target space.
     """
     preprocessor = _first_leaf(teacher).preprocessor
-    X = preprocessor.transform(train_features).astype(np.float32)
-    soft = np.asarray(teacher.predict_scores(train_features))
+    X = np.require(X_train, np.float32, ["C"])
+    soft = np.asarray(teacher.scores(X))
     if task.is_classification:
         targets = torch.from_numpy(soft.astype(np.float32))
         n_outputs = soft.shape[1]
@@ -251,6 +292,13 @@ def distil(teacher, train_features: pd.DataFrame, task: TaskSpec, *,
     _train(net, torch.from_numpy(X), targets, task.is_classification, epochs=epochs,
            max_seconds=max_seconds, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
     return StudentModel(task, config, preprocessor, net.eval())
+
+
+def is_composite(model) -> bool:
+    """Whether `model` combines several models (a bag, an ensemble or a stack): what
+    compression is for."""
+    members = getattr(model, "models", None)
+    return bool(members) and (len(members) > 1 or is_composite(members[0]))
 
 
 def p95_latency_ms(model, features: pd.DataFrame, requests: int = LATENCY_REQUESTS,

@@ -17,7 +17,8 @@ REASON_BLOCK, REASON_INPUT = "reason", "reason_text"
 
 _LABELS = {"config_generator": "Config", "validator": "Checks", "critic": "Critic",
            "train": "Training", "tune": "Search", "fault_doctor": "Fault doctor",
-           "evaluate": "Evaluation", "deployer": "Registry", "report": "Report"}
+           "compress": "Compression", "evaluate": "Evaluation", "deployer": "Registry",
+           "report": "Report"}
 
 
 def plain_text(text: str) -> str:
