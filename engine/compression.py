@@ -113,7 +113,7 @@ class StudentModel(TrainedModel):
 
     def scores(self, X: np.ndarray) -> np.ndarray:
         """Probabilities or original-scale values for rows encoded by the preprocessor."""
-        with torch.no_grad():
+        with torch.inference_mode():
             out = self.model(torch.from_numpy(np.require(X, np.float32, ["C"])))
         if self.classes is not None:
             return torch.softmax(out, dim=1).numpy()

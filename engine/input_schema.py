@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .encoding import _DATETIME_PARTS
+from .encoding import _DATETIME_PARTS, RawRows
 
 #: How many problems a refusal lists (the first is its message).
 MAX_PROBLEMS = 20
@@ -87,7 +87,16 @@ def input_columns(model: Any) -> list[InputColumn]:
 
 def rows_frame(rows: Sequence[dict[str, Any]], columns: Sequence[InputColumn], *,
                allow_missing: bool = False) -> pd.DataFrame:
-    """A frame with one row per row in and one column per input column, values converted.
+    """`rows_columns` as a DataFrame: numeric columns float64, the others objects."""
+    checked = rows_columns(rows, columns, allow_missing=allow_missing)
+    return pd.DataFrame({c.name: _as_series(checked.columns[c.name], c) for c in columns},
+                        index=pd.RangeIndex(len(rows)))
+
+
+def rows_columns(rows: Sequence[dict[str, Any]], columns: Sequence[InputColumn], *,
+                 allow_missing: bool = False) -> RawRows:
+    """The rows' values by input column, converted and checked: what a model encodes
+    (`Preprocessor.transform` takes them as they are, without a DataFrame).
 
     Numeric columns become floats (numbers, or text that reads as one); categorical ones
     keep strings, numbers and booleans; datetime ones keep text that parses in the
@@ -97,7 +106,7 @@ def rows_frame(rows: Sequence[dict[str, Any]], columns: Sequence[InputColumn], *
     Raises `RowError` naming each row and column that does not fit.
     """
     problems: list[RowProblem] = []
-    data: dict[str, Any] = {}
+    data: dict[str, list[Any]] = {}
     for column in columns:
         values: list[Any] = []
         for index, row in enumerate(rows):
@@ -116,11 +125,11 @@ def rows_frame(rows: Sequence[dict[str, Any]], columns: Sequence[InputColumn], *
             values.append(value)
         if column.kind == "datetime":
             problems += _unparsed_dates(values, column)
-        data[column.name] = _as_series(values, column)
+        data[column.name] = values
     if problems:
         problems.sort(key=lambda p: p.row)  # the first row's problems first, in column order
         raise RowError(problems[:MAX_PROBLEMS])
-    return pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
+    return RawRows(data, len(rows))
 
 
 def _converted(value: Any, column: InputColumn) -> tuple[Any, str | None]:

@@ -99,7 +99,7 @@ def create_model_app(settings: Settings, name: str) -> FastAPI:
     async def predict(request: Request, response: Response, caller: Operator,
                       missing: Annotated[Literal["as_trained", "allow"] | None, Query()] = None,
                       id_column: Annotated[str | None, Query(max_length=200)] = None,
-                      ) -> models.PredictResponse:
+                      ) -> Response:
         """Predict with this model (the body as for `POST /models/{name}/predict`)."""
         return await models.predict(name, request, response, caller, missing, id_column)
 
@@ -109,7 +109,7 @@ def create_model_app(settings: Settings, name: str) -> FastAPI:
                             missing: Annotated[Literal["as_trained", "allow"] | None,
                                                Query()] = None,
                             id_column: Annotated[str | None, Query(max_length=200)] = None,
-                            ) -> models.PredictResponse:
+                            ) -> Response:
         """The full server's predict path, for this model only (404 for any other)."""
         if model != name:
             from mlpilot.engine.serving import ModelNotFound
