@@ -122,10 +122,11 @@ def deployments(model: Annotated[str | None, typer.Argument(help="One model's na
         return
     out.print(f"{model}: champion v{status.champion}"
               + (f", {status.mode} challenger v{status.challenger}" if status.challenger else ""))
-    table = Table("version", "labelled", "metric", "value")
+    table = Table("version", "labelled", "metric", "value", "task metrics")
     for m in metrics:
         table.add_row(m.version, str(m.count), m.metric,
-                      "" if m.value is None else f"{m.value:.4f}")
+                      "" if m.value is None else f"{m.value:.4f}",
+                      ", ".join(f"{k} {v:.4f}" for k, v in m.scores.items()))
     out.print(table)
     changes = Table("when", "action", "version", "from", "by", "why")
     for h in history:
