@@ -161,7 +161,11 @@ class Preprocessor:
         block = np.full((n, len(self.numeric)), np.nan)
         for j, col in enumerate(self.numeric):
             values = rows.columns.get(col)
-            if values is not None:
+            if values is None:
+                continue
+            try:  # numbers and None (as NaN) at C speed; anything else value by value
+                block[:, j] = np.array(values, dtype=np.float64)
+            except (TypeError, ValueError):
                 block[:, j] = [_plain_number(v) for v in values]
         block[~np.isfinite(block)] = np.nan
         blocks = [self._transform_numeric(block, fast=True)]

@@ -29,6 +29,9 @@ from .encoding import _DATETIME_PARTS, RawRows
 
 #: How many problems a refusal lists (the first is its message).
 MAX_PROBLEMS = 20
+_NO_GAPS = ('a missing value, but training had none in this column: send a value, or '
+            '"missing": "allow" to predict anyway')
+_NUMBER_TYPES = (int, float, type(None))  # exact types: a bool is no number here
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,14 @@ def rows_columns(rows: Sequence[dict[str, Any]], columns: Sequence[InputColumn],
     problems: list[RowProblem] = []
     data: dict[str, list[Any]] = {}
     for column in columns:
-        values: list[Any] = []
+        values = _plain_values(rows, column)
+        if values is not None:  # every value plain: checked in one pass
+            if not (allow_missing or column.missing_in_training is not False):
+                problems += [RowProblem(i, column.name, _NO_GAPS)
+                             for i, v in enumerate(values) if v is None]
+            data[column.name] = values
+            continue
+        values = []
         for index, row in enumerate(rows):
             if column.name not in row:
                 problems.append(RowProblem(index, column.name, "the column is absent: send "
@@ -118,8 +128,7 @@ def rows_columns(rows: Sequence[dict[str, Any]], columns: Sequence[InputColumn],
             value, why = _converted(row[column.name], column)
             if why is None and value is None and not (
                     allow_missing or column.missing_in_training is not False):
-                why = ('a missing value, but training had none in this column: send a '
-                       'value, or "missing": "allow" to predict anyway')
+                why = _NO_GAPS
             if why is not None:
                 problems.append(RowProblem(index, column.name, why))
             values.append(value)
@@ -130,6 +139,27 @@ def rows_columns(rows: Sequence[dict[str, Any]], columns: Sequence[InputColumn],
         problems.sort(key=lambda p: p.row)  # the first row's problems first, in column order
         raise RowError(problems[:MAX_PROBLEMS])
     return RawRows(data, len(rows))
+
+
+def _plain_values(rows: Sequence[dict[str, Any]], column: InputColumn) -> list[Any] | None:
+    """A column's values in one pass when all are plain, as `_converted` would give them:
+    finite numbers or nulls for a numeric column, non-empty text for a categorical one.
+    None (check value by value) when one is absent or anything else (NaN, text for a
+    number, an empty string, a list...)."""
+    if column.kind == "datetime":
+        return None
+    try:
+        raw = [row[column.name] for row in rows]
+    except KeyError:
+        return None
+    if column.kind == "numeric":
+        if not all(type(v) in _NUMBER_TYPES for v in raw):
+            return None
+        values = [None if v is None else float(v) for v in raw]
+        return values if all(v is None or math.isfinite(v) for v in values) else None
+    if all(type(v) is str and v.strip() for v in raw):
+        return raw
+    return None
 
 
 def _converted(value: Any, column: InputColumn) -> tuple[Any, str | None]:

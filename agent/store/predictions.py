@@ -127,22 +127,24 @@ class _Writer:
     It holds no reference to its `PredictionLog`, so the log can be collected (which closes
     the writer, after it wrote the rest)."""
 
-    def __init__(self, write: Callable[[list[LoggedPrediction]], None]):
+    def __init__(self, write: Callable[[list[tuple[float, Sequence[LoggedPrediction]]]], None]):
         self._write = write
-        self._queue: list[LoggedPrediction] = []
+        self._queue: list[tuple[float, Sequence[LoggedPrediction]]] = []  # (when, rows)
+        self._rows = 0  # rows in the queue
         self._queued = self._written = self._wanted = 0
         self._closed = False
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
-    def put(self, rows: Sequence[LoggedPrediction]) -> None:
+    def put(self, when: float, rows: Sequence[LoggedPrediction]) -> None:
         with self._cond:
             if self._closed:
                 raise RuntimeError("the prediction log is closed: open a new PredictionLog")
-            self._queue.extend(rows)
+            self._queue.append((when, rows))
             self._queued += len(rows)
-            if len(self._queue) >= _WAKE_ROWS:
+            self._rows += len(rows)
+            if self._rows >= _WAKE_ROWS:
                 self._cond.notify_all()
 
     def flush(self) -> None:
@@ -168,18 +170,19 @@ class _Writer:
                     if not self._closed:
                         continue
                     return  # closed, and everything written
-                batch, self._queue = self._queue, []
+                batch, self._queue, count, self._rows = self._queue, [], self._rows, 0
             try:
                 self._write(batch)
             except Exception as err:  # noqa: BLE001 - keep the rows and try again
                 logger.warning("prediction log: %d rows not written yet (%s); retrying",
-                               len(batch), err)
+                               count, err)
                 with self._cond:
                     self._queue[:0] = batch
+                    self._rows += count
                 time.sleep(_RETRY_S)
                 continue
             with self._cond:
-                self._written += len(batch)
+                self._written += count
                 self._cond.notify_all()
 
 
@@ -218,8 +221,7 @@ class PredictionLog:
 
     def append(self, rows: Sequence[LoggedPrediction]) -> None:
         """Add predicted rows: queued for the writer thread (see the module's doc)."""
-        now = self.clock()
-        self._writer.put([r if r.created_at else _stamped(r, now) for r in rows])
+        self._writer.put(self.clock(), list(rows))
 
     def flush(self) -> None:
         """Wait until every row appended so far is written."""
@@ -315,15 +317,16 @@ class _Inserter:
         self._db: sqlite3.Connection | None = None
         self._appended = 0
 
-    def __call__(self, rows: Sequence[LoggedPrediction]) -> None:
+    def __call__(self, batches: Sequence[tuple[float, Sequence[LoggedPrediction]]]) -> None:
         values = []
-        for row in rows:
-            text = _json(row.inputs)
-            digest = hashlib.sha256(text).hexdigest()[:16]
-            values.append((row.id, row.request_id, row.model, row.version, row.role,
-                           row.created_at, round(row.latency_ms, 3), digest,
-                           text.decode() if kept(digest, self.sample) else None,
-                           _json(row.output).decode()))
+        for when, rows in batches:
+            for row in rows:
+                text = _json(row.inputs)
+                digest = hashlib.sha256(text).hexdigest()[:16]
+                values.append((row.id, row.request_id, row.model, row.version, row.role,
+                               row.created_at or when, round(row.latency_ms, 3), digest,
+                               text.decode() if kept(digest, self.sample) else None,
+                               _json(row.output).decode()))
         if self._db is None:
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                        check_same_thread=False)
@@ -352,11 +355,6 @@ def _prune(db: sqlite3.Connection, retention_days: float | None, now: float) -> 
     gone = db.execute("DELETE FROM predictions WHERE created_at < ?", (cutoff,)).rowcount
     gone += db.execute("DELETE FROM feedback WHERE created_at < ?", (cutoff,)).rowcount
     return gone
-
-
-def _stamped(row: LoggedPrediction, now: float) -> LoggedPrediction:
-    return LoggedPrediction(row.id, row.request_id, row.model, row.version, row.role,
-                            row.latency_ms, row.inputs, row.output, now)
 
 
 def ids_for(request_id: str, count: int, entity_ids: Iterable[Any] | None = None) -> list[str]:

@@ -3,6 +3,7 @@ the rows still queued for the log's writer when the server stops."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -66,3 +67,17 @@ def test_a_read_right_after_an_append_sees_the_row(tmp_path):
     log.append([LoggedPrediction("a", "a", "m", "1", "answer", 1.0, {"x": 1}, "yes")])
     assert log.add_feedback({"a": "yes"}) == 1  # the prediction is there to match
     assert [r["id"] for r in log.rows("m")] == ["a"]
+
+
+def test_each_worker_process_builds_its_app_from_the_environment(settings, monkeypatch):
+    from mlpilot.interfaces.model_app import SERVED_MODEL_ENV, model_app_from_environment
+
+    monkeypatch.delenv(SERVED_MODEL_ENV, raising=False)
+    with pytest.raises(RuntimeError, match=SERVED_MODEL_ENV):
+        model_app_from_environment()
+    monkeypatch.setenv(SERVED_MODEL_ENV, NAME)
+    monkeypatch.setenv("MLPILOT_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("MLPILOT_API_KEYS", json.dumps(KEYS))
+    with serve(model_app_from_environment()) as url:
+        made = httpx.post(f"{url}/predict", json={"rows": rows(table(2))}, headers=OPERATOR)
+    assert made.status_code == 200 and len(made.json()["predictions"]) == 2
