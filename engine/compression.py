@@ -29,13 +29,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from . import metrics
 from .config import ModelConfig, TaskSpec, TrainingConfig
+from .input_schema import RowError, input_columns, rows_columns
 from .models import build_model
 from .predictor import STUDENT_FILE, TrainedModel
 from .scores import score_predictions
+from .training import SINGLE_THREAD_WORK, _cpu_threads
 
 #: The largest loss of test score a student may have against its teacher.
 TOLERANCE = 0.01
@@ -289,8 +292,11 @@ def distil_rows(teacher, X_train: np.ndarray, task: TaskSpec, *,
     numeric = X[:, :scaler.n_numeric]
     scaler.mean.copy_(torch.from_numpy(numeric.mean(axis=0)))
     scaler.std.copy_(torch.from_numpy(np.maximum(numeric.std(axis=0), 1e-6)))
-    _train(net, torch.from_numpy(X), targets, task.is_classification, epochs=epochs,
-           max_seconds=max_seconds, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+    small = batch_size * sum(p.numel() for p in net.parameters()) < SINGLE_THREAD_WORK
+    with _cpu_threads(1 if small else None):  # as `training.fit` does for a small network
+        _train(net, torch.from_numpy(X), targets, task.is_classification, epochs=epochs,
+               max_seconds=max_seconds, batch_size=batch_size, learning_rate=learning_rate,
+               seed=seed)
     return StudentModel(task, config, preprocessor, net.eval())
 
 
@@ -303,16 +309,36 @@ def is_composite(model) -> bool:
 
 def p95_latency_ms(model, features: pd.DataFrame, requests: int = LATENCY_REQUESTS,
                    clock: Callable[[], float] = time.perf_counter) -> float:
-    """The 95th percentile of the milliseconds `model.predict` takes on one raw row, over
+    """The 95th percentile of the milliseconds one raw row takes, as serving predicts it
+    (checked into `RawRows` against the model's input columns, then `model.predict`), over
     `requests` requests cycling through `features` (after one untimed warm-up)."""
     if features.empty:
         raise ValueError("no rows to time: pass at least one row")
-    model.predict(features.iloc[[0]])
+    # one thread, as a `serve-model` process runs (OMP_NUM_THREADS=1): thread pools would
+    # only time how busy the machine's other cores are
+    with threadpool_limits(limits=1), _cpu_threads(1):
+        return _p95_ms(model, features, requests, clock)
+
+
+def _p95_ms(model, features: pd.DataFrame, requests: int, clock: Callable[[], float]) -> float:
+    columns = input_columns(model)
+    records = features.astype(object).where(features.notna(), None).to_dict("records")
+
+    def predict(i: int) -> None:
+        model.predict(rows_columns([records[i % len(records)]], columns, allow_missing=True))
+
+    try:
+        predict(0)
+    except RowError:  # values JSON would not carry (timestamps): time the frame's rows
+
+        def predict(i: int) -> None:
+            model.predict(features.iloc[[i % len(features)]])
+
+        predict(0)
     times = []
     for i in range(requests):
-        row = features.iloc[[i % len(features)]]
         start = clock()
-        model.predict(row)
+        predict(i)
         times.append((clock() - start) * 1000.0)
     return float(np.percentile(times, 95))
 

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.slow
 
 
 def bagged_penguins() -> TaskRequest:
-    return TaskRequest(request="predict the species of a penguin, 3 seconds",
+    """A budget far above what 3 epochs take, so the search always runs (the bag below)."""
+    return TaskRequest(request="predict the species of a penguin, 30 seconds",
                        data=dataset("penguins.csv"), training={"max_epochs": 3})
 
 
