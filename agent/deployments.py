@@ -30,18 +30,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd
-
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.store import Conflict, Deployment, Store
 from mlpilot.agent.store.predictions import LoggedPrediction, PredictionLog, ids_for
-from mlpilot.engine.input_schema import RowError, RowProblem, input_columns, rows_frame
+from mlpilot.engine.encoding import RawRows
+from mlpilot.engine.input_schema import RowError, RowProblem, input_columns, rows_columns
 from mlpilot.engine.serving import ModelNotFound, ModelServer, Prediction
 
 logger = logging.getLogger(__name__)
 DeployMode = Literal["champion", "shadow", "canary"]
 #: The registry alias a challenger carries.
 CHALLENGER_ALIAS = "challenger"
+
+
+class NotLoaded(RuntimeError):
+    """`predict(load=False)` would first have to load a version or ask the registry."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class Deployments:
                  | None = None, store: Store | None = None, log: PredictionLog | None = None):
         self.settings = settings
         self.store = store or Store(settings.state_db)
+        self._own_log = log is None
         self.log = log or PredictionLog(settings.prediction_db, settings.prediction_retention_days,
                                         settings.prediction_log_sample)
         self._server = server
@@ -139,7 +143,9 @@ class Deployments:
 
     def champion(self, name: str) -> str:
         """The version that answers: the deployment's champion, else the `champion` alias."""
-        found = self.store.deployment(name)
+        return self._champion(name, self.store.deployment(name))
+
+    def _champion(self, name: str, found: Deployment | None, load: bool = True) -> str:
         if found is not None and found.champion is not None:
             return found.champion
         # Never deployed: the registry's alias, read at most once a second (an MLflow
@@ -147,6 +153,8 @@ class Deployments:
         now = time.monotonic()
         kept = self._aliases.get(name)
         if kept is None or now - kept[1] > 1.0:
+            if not load:
+                raise NotLoaded(f"the champion of {name!r} is read from the registry first")
             kept = self._aliases[name] = (self.server.resolve(name, "champion"), now)
         return kept[0]
 
@@ -222,18 +230,28 @@ class Deployments:
     # -- predictions ----------------------------------------------------------------------
 
     def predict(self, name: str, rows: list[dict[str, Any]], *, request_id: str | None = None,
-                entity_ids: list[Any] | None = None, allow_missing: bool = False) -> Routed:
+                entity_ids: list[Any] | None = None, allow_missing: bool = False,
+                load: bool = True) -> Routed:
         """Predict with the deployment (routing as in the module's doc) and log every row.
 
         Rows are checked against the champion's training schema first (`RowError` names
         each bad row and column); `entity_ids`, one per row, key canary routing and feedback.
+        With `load=False`, raises `NotLoaded` before doing anything when a version that may
+        answer is not in memory yet or the registry must be asked (an event loop can then
+        run the call in a thread instead).
         """
         if entity_ids is not None and len(entity_ids) != len(rows):
             raise ValueError(f"{len(entity_ids)} ids for {len(rows)} rows: send one id per row")
+        deployment = self.store.deployment(name)
+        champion = self._champion(name, deployment, load)
+        if not load:
+            answering = [champion] + ([deployment.challenger] if deployment is not None
+                                      and deployment.mode == "canary" and deployment.challenger
+                                      else [])
+            if not all(self.server.loaded(name, v) for v in answering):
+                raise NotLoaded(f"a version of {name!r} that may answer is not loaded yet")
         request_id = request_id or uuid.uuid4().hex
         ids = ids_for(request_id, len(rows), entity_ids)
-        deployment = self.store.deployment(name)
-        champion = self.champion(name)
         frame = self.frame(name, champion, rows, allow_missing=allow_missing)
         canary = (deployment is not None and deployment.mode == "canary"
                   and deployment.challenger is not None)
@@ -246,8 +264,7 @@ class Deployments:
         for version in dict.fromkeys(versions):
             where = [i for i, v in enumerate(versions) if v == version]
             if version == champion:
-                part = frame if len(where) == len(rows) else (
-                    frame.iloc[where].reset_index(drop=True))
+                part = frame if len(where) == len(rows) else frame.take(where)
             else:
                 part = self._part(name, version, rows, where, allow_missing)
             started = time.perf_counter()
@@ -268,14 +285,14 @@ class Deployments:
                       None if any(p is None for p in proba) else proba, classes)
 
     def frame(self, name: str, version: str, rows: list[dict[str, Any]], *,
-              allow_missing: bool = False) -> pd.DataFrame:
-        """Rows checked against a version's training schema, as the frame it predicts on."""
-        return rows_frame(rows, input_columns(self.server.model(name, version)),
-                          allow_missing=allow_missing)
+              allow_missing: bool = False) -> RawRows:
+        """Rows checked against a version's training schema, as the values it predicts on."""
+        return rows_columns(rows, input_columns(self.server.model(name, version)),
+                            allow_missing=allow_missing)
 
     def _part(self, name: str, version: str, rows: list[dict[str, Any]], where: list[int],
-              allow_missing: bool) -> pd.DataFrame:
-        """The frame of some rows for a version; a problem names the row of the request."""
+              allow_missing: bool) -> RawRows:
+        """The values of some rows for a version; a problem names the row of the request."""
         try:
             return self.frame(name, version, [rows[i] for i in where], allow_missing=allow_missing)
         except RowError as err:
@@ -313,5 +330,10 @@ class Deployments:
         return self.log.add_feedback(truths, by=by)
 
     def close(self) -> None:
-        """Finish the shadow scoring and stop its thread."""
+        """Finish the shadow scoring and stop its thread; write every logged row (and stop
+        the log's writer when this object opened the log)."""
         self._shadows.pool.shutdown(wait=True)
+        if self._own_log:
+            self.log.close()
+        else:
+            self.log.flush()

@@ -6,9 +6,9 @@
     engineer_features -> approve_features -> train   (nothing kept: engineer_features -> train)
                                               ^ | fault
                                      fault_doctor <+
-    train -> tune -> evaluate -> approve_registration -> deployer -> report
-              ^ |          |  no better than the baseline: stop with a question  ^
-              fault_doctor +-------------------------------------------------------+
+    train -> tune -> compress -> evaluate -> approve_registration -> deployer -> report
+              ^ |                     |  no better than the baseline: stop with a question ^
+              fault_doctor            +----------------------------------------------------+
     (tune -> fault_doctor: a trial past its time slice)
 
 Each edge is typed by the `Command[Literal[...]]` its node returns; the mermaid drawing
@@ -22,6 +22,7 @@ from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from mlpilot.agent.approval import approve_features, approve_registration, approve_training
+from mlpilot.agent.compress import compress
 from mlpilot.agent.config_generator import generate_config
 from mlpilot.agent.context import JobContext
 from mlpilot.agent.critic import critique
@@ -49,6 +50,7 @@ def build_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStat
     builder.add_node("train", train)
     builder.add_node("fault_doctor", doctor)
     builder.add_node("tune", tune)
+    builder.add_node("compress", compress)
     builder.add_node("evaluate", evaluate)
     builder.add_node("approve_registration", approve_registration)
     builder.add_node("deployer", deploy)

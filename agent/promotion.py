@@ -26,8 +26,10 @@ from mlpilot.engine.live_metrics import (
     Comparison,
     VersionMetrics,
     compare,
+    feedback_scores,
     row_loss,
     version_metrics,
+    with_scores,
 )
 from mlpilot.guardrails.policy import RiskPolicy
 
@@ -49,11 +51,20 @@ def losses_by_version(deployments: Deployments, name: str, since: float | None =
 
 def live_metrics(deployments: Deployments, name: str, since: float | None = None
                  ) -> list[VersionMetrics]:
-    """Feedback metrics of every version that has labelled predictions, by version."""
+    """Feedback metrics of every version that has labelled predictions, by version: the
+    loss promotion compares, and every metric of the version's task (its job's metric too)
+    on those predictions."""
+    labelled = deployments.log.labelled(name, since=since)
     losses = losses_by_version(deployments, name, since)
-    return [version_metrics(v, list(losses[v].values()),
-                            deployments.server.model(name, v).classes is not None)
-            for v in sorted(losses, key=int)]
+    found = []
+    for version in sorted(losses, key=int):
+        model = deployments.server.model(name, version)
+        rows = [r for r in labelled if r.version == version and r.id in losses[version]]
+        scores = feedback_scores(model.task, [r.output for r in rows], [r.truth for r in rows],
+                                 model.classes)
+        found.append(with_scores(version_metrics(version, list(losses[version].values()),
+                                                 model.classes is not None), scores))
+    return found
 
 
 def evaluate(deployments: Deployments, name: str) -> tuple[str, str, Comparison]:

@@ -70,6 +70,7 @@ def result_document(values: dict[str, Any], *, status: str, error: str | None = 
         "model_source": best.get("source"),
         "validation_score": best.get("score"),
         "search": values.get("search"),
+        "compression": (values.get("compression") or {}).get("report"),
         "model": values.get("model"),
         "mlflow_run_id": values.get("mlflow_run_id"),
         "report_path": values.get("report_path"),
@@ -143,6 +144,23 @@ def _warm_start_lines(warm: dict[str, Any] | None, n_prior: int | None = None) -
     return lines
 
 
+def _compression_lines(report: dict[str, Any] | None) -> list[str]:
+    """Size, p95 one-row latency and test score of the composite model and its students."""
+    if not report:
+        return []
+    lines = ["", "## Compression for serving", "", report["reason"] + ".", "",
+             f"| model | size (kB) | p95 one-row (ms) | test {report['metric']} |",
+             "| --- | ---: | ---: | ---: |"]
+    for name, label in (("teacher", "composite (teacher)"), ("student", "distilled, float32"),
+                        ("int8", "distilled, int8")):
+        stats = report.get(name)
+        if stats:
+            kept = " (kept)" if report["kept"] == name else ""
+            lines.append(f"| {label}{kept} | {stats['size_bytes'] / 1000:.1f} | "
+                         f"{stats['p95_ms']:.2f} | {stats['score']:.4f} |")
+    return lines
+
+
 def markdown(doc: dict[str, Any]) -> str:
     """The report for people."""
     task = doc.get("task") or {}
@@ -199,6 +217,7 @@ def markdown(doc: dict[str, Any]) -> str:
                   (f"{s['n_trials']} trials ({s['n_complete']} complete, {s['n_pruned']} pruned, "
                   f"{s['n_failed']} failed) in {s['seconds']:.1f} s.")]
         lines += _warm_start_lines(s.get("warm_start"), s.get("n_prior_trials"))
+    lines += _compression_lines(doc.get("compression"))
     if doc.get("approvals"):
         lines += ["", "## Approvals", ""]
         lines += [f"- {a['action']}: {a['status']} by {a.get('by')}" for a in doc["approvals"]]

@@ -147,6 +147,11 @@ class Settings(BaseSettings):
     monitor_interval_s: float | None = Field(
         default=None, gt=0, description="`mlpilot serve` runs the drift monitor over every "
         "deployment this often (drift opens a retrain proposal); unset: only on demand.")
+    serving_p95_ms: float | None = Field(
+        default=None, gt=0, description="Serving latency budget: a job whose kept model is a "
+        "bag, ensemble or stack with a p95 one-row latency over this many milliseconds distils "
+        "it into one network (and tries int8), kept only within 0.01 of its test score; unset: "
+        "never compressed.")
     drift_min_rows: int = Field(
         default=200, ge=10, description="Live rows the drift monitor needs before it judges.")
 

@@ -135,6 +135,7 @@ class JobState(TypedDict, total=False):
     base: dict[str, Any] | None  # {"model_dir", "score", "epochs", "seconds"}
     search: dict[str, Any] | None  # summary of the Optuna search
     best: dict[str, Any] | None  # {"model_dir", "score", "source", "config"}
+    compression: dict[str, Any] | None  # tools.compression.CompressionOutcome, when it ran
 
     metrics: dict[str, float]
     baseline_metrics: dict[str, float]

@@ -125,7 +125,7 @@ def _crashed_checkpoint(clock: BudgetClock, checkpoint: Path) -> Path | None:
 
 
 def tune(state: JobState, runtime: Runtime[JobContext]
-         ) -> Command[Literal["evaluate", "fault_doctor"]]:
+         ) -> Command[Literal["compress", "fault_doctor"]]:
     """Tune node: Optuna search (TPE + pruning) around the base config in the remaining budget.
 
     With `MLPILOT_TRIAL_SLICE_S`, a trial past that time slice stops the search and goes to
@@ -153,7 +153,7 @@ def tune(state: JobState, runtime: Runtime[JobContext]
         why = "search disabled" if not config.search.enabled else f"only {remaining:.1f}s left"
         remember(state, ctx, meta)
         clock.clear()
-        return Command(goto="evaluate", update={"budget_used_s": used,
+        return Command(goto="compress", update={"budget_used_s": used,
                                                 "decisions": [decision("tune", "skipped", why)]})
     started = time.monotonic()
     warm, warm_decision = plan_warm_start(state, ctx, meta, df, test_df)
@@ -235,7 +235,7 @@ def tune(state: JobState, runtime: Runtime[JobContext]
             update["fault_fixes"] = [settle(kb, pending, worked=True)]
         update["decisions"].append(decision("fault_doctor", f"fix verified: {pending['fix']}",
                                             "the search finished without the fault"))
-    return Command(goto="evaluate", update={**update, "fault": None})
+    return Command(goto="compress", update={**update, "fault": None})
 
 
 def _refit_decision(refit: dict[str, Any] | None) -> list[dict[str, Any]]:

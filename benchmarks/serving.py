@@ -17,7 +17,13 @@ Targets (the issue): deploy under 60 s (and "deploys in under 5 minutes"), rollb
 5 s, single-row p95 under 20 ms at 50 clients, a 1,000-row batch under 200 ms. The
 machine's load is printed: the HTTP figures are shared-CPU figures when others run.
 
+With `--against DIR` (a folder holding another version's `mlpilot` package, e.g. from
+`git archive COMMIT | tar -x -C DIR/mlpilot`), that version's `serve-model` serves the same
+registry beside this one, the HTTP measures alternate between the two in rounds (so both
+see the same load), and a before/after table with ratios follows.
+
     .venv/bin/python benchmarks/serving.py [--clients 50] [--requests 20] [--rollbacks 5]
+        [--against DIR] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -93,6 +99,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests", type=int, default=20, help="per client")
     parser.add_argument("--rollbacks", type=int, default=5)
+    parser.add_argument("--against", help="a folder with another version's mlpilot package")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating HTTP rounds")
     args = parser.parse_args()
 
     table = load_table(DATA)
@@ -142,54 +150,98 @@ def main() -> None:
                     "< 200 ms"))
     deployments.close()
 
-    port = _free_port()
     env = {**os.environ, "MLPILOT_DATA_DIR": str(data_dir),
-           "MLPILOT_API_KEYS": f'{{"{KEY}": "approver"}}', "PYTHONPATH": str(ROOT.parent)}
-    started = time.perf_counter()
+           "MLPILOT_API_KEYS": f'{{"{KEY}": "approver"}}'}
+    sources = {"this": str(ROOT.parent)}
+    if args.against:
+        sources["before"] = str(Path(args.against).resolve())
+    servers = {}
+    try:
+        for label, source in sources.items():
+            started = time.perf_counter()
+            servers[label] = _start_server({**env, "PYTHONPATH": source}, rows)
+            if label == "this":
+                results.append(("deploy -> first answer (new serve-model process)",
+                                f"{time.perf_counter() - started:.2f} s", "< 60 s"))
+        http = {label: {"single": [], "JSON": [], "CSV": []} for label in servers}
+        per_round = max(1, args.requests // args.rounds)
+        csv = live.head(1000).to_csv(index=False).encode()
+        for _ in range(args.rounds):  # alternate, so that both versions meet the same load
+            for label, (_, url) in servers.items():
+                http[label]["single"] += asyncio.run(
+                    _http_load(f"{url}/predict", rows, args.clients, per_round))
+                for kind in ("JSON", "CSV"):
+                    http[label][kind].append(_batch_ms(url, kind, rows[:1000], csv))
+        measured = {label: _http_rows(found, args.clients) for label, found in http.items()}
+        results += [(name, value, target) for name, value, target, _ in measured["this"]]
+    finally:
+        for process, _ in servers.values():
+            process.terminate()
+            process.wait(10)
+
+    _print(results)
+    if "before" in measured:
+        _print_against(measured["before"], measured["this"])
+
+
+def _start_server(env: dict[str, str], rows: list[dict]) -> tuple[subprocess.Popen, str]:
+    """`mlpilot serve-model` in a new process, once it answered a first prediction."""
+    import httpx
+
+    port = _free_port()
     command = "from mlpilot.interfaces.cli import main; main()"
     server = subprocess.Popen([sys.executable, "-c", command, "serve-model", NAME,
                                "--port", str(port), "--log-level", "warning"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        import httpx
+    url, started = f"http://127.0.0.1:{port}", time.perf_counter()
+    while True:
+        try:
+            answer = httpx.post(f"{url}/predict", json={"rows": rows[:1]},
+                                headers={"X-API-Key": KEY}, timeout=30)
+            if answer.status_code == 200:
+                return server, url
+        except httpx.HTTPError:
+            pass
+        if time.perf_counter() - started > 300 or server.poll() is not None:
+            server.terminate()
+            raise SystemExit("serve-model did not answer within 300 s")
+        time.sleep(0.1)
 
-        url = f"http://127.0.0.1:{port}"
-        while True:
-            try:
-                answer = httpx.post(f"{url}/predict", json={"rows": rows[:1]},
-                                    headers={"X-API-Key": KEY}, timeout=30)
-                if answer.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.perf_counter() - started > 300 or server.poll() is not None:
-                _print(results)
-                raise SystemExit("serve-model did not answer within 300 s")
-            time.sleep(0.1)
-        results.append(("deploy -> first answer (new serve-model process)",
-                        f"{time.perf_counter() - started:.2f} s", "< 60 s"))
-        latencies = asyncio.run(_http_load(f"{url}/predict", rows, args.clients, args.requests))
-        results.append((f"single row over HTTP, {args.clients} clients: p50 / p95",
-                        f"{_pct(latencies, .5):.1f} / {_pct(latencies, .95):.1f} ms", "p95 < 20 ms"))
-        csv = live.head(1000).to_csv(index=False).encode()
-        for label, kwargs in (("JSON", {"json": {"rows": rows[:1000]}}),
-                              ("CSV", {"content": csv,
-                                       "headers": {"X-API-Key": KEY, "Content-Type": "text/csv"}})):
-            times = []
-            for _ in range(5):
-                t0 = time.perf_counter()
-                answer = httpx.post(f"{url}/predict", headers={"X-API-Key": KEY}, timeout=60,
-                                    **kwargs) if label == "JSON" else httpx.post(
-                    f"{url}/predict", timeout=60, **kwargs)
-                assert answer.status_code == 200, answer.text[:300]
-                times.append((time.perf_counter() - t0) * 1000)
-            results.append((f"1,000 rows over HTTP ({label}), median of 5",
-                            f"{statistics.median(times):.0f} ms", "< 200 ms"))
-    finally:
-        server.terminate()
-        server.wait(10)
 
-    _print(results)
+def _batch_ms(url: str, kind: str, rows: list[dict], csv: bytes) -> float:
+    """Milliseconds of one 1,000-row request, as JSON rows or as a CSV body."""
+    import httpx
+
+    started = time.perf_counter()
+    if kind == "JSON":
+        answer = httpx.post(f"{url}/predict", json={"rows": rows}, timeout=60,
+                            headers={"X-API-Key": KEY})
+    else:
+        answer = httpx.post(f"{url}/predict", content=csv, timeout=60,
+                            headers={"X-API-Key": KEY, "Content-Type": "text/csv"})
+    assert answer.status_code == 200, answer.text[:300]
+    return (time.perf_counter() - started) * 1000
+
+
+def _http_rows(found: dict[str, list[float]], clients: int
+               ) -> list[tuple[str, str, str, float]]:
+    """(measure, shown value, target, the value compared) of one server's HTTP figures."""
+    single = found["single"]
+    out = [(f"single row over HTTP, {clients} clients: p50 / p95",
+            f"{_pct(single, .5):.1f} / {_pct(single, .95):.1f} ms", "p95 < 20 ms",
+            _pct(single, .95))]
+    for kind in ("JSON", "CSV"):
+        value = statistics.median(found[kind])
+        out.append((f"1,000 rows over HTTP ({kind}), median of {len(found[kind])}",
+                    f"{value:.0f} ms", "< 200 ms", value))
+    return out
+
+
+def _print_against(before: list, after: list) -> None:
+    width = max(len(r[0]) for r in after)
+    print(f"\n{'measure (HTTP)':<{width}}  {'before':>18}  {'after':>18}  after/before")
+    for old, new in zip(before, after, strict=True):
+        print(f"{new[0]:<{width}}  {old[1]:>18}  {new[1]:>18}  {new[3] / old[3]:.3f}")
 
 
 def _print(results: list[tuple[str, str, str]]) -> None:

@@ -29,13 +29,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from . import metrics
 from .config import ModelConfig, TaskSpec, TrainingConfig
+from .input_schema import RowError, input_columns, rows_columns
 from .models import build_model
 from .predictor import STUDENT_FILE, TrainedModel
 from .scores import score_predictions
+from .training import SINGLE_THREAD_WORK, _cpu_threads
 
 #: The largest loss of test score a student may have against its teacher.
 TOLERANCE = 0.01
@@ -113,7 +116,7 @@ class StudentModel(TrainedModel):
 
     def scores(self, X: np.ndarray) -> np.ndarray:
         """Probabilities or original-scale values for rows encoded by the preprocessor."""
-        with torch.no_grad():
+        with torch.inference_mode():
             out = self.model(torch.from_numpy(np.require(X, np.float32, ["C"])))
         if self.classes is not None:
             return torch.softmax(out, dim=1).numpy()
@@ -161,6 +164,31 @@ class StudentModel(TrainedModel):
         return cls(task, config, preprocessor, model, quantized=spec["quantized"])
 
 
+@dataclass
+class CompressionRows:
+    """The rows compression reads, encoded by the teacher's preprocessor: `X_train` (the
+    student learns the teacher's predictions on them), `X_test` with `y_test` (true labels or
+    values on the original scale, for the scores), and raw `timing_rows` (features only) that
+    one-row requests are timed on, preprocessing included."""
+
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    timing_rows: pd.DataFrame
+
+    @classmethod
+    def from_frames(cls, teacher, train_df: pd.DataFrame, test_df: pd.DataFrame,
+                    task: TaskSpec) -> CompressionRows:
+        """Encode raw training and test rows (the test rows with the target column)."""
+        if task.target not in test_df.columns:
+            raise ValueError(f"test rows lack the target column '{task.target}': pass the "
+                             "held-out test rows with their true values")
+        pre = _first_leaf(teacher).preprocessor
+        features = test_df.drop(columns=[task.target])
+        return cls(pre.transform(train_df.drop(columns=[task.target], errors="ignore")),
+                   pre.transform(features), test_df[task.target].to_numpy(), features)
+
+
 def compress(teacher, train_df: pd.DataFrame, test_df: pd.DataFrame, task: TaskSpec, *,
              p95_budget_ms: float | None = None, tolerance: float = TOLERANCE,
              hidden_sizes: Sequence[int] = (128, 128), epochs: int = 60,
@@ -184,24 +212,33 @@ def compress(teacher, train_df: pd.DataFrame, test_df: pd.DataFrame, task: TaskS
         requests: one-row requests timed per model for the p95 latency.
         clock: seconds, for latency (injectable for tests).
     """
-    if task.target not in test_df.columns:
-        raise ValueError(f"test rows lack the target column '{task.target}': pass the held-out "
-                         "test rows with their true values")
-    y_test = test_df[task.target].to_numpy()
-    features = test_df.drop(columns=[task.target])
+    rows = CompressionRows.from_frames(teacher, train_df, test_df, task)
+    return compress_rows(teacher, rows, task, p95_budget_ms=p95_budget_ms, tolerance=tolerance,
+                         hidden_sizes=hidden_sizes, epochs=epochs, max_seconds=max_seconds,
+                         seed=seed, requests=requests, clock=clock)
+
+
+def compress_rows(teacher, rows: CompressionRows, task: TaskSpec, *,
+                  p95_budget_ms: float | None = None, tolerance: float = TOLERANCE,
+                  hidden_sizes: Sequence[int] = (128, 128), epochs: int = 60,
+                  max_seconds: float | None = None, seed: int = 0,
+                  requests: int = LATENCY_REQUESTS,
+                  clock: Callable[[], float] = time.perf_counter) -> CompressionReport:
+    """`compress` for rows encoded already (a job's prepared data): the same arguments, with
+    `rows` in place of the raw training and test frames."""
 
     def stats(model) -> ModelStats:
-        score = score_predictions(task, y_test, model.predict_scores(features), model.classes)
-        return ModelStats(saved_bytes(model), p95_latency_ms(model, features, requests, clock),
-                          float(score))
+        score = score_predictions(task, rows.y_test, model.scores(rows.X_test), model.classes)
+        return ModelStats(saved_bytes(model),
+                          p95_latency_ms(model, rows.timing_rows, requests, clock), float(score))
 
     before = stats(teacher)
     if p95_budget_ms is not None and before.p95_ms <= p95_budget_ms:
         return CompressionReport(task.metric, before, "teacher",
                                  f"p95 {before.p95_ms:.2f} ms is within the budget "
                                  f"{p95_budget_ms:g} ms: nothing to compress", teacher)
-    student = distil(teacher, train_df.drop(columns=[task.target], errors="ignore"), task,
-                     hidden_sizes=hidden_sizes, epochs=epochs, max_seconds=max_seconds, seed=seed)
+    student = distil_rows(teacher, rows.X_train, task, hidden_sizes=hidden_sizes, epochs=epochs,
+                          max_seconds=max_seconds, seed=seed)
     int8 = student.quantize()
     float_stats, int8_stats = stats(student), stats(int8)
     report = CompressionReport(task.metric, before, "teacher", "", teacher, float_stats, int8_stats)
@@ -220,19 +257,26 @@ def compress(teacher, train_df: pd.DataFrame, test_df: pd.DataFrame, task: TaskS
     return report
 
 
-def distil(teacher, train_features: pd.DataFrame, task: TaskSpec, *,
-           hidden_sizes: Sequence[int] = (128, 128), epochs: int = 60,
-           max_seconds: float | None = None, seed: int = 0, batch_size: int = 128,
-           learning_rate: float = 3e-3) -> StudentModel:
-    """A float32 MLP trained to match `teacher`'s scores on `train_features` (raw rows).
+def distil(teacher, train_features: pd.DataFrame, task: TaskSpec, **options) -> StudentModel:
+    """A float32 MLP trained to match `teacher`'s scores on `train_features` (raw rows);
+    `options` are `distil_rows`'."""
+    X = _first_leaf(teacher).preprocessor.transform(train_features)
+    return distil_rows(teacher, X, task, **options)
+
+
+def distil_rows(teacher, X_train: np.ndarray, task: TaskSpec, *,
+                hidden_sizes: Sequence[int] = (128, 128), epochs: int = 60,
+                max_seconds: float | None = None, seed: int = 0, batch_size: int = 128,
+                learning_rate: float = 3e-3) -> StudentModel:
+    """A float32 MLP trained to match `teacher`'s scores on `X_train` (rows encoded by the
+    preprocessor of the teacher's first model, which the student then reads rows through).
 
     Classification minimises the cross-entropy to the teacher's probabilities; regression
-    the squared error to its predictions in the preprocessor's target space. The student
-    reads the rows through the preprocessor of the teacher's first model.
+    the squared error to its predictions in the preprocessor's target space.
     """
     preprocessor = _first_leaf(teacher).preprocessor
-    X = preprocessor.transform(train_features).astype(np.float32)
-    soft = np.asarray(teacher.predict_scores(train_features))
+    X = np.require(X_train, np.float32, ["C"])
+    soft = np.asarray(teacher.scores(X))
     if task.is_classification:
         targets = torch.from_numpy(soft.astype(np.float32))
         n_outputs = soft.shape[1]
@@ -248,23 +292,53 @@ def distil(teacher, train_features: pd.DataFrame, task: TaskSpec, *,
     numeric = X[:, :scaler.n_numeric]
     scaler.mean.copy_(torch.from_numpy(numeric.mean(axis=0)))
     scaler.std.copy_(torch.from_numpy(np.maximum(numeric.std(axis=0), 1e-6)))
-    _train(net, torch.from_numpy(X), targets, task.is_classification, epochs=epochs,
-           max_seconds=max_seconds, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+    small = batch_size * sum(p.numel() for p in net.parameters()) < SINGLE_THREAD_WORK
+    with _cpu_threads(1 if small else None):  # as `training.fit` does for a small network
+        _train(net, torch.from_numpy(X), targets, task.is_classification, epochs=epochs,
+               max_seconds=max_seconds, batch_size=batch_size, learning_rate=learning_rate,
+               seed=seed)
     return StudentModel(task, config, preprocessor, net.eval())
+
+
+def is_composite(model) -> bool:
+    """Whether `model` combines several models (a bag, an ensemble or a stack): what
+    compression is for."""
+    members = getattr(model, "models", None)
+    return bool(members) and (len(members) > 1 or is_composite(members[0]))
 
 
 def p95_latency_ms(model, features: pd.DataFrame, requests: int = LATENCY_REQUESTS,
                    clock: Callable[[], float] = time.perf_counter) -> float:
-    """The 95th percentile of the milliseconds `model.predict` takes on one raw row, over
+    """The 95th percentile of the milliseconds one raw row takes, as serving predicts it
+    (checked into `RawRows` against the model's input columns, then `model.predict`), over
     `requests` requests cycling through `features` (after one untimed warm-up)."""
     if features.empty:
         raise ValueError("no rows to time: pass at least one row")
-    model.predict(features.iloc[[0]])
+    # one thread, as a `serve-model` process runs (OMP_NUM_THREADS=1): thread pools would
+    # only time how busy the machine's other cores are
+    with threadpool_limits(limits=1), _cpu_threads(1):
+        return _p95_ms(model, features, requests, clock)
+
+
+def _p95_ms(model, features: pd.DataFrame, requests: int, clock: Callable[[], float]) -> float:
+    columns = input_columns(model)
+    records = features.astype(object).where(features.notna(), None).to_dict("records")
+
+    def predict(i: int) -> None:
+        model.predict(rows_columns([records[i % len(records)]], columns, allow_missing=True))
+
+    try:
+        predict(0)
+    except RowError:  # values JSON would not carry (timestamps): time the frame's rows
+
+        def predict(i: int) -> None:
+            model.predict(features.iloc[[i % len(features)]])
+
+        predict(0)
     times = []
     for i in range(requests):
-        row = features.iloc[[i % len(features)]]
         start = clock()
-        model.predict(row)
+        predict(i)
         times.append((clock() - start) * 1000.0)
     return float(np.percentile(times, 95))
 

@@ -7,7 +7,11 @@ model can encode new rows exactly as its training rows were encoded.
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +22,31 @@ from .config import PreprocessingConfig, TaskType
 from .data import DataError, datetime_format, infer_kind
 
 _DATETIME_PARTS = ("year", "month", "dayofweek", "days")
+
+
+@dataclass(frozen=True)
+class RawRows:
+    """A few raw rows as plain Python values by column (None for a missing value), which
+    `Preprocessor.transform` encodes without building a DataFrame: for one row, pandas'
+    per-column overheads cost several times what the model does (serving's hot path).
+    `input_schema.rows_columns` makes them from checked request rows."""
+
+    columns: dict[str, list[Any]]
+    n_rows: int
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def take(self, indices: Sequence[int]) -> RawRows:
+        """The rows at `indices`, in that order."""
+        return RawRows({c: [v[i] for i in indices] for c, v in self.columns.items()},
+                       len(indices))
+
+    def to_frame(self) -> pd.DataFrame:
+        """The same rows as a DataFrame of object columns (`transform` reads numbers from
+        them as it reads them from text)."""
+        return pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in self.columns.items()},
+                            index=pd.RangeIndex(self.n_rows))
 
 
 class Preprocessor:
@@ -108,8 +137,10 @@ class Preprocessor:
             self.fit_target(y)
         return self
 
-    def transform(self, df: pd.DataFrame) -> np.ndarray:
+    def transform(self, df: pd.DataFrame | RawRows) -> np.ndarray:
         """Encode raw rows into a float32 matrix; extra columns are ignored."""
+        if isinstance(df, RawRows):
+            return self._transform_raw(df)
         blocks = [self._transform_numeric(self._numeric_block(df))]
         for col in self.categorical:
             codes = self._codes(col, _column(df, col))
@@ -120,6 +151,49 @@ class Preprocessor:
                 out[np.arange(len(codes)), codes] = 1.0
                 blocks.append(out)
         return np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
+
+    def _transform_raw(self, rows: RawRows) -> np.ndarray:
+        """`transform` for plain values: the same matrix, with Python loops over few rows
+        in place of pandas' per-column machinery. Dates still parse through pandas."""
+        if self.datetime_formats:
+            return self.transform(rows.to_frame())
+        n = len(rows)
+        block = np.full((n, len(self.numeric)), np.nan)
+        for j, col in enumerate(self.numeric):
+            values = rows.columns.get(col)
+            if values is None:
+                continue
+            try:  # numbers and None (as NaN) at C speed; anything else value by value
+                block[:, j] = np.array(values, dtype=np.float64)
+            except (TypeError, ValueError):
+                block[:, j] = [_plain_number(v) for v in values]
+        block[~np.isfinite(block)] = np.nan
+        blocks = [self._transform_numeric(block, fast=True)]
+        for col in self.categorical:
+            index, other = self._level_index(col), len(self.levels[col])
+            gap = other + 1 if self.has_missing_level[col] else other
+            values = rows.columns.get(col) or [None] * n
+            codes = np.array([gap if _is_gap(v) else index.get(key_of(v), other)
+                              for v in values], dtype=np.int64)
+            if self.embeds_categories:
+                blocks.append(codes.astype(np.float32)[:, None])
+            else:
+                out = np.zeros((n, self._width(col)), dtype=np.float32)
+                out[np.arange(n), codes] = 1.0
+                blocks.append(out)
+        return np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
+
+    def _level_index(self, col: str) -> dict[str, int]:
+        """Level -> code of a categorical column (made once per loaded model)."""
+        cache = self.__dict__.setdefault("_level_codes", {})
+        if col not in cache:
+            cache[col] = {level: i for i, level in enumerate(self.levels[col])}
+        return cache[col]
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_level_codes", None)  # a cache, rebuilt on use
+        return state
 
     # ---------------------------------------------------------------- target
 
@@ -195,11 +269,11 @@ class Preprocessor:
             self.scaler.fit(np.where(missing, self.fill_values, block))
         self.feature_names = names + [f"{names[i]}.missing" for i in self.indicator_columns]
 
-    def _transform_numeric(self, block: np.ndarray) -> np.ndarray:
+    def _transform_numeric(self, block: np.ndarray, fast: bool = False) -> np.ndarray:
         missing = np.isnan(block)
         filled = np.where(missing, self.fill_values, block)
         if self.scaler is not None and block.size:
-            filled = self.scaler.transform(filled)
+            filled = _scaled(self.scaler, filled) if fast else self.scaler.transform(filled)
         return np.concatenate([filled, missing[:, self.indicator_columns]], axis=1)
 
     def _codes(self, col: str, values: pd.Series) -> np.ndarray:
@@ -224,6 +298,34 @@ def sorted_classes(y: pd.Series) -> list:
         return sorted(values)
     except TypeError:
         return sorted(values, key=str)
+
+
+def _scaled(scaler, X: np.ndarray) -> np.ndarray:
+    """`scaler.transform(X)` by the same float64 arithmetic, without scikit-learn's input
+    validation (most of its time on one row) for the standard and robust scalers."""
+    if type(scaler) is StandardScaler:
+        if scaler.with_mean:
+            X = X - scaler.mean_
+        return X / scaler.scale_ if scaler.with_std else X
+    if type(scaler) is RobustScaler:
+        if scaler.with_centering:
+            X = X - scaler.center_
+        return X / scaler.scale_ if scaler.with_scaling else X
+    return scaler.transform(X)
+
+
+def _plain_number(value: Any) -> float:
+    """A value as `pd.to_numeric(errors="coerce")` reads it: a float, else NaN."""
+    if value is None or isinstance(value, bool):
+        return math.nan if value is None else float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _is_gap(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _make_scaler(name: str, n_rows: int):

@@ -25,10 +25,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .encoding import _DATETIME_PARTS
+from .encoding import _DATETIME_PARTS, RawRows
 
 #: How many problems a refusal lists (the first is its message).
 MAX_PROBLEMS = 20
+_NO_GAPS = ('a missing value, but training had none in this column: send a value, or '
+            '"missing": "allow" to predict anyway')
+_NUMBER_TYPES = (int, float, type(None))  # exact types: a bool is no number here
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,16 @@ def input_columns(model: Any) -> list[InputColumn]:
 
 def rows_frame(rows: Sequence[dict[str, Any]], columns: Sequence[InputColumn], *,
                allow_missing: bool = False) -> pd.DataFrame:
-    """A frame with one row per row in and one column per input column, values converted.
+    """`rows_columns` as a DataFrame: numeric columns float64, the others objects."""
+    checked = rows_columns(rows, columns, allow_missing=allow_missing)
+    return pd.DataFrame({c.name: _as_series(checked.columns[c.name], c) for c in columns},
+                        index=pd.RangeIndex(len(rows)))
+
+
+def rows_columns(rows: Sequence[dict[str, Any]], columns: Sequence[InputColumn], *,
+                 allow_missing: bool = False) -> RawRows:
+    """The rows' values by input column, converted and checked: what a model encodes
+    (`Preprocessor.transform` takes them as they are, without a DataFrame).
 
     Numeric columns become floats (numbers, or text that reads as one); categorical ones
     keep strings, numbers and booleans; datetime ones keep text that parses in the
@@ -100,9 +112,16 @@ def rows_frame(rows: Sequence[dict[str, Any]], columns: Sequence[InputColumn], *
     Raises `RowError` naming each row and column that does not fit.
     """
     problems: list[RowProblem] = []
-    data: dict[str, Any] = {}
+    data: dict[str, list[Any]] = {}
     for column in columns:
-        values: list[Any] = []
+        values = _plain_values(rows, column)
+        if values is not None:  # every value plain: checked in one pass
+            if not (allow_missing or column.missing_in_training is not False):
+                problems += [RowProblem(i, column.name, _NO_GAPS)
+                             for i, v in enumerate(values) if v is None]
+            data[column.name] = values
+            continue
+        values = []
         for index, row in enumerate(rows):
             if column.name not in row:
                 problems.append(RowProblem(index, column.name, "the column is absent: send "
@@ -112,18 +131,38 @@ def rows_frame(rows: Sequence[dict[str, Any]], columns: Sequence[InputColumn], *
             value, why = _converted(row[column.name], column)
             if why is None and value is None and not (
                     allow_missing or column.missing_in_training is not False):
-                why = ('a missing value, but training had none in this column: send a '
-                       'value, or "missing": "allow" to predict anyway')
+                why = _NO_GAPS
             if why is not None:
                 problems.append(RowProblem(index, column.name, why))
             values.append(value)
         if column.kind == "datetime":
             problems += _unparsed_dates(values, column)
-        data[column.name] = _as_series(values, column)
+        data[column.name] = values
     if problems:
         problems.sort(key=lambda p: p.row)  # the first row's problems first, in column order
         raise RowError(problems[:MAX_PROBLEMS])
-    return pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
+    return RawRows(data, len(rows))
+
+
+def _plain_values(rows: Sequence[dict[str, Any]], column: InputColumn) -> list[Any] | None:
+    """A column's values in one pass when all are plain, as `_converted` would give them:
+    finite numbers or nulls for a numeric column, non-empty text for a categorical one.
+    None (check value by value) when one is absent or anything else (NaN, text for a
+    number, an empty string, a list...)."""
+    if column.kind == "datetime":
+        return None
+    try:
+        raw = [row[column.name] for row in rows]
+    except KeyError:
+        return None
+    if column.kind == "numeric":
+        if not all(type(v) in _NUMBER_TYPES for v in raw):
+            return None
+        values = [None if v is None else float(v) for v in raw]
+        return values if all(v is None or math.isfinite(v) for v in values) else None
+    if all(type(v) is str and v.strip() for v in raw):
+        return raw
+    return None
 
 
 def _converted(value: Any, column: InputColumn) -> tuple[Any, str | None]:

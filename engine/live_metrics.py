@@ -11,19 +11,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from . import metrics
+from .config import TaskSpec
 
 
 @dataclass(frozen=True)
 class VersionMetrics:
-    """Feedback-based metrics of one version."""
+    """Feedback-based metrics of one version: `metric` and `value` are accuracy or MAE (the
+    loss promotion compares); `scores` every metric of the model's task that labels or
+    values can give (`feedback_scores`: roc_auc needs probabilities, which the log does not
+    keep), so the job's own metric is among them."""
 
     version: str
     count: int
     mean_loss: float | None
     metric: str
     value: float | None
+    scores: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,29 @@ def version_metrics(version: str, losses: Sequence[float], classification: bool)
     if classification:
         return VersionMetrics(version, count, mean, "accuracy", None if mean is None else 1 - mean)
     return VersionMetrics(version, count, mean, "mae", mean)
+
+
+def feedback_scores(task: TaskSpec, predictions: Sequence[Any], truths: Sequence[Any],
+                    classes: Sequence[Any] | None = None) -> dict[str, float]:
+    """The task's metrics (`engine.metrics.evaluate`) of logged predictions against their
+    fed-back truths. Labels are compared as text (JSON may send 1 for "1"), in the model's
+    class order (`classes`: a binary task's positive class is the second); values as
+    numbers, leaving out pairs that are not. Undefined (NaN) scores are left out."""
+    if task.is_classification:
+        y_true, y_pred = [str(t) for t in truths], [str(p) for p in predictions]
+        known = [str(c) for c in classes or ()]
+        labels = known + sorted(set(y_true + y_pred) - set(known))
+        found = metrics.evaluate(task, y_true, y_pred, classes=labels) if y_true else {}
+    else:
+        pairs = [(float(t), float(p)) for p, t in zip(predictions, truths, strict=True)
+                 if row_loss(p, t, False) is not None]
+        found = metrics.evaluate(task, *map(list, zip(*pairs, strict=True))) if pairs else {}
+    return {k: float(v) for k, v in found.items() if math.isfinite(v)}
+
+
+def with_scores(version: VersionMetrics, scores: dict[str, float]) -> VersionMetrics:
+    """`version` with its task's `scores` (see `feedback_scores`)."""
+    return replace(version, scores=scores)
 
 
 def compare(champion: dict[str, float], challenger: dict[str, float], *, min_count: int,

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .config import TaskSpec, TrainingConfig
+from .encoding import RawRows
 from .models import build_model, embeds_categories
 from .preprocess import Preprocessor
 from .scores import scores_to_predictions
@@ -65,8 +66,9 @@ class TrainedModel:
             return None
         return self.predict_scores(df)
 
-    def predict_scores(self, df: pd.DataFrame) -> np.ndarray:
-        """Probabilities (classification) or original-scale values (regression) for raw rows."""
+    def predict_scores(self, df: pd.DataFrame | RawRows) -> np.ndarray:
+        """Probabilities (classification) or original-scale values (regression) for raw rows
+        (a DataFrame, or `RawRows` that serving checked)."""
         return self.scores(self.preprocessor.transform(df))
 
     def scores(self, X: np.ndarray) -> np.ndarray:
@@ -152,10 +154,13 @@ def matrix_scores(model: nn.Module | Any, X: np.ndarray, preprocessor: Preproces
     return tree_scores(model, X, preprocessor)
 
 
-@torch.no_grad()
+@torch.inference_mode()  # cheaper than no_grad: no version counters (serving's hot path)
 def _network_outputs(model: nn.Module, X: np.ndarray, n_outputs: int) -> np.ndarray:
     X = torch.from_numpy(np.require(X, np.float32, ["C"]))
-    model.eval()
+    if model.training:
+        model.eval()
     device = next(model.parameters()).device
+    if len(X) <= _CHUNK:
+        return model(X.to(device)).float().cpu().numpy()
     chunks = [model(X[i:i + _CHUNK].to(device)).float().cpu() for i in range(0, len(X), _CHUNK)]
     return torch.cat(chunks).numpy() if chunks else np.zeros((0, n_outputs), dtype=np.float32)

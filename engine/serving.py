@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from .input_schema import input_columns, rows_frame
+from .encoding import RawRows
+from .input_schema import input_columns, rows_columns
 from .predictor import TrainedModel
 from .scores import scores_to_predictions
 from .tracking import Tracker
@@ -88,13 +89,18 @@ class ModelServer:
                 self._loading.pop(key, None)
         return model
 
+    def loaded(self, name: str, version: str) -> bool:
+        """Whether a version is in memory (a prediction with it loads nothing)."""
+        with self._lock:
+            return (name, str(version)) in self._loaded
+
     def predict(self, name: str, rows: list[dict[str, Any]], alias: str = "champion", *,
                 allow_missing: bool = False) -> Prediction:
         """Predict on raw rows (column -> value) with the version the alias points at.
 
         Each row must carry every column the model reads, with values of the training
         data's types; a missing value is allowed only in columns where training had
-        missing values, or everywhere with `allow_missing` (see `input_schema.rows_frame`).
+        missing values, or everywhere with `allow_missing` (see `input_schema.rows_columns`).
         Extra columns are ignored. One prediction per row, in order; raises `RowError`.
         """
         return self.predict_version(name, self.resolve(name, alias), rows,
@@ -104,11 +110,13 @@ class ModelServer:
                         allow_missing: bool = False) -> Prediction:
         """`predict` with one version, named by its number."""
         model = self.model(name, version)
-        frame = rows_frame(rows, input_columns(model), allow_missing=allow_missing)
-        return self.predict_frame(name, version, frame)
+        checked = rows_columns(rows, input_columns(model), allow_missing=allow_missing)
+        return self.predict_frame(name, version, checked)
 
-    def predict_frame(self, name: str, version: str, frame: pd.DataFrame) -> Prediction:
-        """Predictions of one version for a frame `rows_frame` checked (one per frame row)."""
+    def predict_frame(self, name: str, version: str, frame: pd.DataFrame | RawRows
+                      ) -> Prediction:
+        """Predictions of one version for rows `input_schema.rows_columns` checked (or a
+        frame of them), one per row."""
         model = self.model(name, version)
         # One pass: the labels are the scores' argmax (TrainedModel and EnsembleModel both
         # predict that way), so scoring twice for labels and probabilities would double it.

@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactor
         finally:
             stop_monitor.set()
             jobs_service.stop()
+            app.state.deployments.log.flush()  # the prediction log's queued rows
 
     app = FastAPI(title="mlpilot", version=_version(), lifespan=lifespan,
                   description="AutoML driven by agents: submit jobs, follow their progress, "

@@ -45,7 +45,7 @@ HELP = """I can:
   quit             "quit"
 """
 #: Stages after which a job has started training: its budget and goal are then fixed.
-TRAINING_STAGES = {"train", "tune", "fault_doctor", "evaluate", "deployer", "report"}
+TRAINING_STAGES = {"train", "tune", "fault_doctor", "compress", "evaluate", "deployer", "report"}
 #: Job statuses after which nothing more happens to a job.
 FINISHED = {"succeeded", "failed", "rejected", "cancelled", "needs_input"}
 #: The LLM may take this many tool-calling steps for one line.

@@ -122,10 +122,11 @@ def deployments(model: Annotated[str | None, typer.Argument(help="One model's na
         return
     out.print(f"{model}: champion v{status.champion}"
               + (f", {status.mode} challenger v{status.challenger}" if status.challenger else ""))
-    table = Table("version", "labelled", "metric", "value")
+    table = Table("version", "labelled", "metric", "value", "task metrics")
     for m in metrics:
         table.add_row(m.version, str(m.count), m.metric,
-                      "" if m.value is None else f"{m.value:.4f}")
+                      "" if m.value is None else f"{m.value:.4f}",
+                      ", ".join(f"{k} {v:.4f}" for k, v in m.scores.items()))
     out.print(table)
     changes = Table("when", "action", "version", "from", "by", "why")
     for h in history:
@@ -213,15 +214,27 @@ def serve_model(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8100,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+    workers: Annotated[int, typer.Option(min=1, max=64, help=(
+        "Server processes on the one port, each with the model loaded: one answers one "
+        "prediction at a time, so give it about one per core."))] = 1,
 ) -> None:
     """Serve one model over HTTP (POST /predict, /feedback, GET /ready), no job workers."""
+    # A process answers one prediction at a time: torch's own threads would only contend
+    # for the cores with the other processes (scale with --workers). Set before torch loads.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     _quiet_libraries()
     import uvicorn
 
     from mlpilot.agent.settings import Settings
-    from mlpilot.interfaces.model_app import create_model_app
+    from mlpilot.interfaces.model_app import SERVED_MODEL_ENV, create_model_app
 
-    uvicorn.run(create_model_app(Settings(), model), host=host, port=port, log_level=log_level)
+    if workers == 1:
+        uvicorn.run(create_model_app(Settings(), model), host=host, port=port,
+                    log_level=log_level)
+        return
+    os.environ[SERVED_MODEL_ENV] = model  # the worker processes read it (and the settings)
+    uvicorn.run("mlpilot.interfaces.model_app:model_app_from_environment", factory=True,
+                workers=workers, host=host, port=port, log_level=log_level)
 
 
 def _said(made: Any, line: str, as_json: bool) -> None:

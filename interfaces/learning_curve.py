@@ -16,7 +16,7 @@ from mlpilot.agent.jobs import JobService
 
 logger = logging.getLogger(__name__)
 #: Stages that come after the base run is tracked in MLflow.
-AFTER_BASE_RUN = {"tune", "evaluate", "deployer", "report"}
+AFTER_BASE_RUN = {"tune", "compress", "evaluate", "deployer", "report"}
 
 
 class LearningCurves:

@@ -13,6 +13,7 @@ the roles of the full server (`interfaces/auth.py`).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Literal
@@ -36,6 +37,8 @@ from mlpilot.interfaces.routes import deployments as deployment_routes
 from mlpilot.interfaces.routes import models
 
 logger = logging.getLogger(__name__)
+#: The model `model_app_from_environment` serves (`mlpilot serve-model --workers N` sets it).
+SERVED_MODEL_ENV = "MLPILOT_SERVED_MODEL"
 
 
 class ModelHealth(BaseModel):
@@ -99,7 +102,7 @@ def create_model_app(settings: Settings, name: str) -> FastAPI:
     async def predict(request: Request, response: Response, caller: Operator,
                       missing: Annotated[Literal["as_trained", "allow"] | None, Query()] = None,
                       id_column: Annotated[str | None, Query(max_length=200)] = None,
-                      ) -> models.PredictResponse:
+                      ) -> Response:
         """Predict with this model (the body as for `POST /models/{name}/predict`)."""
         return await models.predict(name, request, response, caller, missing, id_column)
 
@@ -109,7 +112,7 @@ def create_model_app(settings: Settings, name: str) -> FastAPI:
                             missing: Annotated[Literal["as_trained", "allow"] | None,
                                                Query()] = None,
                             id_column: Annotated[str | None, Query(max_length=200)] = None,
-                            ) -> models.PredictResponse:
+                            ) -> Response:
         """The full server's predict path, for this model only (404 for any other)."""
         if model != name:
             from mlpilot.engine.serving import ModelNotFound
@@ -122,3 +125,13 @@ def create_model_app(settings: Settings, name: str) -> FastAPI:
                       response_model=deployment_routes.FeedbackResponse,
                       responses=problem_responses(401, 403, 422))
     return app
+
+
+def model_app_from_environment() -> FastAPI:
+    """`create_model_app` for the model named in `MLPILOT_SERVED_MODEL`: the factory each
+    worker process of `mlpilot serve-model --workers N` builds its app with."""
+    name = os.environ.get(SERVED_MODEL_ENV)
+    if not name:
+        raise RuntimeError(f"{SERVED_MODEL_ENV} is not set: start the server with "
+                           "`mlpilot serve-model NAME`")
+    return create_model_app(Settings(), name)

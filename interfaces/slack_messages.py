@@ -16,8 +16,9 @@ REJECT_VIEW = "mlpilot_reject_reason"
 REASON_BLOCK, REASON_INPUT = "reason", "reason_text"
 
 _LABELS = {"config_generator": "Config", "validator": "Checks", "critic": "Critic",
-           "features": "Features", "train": "Training", "tune": "Search", "fault_doctor": "Fault doctor",
-           "evaluate": "Evaluation", "deployer": "Registry", "report": "Report"}
+           "features": "Features", "train": "Training", "tune": "Search",
+           "fault_doctor": "Fault doctor", "compress": "Compression", "evaluate": "Evaluation",
+           "deployer": "Registry", "report": "Report"}
 
 
 def plain_text(text: str) -> str:

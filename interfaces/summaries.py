@@ -7,7 +7,8 @@ from typing import Any
 
 #: Progress stages worth a line of their own in a conversation (epochs and trials are not).
 MILESTONE_STAGES = {"planner", "config_generator", "validator", "critic", "train", "tune",
-                    "fault_doctor", "evaluate", "approval", "deployer", "report"}
+                    "fault_doctor", "compress", "evaluate", "approval", "deployer",
+                    "report"}
 
 
 def is_milestone(event: dict[str, Any]) -> bool:

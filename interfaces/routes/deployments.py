@@ -61,6 +61,9 @@ class VersionMetricsView(BaseModel):
     mean_loss: float | None
     metric: str
     value: float | None
+    scores: dict[str, float] = Field(default_factory=dict, description="Every metric of the "
+                                     "model's task on its labelled predictions (not roc_auc: "
+                                     "the log keeps labels, not probabilities).")
 
 
 class DeploymentView(BaseModel):

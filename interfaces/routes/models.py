@@ -8,6 +8,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 import anyio
+import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
@@ -15,7 +16,7 @@ from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mlpilot.agent.batch_scoring import SchemaError, table_from_bytes, table_rows
-from mlpilot.agent.deployments import Deployments
+from mlpilot.agent.deployments import Deployments, NotLoaded
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.store import StoreError
 from mlpilot.engine.input_schema import RowError
@@ -28,6 +29,12 @@ router = APIRouter(prefix="/models", tags=["models"], responses=problem_response
 Name = Annotated[str, PathParam(max_length=200)]
 #: Most rows one prediction request may send.
 MAX_ROWS = 10_000
+#: A JSON body up to this size is predicted on the event loop itself when its versions are
+#: loaded: a few rows take well under a millisecond, less than handing them to a worker
+#: thread and back, and worker threads contending for the GIL add whole switch intervals
+#: (5 ms) to the latency under concurrent load. Larger bodies, tables and first loads go
+#: to a thread, so the loop never waits on them.
+INLINE_MAX_BYTES = 16 * 1024
 
 
 class ModelSummary(BaseModel):
@@ -182,7 +189,7 @@ async def predict(name: Name, request: Request, response: Response, caller: Oper
                   id_column: Annotated[str | None, Query(
                       max_length=200, description="For a CSV or Parquet body: the column "
                       "holding each row's entity id (canary routing, feedback).")] = None,
-                  ) -> PredictResponse:
+                  ) -> Response:
     """Predict with the model's deployment: its champion, or a canary challenger for its
     share of ids (a shadow challenger scores too, and is logged, not returned).
 
@@ -199,7 +206,7 @@ async def predict(name: Name, request: Request, response: Response, caller: Oper
     raw = await request.body()
     request_id = _request_id(request.headers.get("x-request-id"))
 
-    def run() -> PredictResponse:
+    def run(load: bool = True) -> dict[str, Any]:
         if kind is None:
             body = _json_body(raw)
             rows, ids, allow = body.rows, body.ids, body.missing == "allow"
@@ -216,29 +223,39 @@ async def predict(name: Name, request: Request, response: Response, caller: Oper
             allow = missing == "allow"
         try:
             made = deployments.predict(name, rows, request_id=request_id, entity_ids=ids,
-                                       allow_missing=allow)
+                                       allow_missing=allow, load=load)
         except RowError as err:  # named like pydantic's errors: body.rows.<row>.<column>
             raise RequestValidationError([
                 {"loc": ("body", "rows", p.row, p.column), "msg": p.message,
                  "type": "row_value"} for p in err.problems]) from None
-        return PredictResponse(name=made.name, version=made.version, versions=made.versions,
-                               request_id=made.request_id, ids=made.ids,
-                               predictions=made.predictions, probabilities=made.probabilities,
-                               classes=made.classes)
+        return {"name": made.name, "version": made.version, "versions": made.versions,
+                "request_id": made.request_id, "ids": made.ids,
+                "predictions": made.predictions, "probabilities": made.probabilities,
+                "classes": made.classes}  # a PredictResponse
 
     counters = getattr(request.app.state, "metrics", None)
     started = time.perf_counter()
     try:
-        made = await anyio.to_thread.run_sync(run)
+        made = None
+        if kind is None and len(raw) <= INLINE_MAX_BYTES:
+            try:
+                made = run(load=False)
+            except NotLoaded:
+                pass
+        if made is None:
+            made = await anyio.to_thread.run_sync(run)
     except (RequestValidationError, ModelNotFound):
         if counters is not None:
             counters.refused(name)
         raise
     if counters is not None:
-        counters.predicted(name, made.versions, time.perf_counter() - started)
-    response.headers["X-Model-Version"] = made.version
-    response.headers["X-Request-Id"] = made.request_id
-    return made
+        counters.predicted(name, made["versions"], time.perf_counter() - started)
+    # orjson straight to bytes: FastAPI's validation and encoding of the response model
+    # cost more than the prediction for a large batch (the model documents the shape)
+    return Response(orjson.dumps(made, option=orjson.OPT_SERIALIZE_NUMPY),
+                    media_type="application/json",
+                    headers={"X-Model-Version": made["version"],
+                             "X-Request-Id": made["request_id"]})
 
 
 def _table_kind(content_type: str | None) -> str | None:

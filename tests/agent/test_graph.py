@@ -16,5 +16,5 @@ def test_graph_shape_matches_snapshot():
 def test_every_role_is_a_node():
     nodes = set(build_graph().get_graph().nodes)
     assert {"planner", "config_generator", "validator", "critic", "approve_training", "train",
-            "fault_doctor", "tune", "evaluate", "approve_registration", "deployer",
+            "fault_doctor", "tune", "compress", "evaluate", "approve_registration", "deployer",
             "report"} <= nodes

@@ -59,6 +59,11 @@ def test_feedback_gives_live_metrics_per_version(service):
     assert metrics["1"].count == metrics["3"].count == 60
     assert metrics["1"].metric == "accuracy" and metrics["1"].value == 1.0
     assert 0.0 <= metrics["3"].value <= 1.0
+    # every metric of the task, the job's own among them, on the same labelled rows
+    assert set(metrics["3"].scores) == {"accuracy", "balanced_accuracy", "f1", "precision",
+                                        "recall"}
+    assert metrics["3"].scores["accuracy"] == pytest.approx(metrics["3"].value)
+    assert metrics["1"].scores["f1"] == 1.0
 
 
 def test_a_promotion_waits_for_approval_then_promotes(service):

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from mlpilot.engine.config import TaskSpec
 from mlpilot.engine.drift import (
     categorical_drift,
     numeric_drift,
@@ -13,7 +15,7 @@ from mlpilot.engine.drift import (
     prediction_drift,
     quantile_edges,
 )
-from mlpilot.engine.live_metrics import compare, row_loss
+from mlpilot.engine.live_metrics import compare, feedback_scores, row_loss
 
 RNG = np.random.default_rng(0)
 
@@ -75,3 +77,16 @@ def test_performance_drift_is_relative_degradation_in_the_metrics_direction():
     mae = performance_drift("mae", 2.0, 2.5, 200, threshold=0.1, min_count=50)
     assert mae.value == 0.25 and mae.drifted and mae.p_value is None
     assert not performance_drift("mae", 2.0, 2.5, 49, threshold=0.1, min_count=50).drifted
+
+
+def test_feedback_scores_in_the_tasks_metrics_with_labels_as_text():
+    binary = TaskSpec(target="y", task_type="binary", metric="f1", budget_s=10)
+    # the model's classes are ints; feedback came back as text for two rows
+    scores = feedback_scores(binary, [1, 1, 0, 0, 1], ["1", 0, 0, "0", 1], classes=[0, 1])
+    assert scores["accuracy"] == 0.8 and scores["recall"] == 1.0  # positive class: 1
+    assert scores["precision"] == pytest.approx(2 / 3) and "roc_auc" not in scores
+    regression = TaskSpec(target="y", task_type="regression", metric="rmse", budget_s=10)
+    scores = feedback_scores(regression, [1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 5.0, "n/a"])
+    assert scores["mae"] == pytest.approx(2 / 3) and scores["rmse"] == pytest.approx(
+        (4 / 3) ** 0.5)  # the truth that is not a number is left out
+    assert feedback_scores(binary, [], []) == {}
