@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .encoding import RawRows
 from .input_schema import InputColumn
 
 FEATURES_FILE = "features.json"
@@ -247,8 +248,12 @@ class FeaturedModel:
         names = {c.name for c in inner}
         return inner + [c for c in self.pipeline.columns if c.name not in names]
 
-    def predict_scores(self, df: pd.DataFrame) -> np.ndarray:
-        """Scores of the inner model for `df` with the transforms' columns added."""
+    def predict_scores(self, df: pd.DataFrame | RawRows) -> np.ndarray:
+        """Scores of the inner model for `df` with the transforms' columns added. Serving
+        hands checked rows as `RawRows`: the transforms get them as a DataFrame with the
+        column types inferred, as a file read would give them."""
+        if isinstance(df, RawRows):
+            df = df.to_frame().infer_objects()
         return self.model.predict_scores(self.pipeline.apply(df, purpose="feature serving"))
 
     def scores(self, X: np.ndarray) -> np.ndarray:
