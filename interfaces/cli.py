@@ -92,13 +92,13 @@ def plan(
     as_json: JsonOpt = False,
 ) -> None:
     """Understand, configure and validate a job without training anything."""
-    from mlpilot.agent.planning import plan_only
+    from mlpilot.agent.planning import plan_only, planning_context
 
     said = _Said("plan", as_json, request, data, None)
     task_request = _request(request, data, None, config, target, metric, budget, None, None, None,
                             said)
-    runner = _runner(as_json, said)
-    result = _guard(lambda: plan_only(runner, task_request), said)
+    context = _guard(lambda: planning_context(progress=_progress), said)
+    result = _guard(lambda: plan_only(context, task_request), said)
     if as_json:
         print(json.dumps(result, indent=2, default=str))
     else:
@@ -297,10 +297,11 @@ def _request(request, data, test_data, config, target, metric, budget, goal, mod
 def _runner(quiet: bool, said: _Said | None = None):
     from mlpilot.agent.runner import Runner
 
-    def progress(event: dict[str, Any]) -> None:
-        err.print(f"[dim]{event['stage']:>16}[/] {event['message']}", highlight=False)
+    return _guard(lambda: Runner(progress=_progress), said)
 
-    return _guard(lambda: Runner(progress=progress), said)
+
+def _progress(event: dict[str, Any]) -> None:
+    err.print(f"[dim]{event['stage']:>16}[/] {event['message']}", highlight=False)
 
 
 def _decide(approval_id: str, approved: bool, reason: str | None, by: str | None, as_json: bool):
@@ -358,7 +359,7 @@ def _print_plan(result: dict[str, Any]) -> None:
 def _guard(action, said: _Said | None = None):
     """Run `action`; errors in the user's input or setup end the command with one clear line
     (and, under --json, the contract's `failed` document on stdout)."""
-    from mlpilot.agent.fault_doctor import TrainingFailed
+    from mlpilot.agent.errors import TrainingFailed
     from mlpilot.agent.store import StoreError
     from mlpilot.agent.understanding import RequestError
     from mlpilot.agent.validator import ConfigRejected
