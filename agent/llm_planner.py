@@ -9,6 +9,9 @@ type fits the number of classes, the metric fits the task and is the stated one,
 and budget are stated or the default. A wrong answer goes back to the model once with the
 reasons; a second wrong answer is replaced by the expert's decision for each wrong field,
 and the report says so.
+
+`llm_task` runs all this; the planner imports it only when a chat model is configured, so
+the offline expert plans without LangChain.
 """
 
 from __future__ import annotations
