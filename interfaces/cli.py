@@ -28,7 +28,6 @@ from typing import Annotated, Any, NamedTuple
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.table import Table
 
 EXIT_ERROR, EXIT_WAITING, EXIT_NEEDS_INPUT = 1, 3, 4
@@ -235,6 +234,8 @@ def runs_list(as_json: JsonOpt = False) -> None:
 @runs_app.command("show")
 def runs_show(run_id: str, as_json: JsonOpt = False) -> None:
     """Show one run's report."""
+    from rich.markdown import Markdown  # markdown-it: only to show a report
+
     from mlpilot.agent.report import markdown
 
     job = _guard(lambda: _runner(True).store.job(run_id))
@@ -323,6 +324,8 @@ def _decide(approval_id: str, approved: bool, reason: str | None, by: str | None
 
 
 def _finish(status: str, result: dict[str, Any], as_json: bool) -> None:
+    from rich.markdown import Markdown  # markdown-it: only to show a report
+
     from mlpilot.agent.report import markdown
 
     if as_json:
