@@ -10,7 +10,7 @@
 
 Each edge is typed by the `Command[Literal[...]]` its node returns, or, for the roles that
 `mlpilot plan` also runs without LangGraph (`planning.py`), by the `Step[Literal[...]]` its
-role returns, which `_node` turns into a node. The mermaid drawing of the compiled graph
+role returns, which `_add_role` turns into a node. The mermaid drawing of the compiled graph
 is pinned by a snapshot test.
 """
 
