@@ -151,18 +151,17 @@ class SingleFeatureTree:
         if len(values) == 0 or (n_missing == 0 and wide[-1] <= wide[0] + _SAME):
             return None  # all missing, or one value: scikit-learn's "constant feature"
         cuts = np.flatnonzero(wide[1:] > wide[:-1] + _SAME) + 1
-        # (position q, missing go left?) in scikit-learn's search order
-        candidates = [(int(q), False) for q in cuts]
+        # (position q, missing go left?) in scikit-learn's search order: missing right,
+        # then (with missing values) all values left of them, then missing left
         if n_missing:
-            candidates.append((len(values), False))
-            candidates += [(int(q), True) for q in cuts]
-        if not candidates:
+            q = np.concatenate([cuts, [len(values)], cuts])
+            to_left = np.arange(len(q)) > len(cuts)
+        else:
+            q, to_left = cuts, np.zeros(len(cuts), dtype=bool)
+        if len(q) == 0:
             return None
-        q = np.array([c[0] for c in candidates])
-        to_left = np.array([c[1] for c in candidates])
-        proxy = self._proxies(ys, ym, q, to_left)
-        best = int(np.argmax(proxy))  # the first of equal bests, as scikit-learn's strict ">"
-        q_best, left_best = candidates[best]
+        best = int(np.argmax(self._proxies(ys, ym, q, to_left)))  # the first best, as ">"
+        q_best, left_best = int(q[best]), bool(to_left[best])
         if q_best == len(values) and not left_best:  # every value left, the missing alone right
             return q_best, False, np.inf
         return q_best, left_best, wide[q_best - 1] / 2.0 + wide[q_best] / 2.0
@@ -173,10 +172,10 @@ class SingleFeatureTree:
         n_left = q + np.where(to_left, len(ym), 0).astype(np.float64)
         n_right = n_total - n_left
         if self.classification:
-            onehot = np.zeros((len(ys), len(self._classes)))
-            onehot[np.arange(len(ys)), ys.astype(np.int64)] = 1.0
-            before = np.vstack([np.zeros(len(self._classes)), np.cumsum(onehot, axis=0)])
-            missing = self._counts(ym) if len(ym) else np.zeros(len(self._classes))
+            onehot = np.zeros((len(ys) + 1, len(self._classes)))
+            onehot[np.arange(1, len(ys) + 1), ys.astype(np.int64)] = 1.0
+            before = np.cumsum(onehot, axis=0)  # class counts of the first q values, row q
+            missing = self._counts(ym)
             total = before[-1] + missing
             left = before[q] + np.where(to_left[:, None], missing, 0.0)
             right = total - left
