@@ -91,7 +91,12 @@ class SingleFeatureTree:
             targets = np.asarray(y, dtype=np.float64)
         self._n = len(x)
         ys, ym = targets[~missing][order], targets[missing]
-        self._root = self._grow(values, ys, ym, depth=0, impurity=self._impurity(ys, ym))
+        if self.classification:  # class counts of the first i sorted values, row i: a node's
+            # values are a slice of them, so its counts are differences (exact integers)
+            onehot = np.zeros((len(ys) + 1, len(self._classes)))
+            onehot[np.arange(1, len(ys) + 1), ys.astype(np.int64)] = 1.0
+            self._prefix = np.cumsum(onehot, axis=0)
+        self._root = self._grow(values, ys, ym, 0, depth=0, impurity=self._impurity(ys, ym, 0))
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -108,43 +113,49 @@ class SingleFeatureTree:
     def _counts(self, labels: np.ndarray) -> np.ndarray:
         return np.bincount(labels.astype(np.int64), minlength=len(self._classes)).astype(float)
 
-    def _impurity(self, ys: np.ndarray, ym: np.ndarray) -> float:
-        both = np.concatenate([ys, ym])
-        n = float(len(both))
+    def _node_counts(self, ys: np.ndarray, ym: np.ndarray, lo: int) -> np.ndarray:
+        """Class counts of a node whose values start at `lo` in the sorted values."""
+        return self._prefix[lo + len(ys)] - self._prefix[lo] + self._counts(ym)
+
+    def _impurity(self, ys: np.ndarray, ym: np.ndarray, lo: int) -> float:
+        n = float(len(ys) + len(ym))
         if self.classification:
-            counts = self._counts(both)
+            counts = self._node_counts(ys, ym, lo)
             return 1.0 - float((counts * counts).sum()) / (n * n)
+        both = np.concatenate([ys, ym])
         return float((both * both).sum()) / n - (float(both.sum()) / n) ** 2.0
 
-    def _leaf(self, ys: np.ndarray, ym: np.ndarray) -> _Node:
-        both = np.concatenate([ys, ym])
+    def _leaf(self, ys: np.ndarray, ym: np.ndarray, lo: int) -> _Node:
         if self.classification:
-            return _Node(value=float(np.argmax(self._counts(both))))
+            return _Node(value=float(np.argmax(self._node_counts(ys, ym, lo))))
+        both = np.concatenate([ys, ym])
         return _Node(value=float(both.sum()) / len(both))
 
-    def _grow(self, values, ys, ym, *, depth: int, impurity: float) -> _Node:
+    def _grow(self, values, ys, ym, lo: int, *, depth: int, impurity: float) -> _Node:
         n = len(ys) + len(ym)
         if depth >= self.max_depth or n < 2 or impurity <= _EPSILON:
-            return self._leaf(ys, ym)
-        cut = self._best_cut(values, ys, ym)
+            return self._leaf(ys, ym, lo)
+        cut = self._best_cut(values, ys, ym, lo)
         if cut is None:
-            return self._leaf(ys, ym)
+            return self._leaf(ys, ym, lo)
         q, missing_left, threshold = cut
         left_v, right_v = values[:q], values[q:]
         left_y, right_y = ys[:q], ys[q:]
         left_m, right_m = (ym, ym[:0]) if missing_left else (ym[:0], ym)
         n_left, n_right = len(left_y) + len(left_m), len(right_y) + len(right_m)
-        imp_left, imp_right = self._impurity(left_y, left_m), self._impurity(right_y, right_m)
+        imp_left = self._impurity(left_y, left_m, lo)
+        imp_right = self._impurity(right_y, right_m, lo + q)
         gain = (n / self._n) * (impurity - (n_right / n * imp_right) - (n_left / n * imp_left))
         if gain + _EPSILON < 0.0:
-            return self._leaf(ys, ym)
+            return self._leaf(ys, ym, lo)
         node = _Node(threshold=threshold,
                      missing_left=missing_left if len(ym) else n_left > n_right)
-        node.left = self._grow(left_v, left_y, left_m, depth=depth + 1, impurity=imp_left)
-        node.right = self._grow(right_v, right_y, right_m, depth=depth + 1, impurity=imp_right)
+        node.left = self._grow(left_v, left_y, left_m, lo, depth=depth + 1, impurity=imp_left)
+        node.right = self._grow(right_v, right_y, right_m, lo + q, depth=depth + 1,
+                                impurity=imp_right)
         return node
 
-    def _best_cut(self, values, ys, ym):
+    def _best_cut(self, values, ys, ym, lo: int):
         """(position in `values`, missing go left, threshold) of the best cut, or None."""
         n_missing = len(ym)
         wide = values.astype(np.float64)  # scikit-learn compares float32 values in float64
@@ -160,24 +171,22 @@ class SingleFeatureTree:
             q, to_left = cuts, np.zeros(len(cuts), dtype=bool)
         if len(q) == 0:
             return None
-        best = int(np.argmax(self._proxies(ys, ym, q, to_left)))  # the first best, as ">"
+        best = int(np.argmax(self._proxies(ys, ym, lo, q, to_left)))  # the first best: ">"
         q_best, left_best = int(q[best]), bool(to_left[best])
         if q_best == len(values) and not left_best:  # every value left, the missing alone right
             return q_best, False, np.inf
         return q_best, left_best, wide[q_best - 1] / 2.0 + wide[q_best] / 2.0
 
-    def _proxies(self, ys, ym, q, to_left) -> np.ndarray:
+    def _proxies(self, ys, ym, lo: int, q, to_left) -> np.ndarray:
         """scikit-learn's proxy of each cut's gain, in its arithmetic."""
         n_total = float(len(ys) + len(ym))
         n_left = q + np.where(to_left, len(ym), 0).astype(np.float64)
         n_right = n_total - n_left
         if self.classification:
-            onehot = np.zeros((len(ys) + 1, len(self._classes)))
-            onehot[np.arange(1, len(ys) + 1), ys.astype(np.int64)] = 1.0
-            before = np.cumsum(onehot, axis=0)  # class counts of the first q values, row q
+            before = self._prefix[lo + q] - self._prefix[lo]  # counts of the first q values
             missing = self._counts(ym)
-            total = before[-1] + missing
-            left = before[q] + np.where(to_left[:, None], missing, 0.0)
+            total = self._prefix[lo + len(ys)] - self._prefix[lo] + missing
+            left = before + np.where(to_left[:, None], missing, 0.0)
             right = total - left
             gini_left = 1.0 - (left * left).sum(axis=1) / (n_left * n_left)
             gini_right = 1.0 - (right * right).sum(axis=1) / (n_right * n_right)
