@@ -11,20 +11,15 @@ from __future__ import annotations
 from importlib.util import find_spec
 from typing import Any, Literal
 
-from langgraph.runtime import Runtime
-from langgraph.types import Command
-
 from mlpilot.agent.context import JobContext
-from mlpilot.agent.llm_config import llm_choose_config, reapply_choice
-from mlpilot.agent.state import JobState, TaskRequest, decision
+from mlpilot.agent.state import JobState, Step, TaskRequest, decision
 from mlpilot.engine.config import TaskSpec, TrainingConfig
 from mlpilot.engine.data import DataProfile
 from mlpilot.knowledge.patches import apply_patch
 
 
-def generate_config(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["validator"]]:
+def generate_config(state: JobState, ctx: JobContext) -> Step[Literal["validator"]]:
     """Config generator node: draft (or repair) the TrainingConfig, then hand it to the validator."""
-    ctx = runtime.context
     task = TaskSpec.model_validate(state["task"])
     profile = DataProfile.model_validate(state["profile"])
     request = TaskRequest.model_validate(state["request"])
@@ -36,11 +31,14 @@ def generate_config(state: JobState, runtime: Runtime[JobContext]) -> Command[Li
         # whoever chose it, the config came from the expert's candidates: the expert's
         # repairs fix it, and another LLM call would not know more than the findings say
         config, how = repair_config(state["config"], errors), "repaired from the validator's findings"
-    elif ctx.chat_model is not None and state.get("config_choice"):
-        # a critic round changed the task: the same pick from the new draft, no new call
-        config, how = reapply_choice(draft, state["config_choice"])
     elif ctx.chat_model is not None:
-        config, how, choice = llm_choose_config(task, profile, draft, ctx.chat_model)
+        from mlpilot.agent.llm_config import llm_choose_config, reapply_choice  # LangChain
+
+        if state.get("config_choice"):
+            # a critic round changed the task: the same pick from the new draft, no new call
+            config, how = reapply_choice(draft, state["config_choice"])
+        else:
+            config, how, choice = llm_choose_config(task, profile, draft, ctx.chat_model)
     else:
         config, how = draft, "the offline expert's sizing rules"
     if request.training and not repairing:
@@ -48,7 +46,7 @@ def generate_config(state: JobState, runtime: Runtime[JobContext]) -> Command[Li
         how += ", with the user's overrides"
     summary = describe(config)
     ctx.emit("config_generator", f"config: {summary}")
-    return Command(goto="validator", update={
+    return Step("validator", {
         "config": config, **({"config_choice": choice} if choice else {}),
         "decisions": [decision("config_generator", summary, how)],
     })

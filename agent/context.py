@@ -9,14 +9,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from langchain_core.language_models import BaseChatModel
 
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
 from mlpilot.engine.data import load_table
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 ProgressSink = Callable[[dict[str, Any]], None]
 
@@ -30,6 +32,8 @@ class JobContext:
     progress: ProgressSink | None = None
     #: Extra engine callbacks for every training run (tests use them to inject faults).
     training_callbacks: Sequence[Any] = field(default_factory=tuple)
+    #: Whether the validator trains a few steps on a sample (`mlpilot plan` trains nothing).
+    dry_run: bool = True
 
     def emit(self, stage: str, message: str, **fields: Any) -> None:
         """Report progress (stage, message and any metrics) to whoever is listening."""

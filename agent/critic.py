@@ -21,11 +21,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from langgraph.runtime import Runtime
-from langgraph.types import Command
-
 from mlpilot.agent.context import JobContext, load_request_data, load_request_test_data
-from mlpilot.agent.state import JobState, TaskRequest, decision
+from mlpilot.agent.state import JobState, Step, TaskRequest, decision
 from mlpilot.agent.understanding import understand
 from mlpilot.engine.config import TaskSpec
 from mlpilot.guardrails.data_checks import (
@@ -43,10 +40,9 @@ from mlpilot.guardrails.split_checks import find_duplicate_rows, find_time_colum
 MAX_CRITIC_ROUNDS = 2
 
 
-def critique(state: JobState, runtime: Runtime[JobContext]
-             ) -> Command[Literal["config_generator", "approve_training"]]:
+def critique(state: JobState, ctx: JobContext
+             ) -> Step[Literal["config_generator", "approve_training"]]:
     """Critic node: flag problems in the data and task; drop what must go, then pass or send back."""
-    ctx = runtime.context
     task = TaskSpec.model_validate(state["task"])
     request = TaskRequest.model_validate(state["request"])
     df = load_request_data(request).drop(columns=task.drop_columns, errors="ignore")
@@ -75,13 +71,13 @@ def critique(state: JobState, runtime: Runtime[JobContext]
     round_ = state.get("critic_round", 0)
     if changes and round_ < MAX_CRITIC_ROUNDS:
         new_task = task.model_copy(update=changes).model_dump()
-        return Command(goto="config_generator", update={
+        return Step("config_generator", {
             **update, "task": new_task, "critic_round": round_ + 1, "repair_round": 0})
     # Questions and advice once, in the round that passes (earlier rounds repeat them).
     decisions += [decision("critic", f"{f.action} ({f.kind}): {f.suggestion}", f.evidence)
                   for f in flags if f.action in ("ask", "advise")]
     decisions.append(decision("critic", "passed", f"{len(flags)} flag(s), nothing left to change"))
-    return Command(goto="approve_training", update=update)
+    return Step("approve_training", update)
 
 
 def review(df, task: TaskSpec, *, test_df=None, test_fraction: float = 0.2, seed: int = 0

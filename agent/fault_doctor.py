@@ -28,6 +28,7 @@ from langgraph.types import Command
 from pydantic import ValidationError
 
 from mlpilot.agent.context import JobContext
+from mlpilot.agent.errors import TrainingFailed
 from mlpilot.agent.llm import call_until_submitted
 from mlpilot.agent.state import JobState, decision
 from mlpilot.engine.checkpoint import keeps_weights
@@ -64,10 +65,6 @@ def tolerate(fault: dict[str, Any], stage: str, why: str, update: dict[str, Any]
     resume_from = fault.get("checkpoint") if stage == "train" else None
     return Command(goto=stage, update={**update, "tolerated_faults": [fault["kind"]],
                                        "resume_from": resume_from})
-
-
-class TrainingFailed(RuntimeError):
-    """Training kept failing after every fix the doctor could try."""
 
 
 def doctor(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["train", "tune"]]:

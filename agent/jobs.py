@@ -151,7 +151,7 @@ class JobService:
         check_submission(request, self.settings)  # cheap checks before the data is read
         if self._checker is None:
             self._checker = self.runner_factory(self.settings)
-        checked = check_request(self._checker, request)
+        checked = check_request(self._checker.context, request)
         if "question" in checked:
             raise NeedsInput(checked["question"] or "which column should be predicted?",
                              checked.get("choices"))

@@ -17,7 +17,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.tools import BaseTool
 
-from mlpilot.agent.settings import Settings
+from mlpilot.agent.settings import Settings, resolve_provider
 from mlpilot.tools.gate import ToolGate
 
 log = logging.getLogger(__name__)
@@ -31,19 +31,6 @@ DEFAULT_MODELS = {
 
 class LLMError(RuntimeError):
     """The configured LLM could not produce a usable answer within its turns."""
-
-
-def resolve_provider(settings: Settings) -> str:
-    """Which provider `auto` means here: a configured key or URL, else the offline expert."""
-    if settings.llm_provider != "auto":
-        return settings.llm_provider
-    if settings.llm_base_url:
-        return "openai_compatible"
-    if settings.anthropic_api_key:
-        return "anthropic"
-    if settings.openai_api_key:
-        return "openai"
-    return "offline"
 
 
 def build_chat_model(settings: Settings) -> BaseChatModel | None:

@@ -9,6 +9,9 @@ type fits the number of classes, the metric fits the task and is the stated one,
 and budget are stated or the default. A wrong answer goes back to the model once with the
 reasons; a second wrong answer is replaced by the expert's decision for each wrong field,
 and the report says so.
+
+`llm_task` runs all this; the planner imports it only when a chat model is configured, so
+the offline expert plans without LangChain.
 """
 
 from __future__ import annotations
@@ -17,16 +20,28 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from langchain_core.messages import HumanMessage
 from pydantic import ValidationError
 
-from mlpilot.agent.target_choice import TargetChoice
-from mlpilot.agent.task_type import fit_task_type
+from mlpilot.agent.llm import LLMError, call_until_submitted
+from mlpilot.agent.planner import (
+    NeedsInput,
+    default_metric,
+    expert_task,
+    metric_fits,
+    stated_fields,
+    target_class_counts,
+)
+from mlpilot.agent.target_choice import TargetChoice, choose_target, column_facts
+from mlpilot.agent.task_type import decide_task_type, fit_task_type
 from mlpilot.agent.understanding import RequestError, Understanding, goal_is_stated
 from mlpilot.engine.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, TaskSpec
 from mlpilot.engine.data import DataProfile
 from mlpilot.prompts import quote, render
+from mlpilot.tools.agent_tools import ask_user, describe_column_tool, submit_task_spec
 
 if TYPE_CHECKING:
+    from mlpilot.agent.context import JobContext
     from mlpilot.agent.state import TaskRequest
 
 PROMPT = "planner"
@@ -55,6 +70,102 @@ class Expected:
     #: the target the request names outright, when the expert chose it: a written name
     #: outranks any reading by meaning, so another column is a wrong answer
     named_target: str | None = None
+
+
+def llm_task(request: TaskRequest, understood: Understanding, df: pd.DataFrame,
+             profile: DataProfile, ctx: JobContext) -> tuple[TaskSpec, list[tuple[str, str]]]:
+    """Ask the configured LLM for the TaskSpec, showing it the expert's evidence; check its
+    answer (`llm_planner.answer_problems`), send a wrong one back once with the reasons,
+    then replace what is still wrong by the expert's decision. Explicit fields win."""
+    default_budget_s = ctx.settings.default_budget_s
+    columns = [c.name for c in profile.columns]
+    facts = column_facts(df, profile)
+    choice = choose_target(request.request, facts, metric=request.metric or understood.metric,
+                           task_hint=request.task_type or understood.task_type_hint)
+    stated, _ = stated_fields(request, understood, default_budget_s)
+    reading = understood.metric_reading
+    firm_metric = request.metric or (None if reading.loose else reading.metric)
+    expected = Expected(
+        columns=columns, excluded={} if request.target else choice.excluded,
+        unusable={f.name for f in facts if not f.usable}, metric=firm_metric,
+        goal=stated["goal"], budget_s=stated["budget_s"],
+        budget_stated=bool(request.budget_s or understood.budget_s), text=request.request,
+        named_target=choice.target if choice.target and choice.ranked[0].named else None)
+    explicit = {k: v for k, v in {"target": request.target, "task_type": request.task_type,
+                                  "metric": request.metric, "budget_s": request.budget_s,
+                                  "goal": request.goal}.items() if v is not None}
+    prompt = planner_prompt(request, understood, df, profile, choice, default_budget_s)
+    refused: list[str] = []  # the reasons sent back; one round of them at most
+    final: dict = {}
+
+    def accept(args: dict) -> TaskSpec | None:
+        task, problems = answer_problems({**args, **explicit}, expected, df, profile)
+        problems = {k: v for k, v in problems.items() if k not in explicit}
+        if problems and not refused:
+            refused.append("; ".join(f"{k}: {v}" for k, v in problems.items()))
+            raise ValueError(refused[-1])
+        final.update(args=args, problems=problems)
+        return task
+
+    def question(args: dict) -> None:
+        if choice.target is not None and not refused and not request.target:
+            refused.append(f"the evidence settles the target: {choice.target!r} ({choice.reason})")
+            raise ValueError(refused[-1] + "; submit the task, or ask only if the request "
+                             "cannot mean it")
+        raise NeedsInput(str(args.get("question") or "Which column should I predict?"),
+                         choices=columns)
+
+    try:
+        name, task = call_until_submitted(
+            ctx.chat_model, [HumanMessage(prompt)],
+            tools=[describe_column_tool(df), submit_task_spec, ask_user],
+            finish={"submit_task_spec": accept, "ask_user": question}, max_turns=MAX_TURNS)
+    except LLMError as err:
+        task, why = expert_task(request, understood, df, profile, default_budget_s)
+        return task, [("LLM gave no task", f"{err}; used the expert's decision"), *why]
+    problems = final.get("problems") or {}
+    answer = final.get("args") or {}
+    why = [(f"task {answer.get('target')!r} ({answer.get('task_type')}, {answer.get('metric')})",
+            f"proposed by the LLM via {name}" + (f" after one retry ({refused[0]})"
+                                                  if refused else ""))]
+    if task is None or "target" in problems:
+        said = problems.get("answer") or problems.get("target")
+        task, expert_why = expert_task(request, understood, df, profile, default_budget_s)
+        return task, [(f"LLM answer {answer} refused",
+                       f"{said}; used the expert's decision: target {task.target!r}"),
+                      *expert_why]
+    task = task.model_copy(update=explicit)
+    column = profile.column(task.target)
+    update: dict = {}
+    if "task_type" in problems:
+        fitted, _ = decide_task_type(column, understood.task_intent, firm_metric,
+                                     understood.task_type_hint)
+        update["task_type"] = fitted
+    task_type = update.get("task_type", task.task_type)
+    if "metric" in problems or (firm_metric is None and "metric" not in explicit):
+        metric, reason = firm_metric, "stated by the request"
+        if metric is None and reading.metric and metric_fits(reading.metric, task_type):
+            # as the expert reads it: loose words ("how accurate") name a metric that fits
+            metric, reason = reading.metric, f"the request says '{reading.evidence}'"
+        if metric is None:
+            metric, reason = default_metric(task_type,
+                                            target_class_counts(profile, df, task.target, task_type))
+        if metric != task.metric:
+            update["metric"] = metric
+            problems.setdefault("metric", f"no metric stated: the default {metric}, {reason}")
+    if "goal" in problems:
+        update["goal"] = expected.goal
+    if "budget_s" in problems:
+        update["budget_s"] = expected.budget_s
+    if "drop_columns" in problems:
+        update["drop_columns"] = stated["drop_columns"]
+    for field_, value in update.items():
+        why.append((f"LLM {field_} {getattr(task, field_)} refused",
+                    f"{problems[field_]}; used the expert's {value}"))
+    if request.drop_columns:
+        update["drop_columns"] = sorted(set(update.get("drop_columns", task.drop_columns))
+                                        | set(request.drop_columns))
+    return task.model_copy(update=update), why
 
 
 def planner_prompt(request: TaskRequest, understood: Understanding, df: pd.DataFrame,

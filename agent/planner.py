@@ -11,16 +11,10 @@ from __future__ import annotations
 from typing import Literal
 
 import pandas as pd
-from langchain_core.messages import HumanMessage
-from langgraph.graph import END
-from langgraph.runtime import Runtime
-from langgraph.types import Command
 from pydantic import ValidationError
 
 from mlpilot.agent.context import JobContext, load_request_data, load_request_test_data
-from mlpilot.agent.llm import LLMError, call_until_submitted
-from mlpilot.agent.llm_planner import MAX_TURNS, Expected, answer_problems, planner_prompt
-from mlpilot.agent.state import JobState, TaskRequest, decision
+from mlpilot.agent.state import JobState, Step, TaskRequest, decision
 from mlpilot.agent.submission import check_task
 from mlpilot.agent.target_choice import choose_target, column_facts
 from mlpilot.agent.task_type import decide_task_type, fit_task_type
@@ -34,7 +28,6 @@ from mlpilot.engine.data import (
     profile_table,
     quoted,
 )
-from mlpilot.tools.agent_tools import ask_user, describe_column_tool, submit_task_spec
 
 
 class NeedsInput(Exception):
@@ -47,9 +40,8 @@ class NeedsInput(Exception):
         self.choices = list(choices) if choices else []
 
 
-def plan(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["config_generator", "__end__"]]:
+def plan(state: JobState, ctx: JobContext) -> Step[Literal["config_generator", "__end__"]]:
     """Planner node: request + data profile -> TaskSpec, or a question for the user."""
-    ctx = runtime.context
     request = TaskRequest.model_validate(state["request"])
     df = load_request_data(request)
     columns = [str(c) for c in df.columns]
@@ -60,12 +52,14 @@ def plan(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["conf
             task, why = expert_task(request, understood, df, profile,
                                     ctx.settings.default_budget_s)
         else:
+            from mlpilot.agent.llm_planner import llm_task  # LangChain: with a chat model only
+
             task, why = llm_task(request, understood, df, profile, ctx)
     except NeedsInput as asked:
         # every field read on its own: what the request stated stays in the job's task
         stated, why = stated_fields(request, understood, ctx.settings.default_budget_s)
         ctx.emit("planner", str(asked), choices=asked.choices)
-        return Command(goto=END, update={
+        return Step("__end__", {
             "status": "needs_input", "question": asked.question, "choices": asked.choices,
             "task": {"target": None, "task_type": request.task_type or understood.task_type_hint,
                      **stated},
@@ -81,16 +75,13 @@ def plan(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["conf
     ctx.emit("planner", f"predict {task.target!r} ({task.task_type}), {task.metric}, "
                         f"budget {task.budget_s:.0f}s", target=task.target, metric=task.metric,
              budget_s=task.budget_s)
-    return Command(
-        goto="config_generator",
-        update={
-            "task": task.model_dump(),
-            "profile": profile.model_dump(mode="json"),
-            "decisions": [decision("planner", d, w) for d, w in why] + notes,
-            "repair_round": 0,
-            "critic_round": 0,
-        },
-    )
+    return Step("config_generator", {
+        "task": task.model_dump(),
+        "profile": profile.model_dump(mode="json"),
+        "decisions": [decision("planner", d, w) for d, w in why] + notes,
+        "repair_round": 0,
+        "critic_round": 0,
+    })
 
 
 def stated_fields(request: TaskRequest, understood: Understanding, default_budget_s: float
@@ -151,14 +142,14 @@ def expert_task(request: TaskRequest, understood: Understanding, df: pd.DataFram
         task_type, reason = decide_task_type(column, understood.task_intent, firm_metric,
                                              understood.task_type_hint)
     why.append((f"task type {task_type}", reason))
-    if metric and not request.metric and reading.loose and not _fits(metric, task_type):
+    if metric and not request.metric and reading.loose and not metric_fits(metric, task_type):
         stated_why = [w for w in stated_why if not w[0].startswith("metric ")]
         aside = f"'{reading.evidence}' may mean it, but it does not fit a {task_type} target"
         why.append((f"metric {metric} set aside", aside))
         metric = None
     why += stated_why
     if metric is None:
-        metric, reason = default_metric(task_type, _class_counts(profile, df, target, task_type))
+        metric, reason = default_metric(task_type, target_class_counts(profile, df, target, task_type))
         why.append((f"metric {metric}", reason))
     try:
         return TaskSpec(target=target, task_type=task_type, metric=metric, goal=stated["goal"],
@@ -169,11 +160,12 @@ def expert_task(request: TaskRequest, understood: Understanding, df: pd.DataFram
                            f"(read from {request.request!r})") from None
 
 
-def _fits(metric: str, task_type: str) -> bool:
+def metric_fits(metric: str, task_type: str) -> bool:
+    """Whether `metric` measures a `task_type` task."""
     return metric in (REGRESSION_METRICS if task_type == "regression" else CLASSIFICATION_METRICS)
 
 
-def _class_counts(profile: DataProfile, df: pd.DataFrame, target: str, task_type: str
+def target_class_counts(profile: DataProfile, df: pd.DataFrame, target: str, task_type: str
                   ) -> TargetProfile | None:
     """The target's profile, with its class counts even for codes the profiler took for a
     quantity (more than 20 integer values) when the task says they are classes."""
@@ -183,102 +175,6 @@ def _class_counts(profile: DataProfile, df: pd.DataFrame, target: str, task_type
         target_profile = target_profile.model_copy(
             update={"class_counts": {str(k): int(v) for k, v in counts.items()}})
     return target_profile
-
-
-def llm_task(request: TaskRequest, understood: Understanding, df: pd.DataFrame,
-             profile: DataProfile, ctx: JobContext) -> tuple[TaskSpec, list[tuple[str, str]]]:
-    """Ask the configured LLM for the TaskSpec, showing it the expert's evidence; check its
-    answer (`llm_planner.answer_problems`), send a wrong one back once with the reasons,
-    then replace what is still wrong by the expert's decision. Explicit fields win."""
-    default_budget_s = ctx.settings.default_budget_s
-    columns = [c.name for c in profile.columns]
-    facts = column_facts(df, profile)
-    choice = choose_target(request.request, facts, metric=request.metric or understood.metric,
-                           task_hint=request.task_type or understood.task_type_hint)
-    stated, _ = stated_fields(request, understood, default_budget_s)
-    reading = understood.metric_reading
-    firm_metric = request.metric or (None if reading.loose else reading.metric)
-    expected = Expected(
-        columns=columns, excluded={} if request.target else choice.excluded,
-        unusable={f.name for f in facts if not f.usable}, metric=firm_metric,
-        goal=stated["goal"], budget_s=stated["budget_s"],
-        budget_stated=bool(request.budget_s or understood.budget_s), text=request.request,
-        named_target=choice.target if choice.target and choice.ranked[0].named else None)
-    explicit = {k: v for k, v in {"target": request.target, "task_type": request.task_type,
-                                  "metric": request.metric, "budget_s": request.budget_s,
-                                  "goal": request.goal}.items() if v is not None}
-    prompt = planner_prompt(request, understood, df, profile, choice, default_budget_s)
-    refused: list[str] = []  # the reasons sent back; one round of them at most
-    final: dict = {}
-
-    def accept(args: dict) -> TaskSpec | None:
-        task, problems = answer_problems({**args, **explicit}, expected, df, profile)
-        problems = {k: v for k, v in problems.items() if k not in explicit}
-        if problems and not refused:
-            refused.append("; ".join(f"{k}: {v}" for k, v in problems.items()))
-            raise ValueError(refused[-1])
-        final.update(args=args, problems=problems)
-        return task
-
-    def question(args: dict) -> None:
-        if choice.target is not None and not refused and not request.target:
-            refused.append(f"the evidence settles the target: {choice.target!r} ({choice.reason})")
-            raise ValueError(refused[-1] + "; submit the task, or ask only if the request "
-                             "cannot mean it")
-        raise NeedsInput(str(args.get("question") or "Which column should I predict?"),
-                         choices=columns)
-
-    try:
-        name, task = call_until_submitted(
-            ctx.chat_model, [HumanMessage(prompt)],
-            tools=[describe_column_tool(df), submit_task_spec, ask_user],
-            finish={"submit_task_spec": accept, "ask_user": question}, max_turns=MAX_TURNS)
-    except LLMError as err:
-        task, why = expert_task(request, understood, df, profile, default_budget_s)
-        return task, [("LLM gave no task", f"{err}; used the expert's decision"), *why]
-    problems = final.get("problems") or {}
-    answer = final.get("args") or {}
-    why = [(f"task {answer.get('target')!r} ({answer.get('task_type')}, {answer.get('metric')})",
-            f"proposed by the LLM via {name}" + (f" after one retry ({refused[0]})"
-                                                  if refused else ""))]
-    if task is None or "target" in problems:
-        said = problems.get("answer") or problems.get("target")
-        task, expert_why = expert_task(request, understood, df, profile, default_budget_s)
-        return task, [(f"LLM answer {answer} refused",
-                       f"{said}; used the expert's decision: target {task.target!r}"),
-                      *expert_why]
-    task = task.model_copy(update=explicit)
-    column = profile.column(task.target)
-    update: dict = {}
-    if "task_type" in problems:
-        fitted, _ = decide_task_type(column, understood.task_intent, firm_metric,
-                                     understood.task_type_hint)
-        update["task_type"] = fitted
-    task_type = update.get("task_type", task.task_type)
-    if "metric" in problems or (firm_metric is None and "metric" not in explicit):
-        metric, reason = firm_metric, "stated by the request"
-        if metric is None and reading.metric and _fits(reading.metric, task_type):
-            # as the expert reads it: loose words ("how accurate") name a metric that fits
-            metric, reason = reading.metric, f"the request says '{reading.evidence}'"
-        if metric is None:
-            metric, reason = default_metric(task_type,
-                                            _class_counts(profile, df, task.target, task_type))
-        if metric != task.metric:
-            update["metric"] = metric
-            problems.setdefault("metric", f"no metric stated: the default {metric}, {reason}")
-    if "goal" in problems:
-        update["goal"] = expected.goal
-    if "budget_s" in problems:
-        update["budget_s"] = expected.budget_s
-    if "drop_columns" in problems:
-        update["drop_columns"] = stated["drop_columns"]
-    for field_, value in update.items():
-        why.append((f"LLM {field_} {getattr(task, field_)} refused",
-                    f"{problems[field_]}; used the expert's {value}"))
-    if request.drop_columns:
-        update["drop_columns"] = sorted(set(update.get("drop_columns", task.drop_columns))
-                                        | set(request.drop_columns))
-    return task.model_copy(update=update), why
 
 
 def with_target(profile: DataProfile, df: pd.DataFrame, target: str) -> DataProfile:

@@ -8,19 +8,15 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from langgraph.runtime import Runtime
-from langgraph.types import Command
-
 from mlpilot.agent.context import JobContext
-from mlpilot.agent.state import JobState
+from mlpilot.agent.state import JobState, Step
 
 #: Version of the JSON document below; bump it when a field changes meaning.
 SCHEMA_VERSION = 1
 
 
-def report(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["__end__"]]:
+def report(state: JobState, ctx: JobContext) -> Step[Literal["__end__"]]:
     """Report node: write report.json and report.md, close the MLflow run."""
-    ctx = runtime.context
     job_dir = ctx.settings.job_dir(state["job_id"])
     job_dir.mkdir(parents=True, exist_ok=True)
     paths = {"report_path": str((job_dir / "report.json").resolve()),
@@ -35,7 +31,7 @@ def report(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["__
 
         tracker_for(ctx).finish_job(state["mlflow_run_id"])
     ctx.emit("report", f"report saved to {paths['report_markdown_path']}")
-    return Command(goto="__end__", update={"status": status, **paths})
+    return Step("__end__", {"status": status, **paths})
 
 
 def result_document(values: dict[str, Any], *, status: str, error: str | None = None,

@@ -275,3 +275,16 @@ class Settings(BaseSettings):
         """Create the data directory tree."""
         for path in (self.data_dir, self.data_dir / "runs", self.knowledge_dir):
             path.mkdir(parents=True, exist_ok=True)
+
+
+def resolve_provider(settings: Settings) -> str:
+    """Which provider `auto` means here: a configured key or URL, else the offline expert."""
+    if settings.llm_provider != "auto":
+        return settings.llm_provider
+    if settings.llm_base_url:
+        return "openai_compatible"
+    if settings.anthropic_api_key:
+        return "anthropic"
+    if settings.openai_api_key:
+        return "openai"
+    return "offline"

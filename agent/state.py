@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import operator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from typing_extensions import TypedDict
@@ -99,6 +100,23 @@ class Decision(BaseModel):
 def decision(stage: str, what: str, why: str) -> dict[str, str]:
     """A `Decision` as the plain dict the graph state stores."""
     return Decision(stage=stage, decision=what, why=why).model_dump()
+
+
+Goto = TypeVar("Goto", bound=str)
+
+
+@dataclass(frozen=True)
+class Step(Generic[Goto]):
+    """What a role decided: the node to run next and its update to the job's state.
+
+    The roles that `mlpilot plan` runs too (planner, config generator, validator, critic,
+    report) return this instead of LangGraph's `Command`, so planning runs them without
+    importing LangGraph; `graph.py` turns each into a node that returns
+    `Command[Goto]`, with the same typed edges.
+    """
+
+    goto: Goto
+    update: dict[str, Any]
 
 
 class JobState(TypedDict, total=False):

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from langgraph.runtime import Runtime
-from langgraph.types import Command
-
 from mlpilot.agent.context import JobContext, load_request_data
-from mlpilot.agent.state import JobState, TaskRequest, decision
+from mlpilot.agent.state import JobState, Step, TaskRequest, decision
 from mlpilot.engine.config import TaskSpec
 from mlpilot.engine.data import DataProfile
 from mlpilot.guardrails.limits import Limits
@@ -24,17 +21,17 @@ class ConfigRejected(RuntimeError):
     """The config generator could not produce a valid config within the repair rounds."""
 
 
-def validate_config(state: JobState, runtime: Runtime[JobContext]
-                    ) -> Command[Literal["config_generator", "critic"]]:
-    """Validator node: schema -> cross-field checks -> resources -> dry run."""
-    ctx = runtime.context
+def validate_config(state: JobState, ctx: JobContext
+                    ) -> Step[Literal["config_generator", "critic"]]:
+    """Validator node: schema -> cross-field checks -> resources -> dry run (the dry run
+    only when `ctx.dry_run`: `mlpilot plan` skips it, so planning needs no PyTorch)."""
     settings = ctx.settings
     task = TaskSpec.model_validate(state["task"])
     request = TaskRequest.model_validate(state["request"])
     round_ = state.get("repair_round", 0)
     limits = Limits(max_memory_mb=settings.max_memory_mb, max_budget_s=settings.hard_budget_s)
     report = validate(task, state["config"], DataProfile.model_validate(state["profile"]),
-                      df=load_request_data(request), limits=limits)
+                      df=load_request_data(request), limits=limits, dry_run=ctx.dry_run)
     findings = [f.model_dump() for f in report.findings]
     entry = {"round": round_, "critic_round": state.get("critic_round", 0),
              "findings": findings, "passed": report.passed,
@@ -48,11 +45,11 @@ def validate_config(state: JobState, runtime: Runtime[JobContext]
     if report.passed:
         ctx.emit("validator", f"config valid after {round_ + 1} round(s), "
                               f"{len(report.warnings)} warning(s)")
-        return Command(goto="critic", update={**update, "config": report.config,
-                                              "task": report.task or state["task"]})
+        return Step("critic", {**update, "config": report.config,
+                               "task": report.task or state["task"]})
     if round_ + 1 >= settings.max_repair_rounds:
         raise ConfigRejected("the training config is still invalid after "
                              f"{settings.max_repair_rounds} repair rounds: "
                              + "; ".join(f.line() for f in report.errors))
     ctx.emit("validator", f"{len(report.errors)} error(s); back to the config generator")
-    return Command(goto="config_generator", update={**update, "repair_round": round_ + 1})
+    return Step("config_generator", {**update, "repair_round": round_ + 1})

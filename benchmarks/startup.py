@@ -1,4 +1,6 @@
-"""How long the CLI takes to start: `mlpilot --help` and `mlpilot plan ... --json`.
+"""How long the CLI takes to start: `mlpilot --help`, `mlpilot plan ... --json`, and what
+`mlpilot run` does before its job's first node (the CLI, a `Runner`, the compiled graph on
+its checkpointer: the rest of a run is the job itself).
 
 Each command runs `--runs` times, each in a fresh process (cold: nothing imported yet; the
 operating system's file cache is warm after the first run), in an empty data directory.
@@ -63,6 +65,14 @@ def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     return elapsed, cpu
 
 
+#: What `mlpilot run` does before the job's first node.
+RUN_SETUP = """
+import mlpilot.interfaces.cli
+from mlpilot.agent.runner import Runner
+with Runner().graph():
+    pass
+"""
+
 #: Imports the modules named on stdin, one a line (the floor: a command's heavy imports only).
 IMPORT_ONLY = """
 import importlib, sys
@@ -123,6 +133,10 @@ def main() -> None:
             if heavy:
                 floor = [_timed_floor(modules, env) for _ in range(args.runs)]
                 _row(f"only its {len(modules)} modules of those", floor, "")
+    with tempfile.TemporaryDirectory(prefix="mlpilot-startup-") as data_dir:
+        env = {**os.environ, "MLPILOT_DATA_DIR": data_dir}
+        runs = [_timed([sys.executable, "-c", RUN_SETUP], env) for _ in range(args.runs)]
+        _row("`mlpilot run` until its first node", runs, "")
 
 
 def _row(name: str, runs: list[tuple[float, float]], heavy: str) -> None:

@@ -1,7 +1,7 @@
 """Understanding: does the planner read a request the way a careful data scientist would?
 
-Plans every request of the corpus with `mlpilot plan --json`'s code path (`plan_only` on a
-`Runner` built as the CLI builds it, in a fresh data directory) and scores the target, task
+Plans every request of the corpus with `mlpilot plan --json`'s code path (`plan_only` in a
+`planning_context` built as the CLI builds it, in a fresh data directory) and scores the target, task
 type, metric, budget, goal, columns to drop, leaks flagged, and whether it asked
 (`understanding_scoring.py` says how each field is scored). The corpus has three parts:
 
@@ -53,7 +53,7 @@ from understanding_scoring import (
     score_plan,
 )
 
-_RUNNER = None  # one Runner per worker process, built on first use
+_CONTEXT = None  # one planning context per worker process, built on first use
 
 
 def main() -> None:
@@ -151,16 +151,15 @@ def _init_worker(provider: str) -> None:
 
 def plan_in_process(request: str, data: str) -> PlanOutcome:
     """`mlpilot plan --json`'s document for one request, planned in this process."""
-    global _RUNNER
-    from mlpilot.agent.planning import plan_only
-    from mlpilot.agent.runner import Runner
+    global _CONTEXT
+    from mlpilot.agent.planning import plan_only, planning_context
     from mlpilot.interfaces.job_config import build_request
 
     started = time.monotonic()
     try:
-        if _RUNNER is None:
-            _RUNNER = Runner(progress=lambda event: None)
-        doc = plan_only(_RUNNER, build_request({"request": request, "data": Path(data)}))
+        if _CONTEXT is None:
+            _CONTEXT = planning_context(progress=lambda event: None)
+        doc = plan_only(_CONTEXT, build_request({"request": request, "data": Path(data)}))
         # Round-trip as the CLI prints it, so both modes score the same JSON.
         doc = json.loads(json.dumps(doc, default=str))
         return PlanOutcome(doc=doc, seconds=time.monotonic() - started)

@@ -25,6 +25,9 @@ MAX_BUDGET_S = 7 * 24 * 3600.0
 MAX_SEED = 2**32 - 1
 #: Metrics where a lower value is better; every other metric is maximised.
 LOWER_IS_BETTER: frozenset[str] = frozenset({"rmse", "mae"})
+#: Preprocessing leaves out a string column with more distinct values than this and > 50%
+#: distinct (identifier-like); here so that the validators read it without the preprocessor.
+MAX_LEVELS_FOR_ID_CHECK = 10
 
 
 class TaskSpec(BaseModel):

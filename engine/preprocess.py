@@ -15,7 +15,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 from sklearn.model_selection import train_test_split
 
-from .config import TaskSpec, TrainingConfig
+from .config import MAX_LEVELS_FOR_ID_CHECK, TaskSpec, TrainingConfig
 from .data import DataError, name_list, profile_table, quoted
 from .encoding import Preprocessor, key_of, sorted_classes
 
@@ -23,8 +23,6 @@ __all__ = ["MIN_ROWS", "PreparedData", "Preprocessor", "prepare_data", "sorted_c
 
 #: prepare_data refuses data with fewer usable rows than this.
 MIN_ROWS = 10
-#: A string column with more distinct values than this and > 50% distinct is identifier-like.
-MAX_LEVELS_FOR_ID_CHECK = 10
 
 
 @dataclass

@@ -21,8 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..engine.config import TaskSpec, TrainingConfig
-from ..engine.preprocess import MAX_LEVELS_FOR_ID_CHECK
+from ..engine.config import MAX_LEVELS_FOR_ID_CHECK, TaskSpec, TrainingConfig
 from .findings import Finding, Severity
 from .limits import Limits
 

@@ -6,7 +6,8 @@ the data cannot support). All return this module's `Flag`.
 
 Each check takes a DataFrame (features and target), the target's name and the task
 type, and returns `Flag`s that carry the evidence as numbers and one line of text.
-Pure pandas/numpy/scikit-learn: no engine import, no model training beyond tiny trees.
+Pure pandas/numpy (scikit-learn only for the boosted trees of `goal_checks`): no engine
+import, no model training beyond tiny trees.
 
 What the statistics can and cannot see: a column that is known only after the outcome
 (a call's duration in a marketing campaign, a discharge code in a hospital stay) but
@@ -22,8 +23,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
-from sklearn.model_selection import KFold, StratifiedKFold
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from .single_feature_tree import cross_validated_predictions
 
 #: A column needs this many non-missing values before uniqueness means anything.
 MIN_VALUES = 20
@@ -270,16 +271,8 @@ def _cv_score(x: np.ndarray, y: np.ndarray, classification: bool, seed: int) -> 
     Classification: balanced accuracy of the pooled out-of-fold predictions, with the
     standard error of that mean of per-class recalls. Regression: pooled R^2, error 0.
     """
-    if classification:
-        model = DecisionTreeClassifier(max_depth=TREE_DEPTH, random_state=seed)
-        enough = np.bincount(y).min() >= CV_FOLDS
-        folds = (StratifiedKFold if enough else KFold)(CV_FOLDS, shuffle=True, random_state=seed)
-    else:
-        model = DecisionTreeRegressor(max_depth=TREE_DEPTH, random_state=seed)
-        folds = KFold(CV_FOLDS, shuffle=True, random_state=seed)
-    pred = np.empty_like(y)
-    for train, test in folds.split(x, y):
-        pred[test] = model.fit(x[train], y[train]).predict(x[test])
+    pred = cross_validated_predictions(x, y, classification=classification, max_depth=TREE_DEPTH,
+                                       n_splits=CV_FOLDS, seed=seed)
     if not classification:
         total = ((y - y.mean()) ** 2).sum()
         return (1.0 - ((y - pred) ** 2).sum() / total if total > 0 else 0.0), 0.0
@@ -364,7 +357,7 @@ def find_leaky_columns(df: pd.DataFrame, target: str, task_type: str, *, seed: i
 def _rest_score(data: pd.DataFrame, target: str, task_type: str, seed: int
                 ) -> tuple[float, float, int]:
     """Boosted trees on every other feature together, cross-validated (goal_checks' baseline)."""
-    from mlpilot.guardrails.goal_checks import quick_baseline  # it imports this module
+    from mlpilot.guardrails.quick_baseline import quick_baseline  # scikit-learn; imports us
 
     metric = "r2" if task_type == "regression" else "balanced_accuracy"
     if data.shape[1] < 2:

@@ -28,7 +28,6 @@ from typing import Annotated, Any, NamedTuple
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.table import Table
 
 EXIT_ERROR, EXIT_WAITING, EXIT_NEEDS_INPUT = 1, 3, 4
@@ -92,13 +91,13 @@ def plan(
     as_json: JsonOpt = False,
 ) -> None:
     """Understand, configure and validate a job without training anything."""
-    from mlpilot.agent.planning import plan_only
+    from mlpilot.agent.planning import plan_only, planning_context
 
     said = _Said("plan", as_json, request, data, None)
     task_request = _request(request, data, None, config, target, metric, budget, None, None, None,
                             said)
-    runner = _runner(as_json, said)
-    result = _guard(lambda: plan_only(runner, task_request), said)
+    context = _guard(lambda: planning_context(progress=_progress), said)
+    result = _guard(lambda: plan_only(context, task_request), said)
     if as_json:
         print(json.dumps(result, indent=2, default=str))
     else:
@@ -241,6 +240,8 @@ def runs_list(as_json: JsonOpt = False) -> None:
 @runs_app.command("show")
 def runs_show(run_id: str, as_json: JsonOpt = False) -> None:
     """Show one run's report."""
+    from rich.markdown import Markdown  # markdown-it: only to show a report
+
     from mlpilot.agent.report import markdown
 
     job = _guard(lambda: _runner(True).store.job(run_id))
@@ -303,10 +304,11 @@ def _request(request, data, test_data, config, target, metric, budget, goal, mod
 def _runner(quiet: bool, said: _Said | None = None):
     from mlpilot.agent.runner import Runner
 
-    def progress(event: dict[str, Any]) -> None:
-        err.print(f"[dim]{event['stage']:>16}[/] {event['message']}", highlight=False)
+    return _guard(lambda: Runner(progress=_progress), said)
 
-    return _guard(lambda: Runner(progress=progress), said)
+
+def _progress(event: dict[str, Any]) -> None:
+    err.print(f"[dim]{event['stage']:>16}[/] {event['message']}", highlight=False)
 
 
 def _decide(approval_id: str, approved: bool, reason: str | None, by: str | None, as_json: bool):
@@ -328,6 +330,8 @@ def _decide(approval_id: str, approved: bool, reason: str | None, by: str | None
 
 
 def _finish(status: str, result: dict[str, Any], as_json: bool) -> None:
+    from rich.markdown import Markdown  # markdown-it: only to show a report
+
     from mlpilot.agent.report import markdown
 
     if as_json:
@@ -364,7 +368,7 @@ def _print_plan(result: dict[str, Any]) -> None:
 def _guard(action, said: _Said | None = None):
     """Run `action`; errors in the user's input or setup end the command with one clear line
     (and, under --json, the contract's `failed` document on stdout)."""
-    from mlpilot.agent.fault_doctor import TrainingFailed
+    from mlpilot.agent.errors import TrainingFailed
     from mlpilot.agent.store import StoreError
     from mlpilot.agent.understanding import RequestError
     from mlpilot.agent.validator import ConfigRejected

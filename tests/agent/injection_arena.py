@@ -31,7 +31,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import BaseTool
 
 from mlpilot.agent.context import JobContext, load_request_data
-from mlpilot.agent.planner import llm_task
+from mlpilot.agent.llm_planner import llm_task
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
 from mlpilot.agent.store import Store

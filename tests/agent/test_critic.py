@@ -6,9 +6,8 @@ import pandas as pd
 import pytest
 
 from mlpilot.agent.critic import review
-from mlpilot.agent.planning import plan_only
+from mlpilot.agent.planning import plan_only, planning_context
 from mlpilot.agent.report import markdown
-from mlpilot.agent.runner import Runner
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
 from mlpilot.engine.config import TaskSpec
@@ -53,7 +52,7 @@ def test_an_unsupported_goal_and_shared_test_rows_reach_the_report(tmp_path):
     test = pd.concat([train.iloc[:6], penguins.drop(train.index).iloc[:4]])
     train.to_csv(tmp_path / "train.csv", index=False)
     test.to_csv(tmp_path / "test.csv", index=False)
-    doc = plan_only(Runner(Settings()), TaskRequest(
+    doc = plan_only(planning_context(Settings()), TaskRequest(
         request="predict the species, at least 99% accuracy", data=tmp_path / "train.csv",
         test_data=tmp_path / "test.csv"))
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 
 from mlpilot.agent.llm import build_chat_model, resolve_provider
-from mlpilot.agent.planning import plan_only
-from mlpilot.agent.runner import Runner
+from mlpilot.agent.planning import plan_only, planning_context
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
 from tests.conftest import dataset
@@ -31,7 +30,7 @@ def test_planner_and_config_generator_answer_through_tool_calls():
         tool_call("choose_config", candidate=1, family="resnet", max_epochs=50,
                   reason="trees suit small data"),
     ])
-    doc = plan_only(Runner(Settings(), chat_model=model), request())
+    doc = plan_only(planning_context(Settings(), chat_model=model), request())
 
     assert doc["status"] == "planned"
     assert doc["task"]["target"] == "species"
@@ -57,7 +56,7 @@ def test_a_config_choice_out_of_range_goes_back_once_then_the_expert_config_is_u
         tool_call("choose_config", candidate=7, reason="?"),
         tool_call("choose_config", candidate=0, learning_rate=3.0, reason="fast"),
     ])
-    doc = plan_only(Runner(Settings(), chat_model=model), request())
+    doc = plan_only(planning_context(Settings(), chat_model=model), request())
     assert "candidate: 7 is not one of 0-3" in model.calls[2][-1].content
     chosen = [d for d in doc["decisions"] if d["stage"] == "config_generator"]
     assert "refused" in chosen[0]["why"] and "used the expert's config" in chosen[0]["why"]
@@ -72,7 +71,7 @@ def test_an_invalid_task_spec_gets_a_retry_message_naming_the_field():
                   budget_s=20),
         tool_call("choose_config", candidate=0, reason="the expert's sizing fits"),
     ])
-    doc = plan_only(Runner(Settings(), chat_model=model), request())
+    doc = plan_only(planning_context(Settings(), chat_model=model), request())
     assert doc["task"]["target"] == "species"
     retry = model.calls[1][-1]
     assert "target" in retry.content and "'beak' is not a column" in retry.content
@@ -80,7 +79,7 @@ def test_an_invalid_task_spec_gets_a_retry_message_naming_the_field():
 
 def test_the_llm_may_ask_the_user_instead_of_guessing():
     model = ScriptedChatModel(script=[tool_call("ask_user", question="Which column is the label?")])
-    doc = plan_only(Runner(Settings(), chat_model=model),
+    doc = plan_only(planning_context(Settings(), chat_model=model),
                     TaskRequest(request="do something clever", data=dataset("penguins.csv")))
     assert doc["status"] == "needs_input"
     assert doc["question"] == "Which column is the label?"
@@ -108,7 +107,7 @@ def test_a_critic_round_reapplies_the_llm_s_config_choice_without_a_new_call():
                   budget_s=60),
         tool_call("choose_config", candidate=2, reason="small data"),
     ])
-    doc = plan_only(Runner(Settings(), chat_model=model), TaskRequest(
+    doc = plan_only(planning_context(Settings(), chat_model=model), TaskRequest(
         request="predict whether the passenger survived", data=dataset("titanic.csv")))
     assert "alive" in doc["task"]["drop_columns"]
     assert len(model.calls) == 2

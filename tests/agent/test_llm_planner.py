@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from mlpilot.agent.context import JobContext, load_request_data
-from mlpilot.agent.planner import NeedsInput, llm_task
+from mlpilot.agent.llm_planner import llm_task
+from mlpilot.agent.planner import NeedsInput
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
 from mlpilot.agent.understanding import understand

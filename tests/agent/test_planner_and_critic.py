@@ -6,15 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlpilot.agent.planning import plan_only
-from mlpilot.agent.runner import Runner
+from mlpilot.agent.planning import plan_only, planning_context
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
 from tests.conftest import dataset
 
 
 def plan(text: str, data: str, **fields) -> dict:
-    return plan_only(Runner(Settings()), TaskRequest(request=text, data=dataset(data), **fields))
+    return plan_only(planning_context(Settings()), TaskRequest(request=text, data=dataset(data), **fields))
 
 
 @pytest.mark.parametrize("text, data, target, task_type, metric", [
@@ -88,7 +87,7 @@ def test_recall_on_a_majority_positive_class_says_the_baseline_already_scores_1(
     data = tmp_path / "mostly_yes.csv"
     rows = [{"x": i % 7, "z": i % 3, "ok": "yes" if i % 5 else "no"} for i in range(100)]
     pd.DataFrame(rows).to_csv(data, index=False)
-    doc = plan_only(Runner(Settings()), TaskRequest(request="predict ok, recall", data=data))
+    doc = plan_only(planning_context(Settings()), TaskRequest(request="predict ok, recall", data=data))
     [positive] = [d for d in doc["decisions"] if d["decision"].startswith("positive class")]
     assert positive["decision"] == "positive class 'yes' for recall"
     assert "majority" in positive["why"] and "recall 1.00" in positive["why"]
@@ -101,7 +100,7 @@ def test_a_loose_metric_word_does_not_pick_the_target(tmp_path):
     pd.DataFrame({"asking_price": rng.normal(300, 50, 120).round(1),
                   "rooms": rng.integers(1, 6, 120),
                   "sold": rng.choice(["yes", "no"], 120)}).to_csv(data, index=False)
-    doc = plan_only(Runner(Settings()), TaskRequest(
+    doc = plan_only(planning_context(Settings()), TaskRequest(
         request="Will the listing be sold? Keep the errors low.", data=data))
     assert doc["status"] == "planned", doc.get("question")
     assert (doc["task"]["target"], doc["task"]["task_type"]) == ("sold", "binary")

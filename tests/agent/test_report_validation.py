@@ -3,9 +3,8 @@ with no repair, over every repair round and critic round of the job."""
 
 from __future__ import annotations
 
-from mlpilot.agent.planning import plan_only
+from mlpilot.agent.planning import plan_only, planning_context
 from mlpilot.agent.report import first_pass_counts, markdown
-from mlpilot.agent.runner import Runner
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
 from tests.agent.test_llm_path import request
@@ -20,7 +19,7 @@ def test_a_repaired_config_does_not_count_as_passing_first_time():
         tool_call("choose_config", candidate=0, reason="fits"),
     ])
     # the user's own override is too big a batch for 344 rows: the validator repairs it
-    doc = plan_only(Runner(Settings(), chat_model=model),
+    doc = plan_only(planning_context(Settings(), chat_model=model),
                     request().model_copy(update={"training": {"batch_size": 4096}}))
     validation = doc["validation"]
     assert (validation["generated"], validation["passed_first_time"],
@@ -49,5 +48,5 @@ def test_an_auto_repair_is_a_repair():
 
 
 def plan(data) -> dict:
-    return plan_only(Runner(Settings()),
+    return plan_only(planning_context(Settings()),
                      TaskRequest(request="predict whether the passenger survived", data=data))

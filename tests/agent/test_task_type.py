@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 from mlpilot.agent.planner import NeedsInput, expert_task
-from mlpilot.agent.planning import plan_only
-from mlpilot.agent.runner import Runner
+from mlpilot.agent.planning import plan_only, planning_context
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
 from mlpilot.agent.understanding import RequestError, understand
@@ -118,7 +117,7 @@ def test_a_missing_target_keeps_metric_goal_and_budget_and_offers_the_columns(tm
     with pytest.raises(NeedsInput) as asked:
         expert(text, data)
     assert {"reading", "weight_kg"} <= set(asked.value.choices)
-    doc = plan_only(Runner(Settings()), TaskRequest(request=text, data=data))
+    doc = plan_only(planning_context(Settings()), TaskRequest(request=text, data=data))
     assert doc["status"] == "needs_input"
     assert doc["task"]["target"] is None
     assert (doc["task"]["metric"], doc["task"]["goal"], doc["task"]["budget_s"]) == (
@@ -128,7 +127,7 @@ def test_a_missing_target_keeps_metric_goal_and_budget_and_offers_the_columns(tm
 
 def test_a_request_with_no_task_asks_what_to_predict(tmp_path):
     data = coded(tmp_path, "outcome", [0, 1])
-    doc = plan_only(Runner(Settings()), TaskRequest(request="hello there, nice weather",
+    doc = plan_only(planning_context(Settings()), TaskRequest(request="hello there, nice weather",
                                                     data=data))
     assert doc["status"] == "needs_input"
     assert "predict" in doc["question"] and "outcome" in doc["choices"]
@@ -141,7 +140,7 @@ def test_the_llm_may_not_invent_a_goal_or_call_three_classes_binary():
                     metric="accuracy", budget_s=20, goal=0.95)] * 2,
         tool_call("choose_config", candidate=0, reason="fits"),  # kept over critic rounds
     ])
-    doc = plan_only(Runner(Settings(), chat_model=model), TaskRequest(
+    doc = plan_only(planning_context(Settings(), chat_model=model), TaskRequest(
         request="which penguin species is it? 20 seconds", data=dataset("penguins.csv")))
     assert doc["task"]["task_type"] == "multiclass"
     assert doc["task"]["goal"] is None
@@ -156,7 +155,7 @@ def test_the_llm_keeps_a_goal_the_request_states():
                   metric="accuracy", budget_s=20, goal=0.9),
         tool_call("choose_config", candidate=0, reason="fits"),  # kept over critic rounds
     ])
-    doc = plan_only(Runner(Settings(), chat_model=model), TaskRequest(
+    doc = plan_only(planning_context(Settings(), chat_model=model), TaskRequest(
         request="which penguin species is it? ninety percent accuracy or better, 20 seconds",
         data=dataset("penguins.csv")))
     assert doc["task"]["goal"] == 0.9
