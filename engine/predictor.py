@@ -30,6 +30,7 @@ from .trees import tree_scores
 FORMAT_VERSION = 1
 ENSEMBLE_FILE = "ensemble.json"
 STUDENT_FILE = "student.json"
+STACK_FILE = "stack.json"
 _CHUNK = 65536
 
 
@@ -99,14 +100,19 @@ class TrainedModel:
         """Read a model written by `save` (on the CPU).
 
         A directory written by `engine.ensemble.EnsembleModel.save` loads as that
-        `EnsembleModel` (same predict/predict_proba/save), and one written by
-        `engine.compression.StudentModel.save` as that student, so serving code needs no branch.
+        `EnsembleModel` (same predict/predict_proba/save), one written by
+        `engine.compression.StudentModel.save` as that student, and one written by
+        `engine.stacking.StackModel.save` as that stack, so serving code needs no branch.
         """
         directory = Path(directory)
         if (directory / ENSEMBLE_FILE).is_file():
             from .ensemble import EnsembleModel  # ensemble imports this module
 
             return EnsembleModel.load(directory)
+        if (directory / STACK_FILE).is_file():
+            from .stacking import StackModel  # stacking imports this module
+
+            return StackModel.load(directory)
         if (directory / STUDENT_FILE).is_file():
             from .compression import StudentModel  # compression imports this module
 

@@ -28,6 +28,7 @@ from mlpilot.engine.prior import PriorTrial
 from mlpilot.engine.refit import refit_chosen
 from mlpilot.engine.scores import scores_to_predictions
 from mlpilot.engine.search import MIN_TRIAL_S, SearchResult, TrialSummary, tune
+from mlpilot.engine.stacking import stack_bags
 from mlpilot.engine.tracking import ModelVersionInfo, Tracker
 from mlpilot.engine.training import Callback, EpochResult, TrainingFault, TrainingRun, fit
 from mlpilot.engine.worker import fit_in_subprocess
@@ -181,7 +182,8 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
     training and validation rows where its measured time says it fits (`engine.refit`).
     On small data (`engine.crossfit.MAX_ROWS`) the final stage cross-fits the best
     configs and HistGradientBoosting defaults instead (at most `CROSS_FIT_SHARE` of the
-    time); the choice is made on their out-of-fold predictions.
+    time); the choice is made on their out-of-fold predictions, and a second layer on
+    those (`engine.stacking`) replaces it when its own out-of-fold score is better.
 
     A trial gets at most `trial_slice_s` seconds (default `SLICE_SHARE` of the search's
     time); a fault of a kind in `stop_on` (e.g. "trial_timeout") ends the search early
@@ -215,6 +217,12 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
         if chosen is not None:
             model, score, ensemble = chosen.model, chosen.score, _bag_ensemble(chosen)
             best_config, crossed = chosen.bags[0].entry.config, chosen.summary()
+            # a second layer on the bags' out-of-fold scores, kept when it beats them
+            stacked = stack_bags(chosen, data, task, deadline=deadline - SAVE_S,
+                                 seed=config.seed)
+            if stacked is not None:
+                model, score = stacked.model, stacked.score
+                crossed["stack"] = stacked.summary()
         elif finished:
             fits = {c.number: (c.model, c.fit) for c in result.candidates}
             model, report = refit_chosen(model, fits, data, task, deadline=deadline - SAVE_S)
