@@ -123,7 +123,8 @@ DATASETS = (
     Dataset("grunfeld", _statsmodels("grunfeld"), "invest", "regression", "build"),
     Dataset("star98", _statsmodels("star98", _share_above), "share_above", "regression", "build"),
     Dataset("macrodata", _statsmodels("macrodata"), "realinv", "regression", "build"),
-    Dataset("fair", _statsmodels("fair"), "affairs", "regression", "build"),
+    Dataset("engel", _statsmodels("engel"), "foodexp", "regression", "build"),
+    Dataset("cancer", _statsmodels("cancer"), "cancer", "regression", "build"),
     Dataset("breast_cancer", _sklearn("load_breast_cancer", "diagnosis", labels=True),
             "diagnosis", "binary", "build"),
     Dataset("anes96_vote", _statsmodels("anes96"), "vote", "binary", "build"),
@@ -285,9 +286,17 @@ def build(args: argparse.Namespace) -> None:
     pool = candidate_pool(config, args.per_family, seed=0)
     build_sets = [d for d in DATASETS if d.role == "build"]
     print(f"pool: {len(pool)} configs; {len(build_sets)} datasets", file=sys.stderr)
+    # evaluations of this very pool are reused from the cache (a rebuild after a change to
+    # the datasets evaluates only the new ones)
+    key = json.dumps(pool, sort_keys=True)
+    cache = json.loads(args.cache.read_text()) if args.cache.is_file() else {}
+    cached = {r["dataset"]: r for r in cache.get(key, [])}
+    todo = [d.name for d in build_sets if d.name not in cached]
     with ProcessPoolExecutor(args.jobs) as workers:
-        runs = list(workers.map(_evaluate_logged, [d.name for d in build_sets],
-                                [pool] * len(build_sets)))
+        cached.update({r["dataset"]: r for r in workers.map(_evaluate_logged, todo,
+                                                             [pool] * len(todo))})
+    runs = [cached[d.name] for d in build_sets]
+    args.cache.write_text(json.dumps({key: list(cached.values())}))
     portfolios, report = {}, {}
     for task_type in METRICS:
         mine = [r for r in runs if r["task"] == task_type]
@@ -332,6 +341,8 @@ def split(df: pd.DataFrame, dataset: Dataset, seed: int) -> tuple[pd.DataFrame, 
 
 def compare(args: argparse.Namespace) -> None:
     """The held-out datasets' test scores with and without the portfolio, same budget."""
+    import torch._dynamo  # noqa: F401 -- imported by a search's first network trial: not timed
+
     from mlpilot.tools.training import evaluate_model, tune_model
 
     rows = []
@@ -351,8 +362,9 @@ def compare(args: argparse.Namespace) -> None:
                                      study_name="compare", test_df=test,
                                      learned_portfolio=arm == "with")
                     row[f"{arm}_used"] = (time.monotonic() - began) / args.budget
-                    row[arm] = evaluate_model(Path(tmp) / "m", train, task, config,
-                                              test_df=test).metrics[task.metric]
+                    row[arm] = (evaluate_model(Path(tmp) / "m", train, task, config,
+                                               test_df=test).metrics[task.metric]
+                                if out.model_dir else float("nan"))  # no trial finished
                     row[f"{arm}_trials"] = out.n_trials
             rows.append(row)
     print(f"# Portfolio, held-out datasets — {time.strftime('%Y-%m-%d')} — "
@@ -363,7 +375,8 @@ def compare(args: argparse.Namespace) -> None:
     for r in rows:
         print(f"{r['dataset']:22}{r['seed']:6d}{r['rows']:6d}{r['without']:9.4f}{r['with']:9.4f}"
               f"{r['with'] - r['without']:+9.4f}{r['without_trials']:11d}{r['with_trials']:9d}")
-    diffs = [r["with"] - r["without"] for r in rows]
+    diffs = [r["with"] - r["without"] for r in rows
+             if np.isfinite(r["with"]) and np.isfinite(r["without"])]
     spread = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
     print(f"mean with - without: {statistics.mean(diffs):+.4f} (standard error {spread:.4f}); "
           f"better {sum(d > 0 for d in diffs)}, worse {sum(d < 0 for d in diffs)}, "
@@ -381,6 +394,8 @@ def main() -> None:
     b.add_argument("--size", type=int, default=6, help="most configs per task type")
     b.add_argument("--out", type=Path, default=PORTFOLIO_FILE)
     b.add_argument("--jobs", type=int, default=2, help="datasets evaluated at once")
+    b.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir())
+                   / "mlpilot-portfolio-runs.json", help="pool evaluations kept between builds")
     c = sub.add_parser("compare", help="held-out datasets with and without the portfolio")
     c.add_argument("--budget", type=float, default=10.0, help="seconds per run")
     c.add_argument("--seeds", default="0", help="split seeds")
