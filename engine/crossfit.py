@@ -15,9 +15,8 @@ only whole rounds, by the first round's measured time): each bag then averages m
 models, and each row's out-of-fold prediction is the mean of one per round, so the
 choice rests on less noise. Below `REPEATED_CV_ROWS` rows the choice always rests on
 repeated cross-validation (`min_rounds`): a candidate is cross-fitted only when that many
-rounds of it, and the repeats of the bags before it, fit the time left, and the repeats
-run unless the deadline cuts them. The final model is a bag (the fold models averaged)
-or a weighted ensemble of bags.
+rounds of it fit the time left, and the repeats run unless the deadline cuts them. The
+final model is a bag (the fold models averaged) or a weighted ensemble of bags.
 
 Anchoring the choice on the defaults' bag (giving it half of the weight) was tried, and
 measured with `benchmarks/small_data.py` on 2026-11-26: over 60 runs (five data sets,
@@ -220,8 +219,9 @@ def cross_fit_chosen(candidates: Sequence[Candidate], base: TrainingConfig, data
     estimates are corrected by how the bags made so far compared with theirs (between
     `PACE_CORRECTION` bounds): a trial's pace holds overheads that a fold's fit repeats
     differently. Below `REPEATED_CV_ROWS` rows, `min_rounds` rounds are needed: a
-    candidate is skipped unless that many rounds of it, and the repeats of the bags made
-    before it, fit the time left; the repeats run unless the deadline cuts them. More
+    candidate is skipped unless that many rounds of it fit the time left; the repeats run
+    unless the deadline cuts them (counting the repeats of the bags before a candidate
+    too left fewer candidates and no more repeats at 15 s on a loaded machine). More
     rounds on new folds follow while a whole one fits (`MAX_ROUNDS`). Returns None when
     no bag finished.
     """
@@ -237,9 +237,7 @@ def cross_fit_chosen(candidates: Sequence[Candidate], base: TrainingConfig, data
         low, high = PACE_CORRECTION
         need = estimate * (min(max(measured / predicted, low), high) if predicted else 1.0)
         left = deadline - time.monotonic()
-        # small data's repeats of the bags made so far must still fit after this one's
-        repeats_s = sum(b.seconds for b in bags) * (needed - 1)
-        if entry.number >= 0 and (need * needed + repeats_s) * SAFETY > left:
+        if entry.number >= 0 and need * SAFETY * needed > left:
             skipped[entry.number] = f"needs about {need:.1f}s, {max(left, 0.0):.1f}s left"
             continue
         began = time.monotonic()
