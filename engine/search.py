@@ -2,11 +2,11 @@
 
 `tune` first tries the portfolio learned across datasets for the task type
 (`portfolio.py`), then the configs it is given (the base config, warm starts) and the
-defaults of the families the learned portfolio does not cover, then samples families and their hyperparameters from
-`base.search.space` (see `space.py`; everything else is kept from `base`). A warm start
-may also hand it prior trials (past searches' trials on similar data, see `prior.py`)
-for TPE's model to start from; the portfolio then leaves out the network defaults of the
-families they cover. Networks train with `engine.training.fit` and are pruned when their
+defaults of the families the learned portfolio does not cover, then samples families
+and their hyperparameters from `base.search.space` (see `space.py`; everything else is
+kept from `base`). A warm start may also hand it prior trials (past searches' trials on
+similar data, see `prior.py`) for TPE's model to start from; the defaults then leave out
+the network defaults of the families they cover. Networks train with `engine.training.fit` and are pruned when their
 per-epoch validation score falls below the median of earlier trials; gradient-boosted
 trees train with `engine.trees`. The best trials' models stay in memory with their
 validation scores, so the caller gets the winner, or an ensemble of the best, without
