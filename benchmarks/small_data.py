@@ -14,7 +14,9 @@ small data set of ../shared/datasets (manifest's leaky and ID-like columns dropp
 - `before`: what a job kept before issue 12's small-data work: no "glm" family in the
   search, and one round of cross-fitting unless time bought more;
 - `after`: what a job keeps now: the "glm" family (splines, interactions, penalised) in
-  the search, and repeated cross-validation below `crossfit.REPEATED_CV_ROWS` rows.
+  the search, and repeated cross-validation below `crossfit.REPEATED_CV_ROWS` rows;
+- `stacked`: `after` with the second layer (`engine/stacking.py`) where it was kept (in
+  the job's time left, as `tune_model` tries it), else `after`'s model.
 
 Both arms run in the same invocation, on the same splits, at the same budget. The summary
 gives each system's mean and worst difference to `hgb` and to `linear`. With a few dozen
@@ -50,9 +52,10 @@ from mlpilot.engine.data import profile_table
 from mlpilot.engine.final_stage import FinalStage
 from mlpilot.engine.scores import score_predictions
 from mlpilot.engine.search import tune
+from mlpilot.engine.stacking import stack_bags
 from mlpilot.tools.training import CROSS_FIT_SHARE, SAVE_S, SLICE_SHARE, prepared
 
-SYSTEMS = ("hgb", "linear", "before", "after")
+SYSTEMS = ("hgb", "linear", "before", "after", "stacked")
 
 
 def main() -> None:
@@ -138,13 +141,19 @@ def job(arm: str, config, train, test, task: TaskSpec, budget: float, folds: int
                                        folds=folds)
     used = time.monotonic() - started
     if chosen is None:  # no bag finished (a loaded machine): the run counts as missing
-        return {arm: math.nan, f"{arm}_rounds": 0, f"{arm}_bags": 0,
-                f"{arm}_trials": len(result.trials), f"{arm}_used": used / budget,
+        return {arm: math.nan, "stacked": math.nan, "stack_kept": False, f"{arm}_rounds": 0,
+                f"{arm}_bags": 0, f"{arm}_trials": len(result.trials), f"{arm}_used": used / budget,
                 f"{arm}_kept": "-"}
     pre = data.preprocessor
     y_test = pre.decode_target(data.y_test)
     score = score_predictions(task, y_test, chosen.model.scores(data.X_test), pre.classes)
-    return {arm: score, f"{arm}_rounds": chosen.rounds, f"{arm}_bags": len(chosen.tried),
+    row = {}
+    if arm == "after":  # then the second layer, as tune_model tries it, in the time left
+        stacked = stack_bags(chosen, data, task, deadline=deadline - SAVE_S, seed=config.seed)
+        row["stacked"] = (score_predictions(task, y_test, stacked.model.scores(data.X_test),
+                                            pre.classes) if stacked else score)
+        row["stack_kept"] = stacked is not None
+    return {**row, arm: score, f"{arm}_rounds": chosen.rounds, f"{arm}_bags": len(chosen.tried),
             f"{arm}_trials": len(result.trials), f"{arm}_used": used / budget,
             f"{arm}_kept": "+".join(b.entry.config.model.family for b in chosen.bags)}
 
@@ -198,7 +207,7 @@ def print_table(rows: list[dict], budget: float, folds: int) -> None:
         print(f"{r['dataset']:16}{r['seed']:6d}{r['train_rows']:6d}{r['test_rows']:5d}{scores}"
               f"  {r['before_rounds']}/{r['after_rounds']}  {r['before_bags']:2d}/{r['after_bags']:<2d}"
               f" {r['before_used']:.0%}/{r['after_used']:.0%}   {r['before_kept']} | "
-              f"{r['after_kept']}")
+              f"{r['after_kept']}{' (stacked)' if r['stack_kept'] else ''}")
     print()
     missing = [r for r in rows if not all(math.isfinite(r[s]) for s in SYSTEMS)]
     if missing:
