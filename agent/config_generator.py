@@ -52,6 +52,10 @@ def generate_config(state: JobState, ctx: JobContext) -> Step[Literal["validator
     })
 
 
+#: The search explores penalised linear models with splines ("glm") up to this many
+#: training rows.
+GLM_MAX_ROWS = 20_000
+
 #: Below this budget the base run gets half of it (a search of a few seconds finds little).
 SHORT_BUDGET_S = 30.0
 
@@ -66,7 +70,8 @@ def expert_config(task: TaskSpec, profile: DataProfile, seed: int = 0) -> Traini
     - imbalanced classes with a balance-aware metric get class weights;
     - the search spans MLP, ResNet-MLP, gradient-boosted trees (scikit-learn's, and
       LightGBM, XGBoost, CatBoost where installed) and extremely randomised trees (plus
-      an FT-Transformer on small data), starting from each family's defaults.
+      an FT-Transformer, and linear models with splines and interactions, on smaller
+      data), starting from the learned portfolio and each family's defaults.
     """
     n_train = int(profile.n_rows * 0.8 * 0.85)
     if n_train < 1_000:
@@ -78,9 +83,12 @@ def expert_config(task: TaskSpec, profile: DataProfile, seed: int = 0) -> Traini
     batch = _power_of_two(min(512, max(16, n_train // 10)))
     # Trees often win on tabular data; a transformer only pays off where rows are few.
     # The boosted-tree libraries join when installed (each is an optional wheel).
+    # Penalised linear models with splines (one solve, no deadline checks inside) join
+    # where rows are few enough for that solve to take well under a second.
     families = (["mlp", "resnet", "hist_gbt", "extra_trees"]
                 + [f for f in ("lightgbm", "xgboost", "catboost") if find_spec(f) is not None]
-                + (["ft_transformer"] if n_train <= 5_000 else []))
+                + (["ft_transformer"] if n_train <= 5_000 else [])
+                + (["glm"] if n_train <= GLM_MAX_ROWS else []))
     numeric = [c for c in profile.columns if c.kind == "numeric" and c.name != task.target]
     heavy_tails = any(_skewed(c) for c in numeric)
     target = profile.column(task.target)

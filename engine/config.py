@@ -85,22 +85,25 @@ class PreprocessingConfig(BaseModel):
 
 
 ModelFamily = Literal["linear", "mlp", "resnet", "ft_transformer", "hist_gbt", "extra_trees",
-                      "lightgbm", "xgboost", "catboost"]
+                      "lightgbm", "xgboost", "catboost", "glm"]
 #: Families that are PyTorch networks trained by `engine.training.fit`.
 NEURAL_FAMILIES: frozenset[str] = frozenset({"linear", "mlp", "resnet", "ft_transformer"})
 #: Boosted-tree libraries (`engine.boosters`), set up by `TrainingConfig.booster`.
 BOOSTER_FAMILIES: frozenset[str] = frozenset({"lightgbm", "xgboost", "catboost"})
 #: Families of boosted trees: their length (boosting rounds) grows with the rows on a refit.
 BOOSTED_FAMILIES: frozenset[str] = frozenset({"hist_gbt"}) | BOOSTER_FAMILIES
-#: Families that are no network: trees and forests.
-TREE_FAMILIES: frozenset[str] = BOOSTED_FAMILIES | {"extra_trees"}
+#: Families that are no network: trees, forests and the penalised linear models ("glm",
+#: one fit of scikit-learn, saved and served like a tree model).
+TREE_FAMILIES: frozenset[str] = BOOSTED_FAMILIES | {"extra_trees", "glm"}
 
 
 class ModelConfig(BaseModel):
     """The model: a linear model, an MLP, a ResNet-style MLP, an FT-Transformer,
     gradient-boosted trees ("hist_gbt", set up by `TrainingConfig.trees`), extremely
-    randomised trees ("extra_trees", set up by `TrainingConfig.forest`), or LightGBM,
-    XGBoost and CatBoost boosted trees (set up by `TrainingConfig.booster`).
+    randomised trees ("extra_trees", set up by `TrainingConfig.forest`), LightGBM,
+    XGBoost and CatBoost boosted trees (set up by `TrainingConfig.booster`), or a
+    penalised linear model with splines and interactions ("glm", set up by
+    `TrainingConfig.glm`).
 
     `dropout` and `activation` apply to every network; each other field names the
     families that read it.
@@ -230,6 +233,25 @@ class ForestConfig(BaseModel):
     min_samples_leaf: int = Field(default=1, ge=1, le=100_000)
 
 
+class GlmConfig(BaseModel):
+    """A penalised linear model on splines, interactions and one-hot categories (family
+    "glm", `engine.glm`): ridge regression, or L2-penalised logistic regression."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alpha: float = Field(default=1.0, gt=0.0, le=1e6,
+                         description="L2 penalty on the standardised design (ridge alpha; "
+                                     "logistic regression's C is 1/alpha).")
+    spline_knots: int = Field(
+        default=5, ge=0, le=50,
+        description="Knots of each numeric column's cubic spline; 0 keeps columns linear.")
+    interactions: bool = Field(
+        default=True, description="Add pairwise products of the numeric columns (when at "
+                                  "most 20 of them).")
+    max_iter: int = Field(default=1000, ge=10, le=100_000,
+                          description="Classification: most solver iterations.")
+
+
 class BoosterConfig(BaseModel):
     """Boosted trees of LightGBM, XGBoost or CatBoost (families "lightgbm", "xgboost",
     "catboost"); each field names the libraries that read it. Null regularisation fields
@@ -307,5 +329,9 @@ class TrainingConfig(BaseModel):
         default=None,
         description="Boosted-tree settings, read when model.family is 'lightgbm', 'xgboost' "
                     "or 'catboost' (null: the defaults).",
+    )
+    glm: GlmConfig | None = Field(
+        default=None,
+        description="Linear-model settings, read when model.family is 'glm' (null: the defaults).",
     )
     seed: int = Field(default=0, ge=0, le=MAX_SEED)

@@ -13,8 +13,10 @@ and greedy ensemble selection (`ensemble.py`) runs on them.
 Time left after the first round buys more rounds on new folds (at most `MAX_ROUNDS`, and
 only whole rounds, by the first round's measured time): each bag then averages more
 models, and each row's out-of-fold prediction is the mean of one per round, so the
-choice rests on less noise. The final model is a bag (the fold models averaged) or a
-weighted ensemble of bags.
+choice rests on less noise. Below `REPEATED_CV_ROWS` rows the choice always rests on
+repeated cross-validation (`min_rounds`): a candidate is cross-fitted only when that many
+rounds of it fit the time left, and the repeats run unless the deadline cuts them. The
+final model is a bag (the fold models averaged) or a weighted ensemble of bags.
 
 Anchoring the choice on the defaults' bag (giving it half of the weight) was tried, and
 measured with `benchmarks/small_data.py` on 2026-11-26: over 60 runs (five data sets,
@@ -50,6 +52,10 @@ FOLDS = 5
 MAX_ROUNDS = 3
 #: Searches over at most this many training + validation rows are cross-fitted.
 MAX_ROWS = 2000
+#: Below this many training + validation rows, one round's out-of-fold score is too
+#: noisy to choose by: the choice rests on `SMALL_DATA_ROUNDS` rounds at least.
+REPEATED_CV_ROWS = 1000
+SMALL_DATA_ROUNDS = 2
 #: scikit-learn's HistGradientBoosting default `max_iter` (no early stopping below 10k rows).
 DEFAULTS_ROUNDS = 100
 #: Seconds per boosting iteration assumed for the defaults when no tree trial ran.
@@ -104,6 +110,12 @@ def use_cross_fit(data: PreparedData, config: TrainingConfig) -> bool:
     its split is random: folds drawn at random across a time split would train on the
     future of the rows they score."""
     return config.split == "random" and len(data.y_train) + len(data.y_valid) <= MAX_ROWS
+
+
+def min_rounds(n_rows: int) -> int:
+    """Rounds of cross-fitting a choice over `n_rows` training + validation rows rests on
+    at least: `SMALL_DATA_ROUNDS` (repeated cross-validation) below `REPEATED_CV_ROWS`."""
+    return SMALL_DATA_ROUNDS if n_rows < REPEATED_CV_ROWS else 1
 
 
 def entries(candidates: Sequence[Candidate], base: TrainingConfig) -> list[Entry]:
@@ -182,10 +194,12 @@ class CrossFitResult:
     scored_rows: int = 0
     folds: int = FOLDS
     rounds: int = 1
+    min_rounds: int = 1
 
     def summary(self) -> dict:
         """A JSON-able account (the job state keeps it)."""
-        return {"folds": self.folds, "rounds": self.rounds, "rows": len(self.bags[0].oof),
+        return {"folds": self.folds, "rounds": self.rounds, "min_rounds": self.min_rounds,
+                "rows": len(self.bags[0].oof),
                 "scored_rows": self.scored_rows, "score": self.score,
                 "chosen": [b.entry.number for b in self.bags], "weights": self.weights,
                 "bags": [{"trial": b.entry.number, "family": b.entry.config.model.family,
@@ -204,12 +218,17 @@ def cross_fit_chosen(candidates: Sequence[Candidate], base: TrainingConfig, data
     its trial's pace, times `refit.SAFETY`) does not fit the time left is skipped. The
     estimates are corrected by how the bags made so far compared with theirs (between
     `PACE_CORRECTION` bounds): a trial's pace holds overheads that a fold's fit repeats
-    differently. More rounds on new folds follow while a whole one fits (`MAX_ROUNDS`).
-    Returns None when no bag finished.
+    differently. Below `REPEATED_CV_ROWS` rows, `min_rounds` rounds are needed: a
+    candidate is skipped unless that many rounds of it fit the time left; the repeats run
+    unless the deadline cuts them (counting the repeats of the bags before a candidate
+    too left fewer candidates and no more repeats at 15 s on a loaded machine). More
+    rounds on new folds follow while a whole one fits (`MAX_ROUNDS`). Returns None when
+    no bag finished.
     """
     started = time.monotonic()
     rows = all_rows(data)
     n_train, n_all = len(data.y_train), len(rows.y_train)
+    needed = min_rounds(n_all)
     held = fold_indices(rows.y_train, task, seed, folds)
     bags, skipped = [], {}
     predicted = measured = 0.0
@@ -218,7 +237,7 @@ def cross_fit_chosen(candidates: Sequence[Candidate], base: TrainingConfig, data
         low, high = PACE_CORRECTION
         need = estimate * (min(max(measured / predicted, low), high) if predicted else 1.0)
         left = deadline - time.monotonic()
-        if entry.number >= 0 and need * SAFETY > left:
+        if entry.number >= 0 and need * SAFETY * needed > left:
             skipped[entry.number] = f"needs about {need:.1f}s, {max(left, 0.0):.1f}s left"
             continue
         began = time.monotonic()
@@ -231,8 +250,12 @@ def cross_fit_chosen(candidates: Sequence[Candidate], base: TrainingConfig, data
             predicted, measured = predicted + estimate, measured + bags[-1].seconds
     if not bags:
         return None
-    rounds = 1 + _more_rounds(bags, rows, task, n_train, deadline=deadline, seed=seed,
-                              folds=folds)
+    rounds = 1
+    while rounds < needed and _add_round(bags, rows, task, n_train, deadline=deadline,
+                                         seed=seed + rounds, folds=folds):
+        rounds += 1
+    rounds += _more_rounds(bags, rows, task, n_train, deadline=deadline, seed=seed,
+                           folds=folds, done=rounds)
     pre = rows.preprocessor
     # scored on the search's training rows only: the search picked its candidates (and
     # their epochs or iterations) on the validation rows, so those would flatter them
@@ -251,29 +274,38 @@ def cross_fit_chosen(candidates: Sequence[Candidate], base: TrainingConfig, data
     score = chosen.score if len(picked) > 1 else picked[0].score
     return CrossFitResult(model, score, picked, weights, chosen.best_single_score, bags, skipped,
                           time.monotonic() - started, scored_rows=n_train, folds=folds,
-                          rounds=rounds)
+                          rounds=rounds, min_rounds=needed)
 
 
 def _more_rounds(bags: list[Bag], rows: PreparedData, task: TaskSpec, n_train: int, *,
-                 deadline: float, seed: int, folds: int) -> int:
+                 deadline: float, seed: int, folds: int, done: int = 1) -> int:
     """Cross-fit every bag again on new folds while a whole round fits the time left (by
-    the first round's measured time, times `refit.SAFETY`); a round the deadline cuts is
-    dropped. Returns how many rounds were added."""
+    the first round's measured time, times `refit.SAFETY`), up to `MAX_ROUNDS` with the
+    `done` ones; a round the deadline cuts is dropped. Returns how many rounds were added."""
     round_s = sum(b.seconds for b in bags)
     added = 0
-    while 1 + added < MAX_ROUNDS and round_s * SAFETY <= deadline - time.monotonic():
-        held = fold_indices(rows.y_train, task, seed + 1 + added, folds)
-        made = []
-        for bag in bags:
-            result = cross_fit(bag.entry, rows, held, task, n_train, deadline=deadline)
-            if result is None:
-                return added
-            made.append(result)
-        for bag, (oof, models) in zip(bags, made, strict=True):
-            bag.rounds.append(oof)
-            bag.models.extend(models)
+    while (done + added < MAX_ROUNDS and round_s * SAFETY <= deadline - time.monotonic()
+           and _add_round(bags, rows, task, n_train, deadline=deadline,
+                          seed=seed + done + added, folds=folds)):
         added += 1
     return added
+
+
+def _add_round(bags: list[Bag], rows: PreparedData, task: TaskSpec, n_train: int, *,
+               deadline: float, seed: int, folds: int) -> bool:
+    """Cross-fit every bag once more on the folds of `seed`; False (nothing added) when the
+    deadline cut the round."""
+    held = fold_indices(rows.y_train, task, seed, folds)
+    made = []
+    for bag in bags:
+        result = cross_fit(bag.entry, rows, held, task, n_train, deadline=deadline)
+        if result is None:
+            return False
+        made.append(result)
+    for bag, (oof, models) in zip(bags, made, strict=True):
+        bag.rounds.append(oof)
+        bag.models.extend(models)
+    return True
 
 
 def _entry(candidate: Candidate) -> Entry | None:

@@ -13,7 +13,8 @@ what the search measured:
   selection on all validation rows, timed on the sample and scaled by the rows;
 - cross-fit: one round of the entries `crossfit.entries` makes (the defaults, then the
   candidates best first, each from its trial's pace, `crossfit.entry_seconds`), times the
-  rounds planned: as many as fit in `cap_s`, at most `crossfit.MAX_ROUNDS`.
+  rounds planned: as many as fit in `cap_s`, at most `crossfit.MAX_ROUNDS`, at least
+  those that small data needs (`crossfit.min_rounds`).
 
 `cap_s` is the most the final stage may take. As the final stage itself does, a member
 or candidate whose cost would pass it is left out (`refit_chosen` keeps such a model as
@@ -29,8 +30,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .config import TaskSpec, TrainingConfig
-from .crossfit import FOLDS, MAX_ROUNDS, entries, entry_seconds
+from .config import BOOSTED_FAMILIES, TaskSpec, TrainingConfig
+from .crossfit import FOLDS, MAX_ROUNDS, entries, entry_seconds, min_rounds
 from .ensemble import select_ensemble
 from .preprocess import PreparedData
 from .refit import plan_refit
@@ -103,7 +104,7 @@ class FinalStage:
             selection_s = (time.monotonic() - began) * self.valid_ratio
         costs = []
         for member in members:  # largest weight first, as `refit_chosen` goes
-            scale = member.model.config.model.family != "extra_trees"
+            scale = member.model.config.model.family in BOOSTED_FAMILIES
             plan = plan_refit(member.fit, self.n_train, self.n_all, scale=scale)
             costs.append(plan.seconds if plan is not None else 0.0)
         return selection_s + self._fitting(costs)
@@ -119,6 +120,7 @@ class FinalStage:
         return round_s * self.planned_rounds(round_s)
 
     def planned_rounds(self, round_s: float) -> int:
-        """Rounds of cross-fitting to plan for: as many as fit in `cap_s`, at least one."""
+        """Rounds of cross-fitting to plan for: as many as fit in `cap_s`, at least the
+        rounds the rows need (`crossfit.min_rounds`)."""
         fitting = int(self.cap_s // max(round_s * MARGIN, 1e-9))
-        return max(1, min(MAX_ROUNDS, fitting))
+        return max(min_rounds(self.n_all), min(MAX_ROUNDS, fitting))

@@ -49,6 +49,8 @@ def build_model(config: ModelConfig, n_inputs: int, n_outputs: int, *,
     if config.family == "extra_trees":
         raise ValueError("family 'extra_trees' is not a network: train it with "
                          "engine.forests.fit_forest")
+    if config.family == "glm":
+        raise ValueError("family 'glm' is not a network: train it with engine.glm.fit_glm")
     if config.family == "ft_transformer":
         return FTTransformer(config, n_inputs - len(cards), cards, n_outputs)
     embed = CategoricalEmbedding(n_inputs - len(cards), cards, config.d_embedding) if cards else None

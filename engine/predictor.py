@@ -32,6 +32,7 @@ FORMAT_VERSION = 1
 ENSEMBLE_FILE = "ensemble.json"
 FEATURES_FILE = "features.json"  # engine.features.FEATURES_FILE
 STUDENT_FILE = "student.json"
+STACK_FILE = "stack.json"
 _CHUNK = 65536
 
 
@@ -102,9 +103,10 @@ class TrainedModel:
         """Read a model written by `save` (on the CPU).
 
         A directory written by `engine.ensemble.EnsembleModel.save` loads as that
-        `EnsembleModel` (same predict/predict_proba/save), and one written by
-        `engine.compression.StudentModel.save` as that student, and one with `features.json`
-        as an `engine.features.FeaturedModel`, so serving code needs no branch.
+        `EnsembleModel` (same predict/predict_proba/save), one written by
+        `engine.compression.StudentModel.save` as that student, one written by
+        `engine.stacking.StackModel.save` as that stack, and one with `features.json` as an
+        `engine.features.FeaturedModel`, so serving code needs no branch.
         """
         directory = Path(directory)
         if (directory / FEATURES_FILE).is_file():  # generated feature transforms first
@@ -115,6 +117,10 @@ class TrainedModel:
             from .ensemble import EnsembleModel  # ensemble imports this module
 
             return EnsembleModel.load(directory)
+        if (directory / STACK_FILE).is_file():
+            from .stacking import StackModel  # stacking imports this module
+
+            return StackModel.load(directory)
         if (directory / STUDENT_FILE).is_file():
             from .compression import StudentModel  # compression imports this module
 

@@ -27,9 +27,10 @@ import numpy as np
 import torch
 
 from .boosters import fit_booster
-from .config import BOOSTER_FAMILIES, TREE_FAMILIES, TaskSpec, TrainingConfig
+from .config import BOOSTED_FAMILIES, BOOSTER_FAMILIES, TREE_FAMILIES, TaskSpec, TrainingConfig
 from .ensemble import EnsembleModel
 from .forests import fit_forest
+from .glm import fit_glm
 from .predictor import TrainedModel
 from .preprocess import PreparedData
 from .training import Callback, EpochResult, FitResult, TrainingRun, fit
@@ -112,7 +113,7 @@ def refit(model: TrainedModel, result: FitResult | TreeFitResult, data: Prepared
 def train_fixed(config: TrainingConfig, rates: Sequence[float], rows: PreparedData,
                 task: TaskSpec, rounds: int, *, deadline: float) -> TrainedModel | None:
     """`config` trained on `rows.X_train` for exactly `rounds` boosting iterations, forest
-    trees or epochs (networks at the learning rates `rates`, one per epoch, the last one
+    trees, GLM fits (one) or epochs (networks at the learning rates `rates`, one per epoch, the last one
     kept after they run out); None when the `time.monotonic()` `deadline` stopped it first.
 
     Nothing is selected on `rows.X_valid` (networks score it each epoch, and that is all).
@@ -123,6 +124,8 @@ def train_fixed(config: TrainingConfig, rates: Sequence[float], rows: PreparedDa
             trees = fit_trees(config, rows, task, deadline=deadline, rounds=rounds)
         elif family in BOOSTER_FAMILIES:
             trees = fit_booster(config, rows, task, deadline=deadline, rounds=rounds)
+        elif family == "glm":
+            trees = fit_glm(config, rows, task, deadline=deadline)
         else:
             trees = fit_forest(config, rows, task, deadline=deadline, trees=rounds)
         if trees.stopped_reason == "deadline" or trees.n_iter < rounds:
@@ -163,7 +166,7 @@ def refit_chosen(chosen: TrainedModel | EnsembleModel,
     for i in sorted(range(len(members)), key=lambda i: -weights[i]):
         number = number_of.get(id(members[i].model), -1)
         result = fits.get(number, (None, None))[1]
-        scale = members[i].config.model.family != "extra_trees"
+        scale = members[i].config.model.family in BOOSTED_FAMILIES
         plan = plan_refit(result, n_train, n_all, scale=scale) if result is not None else None
         left = deadline - time.monotonic()
         if plan is None:

@@ -1,11 +1,12 @@
 """Hyperparameter search: Optuna tunes a base `TrainingConfig` within a deadline.
 
-`tune` first tries the configs it is given (the base config, warm starts) and a
-portfolio of family defaults, then samples families and their hyperparameters from
-`base.search.space` (see `space.py`; everything else is kept from `base`). A warm start
-may also hand it prior trials (past searches' trials on similar data, see `prior.py`)
-for TPE's model to start from; the portfolio then leaves out the network defaults of the
-families they cover. Networks train with `engine.training.fit` and are pruned when their
+`tune` first tries the portfolio learned across datasets for the task type
+(`portfolio.py`), then the configs it is given (the base config, warm starts) and the
+defaults of the families the learned portfolio does not cover, then samples families
+and their hyperparameters from `base.search.space` (see `space.py`; everything else is
+kept from `base`). A warm start may also hand it prior trials (past searches' trials on
+similar data, see `prior.py`) for TPE's model to start from; the defaults then leave out
+the network defaults of the families they cover. Networks train with `engine.training.fit` and are pruned when their
 per-epoch validation score falls below the median of earlier trials; gradient-boosted
 trees train with `engine.trees`. The best trials' models stay in memory with their
 validation scores, so the caller gets the winner, or an ensemble of the best, without
@@ -51,7 +52,9 @@ from .config import (
 )
 from .faults import trial_timeout
 from .forests import fit_forest
+from .glm import fit_glm
 from .metrics import is_better
+from .portfolio import learned_configs
 from .predictor import TrainedModel
 from .preprocess import PreparedData
 from .prior import FittedPrior, PriorTrial
@@ -294,6 +297,8 @@ class _Search:
                 result = fit_booster(config, self.data, self.task, deadline=trial_deadline)
             elif config.model.family == "extra_trees":
                 result = fit_forest(config, self.data, self.task, deadline=trial_deadline)
+            elif config.model.family == "glm":
+                result = fit_glm(config, self.data, self.task, deadline=trial_deadline)
             else:
                 result = fit(config, self.data, self.task, deadline=trial_deadline,
                              callbacks=[pruning])
@@ -407,6 +412,7 @@ def tune(
     stop_on: Collection[str] = (),
     prior: Sequence[PriorTrial] = (),
     reserve: Callable[[Sequence[Candidate]], float] | None = None,
+    learned_portfolio: bool = True,
 ) -> SearchResult:
     """Tune `base` on `data` until `deadline` (a `time.monotonic()` value) or `max_trials`.
 
@@ -419,9 +425,10 @@ def tune(
         storage: an Optuna RDB URL (e.g. `sqlite:////abs/optuna.db`) to persist the study
             and continue it later; None keeps it in memory.
         study_name: the study's name in `storage`.
-        enqueue: configs to try first, exactly as given (e.g. the base config, or
+        enqueue: configs to try early, exactly as given (e.g. the base config, or
             warm-start configs from past runs); each is tried once per study. The
-            portfolio of family defaults (`space.portfolio`) follows them, less the
+            learned portfolio comes before them; the family defaults (`space.portfolio`)
+            follow them, less those of the families the learned portfolio covers and the
             network defaults of the families that prior trials cover.
         prior: past searches' trials on similar data (a warm start), added once per study,
             after the enqueued configs ran, as completed trials marked with `PRIOR_ATTR`
@@ -438,6 +445,8 @@ def tune(
         reserve: seconds to keep back before `deadline` for the candidates kept so far
             (best first; asked with none at the start, then after each completed trial):
             the search's own deadline is `deadline` less that.
+        learned_portfolio: start from the portfolio learned across datasets for
+            `task.task_type` (`portfolio.learned_configs`); False leaves it out.
 
     Returns a `SearchResult` whose `best_fit` holds the best trial's trained model.
     """
@@ -457,7 +466,11 @@ def tune(
     held = held_prior(study)  # a resumed study has its prior trials already
     adding = [] if held else fit_prior(prior, base, n_train)
     known = prior_families([*(t.params for t in held), *(p.params for p in adding)], base)
-    first = [*enqueue, *portfolio(base, n_train, known=known)]
+    # --- learned portfolio first (portfolio.py), then the given configs, then defaults ---
+    learned = learned_configs(base, task.task_type, n_train) if learned_portfolio else []
+    covered = {config.model.family for config in learned}
+    first = [*learned, *enqueue, *portfolio(base, n_train, known=known, covered=covered)]
+    # --- end learned portfolio ---
     _enqueue(study, first, base.search.space)
     search = _Search(base, data, task, deadline, reserve_s, tracker, parent_run_id, on_trial,
                      trial_slice_s, stop_on, reserve)

@@ -21,6 +21,7 @@ from .config import (
     NEURAL_FAMILIES,
     BoosterConfig,
     ForestConfig,
+    GlmConfig,
     ModelFamily,
     SearchSpace,
     TrainingConfig,
@@ -51,6 +52,9 @@ BOOSTER_SPACE: dict[str, dict[str, tuple[str, float, float, str]]] = {
                  "l2_regularization": ("cb_l2", 1.0, 10.0, "log"),
                  "colsample": ("cb_colsample", 0.5, 1.0, "float")},
 }
+#: Knots of a "glm"'s splines the search picks from (0: no splines, numeric columns linear).
+GLM_KNOTS = (0, 4, 6, 8)
+
 #: The libraries' own defaults of the fields `BoosterConfig` leaves null (for enqueueing).
 BOOSTER_DEFAULTS: dict[str, dict[str, float]] = {
     "lightgbm": {"min_child_samples": 20, "l2_regularization": 0.0},
@@ -80,6 +84,12 @@ def sample_config(trial: optuna.Trial, base: TrainingConfig, n_train_rows: int) 
         return _with_forest(base, ForestConfig(
             max_features=trial.suggest_float("forest_max_features", 0.2, 1.0),
             min_samples_leaf=trial.suggest_int("forest_min_leaf", 1, 20, log=True),
+        ))
+    if family == "glm":
+        return _with_glm(base, GlmConfig(
+            alpha=trial.suggest_float("glm_alpha", 1e-2, 1e3, log=True),
+            spline_knots=trial.suggest_categorical("glm_knots", list(GLM_KNOTS)),
+            interactions=trial.suggest_categorical("glm_interactions", [False, True]),
         ))
     if family in BOOSTER_FAMILIES:
         values = {}
@@ -139,6 +149,11 @@ def config_params(config: TrainingConfig, space: SearchSpace) -> dict[str, Any]:
         forest = config.forest or ForestConfig()
         return {**params, "forest_max_features": clip(forest.max_features, (0.2, 1.0)),
                 "forest_min_leaf": int(clip(forest.min_samples_leaf, (1, 20)))}
+    if family == "glm":
+        glm = config.glm or GlmConfig()
+        return {**params, "glm_alpha": clip(glm.alpha, (1e-2, 1e3)),
+                "glm_knots": nearest(glm.spline_knots, GLM_KNOTS),
+                "glm_interactions": glm.interactions}
     if family in BOOSTER_FAMILIES:
         booster = config.booster or BoosterConfig()
         for key, (name, low, high, kind) in BOOSTER_SPACE[family].items():
@@ -194,8 +209,8 @@ def fit_params(params: dict[str, Any], base: TrainingConfig, n_train_rows: int
     return fitted, trial.distributions
 
 
-def portfolio(base: TrainingConfig, n_train_rows: int,
-              known: Collection[str] = ()) -> list[TrainingConfig]:
+def portfolio(base: TrainingConfig, n_train_rows: int, known: Collection[str] = (),
+              covered: Collection[str] = ()) -> list[TrainingConfig]:
     """Default configs of each searched family other than the base's, tried first.
 
     The strongest AutoML systems start from a few proven defaults before searching; tree
@@ -208,9 +223,10 @@ def portfolio(base: TrainingConfig, n_train_rows: int,
     data they often beat the past runs' best.
     """
     configs = []
-    order = ("hist_gbt", "lightgbm", "extra_trees", "xgboost", "catboost")
+    order = ("hist_gbt", "lightgbm", "extra_trees", "xgboost", "catboost", "glm")
     for family in sorted(families(base), key=lambda f: order.index(f) if f in order else 99):
-        if family == base.model.family or (family in known and family in NEURAL_FAMILIES):
+        if (family == base.model.family or family in covered
+                or (family in known and family in NEURAL_FAMILIES)):
             continue
         if family == "ft_transformer" and n_train_rows > FT_TRANSFORMER_MAX_ROWS:
             continue
@@ -220,6 +236,8 @@ def portfolio(base: TrainingConfig, n_train_rows: int,
             configs.append(_with_forest(base, ForestConfig()))
         elif family in BOOSTER_FAMILIES:
             configs.append(_with_booster(base, family, BoosterConfig()))
+        elif family == "glm":
+            configs.append(_with_glm(base, GlmConfig()))
         elif family in NEURAL_FAMILIES:
             model = base.model.model_copy(update={"family": family})
             configs.append(base.model_copy(update={"model": model}))
@@ -234,6 +252,11 @@ def _with_trees(base: TrainingConfig, trees: TreeConfig) -> TrainingConfig:
 def _with_booster(base: TrainingConfig, family: str, booster: BoosterConfig) -> TrainingConfig:
     model = base.model.model_copy(update={"family": family})
     return base.model_copy(update={"model": model, "booster": booster})
+
+
+def _with_glm(base: TrainingConfig, glm: GlmConfig) -> TrainingConfig:
+    model = base.model.model_copy(update={"family": "glm"})
+    return base.model_copy(update={"model": model, "glm": glm})
 
 
 def _with_forest(base: TrainingConfig, forest: ForestConfig) -> TrainingConfig:

@@ -49,6 +49,9 @@ TREE_SECONDS_PER_CELL = 1e-8
 STEP_OVERHEAD_S = 3e-4
 #: Memory of the interpreter, PyTorch and pandas before any data is loaded, in MiB.
 FRAMEWORK_MB = 300.0
+#: A "glm" fit (splines and interactions widen the design a few times, then one solve)
+#: costs about this many trees.
+GLM_TREE_EQUIVALENT = 20
 #: Numeric inputs the engine derives from a datetime column (year, month, day of week, days).
 DATETIME_PARTS = 4
 #: Copies of the weights held while training: weights, gradients, two Adam moments, best state.
@@ -170,6 +173,8 @@ def _tree_count(config: TrainingConfig) -> int:
         return (config.booster or BoosterConfig()).max_rounds
     if family == "extra_trees":
         return (config.forest or ForestConfig()).n_estimators
+    if family == "glm":  # one solve on a design a few times wider: a few trees' work
+        return GLM_TREE_EQUIVALENT
     return (config.trees or TreeConfig()).max_iter
 
 

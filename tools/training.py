@@ -28,6 +28,7 @@ from mlpilot.engine.prior import PriorTrial
 from mlpilot.engine.refit import refit_chosen
 from mlpilot.engine.scores import scores_to_predictions
 from mlpilot.engine.search import MIN_TRIAL_S, SearchResult, TrialSummary, tune
+from mlpilot.engine.stacking import stack_bags
 from mlpilot.engine.tracking import ModelVersionInfo, Tracker
 from mlpilot.engine.training import Callback, EpochResult, TrainingFault, TrainingRun, fit
 from mlpilot.engine.worker import fit_in_subprocess
@@ -170,7 +171,8 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
                test_df: pd.DataFrame | None = None, enqueue: Sequence[TrainingConfig] = (),
                tracker: Tracker | None = None, parent_run_id: str | None = None,
                on_trial=None, trial_slice_s: float | None = None,
-               stop_on: Sequence[str] = (), prior: Sequence[PriorTrial] = ()) -> TuneOutcome:
+               stop_on: Sequence[str] = (), prior: Sequence[PriorTrial] = (),
+               learned_portfolio: bool = True) -> TuneOutcome:
     """Search around `config` with Optuna, refit the choice on all rows, save it, all
     before the deadline.
 
@@ -180,12 +182,14 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
     training and validation rows where its measured time says it fits (`engine.refit`).
     On small data (`engine.crossfit.MAX_ROWS`) the final stage cross-fits the best
     configs and HistGradientBoosting defaults instead (at most `CROSS_FIT_SHARE` of the
-    time); the choice is made on their out-of-fold predictions.
+    time); the choice is made on their out-of-fold predictions, and a second layer on
+    those (`engine.stacking`) replaces it when its own out-of-fold score is better.
 
     A trial gets at most `trial_slice_s` seconds (default `SLICE_SHARE` of the search's
     time); a fault of a kind in `stop_on` (e.g. "trial_timeout") ends the search early
     and comes back in `TuneOutcome.fault`. `enqueue` configs are tried first and `prior`
-    trials start the sampler (a warm start, see `engine.search.tune`).
+    trials start the sampler (a warm start, see `engine.search.tune`); the portfolio
+    learned across datasets comes first unless `learned_portfolio` is False.
     """
     started = time.monotonic()
     data = prepared(df, task, config, test_df)
@@ -200,7 +204,7 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
                   study_name=study_name, enqueue=enqueue, tracker=tracker,
                   parent_run_id=parent_run_id, on_trial=on_trial, seed=config.seed,
                   trial_slice_s=slice_s, stop_on=stop_on, prior=prior,
-                  reserve=final.reserve_s)
+                  reserve=final.reserve_s, learned_portfolio=learned_portfolio)
     saved, score, ensemble, refitted, crossed = None, result.best_score, None, None, None
     best_config = result.best_config
     if result.best_fit is not None:
@@ -213,6 +217,12 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
         if chosen is not None:
             model, score, ensemble = chosen.model, chosen.score, _bag_ensemble(chosen)
             best_config, crossed = chosen.bags[0].entry.config, chosen.summary()
+            # a second layer on the bags' out-of-fold scores, kept when it beats them
+            stacked = stack_bags(chosen, data, task, deadline=deadline - SAVE_S,
+                                 seed=config.seed)
+            if stacked is not None:
+                model, score = stacked.model, stacked.score
+                crossed["stack"] = stacked.summary()
         elif finished:
             fits = {c.number: (c.model, c.fit) for c in result.candidates}
             model, report = refit_chosen(model, fits, data, task, deadline=deadline - SAVE_S)

@@ -16,6 +16,7 @@ from mlpilot.agent.state import TaskRequest
 from mlpilot.agent.warm_start import plan_warm_start
 from mlpilot.engine.config import TaskSpec, TrainingConfig, TreeConfig
 from mlpilot.engine.data import profile_table
+from mlpilot.engine.portfolio import load as load_portfolio
 from mlpilot.engine.prior import PRIOR_ATTR, PriorTrial
 from mlpilot.engine.search import CONFIG_ATTR, config_params
 from mlpilot.guardrails.limits import Limits
@@ -240,11 +241,16 @@ def test_a_second_job_on_similar_data_starts_from_the_first_jobs_best_config(pen
     assert warm["sources"][0]["run_id"] == first.job_id and warm["sources"][0]["distance"] < 0.3
     study = optuna.load_study(study_name=second.job_id, storage=settings.optuna_storage)
     trials = study.get_trials(deepcopy=False)
-    tried = TrainingConfig.model_validate_json(trials[0].user_attrs[CONFIG_ATTR])
-    # the first trial is the first job's best config: its model, optimiser and batch size
+    # the portfolio learned across datasets comes first (its entries of the families this
+    # search explores), then the first job's best config: its model, optimiser, batch size
+    families = TrainingConfig.model_validate_json(
+        trials[0].user_attrs[CONFIG_ATTR]).search.space.families
+    first = len([p for p in load_portfolio()["portfolios"]["multiclass"]
+                 if p["family"] in families])
+    tried = TrainingConfig.model_validate_json(trials[first].user_attrs[CONFIG_ATTR])
     assert tried == adapt_config(remembered.best.config, tried, n_train_rows=10**6)  # 32 fits
     assert tried.model == TrainingConfig.model_validate(remembered.best.config).model
-    assert trials[0].params == pytest.approx(config_params(tried, tried.search.space))
+    assert trials[first].params == pytest.approx(config_params(tried, tried.search.space))
 
     logged = [d for d in second.result["decisions"] if d["decision"].startswith("warm start")]
     assert logged and first.job_id in logged[0]["why"]

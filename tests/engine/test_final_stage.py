@@ -82,7 +82,7 @@ def test_a_refit_that_cannot_fit_the_cap_is_not_reserved_for(data):
     assert stage.reserve_s([slow]) < 1.0
 
 
-def test_the_cross_fit_reserve_plans_whole_rounds_of_every_fitting_entry(data):
+def test_the_cross_fit_reserve_plans_whole_rounds_of_every_fitting_entry(data, monkeypatch):
     candidates = [_candidate(data, i, seconds=0.1 * (i + 1), n_iter=50,
                              scores=_scores(data, 0.9, i)) for i in range(3)]
     n_train, n_all = len(data.y_train), len(data.y_train) + len(data.y_valid)
@@ -90,7 +90,11 @@ def test_the_cross_fit_reserve_plans_whole_rounds_of_every_fitting_entry(data):
     one_round = sum(crossfit.entry_seconds(e, n_train, n_all) for e in listed)
     roomy = FinalStage(TREES, data, TASK, cross_fit=True, cap_s=1e6)
     assert roomy.cross_fit_seconds(candidates) == pytest.approx(one_round * crossfit.MAX_ROUNDS)
-    # room for one round and a half: one round is planned
+    # room for one round and a half: one round is planned (on rows above the threshold of
+    # repeated cross-validation; below it, two at least)
+    assert FinalStage(TREES, data, TASK, cross_fit=True, cap_s=one_round * MARGIN * 1.5
+                      ).planned_rounds(one_round) == crossfit.min_rounds(n_all) == 2
+    monkeypatch.setattr(crossfit, "REPEATED_CV_ROWS", 0)
     tight = FinalStage(TREES, data, TASK, cross_fit=True, cap_s=one_round * MARGIN * 1.5)
     assert tight.cross_fit_seconds(candidates) == pytest.approx(one_round)
 

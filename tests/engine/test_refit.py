@@ -171,6 +171,7 @@ class _StepClock:
 
 
 def test_no_second_round_starts_when_it_would_not_fit(data, monkeypatch):
+    monkeypatch.setattr(crossfit, "REPEATED_CV_ROWS", 0)  # no repeats that small data needs
     clock = _StepClock(step=10.0)
     real_cross_fit = crossfit.cross_fit
 
@@ -194,6 +195,31 @@ def test_no_second_round_starts_when_it_would_not_fit(data, monkeypatch):
     both = crossfit.cross_fit_chosen(candidates, NET, data, TASK,
                                      deadline=clock.now + once * (1 + 1.05 * refit.SAFETY))
     assert both.rounds == 2
+
+
+def test_below_a_thousand_rows_the_choice_rests_on_repeated_cross_validation(data, monkeypatch):
+    assert crossfit.min_rounds(999) == crossfit.SMALL_DATA_ROUNDS >= 2
+    assert crossfit.min_rounds(1000) == 1
+    clock = _StepClock(step=10.0)
+    real_cross_fit = crossfit.cross_fit
+
+    def timed_cross_fit(*args, **kwargs):
+        clock.now += clock.step
+        return real_cross_fit(*args, **kwargs)
+
+    monkeypatch.setattr(crossfit, "time", clock)
+    monkeypatch.setattr(crossfit, "cross_fit", timed_cross_fit)
+    candidates = [_candidate(TREES, data, 0)]
+    # a deadline that holds one round and most of a second: the time rule alone makes one,
+    # the 400 rows need two (each bag averages both rounds' fold models)
+    tight = crossfit.cross_fit_chosen(candidates, NET, data, TASK, deadline=clock.now + 35.0)
+    assert tight.min_rounds == 2 and tight.rounds == 2
+    assert all(len(b.rounds) == 2 and len(b.models) == 2 * crossfit.FOLDS for b in tight.tried)
+    assert tight.summary()["min_rounds"] == 2
+    # where the rows are many enough, the same deadline makes one round
+    monkeypatch.setattr(crossfit, "REPEATED_CV_ROWS", 0)
+    once = crossfit.cross_fit_chosen(candidates, NET, data, TASK, deadline=clock.now + 35.0)
+    assert once.min_rounds == 1 and once.rounds == 1
 
 
 def test_cross_fitting_skips_what_does_not_fit_and_returns_none_without_time(data):
