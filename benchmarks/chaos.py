@@ -225,7 +225,8 @@ class Harness:
         job = self.store.job(outcome.job_id)
         problems = outcome.problems
         if job.status != "succeeded":
-            problems.append(f"ended {job.status}: {job.error}")
+            why = job.error or (job.result or {}).get("question")  # needs_input: its question
+            problems.append(f"ended {job.status}: {why}")
             return
         result = job.result or {}
         if not result.get("model"):  # what it did instead, for the failure list

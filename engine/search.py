@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Collection, Sequence
@@ -40,9 +41,7 @@ from typing import Any, Literal
 import numpy as np
 import optuna
 
-from .boosters import fit_booster
 from .config import (
-    BOOSTER_FAMILIES,
     LOWER_IS_BETTER,
     NEURAL_FAMILIES,
     SearchSpace,
@@ -50,7 +49,6 @@ from .config import (
     TrainingConfig,
 )
 from .faults import trial_timeout
-from .forests import fit_forest
 from .metrics import is_better
 from .predictor import TrainedModel
 from .preprocess import PreparedData
@@ -62,8 +60,9 @@ from .prior import held as held_prior
 from .space import config_params, portfolio, sample_config
 from .space import families as space_families
 from .tracking import Tracker
-from .training import Callback, EpochResult, FitResult, TrainingFault, TrainingRun, fit
-from .trees import TreeFitResult, fit_trees
+from .training import Callback, EpochResult, FitResult, TrainingFault, TrainingRun
+from .trees import TreeFitResult
+from .trial_executor import LocalTrials, TrialExecutor
 
 logger = logging.getLogger(__name__)
 
@@ -173,12 +172,14 @@ class PruningCallback(Callback):
             raise optuna.TrialPruned(f"pruned at epoch {epoch.epoch}")
 
 
-def _make_sampler(base: TrainingConfig, seed: int) -> optuna.samplers.BaseSampler:
+def _make_sampler(base: TrainingConfig, seed: int, parallel: bool = False
+                  ) -> optuna.samplers.BaseSampler:
     if base.search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    # group=True: TPE models each family's conditional sub-space on its own.
+    # group=True: TPE models each family's conditional sub-space on its own; with trials
+    # in flight at once, constant_liar keeps it from sampling the same point for each.
     return optuna.samplers.TPESampler(multivariate=True, group=True, n_startup_trials=5,
-                                      seed=seed, **_QUIET_TPE)
+                                      seed=seed, constant_liar=parallel, **_QUIET_TPE)
 
 
 def _make_pruner(base: TrainingConfig) -> optuna.pruners.BasePruner:
@@ -211,8 +212,13 @@ class _Search:
                  reserve_s: float, tracker: Tracker | None, parent_run_id: str | None,
                  on_trial: Callable[[TrialSummary], None] | None,
                  slice_s: float | None = None, stop_on: Collection[str] = (),
-                 reserve: Callable[[Sequence[Candidate]], float] | None = None):
+                 reserve: Callable[[Sequence[Candidate]], float] | None = None,
+                 trials: TrialExecutor | None = None):
         self.base, self.data, self.task = base, data, task
+        # trials run one at a time, or `trials.workers` at once in threads of
+        # `study.optimize` (trial_executor.py): the lock guards what they share here
+        self.trials = trials or LocalTrials()
+        self.lock = threading.Lock()
         self.deadline, self.reserve_s = deadline, reserve_s
         self.reserve = reserve
         # per family, the most a trial ran past its deadline (setup, scoring, a last
@@ -288,15 +294,8 @@ class _Search:
         trial_deadline = min(search_deadline - overrun, time.monotonic() + slice_s)
         pruning = PruningCallback(trial)
         try:
-            if config.model.family == "hist_gbt":  # boosting has no epochs to prune on
-                result = fit_trees(config, self.data, self.task, deadline=trial_deadline)
-            elif config.model.family in BOOSTER_FAMILIES:
-                result = fit_booster(config, self.data, self.task, deadline=trial_deadline)
-            elif config.model.family == "extra_trees":
-                result = fit_forest(config, self.data, self.task, deadline=trial_deadline)
-            else:
-                result = fit(config, self.data, self.task, deadline=trial_deadline,
-                             callbacks=[pruning])
+            result = self.trials.fit(config, self.data, self.task, deadline=trial_deadline,
+                                     pruning=pruning)
         except TrainingFault as fault:
             self._record_fault(trial, fault)
             logger.info("trial %d failed: %s", trial.number, fault)
@@ -321,11 +320,13 @@ class _Search:
             raise optuna.TrialPruned("no epoch finished before the deadline")
         trial.set_user_attr("best_epoch", result.best_epoch if neural else result.n_iter)
         trial.set_user_attr("stopped_reason", result.stopped_reason)
-        if self.best is None or is_better(self.task.metric, value, self.best[2].best_valid_score):
-            self.best = (trial.number, config, result)
         model = TrainedModel(self.task, config, self.data.preprocessor, result.model)
-        self._keep(Candidate(trial.number, value, model, model.scores(self.data.X_valid),
-                             result))
+        candidate = Candidate(trial.number, value, model, model.scores(self.data.X_valid), result)
+        with self.lock:
+            if self.best is None or is_better(self.task.metric, value,
+                                              self.best[2].best_valid_score):
+                self.best = (trial.number, config, result)
+            self._keep(candidate)
         if run_id:
             self._track(lambda t: self._log_model(t, run_id, model))
         return value
@@ -339,6 +340,10 @@ class _Search:
 
     def after_trial(self, study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
         """Record the finished trial, end its run, tell the caller, stop near the deadline."""
+        with self.lock:
+            self._after_trial(study, frozen)
+
+    def _after_trial(self, study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
         state = _STATES.get(frozen.state, "failed")
         seconds = frozen.duration.total_seconds() if frozen.duration else 0.0
         summary = TrialSummary(
@@ -407,6 +412,7 @@ def tune(
     stop_on: Collection[str] = (),
     prior: Sequence[PriorTrial] = (),
     reserve: Callable[[Sequence[Candidate]], float] | None = None,
+    trials: TrialExecutor | None = None,
 ) -> SearchResult:
     """Tune `base` on `data` until `deadline` (a `time.monotonic()` value) or `max_trials`.
 
@@ -438,6 +444,8 @@ def tune(
         reserve: seconds to keep back before `deadline` for the candidates kept so far
             (best first; asked with none at the start, then after each completed trial):
             the search's own deadline is `deadline` less that.
+        trials: where trials train (`trial_executor.py`): here one at a time (default),
+            or on a Ray cluster, `trials.workers` at once; the study stays here.
 
     Returns a `SearchResult` whose `best_fit` holds the best trial's trained model.
     """
@@ -451,7 +459,8 @@ def tune(
     direction = "minimize" if task.metric in LOWER_IS_BETTER else "maximize"
     study = optuna.create_study(
         storage=storage, study_name=study_name, direction=direction, load_if_exists=True,
-        sampler=_make_sampler(base, seed), pruner=_make_pruner(base),
+        sampler=_make_sampler(base, seed, parallel=trials is not None and trials.workers > 1),
+        pruner=_make_pruner(base),
     )
     n_train = len(data.y_train)
     held = held_prior(study)  # a resumed study has its prior trials already
@@ -460,7 +469,7 @@ def tune(
     first = [*enqueue, *portfolio(base, n_train, known=known)]
     _enqueue(study, first, base.search.space)
     search = _Search(base, data, task, deadline, reserve_s, tracker, parent_run_id, on_trial,
-                     trial_slice_s, stop_on, reserve)
+                     trial_slice_s, stop_on, reserve, trials)
     search.enqueued = {config.model_dump_json() for config in first}
     search.prior, search.n_prior = adding, len(held)
     search.add_prior_when_ready(study)
@@ -471,7 +480,7 @@ def tune(
         study.optimize(
             search.objective, n_trials=base.search.max_trials,
             timeout=deadline - time.monotonic(), callbacks=[search.after_trial],
-            gc_after_trial=False,
+            gc_after_trial=False, n_jobs=search.trials.workers,
         )
     return _result(base, search, time.monotonic() - started)
 
