@@ -79,6 +79,10 @@ class JobWorkerActor:
         self.settings, self.runner_factory, self.threads = settings, runner_factory, threads
         self.stopping = threading.Event()
 
+    def pid(self) -> int:
+        """The actor's process id: the store's `runner_pid` of the jobs it drives."""
+        return os.getpid()
+
     def run(self) -> None:
         """Drive jobs (the loop of a worker process) until `stop`."""
         import torch
@@ -105,18 +109,27 @@ class RayJobWorkers:
         self.actor_class = self.ray.remote(max_concurrency=2)(JobWorkerActor)
         self.actors: list[Any] = []
         self.runs: list[Any] = []
+        self.pids: list[Any] = []  # object refs of each actor's process id
         for _ in range(size):
             self._start()
 
     def _start(self, index: int | None = None) -> None:
         actor = self.actor_class.options(num_cpus=self.settings.ray_worker_cpus).remote(
             self.settings, self.runner_factory, max(1, int(self.settings.ray_trial_cpus)))
-        run = actor.run.remote()
+        pid, run = actor.pid.remote(), actor.run.remote()
         if index is None:
             self.actors.append(actor)
             self.runs.append(run)
+            self.pids.append(pid)
         else:
-            self.actors[index], self.runs[index] = actor, run
+            self.actors[index], self.runs[index], self.pids[index] = actor, run, pid
+
+    def pid(self, index: int) -> int | None:
+        """The process id of an actor (dead or alive), None if it died before saying it."""
+        try:
+            return self.ray.get(self.pids[index], timeout=0)
+        except Exception:  # noqa: BLE001 - RayActorError, GetTimeoutError
+            return None
 
     def dead(self) -> list[int]:
         """The indices of the actors whose `run` has ended (an actor that died, or a bug)."""

@@ -170,7 +170,12 @@ class WorkerPool:
                 logger.exception("the sweeper failed; it goes on")
 
     def _replace(self, i: int) -> None:
-        for job_id in self.store.requeue_orphans():
+        if self.mode == "ray":  # only the dead actor's jobs: the others may run elsewhere
+            pid = self._actors.pid(i)
+            orphans = self.store.requeue_held_by(pid) if pid is not None else []
+        else:
+            orphans = self.store.requeue_orphans()
+        for job_id in orphans:
             deaths = sum(1 for e in self.store.events(job_id) if e.data.get("worker_died"))
             if deaths >= MAX_WORKER_DEATHS - 1:  # it takes its worker down: stop retrying
                 error = f"its worker process died {MAX_WORKER_DEATHS} times"

@@ -163,13 +163,14 @@ class RayTrials:
         ref = self._remote.options(num_cpus=self.cpus, num_gpus=self.gpus).remote(
             config, self.share(data), task, wall_deadline, rule, max(1, int(self.cpus)))
         try:
-            kind, value, history = self.ray.get(
+            kind, value, history, node = self.ray.get(
                 ref, timeout=max(deadline - time.monotonic(), 0.0) + RAY_GRACE_S)
         except self.ray.exceptions.GetTimeoutError:
             self.ray.cancel(ref, force=True)
             raise optuna.TrialPruned("no Ray worker had room for the trial before its "
                                      "deadline") from None
         if pruning is not None:
+            pruning.trial.set_user_attr("ray_node", node)  # where it trained
             for epoch in history:  # the pruner judges later trials against these epochs
                 pruning.history.append(epoch)
                 pruning.trial.report(epoch.valid_score, step=epoch.epoch)
@@ -198,21 +199,23 @@ class _History(Callback):
 
 def _fit_remote(config: TrainingConfig, data: PreparedData, task: TaskSpec,
                 wall_deadline: float, rule: MedianStop | None, threads: int
-                ) -> tuple[str, Any, list]:
+                ) -> tuple[str, Any, list, str]:
     """One trial in a Ray task: ("ok", result), ("pruned", why) or ("fault", its fields),
-    with the epochs it trained (an exception's own pickling would lose a fault's fields)."""
+    with the epochs it trained and the node it ran on (an exception's own pickling would
+    lose a fault's fields)."""
+    import ray
     import torch
 
     torch.set_num_threads(threads)  # the CPUs its task asked for, not the whole node
-    history = _History()
+    history, node = _History(), ray.get_runtime_context().get_node_id()
     deadline = time.monotonic() + (wall_deadline - time.time())
     callbacks: list[Callback] = [history, *([rule] if rule is not None else [])]
     try:
         result = fit_trial(config, data, task, deadline=deadline, callbacks=callbacks)
     except optuna.TrialPruned as pruned:
-        return "pruned", str(pruned), history.epochs
+        return "pruned", str(pruned), history.epochs, node
     except TrainingFault as fault:
         return "fault", {"kind": fault.kind, "epoch": fault.epoch, "step": fault.step,
                          "detail": fault.detail, "checkpoint": fault.checkpoint,
-                         "facts": fault.facts}, history.epochs
-    return "ok", result, history.epochs
+                         "facts": fault.facts}, history.epochs, node
+    return "ok", result, history.epochs, node

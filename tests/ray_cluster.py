@@ -67,7 +67,7 @@ class RayCluster:
                       "--temp-dir", str(self.folder), *common)
             for _ in range(self.nodes - 1):
                 self._ray("start", "--address", self.address, *common)
-        except Exception:
+        except BaseException:  # an interrupted start too: leave nothing running
             self.stop()
             raise
         return self
