@@ -182,8 +182,11 @@ class RayTrials:
 
 
 def _warm() -> None:
-    """Import what a trial needs, in a Ray worker that will run trials."""
-    from . import training  # noqa: F401 - torch, the models
+    """Import what a trial needs, in a Ray worker that will run trials: torch, the models,
+    and torch._dynamo (a network's first optimiser imports it: seconds on a CPU)."""
+    import torch._dynamo  # noqa: F401
+
+    from . import training  # noqa: F401
 
 
 class _History(Callback):
