@@ -34,8 +34,9 @@ DATA = ROOT.parent / "shared" / "datasets"
 
 
 def search_rows(address: str, data_path: Path, target: str, budget: float,
-                workers: list[int]) -> list[tuple[str, int, float, float, float]]:
-    """(setting, trials, trials per minute, best validation score, test score) each."""
+                workers: list[int]) -> list[tuple[str, int, float, float, float, float]]:
+    """(setting, trials, trials per minute, wall seconds, best validation score, test
+    score) each."""
     import optuna
 
     from mlpilot.agent.ray_cluster import connect
@@ -72,7 +73,7 @@ def search_rows(address: str, data_path: Path, target: str, budget: float,
             test = score_predictions(task, pre.decode_target(data.y_test),
                                      model.scores(data.X_test), pre.classes)
         setting = f"Ray, {n} trial worker{'s' if n > 1 else ''}" if n else "here, one at a time"
-        rows.append((setting, len(result.trials), 60 * len(result.trials) / wall,
+        rows.append((setting, len(result.trials), 60 * len(result.trials) / wall, wall,
                      result.best_score, test))
         print(f"  {setting}: {len(result.trials)} trials in {wall:.1f} s", file=sys.stderr)
     return rows
@@ -116,7 +117,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA / "wine_quality_white.csv")
     parser.add_argument("--target", default="quality")
-    parser.add_argument("--budget", type=float, default=20.0, help="seconds per search")
+    parser.add_argument("--budget", type=float, default=20.0,
+                        help="seconds per search (0: no search part)")
     parser.add_argument("--workers", default="1,2,4", help="trial workers on Ray")
     parser.add_argument("--cpus", type=int, default=2, help="logical CPUs per node")
     parser.add_argument("--jobs", type=int, default=8, help="concurrent jobs (0: none)")
@@ -132,7 +134,7 @@ def main() -> None:
     print(f"  two-node cluster up in {time.monotonic() - started:.0f} s", file=sys.stderr)
     try:
         rows = search_rows(cluster.address, args.data, args.target, args.budget,
-                           [int(n) for n in args.workers.split(",")])
+                           [int(n) for n in args.workers.split(",")]) if args.budget else []
         jobs = (job_row(cluster.address, args.jobs, args.job_workers, args.job_budget,
                         args.timeout) if args.jobs else None)
     finally:
@@ -140,12 +142,15 @@ def main() -> None:
 
         ray.shutdown()
         cluster.stop()
-    print(f"\nSearch on {args.data.name} ({args.target}), {args.budget:g} s of wall time "
-          f"each, {os.cpu_count()} cores, two Ray nodes of {args.cpus} logical CPUs\n")
-    print("| trials trained | trials | trials/min | best validation | test |")
-    print("| --- | --- | --- | --- | --- |")
-    for setting, n, per_minute, valid, test in rows:
-        print(f"| {setting} | {n} | {per_minute:.0f} | {valid:.4f} | {test:.4f} |")
+    print(f"\n{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; two Ray nodes "
+          f"of {args.cpus} logical CPUs")
+    if rows:
+        print(f"\nSearch on {args.data.name} ({args.target}), {args.budget:g} s each\n")
+        print("| trials trained | trials | trials/min | wall | best validation | test |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for setting, n, per_minute, wall, valid, test in rows:
+            print(f"| {setting} | {n} | {per_minute:.0f} | {wall:.1f} s | {valid:.4f} | "
+                  f"{test:.4f} |")
     if jobs is not None:
         accepted, succeeded, lost, wall = jobs
         print(f"\n{args.jobs} jobs at once, {args.job_workers} job workers as Ray actors, "
