@@ -4,8 +4,10 @@ server left running.
 
 Worker processes keep training off the server's interpreter, so API calls stay quick
 while jobs train; threads start at once and share the server's memory (tests, small
-machines). Either way the SQLite store is the only thing they share with the server:
-the queue, the events, the cancel flags. The sweeper queues again the jobs whose
+machines). With `MLPILOT_RAY_ADDRESS` the worker processes are Ray actors instead, on any
+node of the cluster (`agent/ray_cluster.py`). Either way the store (SQLite or
+PostgreSQL) is the only thing they share with the server: the queue, the events, the
+cancel flags. The sweeper queues again the jobs whose
 approvals were decided (or expired) elsewhere; with processes, a tail thread passes
 their progress events to the listeners of this process.
 """
