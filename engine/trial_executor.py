@@ -169,6 +169,10 @@ class RayTrials:
             self.ray.cancel(ref, force=True)
             raise optuna.TrialPruned("no Ray worker had room for the trial before its "
                                      "deadline") from None
+        except (self.ray.exceptions.WorkerCrashedError, self.ray.exceptions.NodeDiedError,
+                self.ray.exceptions.ObjectLostError, self.ray.exceptions.OutOfMemoryError
+                ) as lost:  # Ray retried it already: the search goes on without it
+            raise optuna.TrialPruned(f"its Ray worker was lost: {type(lost).__name__}") from None
         if pruning is not None:
             pruning.trial.set_user_attr("ray_node", node)  # where it trained
             for epoch in history:  # the pruner judges later trials against these epochs
