@@ -457,11 +457,13 @@ def tune(
     budget = max(deadline - started, 0.0)
     reserve_s = max(MIN_TRIAL_S, RESERVE_FRACTION * budget)
     direction = "minimize" if task.metric in LOWER_IS_BETTER else "maximize"
+    parallel = trials is not None and trials.workers > 1
     study = optuna.create_study(
-        storage=storage, study_name=study_name, direction=direction, load_if_exists=True,
-        sampler=_make_sampler(base, seed, parallel=trials is not None and trials.workers > 1),
-        pruner=_make_pruner(base),
+        storage=_serial_pops(storage) if parallel and storage else storage,
+        study_name=study_name, direction=direction, load_if_exists=True,
+        sampler=_make_sampler(base, seed, parallel=parallel), pruner=_make_pruner(base),
     )
+    _fail_abandoned(study)
     n_train = len(data.y_train)
     held = held_prior(study)  # a resumed study has its prior trials already
     adding = [] if held else fit_prior(prior, base, n_train)
@@ -483,6 +485,29 @@ def tune(
             gc_after_trial=False, n_jobs=search.trials.workers,
         )
     return _result(base, search, time.monotonic() - started)
+
+
+def _serial_pops(url: str) -> optuna.storages.RDBStorage:
+    """An RDB storage on which this process's threads take enqueued trials one at a time:
+    on SQLite (no SELECT ... FOR UPDATE) two trial threads could both take one trial, and
+    the second to finish could not tell it."""
+    storage = optuna.storages.RDBStorage(url)
+    lock, take = threading.Lock(), storage.set_trial_state_values
+
+    def set_trial_state_values(trial_id: int, state: optuna.trial.TrialState,
+                               values: Sequence[float] | None = None) -> bool:
+        with lock:
+            return take(trial_id, state=state, values=values)
+
+    storage.set_trial_state_values = set_trial_state_values  # type: ignore[method-assign]
+    return storage
+
+
+def _fail_abandoned(study: optuna.Study) -> None:
+    """Fail the trials a dead process left running (a job's search is driven by one live
+    process at a time: its runner's claim), so that none stays RUNNING for ever."""
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
 
 
 def _result(base: TrainingConfig, search: _Search, seconds: float) -> SearchResult:

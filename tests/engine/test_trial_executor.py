@@ -1,10 +1,20 @@
-"""The median rule a trial on Ray is pruned by: the local MedianPruner's, carried along."""
+"""Trials trained elsewhere, several at once: the median rule a trial on Ray is pruned by
+(the local MedianPruner's, carried along), the study's storage under parallel trial
+threads, and a resumed study's trials that a dead process left running."""
 
 from __future__ import annotations
 
+import threading
+import time
+
+import numpy as np
 import optuna
+import pandas as pd
 import pytest
 
+from mlpilot.engine.config import TaskSpec, TrainingConfig
+from mlpilot.engine.preprocess import prepare_data
+from mlpilot.engine.search import _serial_pops, tune
 from mlpilot.engine.training import EpochResult
 from mlpilot.engine.trial_executor import MedianStop, median_stop
 
@@ -50,3 +60,40 @@ def test_lower_is_better_for_an_error_metric():
     rule.on_epoch_end(_Run([2.5, 1.5]), _epoch(2, 1.5))
     with pytest.raises(optuna.TrialPruned):
         rule.on_epoch_end(_Run([2.5, 2.5, 2.5]), _epoch(3, 2.5))
+
+
+def test_parallel_trial_threads_take_each_enqueued_trial_once(tmp_path):
+    """On SQLite (no row locks) two threads asking at once could both take one enqueued
+    trial; the second to finish then failed the search ("Cannot tell a COMPLETE trial")."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    for attempt in range(5):
+        url = f"sqlite:///{tmp_path}/optuna-{attempt}.db"
+        study = optuna.create_study(storage=_serial_pops(url), study_name="race")
+        for x in range(4):
+            study.enqueue_trial({"x": float(x)})
+        taken: list[int] = []
+        start = threading.Barrier(8)
+
+        def ask(study=study, taken=taken, start=start) -> None:
+            start.wait()
+            taken.append(study.ask().number)
+
+        threads = [threading.Thread(target=ask) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(taken) == list(range(8))  # each trial (enqueued or new) asked once
+
+
+def test_a_resumed_search_fails_the_trials_a_dead_process_left_running(tmp_path):
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    left = optuna.create_study(storage=url, study_name="job").ask()  # its process died
+    task = TaskSpec(target="y", task_type="regression", metric="rmse", budget_s=1)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=60), "y": rng.normal(size=60)})
+    data = prepare_data(frame, task, TrainingConfig())
+    tune(TrainingConfig(), data, task, deadline=time.monotonic(), storage=url,
+         study_name="job")  # no time for a trial: it only opens the study
+    trial = optuna.load_study(study_name="job", storage=url).trials[left.number]
+    assert trial.state == optuna.trial.TrialState.FAIL
