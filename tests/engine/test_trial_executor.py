@@ -89,11 +89,20 @@ def test_parallel_trial_threads_take_each_enqueued_trial_once(tmp_path):
 def test_a_resumed_search_fails_the_trials_a_dead_process_left_running(tmp_path):
     url = f"sqlite:///{tmp_path}/optuna.db"
     left = optuna.create_study(storage=url, study_name="job").ask()  # its process died
+    left.set_user_attr("mlflow_run_id", "run-of-the-dead-trial")
+    ended = []
+
+    class Tracking:
+        def end_trial(self, run_id: str, status: str) -> None:
+            ended.append((run_id, status))
+
     task = TaskSpec(target="y", task_type="regression", metric="rmse", budget_s=1)
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=60), "y": rng.normal(size=60)})
     data = prepare_data(frame, task, TrainingConfig())
     tune(TrainingConfig(), data, task, deadline=time.monotonic(), storage=url,
-         study_name="job")  # no time for a trial: it only opens the study
+         study_name="job", tracker=Tracking(), parent_run_id="job-run")  # no time for a
+    # trial: it only opens the study
     trial = optuna.load_study(study_name="job", storage=url).trials[left.number]
     assert trial.state == optuna.trial.TrialState.FAIL
+    assert ended == [("run-of-the-dead-trial", "KILLED")]  # no MLflow run left RUNNING
