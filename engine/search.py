@@ -463,7 +463,7 @@ def tune(
         study_name=study_name, direction=direction, load_if_exists=True,
         sampler=_make_sampler(base, seed, parallel=parallel), pruner=_make_pruner(base),
     )
-    _fail_abandoned(study, tracker if parent_run_id else None)
+    _fail_abandoned(study, tracker if parent_run_id else None, parent_run_id)
     n_train = len(data.y_train)
     held = held_prior(study)  # a resumed study has its prior trials already
     adding = [] if held else fit_prior(prior, base, n_train)
@@ -503,19 +503,20 @@ def _serial_pops(url: str) -> optuna.storages.RDBStorage:
     return storage
 
 
-def _fail_abandoned(study: optuna.Study, tracker: Tracker | None) -> None:
+def _fail_abandoned(study: optuna.Study, tracker: Tracker | None, parent_run_id: str | None
+                    ) -> None:
     """Fail the trials a dead process left running, and end their MLflow runs (a job's
     search is driven by one live process at a time: its runner's claim), so that none
     stays RUNNING for ever."""
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-        run_id = trial.user_attrs.get("mlflow_run_id")
-        if tracker is not None and run_id:
-            try:
-                tracker.end_trial(run_id, "KILLED")
-            except Exception as err:  # noqa: BLE001 - MLflow can raise many kinds
-                logger.warning("could not end the run of abandoned trial %d: %s",
-                               trial.number, err)
+    if tracker is None:
+        return
+    try:  # also those whose trial was told but whose run was not ended yet
+        for run_id in tracker.running_trials(parent_run_id):
+            tracker.end_trial(run_id, "KILLED")
+    except Exception as err:  # noqa: BLE001 - MLflow can raise many kinds
+        logger.warning("could not end the runs of abandoned trials: %s", err)
 
 
 def _result(base: TrainingConfig, search: _Search, seconds: float) -> SearchResult:

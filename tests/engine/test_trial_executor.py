@@ -15,6 +15,7 @@ import pytest
 from mlpilot.engine.config import TaskSpec, TrainingConfig
 from mlpilot.engine.preprocess import prepare_data
 from mlpilot.engine.search import _serial_pops, tune
+from mlpilot.engine.tracking import Tracker, local_tracking_uri
 from mlpilot.engine.training import EpochResult
 from mlpilot.engine.trial_executor import MedianStop, median_stop
 
@@ -89,20 +90,21 @@ def test_parallel_trial_threads_take_each_enqueued_trial_once(tmp_path):
 def test_a_resumed_search_fails_the_trials_a_dead_process_left_running(tmp_path):
     url = f"sqlite:///{tmp_path}/optuna.db"
     left = optuna.create_study(storage=url, study_name="job").ask()  # its process died
-    left.set_user_attr("mlflow_run_id", "run-of-the-dead-trial")
-    ended = []
-
-    class Tracking:
-        def end_trial(self, run_id: str, status: str) -> None:
-            ended.append((run_id, status))
+    tracker = Tracker(local_tracking_uri(tmp_path))
+    job_run = tracker.start_job("job", {}, {})
+    told = tracker.start_trial(job_run, "trial-0", {})  # told, then killed before its end
+    dead = tracker.start_trial(job_run, "trial-1", {})
+    tracker.end_trial(tracker.start_trial(job_run, "trial-2", {}), "FINISHED")
 
     task = TaskSpec(target="y", task_type="regression", metric="rmse", budget_s=1)
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=60), "y": rng.normal(size=60)})
     data = prepare_data(frame, task, TrainingConfig())
     tune(TrainingConfig(), data, task, deadline=time.monotonic(), storage=url,
-         study_name="job", tracker=Tracking(), parent_run_id="job-run")  # no time for a
+         study_name="job", tracker=tracker, parent_run_id=job_run)  # no time for a
     # trial: it only opens the study
     trial = optuna.load_study(study_name="job", storage=url).trials[left.number]
     assert trial.state == optuna.trial.TrialState.FAIL
-    assert ended == [("run-of-the-dead-trial", "KILLED")]  # no MLflow run left RUNNING
+    status = {run: tracker.client.get_run(run).info.status for run in (told, dead)}
+    assert status == {told: "KILLED", dead: "KILLED"}  # no MLflow run left RUNNING
+    assert tracker.running_trials(job_run) == []
