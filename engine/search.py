@@ -459,7 +459,7 @@ def tune(
     direction = "minimize" if task.metric in LOWER_IS_BETTER else "maximize"
     parallel = trials is not None and trials.workers > 1
     study = optuna.create_study(
-        storage=_serial_pops(storage) if parallel and storage else storage,
+        storage=_serial_pops(storage) if parallel and isinstance(storage, str) else storage,
         study_name=study_name, direction=direction, load_if_exists=True,
         sampler=_make_sampler(base, seed, parallel=parallel), pruner=_make_pruner(base),
     )
