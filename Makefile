@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# One resolver run with torch pinned: the CPU build from the local wheel, no CUDA downloads.
-	$(BIN)/pip install --quiet "torch==2.13.0" -e ".[dev]"
+	# Ray (the scale-out tests start a two-node cluster on this machine) pulls no torch.
+	$(BIN)/pip install --quiet "torch==2.13.0" -e ".[dev,ray]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -96,7 +96,10 @@ class Runner:
             return self._drive(job_id, inputs, wait=False, keep_on_input_error=True)
         if snapshot.interrupts:
             return self._drive(job_id, None, wait=False, keep_on_input_error=True)
-        if snapshot.next:
+        # `next` leaves out a task whose writes were saved: a process killed between a
+        # node's writes and the checkpoint after them shows no `next` node, yet the graph
+        # has not ended. Only a snapshot with no task at all is a finished graph.
+        if snapshot.next or snapshot.tasks:
             return self._drive(job_id, _CONTINUE, wait=False, keep_on_input_error=True)
         return self._finish(job_id, snapshot.values)
 

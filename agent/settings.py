@@ -112,6 +112,21 @@ class Settings(BaseSettings):
     worker_mode: Literal["process", "thread"] = Field(
         default="process", description="Workers in processes of their own (training does not "
         "slow the API down), or in threads of the server (start at once, share memory).")
+    # -- scale out on Ray (`agent/ray_cluster.py`) ---------------------------------------
+    ray_address: str | None = Field(
+        default=None, description="Ray cluster for job workers and search trials: \"auto\" "
+        "(the cluster this machine is part of), \"HOST:PORT\" or \"ray://HOST:10001\"; unset: "
+        "local processes, and Ray is never imported.")
+    ray_trial_workers: int | None = Field(
+        default=None, ge=1, le=256, description="Trials of one search in flight at once on Ray; "
+        "default: the cluster's CPUs over ray_trial_cpus.")
+    ray_trial_cpus: float = Field(default=1.0, gt=0, description="CPUs one trial's Ray task "
+                                  "asks for.")
+    ray_trial_gpus: float = Field(default=0.0, ge=0, description="GPUs one trial's Ray task "
+                                  "asks for (a fraction, e.g. 0.25, shares a GPU).")
+    ray_worker_cpus: float = Field(
+        default=0.0, ge=0, description="CPUs a job worker's Ray actor holds while it lives (0: "
+        "it drives its job and leaves the cluster's CPUs to the trials it sends).")
     worker_poll_s: float = Field(default=0.5, gt=0, description="How often idle workers look "
                                  "for queued jobs and decided or expired approvals.")
     max_request_kb: int = Field(default=1024, gt=0, description="Largest JSON request body.")

@@ -133,6 +133,7 @@ def tune(state: JobState, runtime: Runtime[JobContext]
     trials of the next round.
     """
     # lazy: the graph is built for `plan` too, which must not import MLflow, Optuna, ChromaDB
+    from mlpilot.agent.ray_cluster import trial_executor
     from mlpilot.agent.warm_start import plan_warm_start, remember
     from mlpilot.knowledge.kb import KnowledgeBase
     from mlpilot.tools.experience import dataset_meta
@@ -173,7 +174,7 @@ def tune(state: JobState, runtime: Runtime[JobContext]
             deadline=started + remaining, storage=settings.optuna_storage,
             study_name=state["job_id"], test_df=test_df, enqueue=warm.enqueue(config),
             prior=warm.prior, tracker=tracker_for(ctx), parent_run_id=state.get("mlflow_run_id"),
-            on_trial=on_trial,
+            on_trial=on_trial, trials=trial_executor(settings),
             trial_slice_s=settings.trial_slice_s,
             # an operator's slice is a constraint; the default one (half the time left) is
             # meant to cut trials short, so a trial it stops is only noted

@@ -4,8 +4,10 @@ server left running.
 
 Worker processes keep training off the server's interpreter, so API calls stay quick
 while jobs train; threads start at once and share the server's memory (tests, small
-machines). Either way the SQLite store is the only thing they share with the server:
-the queue, the events, the cancel flags. The sweeper queues again the jobs whose
+machines). With `MLPILOT_RAY_ADDRESS` the worker processes are Ray actors instead, on any
+node of the cluster (`agent/ray_cluster.py`). Either way the store (SQLite or
+PostgreSQL) is the only thing they share with the server: the queue, the events, the
+cancel flags. The sweeper queues again the jobs whose
 approvals were decided (or expired) elsewhere; with processes, a tail thread passes
 their progress events to the listeners of this process.
 """
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from mlpilot.agent.jobs import JobService
 
 logger = logging.getLogger(__name__)
-WorkerMode = Literal["process", "thread"]
+WorkerMode = Literal["process", "thread", "ray"]
 #: A decision made less than this long ago is left to the process that made it (the CLI
 #: resumes a job itself right after deciding); after that a worker takes the job.
 DECISION_GRACE_S = 2.0
@@ -39,6 +41,8 @@ class WorkerPool:
     """Starts and stops the workers of one server."""
 
     def __init__(self, service: JobService, size: int, mode: WorkerMode = "process"):
+        if mode == "process" and service.settings.ray_address:
+            mode = "ray"  # the workers' processes are Ray actors, on any node of the cluster
         self.service, self.size, self.mode = service, size, mode
         self.store = service.store
         self.stopping = threading.Event()
@@ -47,6 +51,7 @@ class WorkerPool:
         self._workers: list[Worker] = []
         self._processes: list[Any] = []
         self._stop_processes: Any = None
+        self._actors: Any = None  # RayJobWorkers in "ray" mode
         self._supervisor_done = threading.Event()
 
     def start(self) -> list[str]:
@@ -60,7 +65,7 @@ class WorkerPool:
             self.store.add_event(job_id, "job", "the server restarted; the run goes on from its "
                                  "last checkpoint", status="queued")
         self._supervisor_done.clear()
-        if self.mode == "process":
+        if self.mode in ("process", "ray"):
             self._spawn(self._tail, "mlpilot-events")
         else:
             for i in range(self.size):
@@ -88,6 +93,9 @@ class WorkerPool:
             if process.is_alive():
                 process.kill()
                 process.join(5)
+        if self._actors is not None:
+            self._actors.stop(max(0.0, deadline - time.monotonic()))
+            self._actors = None
         self._supervisor_done.set()
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -132,10 +140,20 @@ class WorkerPool:
             process.start()
             self._processes.append(process)
 
+    def _start_actors(self) -> None:
+        from mlpilot.agent.ray_cluster import RayJobWorkers  # lazy: only with a Ray address
+
+        prepare_shared_stores(self.service.settings)
+        if not self.stopping.is_set():
+            self._actors = RayJobWorkers(self.service.settings, self.service.runner_factory,
+                                         self.size)
+
     def _supervise(self) -> None:
         """Start the worker processes, then sweep until the pool has stopped them."""
         if self.mode == "process":
             self._start_processes()
+        elif self.mode == "ray":
+            self._start_actors()
         while not self._supervisor_done.wait(self.service.settings.worker_poll_s):
             if self.stopping.is_set():
                 continue
@@ -147,11 +165,19 @@ class WorkerPool:
                         logger.error("worker process %s died (exit code %s); starting another",
                                      process.pid, process.exitcode)
                         self._replace(i)
+                for i in self._actors.dead() if self._actors is not None else []:
+                    if not self.stopping.is_set():
+                        self._replace(i)
             except Exception:
                 logger.exception("the sweeper failed; it goes on")
 
     def _replace(self, i: int) -> None:
-        for job_id in self.store.requeue_orphans():
+        if self.mode == "ray":  # only the dead actor's jobs: the others may run elsewhere
+            pid = self._actors.pid(i)
+            orphans = self.store.requeue_held_by(pid) if pid is not None else []
+        else:
+            orphans = self.store.requeue_orphans()
+        for job_id in orphans:
             deaths = sum(1 for e in self.store.events(job_id) if e.data.get("worker_died"))
             if deaths >= MAX_WORKER_DEATHS - 1:  # it takes its worker down: stop retrying
                 error = f"its worker process died {MAX_WORKER_DEATHS} times"
@@ -160,6 +186,9 @@ class WorkerPool:
                 continue
             self.store.add_event(job_id, "job", "its worker process died; the run goes on "
                                  "from its last checkpoint", status="queued", worker_died=True)
+        if self.mode == "ray":
+            self._actors.replace(i)
+            return
         context = multiprocessing.get_context("spawn")
         old = self._processes[i]
         process = context.Process(target=run_worker_process, name=old.name, daemon=True,

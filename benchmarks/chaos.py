@@ -1,7 +1,7 @@
 """Crash harness: kill -9 at random points in jobs' lives; every job must still finish as an
 unkilled one does.
 
-    .venv/bin/python benchmarks/chaos.py [--kills 200] [--backend sqlite|postgres|both]
+    .venv/bin/python benchmarks/chaos.py [--kills 200] [--backend sqlite|postgres|both] [--ray]
 
 One kill per job; each round of kills covers every (target, moment) pair once, in a
 random order. Each job is a real `mlpilot serve` job (one worker process, penguins,
@@ -10,7 +10,10 @@ registers its own model. A random target is killed (SIGKILL) at a random moment:
 
 - targets: the server (its worker dies with it; the harness starts the server again), a
   job worker (the server's supervisor starts another), PostgreSQL itself (on PostgreSQL
-  only; started again at once). Ray workers are not here: there is no Ray backend yet;
+  only; started again at once), a Ray worker (with `--ray` only: the server then runs on
+  a private two-node Ray cluster, its job workers are Ray actors (the "worker" target
+  kills the job's actor) and its trials Ray tasks; "ray_worker" kills the process running
+  one of the job's trials, at the "search" moment only);
 - moments: planning (the planner's first event), a training epoch, a search trial, the
   approval wait (the job waits at the registration gate), registration (just after the
   approval is recorded, while the worker registers the model).
@@ -51,11 +54,13 @@ from mlpilot.agent.settings import Settings
 from mlpilot.agent.store import Store
 from tests.interfaces.api_fixtures import Server
 from tests.postgres import PostgresServer, postgres_bin
+from tests.ray_cluster import ENV as RAY_ENV
+from tests.ray_cluster import RayCluster, ray_bin
 
 DATA = next(p for p in (ROOT.parent / "shared" / "datasets" / "penguins.csv",
                         ROOT / "examples" / "penguins.csv") if p.exists())
 MOMENTS = ("planning", "training", "search", "approval", "registration")
-TARGETS = ("server", "worker", "postgres")
+TARGETS = ("server", "worker", "postgres", "ray_worker")
 KEYS = {"chaos-operator": {"role": "operator", "name": "chaos"},
         "chaos-approver": {"role": "approver", "name": "chaos"}}
 
@@ -76,7 +81,7 @@ class Outcome:
 class Harness:
     """A server on one backend, restarted as needed, and the jobs it is made to run."""
 
-    def __init__(self, backend: str, budget: float, folder: Path):
+    def __init__(self, backend: str, budget: float, folder: Path, ray_address: str | None = None):
         self.backend, self.budget, self.folder = backend, budget, folder
         self.data_dir, self.data_root = folder / "state", folder / "data"
         self.data_root.mkdir(parents=True)
@@ -88,6 +93,8 @@ class Harness:
                                 "MLPILOT_EMBEDDING": "hashing"})
         if url:
             self.server.env["MLPILOT_DATABASE_URL"] = url
+        if ray_address:
+            self.server.env.update({**RAY_ENV, "MLPILOT_RAY_ADDRESS": ray_address})
         os.environ.pop("MLPILOT_DATABASE_URL", None)
         self.settings = Settings(data_dir=self.data_dir, database_url=url)
         self.server.start(timeout=120)
@@ -160,6 +167,10 @@ class Harness:
         if target == "server":
             self.server.kill(signal.SIGKILL)
             self.server.start(timeout=120)
+        elif target == "ray_worker":
+            running = _ray_trial_processes()
+            if running:
+                os.kill(random.choice(running), signal.SIGKILL)
         elif target == "worker":
             job = self._job(job_id)
             if job is not None and job.runner_pid:
@@ -225,7 +236,8 @@ class Harness:
         job = self.store.job(outcome.job_id)
         problems = outcome.problems
         if job.status != "succeeded":
-            problems.append(f"ended {job.status}: {job.error}")
+            why = job.error or (job.result or {}).get("question")  # needs_input: its question
+            problems.append(f"ended {job.status}: {why}")
             return
         result = job.result or {}
         if not result.get("model"):  # what it did instead, for the failure list
@@ -274,6 +286,19 @@ class Harness:
                                 "the kill")
 
 
+def _ray_trial_processes() -> list[int]:
+    """Processes running a search trial's Ray task now (Ray titles them `ray::_fit_remote`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(
+                    b"ray::_fit_remote"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 def main() -> None:
     """Run the kills on each backend and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -286,24 +311,36 @@ def main() -> None:
                         help="comma-separated targets to kill (default: all)")
     parser.add_argument("--moments", default=",".join(MOMENTS),
                         help="comma-separated moments to kill at (default: all)")
+    parser.add_argument("--ray", action="store_true",
+                        help="run the server on a private two-node Ray cluster")
     args = parser.parse_args()
+    if args.ray and ray_bin() is None:
+        sys.exit("--ray needs Ray: pip install 'mlpilot[ray]'")
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     for backend in backends:
         if backend == "postgres" and postgres_bin() is None:
             sys.exit("--backend postgres needs Debian's postgresql package (initdb, pg_ctl)")
         rng = random.Random(args.seed)
         targets = [t for t in args.targets.split(",")
-                   if t in TARGETS and (t != "postgres" or backend == "postgres")]
+                   if t in TARGETS and (t != "postgres" or backend == "postgres")
+                   and (t != "ray_worker" or args.ray)]
         # every (target, moment) pair once per round, in a random order: a short run
         # still covers the table
         plan: list[tuple[str, str]] = []
         while len(plan) < args.kills:
-            pairs = [(t, m) for t in targets for m in args.moments.split(",") if m in MOMENTS]
+            pairs = [(t, m) for t in targets for m in args.moments.split(",") if m in MOMENTS
+                     and (t != "ray_worker" or m == "search")]  # trials run only then
             rng.shuffle(pairs)
             plan += pairs
         plan = plan[:args.kills]
         folder = Path(tempfile.mkdtemp(prefix=f"mlpilot-chaos-{backend}-"))
-        harness = Harness(backend, args.budget, folder)
+        cluster = RayCluster(nodes=2, cpus=1).start() if args.ray else None
+        try:
+            harness = Harness(backend, args.budget, folder, cluster and cluster.address)
+        except BaseException:
+            if cluster:
+                cluster.stop()
+            raise
         started, outcomes = time.monotonic(), []
         try:
             for number, (target, moment) in enumerate(plan):
@@ -313,7 +350,9 @@ def main() -> None:
                       f"{'; '.join(outcome.problems) or 'ok'}", file=sys.stderr)
         finally:
             harness.close()
-        _print(backend, outcomes, time.monotonic() - started)
+            if cluster:
+                cluster.stop()
+        _print(backend + (" on Ray" if args.ray else ""), outcomes, time.monotonic() - started)
         shutil.rmtree(folder, ignore_errors=True)
 
 

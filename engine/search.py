@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Collection, Sequence
@@ -41,9 +42,7 @@ from typing import Any, Literal
 import numpy as np
 import optuna
 
-from .boosters import fit_booster
 from .config import (
-    BOOSTER_FAMILIES,
     LOWER_IS_BETTER,
     NEURAL_FAMILIES,
     SearchSpace,
@@ -51,8 +50,6 @@ from .config import (
     TrainingConfig,
 )
 from .faults import trial_timeout
-from .forests import fit_forest
-from .glm import fit_glm
 from .metrics import is_better
 from .portfolio import learned_configs
 from .predictor import TrainedModel
@@ -65,8 +62,9 @@ from .prior import held as held_prior
 from .space import config_params, portfolio, sample_config
 from .space import families as space_families
 from .tracking import Tracker
-from .training import Callback, EpochResult, FitResult, TrainingFault, TrainingRun, fit
-from .trees import TreeFitResult, fit_trees
+from .training import Callback, EpochResult, FitResult, TrainingFault, TrainingRun
+from .trees import TreeFitResult
+from .trial_executor import LocalTrials, TrialExecutor
 
 logger = logging.getLogger(__name__)
 
@@ -176,12 +174,14 @@ class PruningCallback(Callback):
             raise optuna.TrialPruned(f"pruned at epoch {epoch.epoch}")
 
 
-def _make_sampler(base: TrainingConfig, seed: int) -> optuna.samplers.BaseSampler:
+def _make_sampler(base: TrainingConfig, seed: int, parallel: bool = False
+                  ) -> optuna.samplers.BaseSampler:
     if base.search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    # group=True: TPE models each family's conditional sub-space on its own.
+    # group=True: TPE models each family's conditional sub-space on its own; with trials
+    # in flight at once, constant_liar keeps it from sampling the same point for each.
     return optuna.samplers.TPESampler(multivariate=True, group=True, n_startup_trials=5,
-                                      seed=seed, **_QUIET_TPE)
+                                      seed=seed, constant_liar=parallel, **_QUIET_TPE)
 
 
 def _make_pruner(base: TrainingConfig) -> optuna.pruners.BasePruner:
@@ -214,8 +214,13 @@ class _Search:
                  reserve_s: float, tracker: Tracker | None, parent_run_id: str | None,
                  on_trial: Callable[[TrialSummary], None] | None,
                  slice_s: float | None = None, stop_on: Collection[str] = (),
-                 reserve: Callable[[Sequence[Candidate]], float] | None = None):
+                 reserve: Callable[[Sequence[Candidate]], float] | None = None,
+                 trials: TrialExecutor | None = None):
         self.base, self.data, self.task = base, data, task
+        # trials run one at a time, or `trials.workers` at once in threads of
+        # `study.optimize` (trial_executor.py): the lock guards what they share here
+        self.trials = trials or LocalTrials()
+        self.lock = threading.Lock()
         self.deadline, self.reserve_s = deadline, reserve_s
         self.reserve = reserve
         # per family, the most a trial ran past its deadline (setup, scoring, a last
@@ -291,17 +296,8 @@ class _Search:
         trial_deadline = min(search_deadline - overrun, time.monotonic() + slice_s)
         pruning = PruningCallback(trial)
         try:
-            if config.model.family == "hist_gbt":  # boosting has no epochs to prune on
-                result = fit_trees(config, self.data, self.task, deadline=trial_deadline)
-            elif config.model.family in BOOSTER_FAMILIES:
-                result = fit_booster(config, self.data, self.task, deadline=trial_deadline)
-            elif config.model.family == "extra_trees":
-                result = fit_forest(config, self.data, self.task, deadline=trial_deadline)
-            elif config.model.family == "glm":
-                result = fit_glm(config, self.data, self.task, deadline=trial_deadline)
-            else:
-                result = fit(config, self.data, self.task, deadline=trial_deadline,
-                             callbacks=[pruning])
+            result = self.trials.fit(config, self.data, self.task, deadline=trial_deadline,
+                                     pruning=pruning)
         except TrainingFault as fault:
             self._record_fault(trial, fault)
             logger.info("trial %d failed: %s", trial.number, fault)
@@ -326,11 +322,13 @@ class _Search:
             raise optuna.TrialPruned("no epoch finished before the deadline")
         trial.set_user_attr("best_epoch", result.best_epoch if neural else result.n_iter)
         trial.set_user_attr("stopped_reason", result.stopped_reason)
-        if self.best is None or is_better(self.task.metric, value, self.best[2].best_valid_score):
-            self.best = (trial.number, config, result)
         model = TrainedModel(self.task, config, self.data.preprocessor, result.model)
-        self._keep(Candidate(trial.number, value, model, model.scores(self.data.X_valid),
-                             result))
+        candidate = Candidate(trial.number, value, model, model.scores(self.data.X_valid), result)
+        with self.lock:
+            if self.best is None or is_better(self.task.metric, value,
+                                              self.best[2].best_valid_score):
+                self.best = (trial.number, config, result)
+            self._keep(candidate)
         if run_id:
             self._track(lambda t: self._log_model(t, run_id, model))
         return value
@@ -344,6 +342,10 @@ class _Search:
 
     def after_trial(self, study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
         """Record the finished trial, end its run, tell the caller, stop near the deadline."""
+        with self.lock:
+            self._after_trial(study, frozen)
+
+    def _after_trial(self, study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
         state = _STATES.get(frozen.state, "failed")
         seconds = frozen.duration.total_seconds() if frozen.duration else 0.0
         summary = TrialSummary(
@@ -413,6 +415,7 @@ def tune(
     prior: Sequence[PriorTrial] = (),
     reserve: Callable[[Sequence[Candidate]], float] | None = None,
     learned_portfolio: bool = True,
+    trials: TrialExecutor | None = None,
 ) -> SearchResult:
     """Tune `base` on `data` until `deadline` (a `time.monotonic()` value) or `max_trials`.
 
@@ -447,6 +450,8 @@ def tune(
             the search's own deadline is `deadline` less that.
         learned_portfolio: start from the portfolio learned across datasets for
             `task.task_type` (`portfolio.learned_configs`); False leaves it out.
+        trials: where trials train (`trial_executor.py`): here one at a time (default),
+            or on a Ray cluster, `trials.workers` at once; the study stays here.
 
     Returns a `SearchResult` whose `best_fit` holds the best trial's trained model.
     """
@@ -458,10 +463,13 @@ def tune(
     budget = max(deadline - started, 0.0)
     reserve_s = max(MIN_TRIAL_S, RESERVE_FRACTION * budget)
     direction = "minimize" if task.metric in LOWER_IS_BETTER else "maximize"
+    parallel = trials is not None and trials.workers > 1
     study = optuna.create_study(
-        storage=storage, study_name=study_name, direction=direction, load_if_exists=True,
-        sampler=_make_sampler(base, seed), pruner=_make_pruner(base),
+        storage=_serial_pops(storage) if parallel and isinstance(storage, str) else storage,
+        study_name=study_name, direction=direction, load_if_exists=True,
+        sampler=_make_sampler(base, seed, parallel=parallel), pruner=_make_pruner(base),
     )
+    _fail_abandoned(study, tracker if parent_run_id else None, parent_run_id)
     n_train = len(data.y_train)
     held = held_prior(study)  # a resumed study has its prior trials already
     adding = [] if held else fit_prior(prior, base, n_train)
@@ -473,7 +481,7 @@ def tune(
     # --- end learned portfolio ---
     _enqueue(study, first, base.search.space)
     search = _Search(base, data, task, deadline, reserve_s, tracker, parent_run_id, on_trial,
-                     trial_slice_s, stop_on, reserve)
+                     trial_slice_s, stop_on, reserve, trials)
     search.enqueued = {config.model_dump_json() for config in first}
     search.prior, search.n_prior = adding, len(held)
     search.add_prior_when_ready(study)
@@ -484,9 +492,41 @@ def tune(
         study.optimize(
             search.objective, n_trials=base.search.max_trials,
             timeout=deadline - time.monotonic(), callbacks=[search.after_trial],
-            gc_after_trial=False,
+            gc_after_trial=False, n_jobs=search.trials.workers,
         )
     return _result(base, search, time.monotonic() - started)
+
+
+def _serial_pops(url: str) -> optuna.storages.RDBStorage:
+    """An RDB storage on which this process's threads take enqueued trials one at a time:
+    on SQLite (no SELECT ... FOR UPDATE) two trial threads could both take one trial, and
+    the second to finish could not tell it."""
+    storage = optuna.storages.RDBStorage(url)
+    lock, take = threading.Lock(), storage.set_trial_state_values
+
+    def set_trial_state_values(trial_id: int, state: optuna.trial.TrialState,
+                               values: Sequence[float] | None = None) -> bool:
+        with lock:
+            return take(trial_id, state=state, values=values)
+
+    storage.set_trial_state_values = set_trial_state_values  # type: ignore[method-assign]
+    return storage
+
+
+def _fail_abandoned(study: optuna.Study, tracker: Tracker | None, parent_run_id: str | None
+                    ) -> None:
+    """Fail the trials a dead process left running, and end their MLflow runs (a job's
+    search is driven by one live process at a time: its runner's claim), so that none
+    stays RUNNING for ever."""
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    if tracker is None:
+        return
+    try:  # also those whose trial was told but whose run was not ended yet
+        for run_id in tracker.running_trials(parent_run_id):
+            tracker.end_trial(run_id, "KILLED")
+    except Exception as err:  # noqa: BLE001 - MLflow can raise many kinds
+        logger.warning("could not end the runs of abandoned trials: %s", err)
 
 
 def _result(base: TrainingConfig, search: _Search, seconds: float) -> SearchResult:

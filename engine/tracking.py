@@ -262,6 +262,13 @@ class Tracker:
         """Mark a trial run FINISHED (complete), KILLED (pruned) or FAILED."""
         self.finish_job(run_id, status)
 
+    def running_trials(self, parent_run_id: str) -> list[str]:
+        """The ids of the nested runs under a job's run still marked RUNNING."""
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = {_quote(parent_run_id)} "
+            "and attributes.status = 'RUNNING'")
+        return [run.info.run_id for run in runs]
+
     # ----- params, metrics, artifacts -----------------------------------------------------
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:

@@ -31,6 +31,7 @@ from mlpilot.engine.search import MIN_TRIAL_S, SearchResult, TrialSummary, tune
 from mlpilot.engine.stacking import stack_bags
 from mlpilot.engine.tracking import ModelVersionInfo, Tracker
 from mlpilot.engine.training import Callback, EpochResult, TrainingFault, TrainingRun, fit
+from mlpilot.engine.trial_executor import TrialExecutor
 from mlpilot.engine.worker import fit_in_subprocess
 from mlpilot.tools.base import declare_risk
 
@@ -172,7 +173,8 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
                tracker: Tracker | None = None, parent_run_id: str | None = None,
                on_trial=None, trial_slice_s: float | None = None,
                stop_on: Sequence[str] = (), prior: Sequence[PriorTrial] = (),
-               learned_portfolio: bool = True) -> TuneOutcome:
+               learned_portfolio: bool = True,
+               trials: TrialExecutor | None = None) -> TuneOutcome:
     """Search around `config` with Optuna, refit the choice on all rows, save it, all
     before the deadline.
 
@@ -189,7 +191,9 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
     time); a fault of a kind in `stop_on` (e.g. "trial_timeout") ends the search early
     and comes back in `TuneOutcome.fault`. `enqueue` configs are tried first and `prior`
     trials start the sampler (a warm start, see `engine.search.tune`); the portfolio
-    learned across datasets comes first unless `learned_portfolio` is False.
+    learned across datasets comes first unless `learned_portfolio` is False. `trials`
+    trains the search's trials elsewhere (on Ray, `engine.trial_executor`); default: here,
+    one at a time.
     """
     started = time.monotonic()
     data = prepared(df, task, config, test_df)
@@ -204,7 +208,8 @@ def tune_model(df: pd.DataFrame, task: TaskSpec, config: TrainingConfig, *, mode
                   study_name=study_name, enqueue=enqueue, tracker=tracker,
                   parent_run_id=parent_run_id, on_trial=on_trial, seed=config.seed,
                   trial_slice_s=slice_s, stop_on=stop_on, prior=prior,
-                  reserve=final.reserve_s, learned_portfolio=learned_portfolio)
+                  reserve=final.reserve_s, learned_portfolio=learned_portfolio,
+                  trials=trials)
     saved, score, ensemble, refitted, crossed = None, result.best_score, None, None, None
     best_config = result.best_config
     if result.best_fit is not None:

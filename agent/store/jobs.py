@@ -209,6 +209,17 @@ class JobQueue(Database):
                            "WHERE id = ? AND status = 'running'", (time.time(), job_id))
         return orphans
 
+    def requeue_held_by(self, pid: int) -> list[str]:
+        """Queue again the running jobs of one dead runner (a Ray actor on any machine,
+        whose process id cannot be checked from here); returns their ids."""
+        with self._connect() as db:
+            rows = db.execute("SELECT id FROM jobs WHERE status = 'running' AND runner_pid = ?",
+                              (pid,)).fetchall()
+            for row in rows:
+                db.execute("UPDATE jobs SET status = 'queued', runner_pid = NULL, updated_at = ? "
+                           "WHERE id = ? AND status = 'running'", (time.time(), row["id"]))
+        return [row["id"] for row in rows]
+
     def request_cancel(self, job_id: str, by: str) -> Job:
         """Ask for a job to stop: a queued or waiting job is cancelled now (its pending
         approvals are rejected), a running one when its worker next looks.

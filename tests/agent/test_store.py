@@ -68,6 +68,18 @@ def test_only_one_live_process_drives_a_job(store):
     assert store.claim(job.id) is True  # a dead holder does not block
 
 
+def test_a_dead_runner_has_only_its_own_jobs_queued_again(store):
+    first, second = (store.create_job({"n": i}, queued=True) for i in range(2))
+    store.take_queued()
+    store.take_queued()
+    with store._connect() as db:  # as two Ray actors on other machines would hold them
+        db.execute("UPDATE jobs SET runner_pid = ? WHERE id = ?", (4_000_001, first.id))
+        db.execute("UPDATE jobs SET runner_pid = ? WHERE id = ?", (4_000_002, second.id))
+    assert store.requeue_held_by(4_000_001) == [first.id]
+    assert store.job(first.id).status == "queued" and store.job(first.id).runner_pid is None
+    assert store.job(second.id).status == "running"
+
+
 def test_workers_racing_for_the_queue_take_each_job_once(store):
     ids = [store.create_job({"n": i}, queued=True).id for i in range(12)]
     taken: list[str] = []
