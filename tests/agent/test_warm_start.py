@@ -245,12 +245,12 @@ def test_a_second_job_on_similar_data_starts_from_the_first_jobs_best_config(pen
     # search explores), then the first job's best config: its model, optimiser, batch size
     families = TrainingConfig.model_validate_json(
         trials[0].user_attrs[CONFIG_ATTR]).search.space.families
-    first = len([p for p in load_portfolio()["portfolios"]["multiclass"]
-                 if p["family"] in families])
-    tried = TrainingConfig.model_validate_json(trials[first].user_attrs[CONFIG_ATTR])
+    n_learned = len([p for p in load_portfolio()["portfolios"]["multiclass"]
+                     if p["family"] in families])
+    tried = TrainingConfig.model_validate_json(trials[n_learned].user_attrs[CONFIG_ATTR])
     assert tried == adapt_config(remembered.best.config, tried, n_train_rows=10**6)  # 32 fits
     assert tried.model == TrainingConfig.model_validate(remembered.best.config).model
-    assert trials[first].params == pytest.approx(config_params(tried, tried.search.space))
+    assert trials[n_learned].params == pytest.approx(config_params(tried, tried.search.space))
 
     logged = [d for d in second.result["decisions"] if d["decision"].startswith("warm start")]
     assert logged and first.job_id in logged[0]["why"]
