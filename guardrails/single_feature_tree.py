@@ -86,6 +86,7 @@ class SingleFeatureTree:
         if self.classification:
             codes = np.asarray(y).astype(np.int64)
             self._classes = np.unique(codes)
+            self._none = np.zeros(len(self._classes))
             targets = np.searchsorted(self._classes, codes).astype(np.float64)
         else:
             targets = np.asarray(y, dtype=np.float64)
@@ -111,6 +112,8 @@ class SingleFeatureTree:
     # -- growing -------------------------------------------------------------------------
 
     def _counts(self, labels: np.ndarray) -> np.ndarray:
+        if len(labels) == 0:  # most nodes have no missing values: skip the bincount
+            return self._none
         return np.bincount(labels.astype(np.int64), minlength=len(self._classes)).astype(float)
 
     def _node_counts(self, ys: np.ndarray, ym: np.ndarray, lo: int) -> np.ndarray:
@@ -186,7 +189,7 @@ class SingleFeatureTree:
             before = self._prefix[lo + q] - self._prefix[lo]  # counts of the first q values
             missing = self._counts(ym)
             total = self._prefix[lo + len(ys)] - self._prefix[lo] + missing
-            left = before + np.where(to_left[:, None], missing, 0.0)
+            left = before + np.where(to_left[:, None], missing, 0.0) if len(ym) else before
             right = total - left
             gini_left = 1.0 - (left * left).sum(axis=1) / (n_left * n_left)
             gini_right = 1.0 - (right * right).sum(axis=1) / (n_right * n_right)
