@@ -287,7 +287,7 @@ def _by_synonyms(norm: str, facts: list[ColumnFacts], candidates: dict[str, Cand
     names = [f.name for f in facts]
     skip = ev.file_words(norm) | ev.possessors(norm, names)
     said = [w for w in ev.words(norm) if w not in ev.STOPWORDS and w not in skip and len(w) > 2]
-    objects = {next(iter(w for w in ev.words(norm[m.end():])[:4] if w not in ev.STOPWORDS), "")
+    objects = {next((w for w in ev.words(norm[m.end():])[:4] if w not in ev.STOPWORDS), "")
                for m in lex.CUES["target"].finditer(norm)}
     added = False
     for f in facts:

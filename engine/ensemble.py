@@ -25,7 +25,7 @@ from . import metrics
 from .config import TaskSpec
 from .predictor import ENSEMBLE_FILE, TrainedModel
 from .preprocess import sorted_classes
-from .scores import score_predictions, scores_to_predictions
+from .scores import PredictsFromScores, score_predictions
 
 FORMAT_VERSION = 1
 
@@ -102,7 +102,7 @@ def select_ensemble(valid_predictions: Sequence[np.ndarray], y_valid, task: Task
                     best_single=int(best), best_single_score=float(singles[best]))
 
 
-class EnsembleModel:
+class EnsembleModel(PredictsFromScores):
     """Trained models combined by weights; predicts, saves and loads like a `TrainedModel`.
 
     Classification averages the members' class probabilities; regression their values.
@@ -165,14 +165,6 @@ class EnsembleModel:
             part = weight * np.asarray(scores, dtype=np.float64)
             total = part if total is None else total + part
         return total
-
-    def predict(self, df: pd.DataFrame) -> np.ndarray:
-        """Class labels or original-scale values for the rows of a raw DataFrame."""
-        return scores_to_predictions(self.predict_scores(df), self.classes)
-
-    def predict_proba(self, df: pd.DataFrame) -> np.ndarray | None:
-        """Class probabilities (rows x classes, in `classes` order); None for regression."""
-        return self.predict_scores(df) if self.task.is_classification else None
 
     def save(self, directory: str | Path) -> Path:
         """Write the ensemble to `directory` (created if needed) and return its path."""

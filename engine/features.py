@@ -38,6 +38,7 @@ import pandas as pd
 
 from .encoding import RawRows
 from .input_schema import InputColumn
+from .scores import PredictsFromScores
 
 FEATURES_FILE = "features.json"
 FORMAT_VERSION = 1
@@ -219,7 +220,7 @@ class FeatureError(RuntimeError):
     """A feature transform failed (or could not run isolated); one line says which and why."""
 
 
-class FeaturedModel:
+class FeaturedModel(PredictsFromScores):
     """A model whose raw rows first go through generated feature transforms (in the
     sandbox); predicts, saves and loads like a `TrainedModel`."""
 
@@ -259,16 +260,6 @@ class FeaturedModel:
     def scores(self, X: np.ndarray) -> np.ndarray:
         """Like `predict_scores`, for rows already transformed and encoded."""
         return self.model.scores(X)
-
-    def predict(self, df: pd.DataFrame) -> np.ndarray:
-        """Class labels or original-scale values for raw rows."""
-        from .scores import scores_to_predictions
-
-        return scores_to_predictions(self.predict_scores(df), self.classes)
-
-    def predict_proba(self, df: pd.DataFrame) -> np.ndarray | None:
-        """Class probabilities (rows x classes); None for regression."""
-        return self.predict_scores(df) if self.task.is_classification else None
 
     def save(self, directory: str | Path) -> Path:
         """Write the pipeline and the inner model (`model/`) to `directory`."""

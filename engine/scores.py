@@ -22,6 +22,19 @@ def scores_to_predictions(scores: np.ndarray, classes: Sequence | None) -> np.nd
     return np.asarray(classes)[np.asarray(scores).argmax(axis=1)]
 
 
+class PredictsFromScores:
+    """`predict` and `predict_proba` for a model that has `predict_scores(rows)`, `classes`
+    and `task`: the ensemble, the stack and the featured model answer alike."""
+
+    def predict(self, df) -> np.ndarray:
+        """Class labels or original-scale values for raw rows."""
+        return scores_to_predictions(self.predict_scores(df), self.classes)
+
+    def predict_proba(self, df) -> np.ndarray | None:
+        """Class probabilities (rows x classes, in `classes` order); None for regression."""
+        return self.predict_scores(df) if self.task.is_classification else None
+
+
 def score_predictions(task: TaskSpec, y_true, scores: np.ndarray,
                       classes: Sequence | None) -> float:
     """`task.metric` of `scores` against original labels or values `y_true`."""

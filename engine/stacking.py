@@ -35,7 +35,7 @@ from .ensemble import EnsembleModel
 from .predictor import STACK_FILE, TrainedModel
 from .preprocess import PreparedData, Preprocessor
 from .refit import SAFETY, all_rows
-from .scores import score_predictions, scores_to_predictions
+from .scores import PredictsFromScores, score_predictions
 from .trees import threads_for, tree_scores
 
 #: The second layer sees the out-of-fold scores of at most this many bags, best first.
@@ -45,7 +45,7 @@ FOLDS = 5
 FORMAT_VERSION = 1
 
 
-class StackModel:
+class StackModel(PredictsFromScores):
     """First-layer models and a second layer fitted on their scores plus the features.
 
     `members` predict scores from encoded rows (bags of fold models); `layer` is a fitted
@@ -81,14 +81,6 @@ class StackModel:
     def predict_scores(self, df: pd.DataFrame) -> np.ndarray:
         """Probabilities (classification) or original-scale values for raw rows."""
         return self.scores(self.preprocessor.transform(df))
-
-    def predict(self, df: pd.DataFrame) -> np.ndarray:
-        """Class labels or original-scale values for the rows of a raw DataFrame."""
-        return scores_to_predictions(self.predict_scores(df), self.classes)
-
-    def predict_proba(self, df: pd.DataFrame) -> np.ndarray | None:
-        """Class probabilities (rows x classes, in `classes` order); None for regression."""
-        return self.predict_scores(df) if self.task.is_classification else None
 
     def save(self, directory: str | Path) -> Path:
         """Write the members (`member_<i>/`), the layer and `stack.json` to `directory`."""
