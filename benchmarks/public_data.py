@@ -1,7 +1,8 @@
 """Public data sets made at benchmark time from data that installed packages ship.
 
 Nothing downloads: every table comes from files bundled inside installed packages
-(scikit-learn's `sklearn.datasets.load_*`, matplotlib's and plotly's sample data), written as CSV with the column names a person would give
+(scikit-learn's `sklearn.datasets.load_*`, matplotlib's and plotly's sample data,
+statsmodels' `statsmodels.datasets`), written as CSV with the column names a person would give
 them and targets coded as real files code them (strings, or integer codes). Benchmarks
 refer to them as `public/<file>` (e.g. `public/iris.csv`); `resolve` turns such a name
 into a path, writing the file into a cache folder the first time.
@@ -241,6 +242,104 @@ def _wind() -> pd.DataFrame:
     return _plotly_sample("wind")
 
 
+# -- tables of corpus/dev_r4.yaml (fourth round): statsmodels' bundled data, plotly's election --
+
+
+def _statsmodels(name: str) -> pd.DataFrame:
+    """A table statsmodels ships (`statsmodels.datasets.<name>`), with whole-number float
+    columns written as integers, as the original files have them."""
+    import importlib
+
+    df = importlib.import_module(f"statsmodels.datasets.{name}").load_pandas().data.copy()
+    for col in df.columns:
+        values = df[col]
+        if values.dtype.kind == "f" and values.notna().all() and (values % 1 == 0).all():
+            df[col] = values.astype(int)
+    return df
+
+
+def _affairs() -> pd.DataFrame:
+    """Fair's 1974 survey of married women: marriage rating 1-5, religiousness 1-4,
+    occupation codes 1-6, and time spent in affairs."""
+    return _statsmodels("fair")
+
+
+def _travel_mode() -> pd.DataFrame:
+    """Greene's travel mode choice, long format: four rows per traveller (air, train, bus,
+    car), `choice` 1 on the mode taken; `individual` numbers the traveller."""
+    df = _statsmodels("modechoice")
+    df["mode"] = df["mode"].map({1: "air", 2: "train", 3: "bus", 4: "car"})
+    return df
+
+
+def _vote96() -> pd.DataFrame:
+    """The 1996 American National Election Study extract: vote 1 for Dole, 0 for Clinton;
+    logpopul is log(popul + 0.1)."""
+    return _statsmodels("anes96")
+
+
+def _statecrime() -> pd.DataFrame:
+    """Crime and demographics per US state (2009), the state's name as a column."""
+    return _statsmodels("statecrime").reset_index()
+
+
+def _ccard() -> pd.DataFrame:
+    """Greene's credit card expenditure sample: INCOMESQ is INCOME squared."""
+    return _statsmodels("ccard")
+
+
+def _grunfeld() -> pd.DataFrame:
+    """Grunfeld's investment data: 11 US firms, 1935-1954."""
+    df = _statsmodels("grunfeld")
+    return df[["firm", "year", "invest", "value", "capital"]]
+
+
+def _doctor_visits() -> pd.DataFrame:
+    """The RAND health insurance experiment (4,000 of its 20,190 person-years): doctor
+    visits (mdvis), plan terms (lncoins, idp, lpi, fmde), health (physlm, disea, hlth*)."""
+    return _statsmodels("randhie").sample(4000, random_state=4).reset_index(drop=True)
+
+
+def _election() -> pd.DataFrame:
+    """Montreal's 2013 mayoral election per district: votes per candidate, total, winner,
+    majority or plurality, and the district's number."""
+    return _plotly_sample("election")
+
+
+# -- tables of corpus/dev_r5.yaml (fourth round, second probe): statsmodels', plotly's --
+
+
+def _macro() -> pd.DataFrame:
+    """US quarterly macro data 1959-2009: realint is tbilrate - infl."""
+    return _statsmodels("macrodata")
+
+
+def _scotland() -> pd.DataFrame:
+    """Scotland's 1997 referendum by council area: COUTAX_FEMALEUNEMP is COUTAX * UNEMPF."""
+    return _statsmodels("scotland")
+
+
+def _engel() -> pd.DataFrame:
+    """Engel's Belgian household budgets: income and food expenditure."""
+    return _statsmodels("engel")
+
+
+def _sunspots() -> pd.DataFrame:
+    """Yearly sunspot activity, 1700-2008."""
+    return _statsmodels("sunspots")
+
+
+def _stocks() -> pd.DataFrame:
+    """Weekly prices of six tech stocks in 2018-2019, each relative to its first week."""
+    return _plotly_sample("stocks")
+
+
+def _star98() -> pd.DataFrame:
+    """California schools' 1998 math results: students above (NABOVE) and below (NBELOW) the
+    median, school covariates, and products of covariates (PERMINTE_AVYRSEXP, ...)."""
+    return _statsmodels("star98")
+
+
 DATASETS: dict[str, PublicDataset] = {d.file: d for d in (
     PublicDataset("iris.csv", _iris, "species", "multiclass", "sklearn.datasets.load_iris",
                   "Fisher's iris: four measurements in cm, species as names."),
@@ -301,6 +400,57 @@ DATASETS: dict[str, PublicDataset] = {d.file: d for d in (
                   "Scores of three experiments, gender, group (control/treatment)."),
     PublicDataset("wind.csv", _wind, "frequency", "regression", "plotly package_data wind",
                   "Wind rose: direction (16 points), strength band, frequency in %."),
+    # dev_r4 only (never in another part):
+    PublicDataset("affairs.csv", _affairs, "affairs", "regression", "statsmodels.datasets.fair",
+                  "Fair (1978): rate_marriage 1-5, age, yrs_married, children, religious 1-4, "
+                  "educ, occupation and occupation_husb codes 1-6, affairs (time spent)."),
+    PublicDataset("travel_mode.csv", _travel_mode, "choice", "binary",
+                  "statsmodels.datasets.modechoice",
+                  "Greene's travel mode choice, four rows per traveller (individual); mode, "
+                  "choice 0/1, ttme, invc, invt, gc (generalised cost), hinc, psize.",
+                  id_like_columns=["individual"]),
+    PublicDataset("vote96.csv", _vote96, "vote", "binary", "statsmodels.datasets.anes96",
+                  "ANES 1996: popul, TVnews, selfLR/ClinLR/DoleLR 1-7, PID 0-6, age, educ 1-7, "
+                  "income 1-24, vote (1 Dole, 0 Clinton), logpopul = log(popul + 0.1)."),
+    PublicDataset("statecrime.csv", _statecrime, "violent", "regression",
+                  "statsmodels.datasets.statecrime",
+                  "Per US state: violent and murder rates, hs_grad, poverty, single, white, "
+                  "urban (%).", id_like_columns=["state"]),
+    PublicDataset("ccard.csv", _ccard, "AVGEXP", "regression", "statsmodels.datasets.ccard",
+                  "Credit card holders: AVGEXP, AGE, INCOME, INCOMESQ (INCOME squared), "
+                  "OWNRENT 0/1."),
+    PublicDataset("grunfeld.csv", _grunfeld, "invest", "regression",
+                  "statsmodels.datasets.grunfeld",
+                  "Grunfeld: gross investment, market value and capital stock of 11 firms."),
+    PublicDataset("doctor_visits.csv", _doctor_visits, "mdvis", "regression",
+                  "statsmodels.datasets.randhie",
+                  "RAND HIE sample: mdvis (doctor visits), lncoins, idp 0/1, lpi, fmde, "
+                  "physlm 0/1, disea (chronic diseases), hlthg/hlthf/hlthp 0/1."),
+    PublicDataset("election.csv", _election, "winner", "multiclass",
+                  "plotly package_data election",
+                  "Montreal 2013 per district: Coderre, Bergeron, Joly votes, total, winner, "
+                  "result (majority/plurality), district_id (the number in district's name).",
+                  id_like_columns=["district", "district_id"]),
+    # dev_r5 only (never in another part):
+    PublicDataset("macro.csv", _macro, "realgdp", "regression",
+                  "statsmodels.datasets.macrodata",
+                  "US quarterly macro data: year, quarter 1-4, realgdp, realcons, realinv, "
+                  "realgovt, realdpi, cpi, m1, tbilrate, unemp, pop, infl, realint = tbilrate "
+                  "- infl."),
+    PublicDataset("scotland.csv", _scotland, "YES", "regression",
+                  "statsmodels.datasets.scotland",
+                  "YES (% yes), COUTAX, UNEMPF, MOR, ACT, GDP, AGE, COUTAX_FEMALEUNEMP = "
+                  "COUTAX * UNEMPF."),
+    PublicDataset("engel.csv", _engel, "foodexp", "regression", "statsmodels.datasets.engel",
+                  "Household income and food expenditure."),
+    PublicDataset("sunspots.csv", _sunspots, "SUNACTIVITY", "regression",
+                  "statsmodels.datasets.sunspots", "YEAR and SUNACTIVITY, 1700-2008."),
+    PublicDataset("stocks.csv", _stocks, "AAPL", "regression", "plotly package_data stocks",
+                  "date, GOOG, AAPL, AMZN, FB, NFLX, MSFT (relative prices)."),
+    PublicDataset("star98.csv", _star98, "NABOVE", "regression",
+                  "statsmodels.datasets.star98",
+                  "NABOVE, NBELOW, school covariates and their products (e.g. "
+                  "PERMINTE_AVYRSEXP = PERMINTE * AVYRSEXP)."),
 )}
 
 

@@ -39,6 +39,8 @@ PARTS = {
     "dev": HERE / "corpus" / "dev.yaml",
     "dev_new": HERE / "corpus" / "dev_new.yaml",
     "dev_r3": HERE / "corpus" / "dev_r3.yaml",
+    "dev_r4": HERE / "corpus" / "dev_r4.yaml",
+    "dev_r5": HERE / "corpus" / "dev_r5.yaml",
     "held_out": HERE / "corpus" / "held_out.yaml",
 }
 FIELDS = ("status", "target", "task", "metric", "budget_s", "goal", "drop", "leak")
