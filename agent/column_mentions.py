@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from mlpilot.agent import target_evidence as ev
 from mlpilot.agent import understanding_lexicon as lex
 from mlpilot.agent.glossary import gloss_english
 from mlpilot.agent.request_text import Mention, longest_first, normalise
@@ -127,12 +128,19 @@ def _word_count(gap: str) -> float:
     return len(re.findall(r"[a-z0-9]+", gap)) + len(re.findall(r"[\u4e00-\u9fff]", gap)) / 2
 
 
+#: Input cues that also say other things ("on a plan", "with a smile", "by far"): they make
+#: a column an input only when it follows at once.
+_LOOSE_INPUT_CUES = frozenset({"on", "with", "by"})
+_ARTICLES = r"\b(?:a|an|the|its|their|his|her)\b"
+
+
 @dataclass(frozen=True)
 class ColumnMention:
     """One place the request names a column, and the part it gives the column there.
 
     `role` is "target" (a task verb or "… prediction" asks for it), "input" (after
-    "from"/"using"/"根据"), "drop" (asked to be left out) or "named" (named otherwise);
+    "from"/"using"/"根据"), "drop" (asked to be left out), "about" (the unit or owner the
+    request is about: "each branch", "the firm's value") or "named" (named otherwise);
     `rank` orders target evidence (3: asked for, 2: named); `evidence` quotes the request.
     """
 
@@ -161,6 +169,11 @@ def column_mentions(text: str, columns: list[str]) -> list[ColumnMention]:
     # "from open, high and low"
     listed_inputs = {m: c for c in cues if c.name == "feature"
                      for m in _listed(norm, eligible, c.end)}
+    # the unit the request is about ("each branch", "how much will a household spend")
+    # and whose thing it asks for ("the firm's market value") are not what it asks for
+    about = ev.owners(norm, columns)
+    units = {m for m in eligible if m not in dropped and (tokens := ev.informative_tokens(
+        m.name)) and all(any(ev.same_word(t, a) for a in about) for t in tokens)}
     found = []
     for mention in eligible:
         phrase = norm[mention.start:mention.end]
@@ -168,12 +181,23 @@ def column_mentions(text: str, columns: list[str]) -> list[ColumnMention]:
             found.append(ColumnMention(mention.name, "drop", mention.quoted,
                                        f"'{phrase}' is asked to be left out", mention.start))
             continue
+        if mention in units:
+            found.append(ColumnMention(mention.name, "about", mention.quoted,
+                                       f"'{phrase}' says which unit or whose thing the request "
+                                       "is about, not what to predict", mention.start))
+            continue
         cue = next((c for c in reversed(cues) if c.end <= mention.start), None)
+        if cue and cue.name == "feature" and norm[cue.start:cue.end] in _LOOSE_INPUT_CUES \
+                and _word_count(re.sub(_ARTICLES, " ", norm[cue.end:mention.start])) > 1:
+            # "is the account on a premium plan (premium)": "on" introduces an input only
+            # right before it ("trained on age"), not across a phrase
+            cue = None
         suffix = re.match(r"\s*(?:'s\s*)?" + lex.TARGET_SUFFIX, norm[mention.end:])
         cn_verb = re.match(lex.CN_TARGET_AROUND[1], norm[mention.end:])
         cn_object = cn_verb and re.search(lex.CN_TARGET_AROUND[0], norm[:mention.start])
         first_after_cue = cue is not None and not any(
-            cue.end <= m.start < mention.start for m in eligible if m not in dropped)
+            cue.end <= m.start < mention.start for m in eligible
+            if m not in dropped and m not in units)
         end = mention.end + mention.quoted  # keep a closing quote in the evidence
         role, rank = "target", 3
         # "predict each region's population density" asks for the density, not the region

@@ -55,6 +55,14 @@ def critique(state: JobState, ctx: JobContext
     decisions, changes = [], {}
     drop = [f.column for f in flags if f.action == "drop" and f.column
             and f.column not in task.drop_columns and f.column != task.target]
+    if drop and not [c for c in df.columns if c != task.target and c not in drop]:
+        # an identifier-like column that is the only input (a year in a yearly series) is
+        # kept: without it nothing is left to learn from; a leak still goes
+        spared = [f for f in flags if f.kind == "id_like" and f.column in drop]
+        drop = [c for c in drop if c not in {f.column for f in spared}]
+        decisions += [decision("critic", f"keep column {f.column!r} (id_like)",
+                               f"{f.evidence}; it is the only column left to learn from")
+                      for f in spared]
     if drop:
         changes["drop_columns"] = task.drop_columns + list(dict.fromkeys(drop))
         decisions += [decision("critic", f"drop column {f.column!r} ({f.kind})", f.evidence)

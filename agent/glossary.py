@@ -20,7 +20,7 @@ from mlpilot.knowledge.dictionary import dictionary
 GLOSSARY: dict[str, str] = {
     # people
     "年龄": "age", "年纪": "age", "岁数": "age", "性别": "sex gender", "男性": "male", "女性": "female",
-    "男": "male", "女": "female", "姓名": "name", "名字": "name", "名称": "name", "婚姻": "marital",
+    "男": "male", "女": "female", "姓名": "name", "名字": "name", "名称": "name", "婚姻": "marital marriage",
     "婚姻状况": "marital status", "教育": "education", "学历": "education", "职业": "occupation job",
     "工作": "job work", "种族": "race", "民族": "ethnicity", "国籍": "nationality country",
     "家庭": "family household", "子女": "children", "孩子": "children", "人口": "population",

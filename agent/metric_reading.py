@@ -85,6 +85,9 @@ def parse_metric(text: str) -> Metric | None:
     return read_metric(text).metric
 
 
+_RANGE = re.compile(r"(?<![\d.])\d+(?:\.\d+)?\s*(?:到|至|~|～|–|-|\bto\b)\s*\d+(?:\.\d+)?(?![\d.])")
+
+
 def _goal_numbers(norm: str) -> list[Span]:
     """Numbers that could be a goal: not part of a duration, not a count ("1000 rows")."""
     taken = [s for group in duration_groups(norm) for s in group]
@@ -97,6 +100,8 @@ def _goal_numbers(norm: str) -> list[Span]:
     found += [Span(m.start(), m.end(), lex.word_number(m[1]), flag=True)
               for m in lex.EN_WORD_PERCENT.finditer(norm)
               if m[1] not in ("a", "an") and "couple" not in m[1]]
+    # a range is a scale, not a goal: "rated 1 to 5", "（1到5分）"
+    taken += [Span(m.start(), m.end(), 0.0) for m in _RANGE.finditer(norm)]
     return [n for n in longest_first(found)
             if not any(t.start < n.end and n.start < t.end for t in taken)
             and not re.match(r"\s*" + lex.COUNT_NOUNS, norm[n.end:])]

@@ -100,7 +100,8 @@ def column_facts(df: pd.DataFrame, profile: DataProfile) -> list[ColumnFacts]:
             or "id" in ev.name_tokens(col.name))
         usable = not (identifier or col.is_constant or col.missing_fraction >= 0.9
                       or col.kind in ("datetime", "text"))
-        facts.append(ColumnFacts(col.name, col.kind, col.n_unique, values, usable))
+        facts.append(ColumnFacts(col.name, col.kind, col.n_unique, values, usable,
+                                 whole=bool(col.is_integer)))
     return facts
 
 
@@ -121,7 +122,7 @@ def choose_target(text: str, facts: list[ColumnFacts], *, metric: str | None = N
     candidates = {f.name: Candidate(f.name) for f in facts}
     excluded = _mentions(text, norm, names, candidates)
     for f in facts:
-        _by_name_and_values(norm, f, names, candidates[f.name], excluded)
+        _by_name_and_values(text, norm, f, names, candidates[f.name], excluded)
     _longer_names(norm, names, candidates)
     _by_shape(normalise(text), norm, facts, candidates, metric, task_hint)
     for f in facts:
@@ -179,6 +180,8 @@ def _mentions(text: str, norm: str, names: list[str], candidates: dict[str, Cand
                 dropped.add(m.column)
             elif m.role == "input":
                 excluded.setdefault(m.column, m.evidence)
+            elif m.role == "about":  # the unit or whose thing: no evidence either way
+                candidates[m.column].evidence.append(m.evidence)
             else:
                 asked.add(m.column)
                 named = candidates[m.column]
@@ -192,8 +195,8 @@ def _mentions(text: str, norm: str, names: list[str], candidates: dict[str, Cand
     return {c: why for c, why in excluded.items() if c not in asked or c in dropped}
 
 
-def _by_name_and_values(norm: str, f: ColumnFacts, names: list[str], cand: Candidate,
-                        excluded: dict[str, str]) -> None:
+def _by_name_and_values(written: str, norm: str, f: ColumnFacts, names: list[str],
+                        cand: Candidate, excluded: dict[str, str]) -> None:
     """Points for the column's name written in part or abbreviated, and for its values."""
     if not cand.named:
         points, found = ev.name_in_part(norm, f.name, names)
@@ -202,7 +205,7 @@ def _by_name_and_values(norm: str, f: ColumnFacts, names: list[str], cand: Candi
                 excluded[f.name] = f"'{' '.join(found)}' is named as an input"
                 return
             cand.add(points, f"the request says {', '.join(map(repr, found))} of its name")
-        short = ev.abbreviation(norm, f.name)
+        short = ev.abbreviation(norm, f.name) or ev.proper_abbreviation(written, f.name)
         if short:
             cand.add(0.9, f"'{short}' abbreviates to {f.name!r}")
     values = ev.value_matches(norm, f)
@@ -285,7 +288,7 @@ def _by_synonyms(norm: str, facts: list[ColumnFacts], candidates: dict[str, Cand
     if words is None:
         return False
     names = [f.name for f in facts]
-    skip = ev.file_words(norm) | ev.possessors(norm, names)
+    skip = ev.file_words(norm) | ev.owners(norm, names)
     said = [w for w in ev.words(norm) if w not in ev.STOPWORDS and w not in skip and len(w) > 2]
     objects = {next((w for w in ev.words(norm[m.end():])[:4] if w not in ev.STOPWORDS), "")
                for m in lex.CUES["target"].finditer(norm)}

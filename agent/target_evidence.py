@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 
 import numpy as np
@@ -40,6 +41,7 @@ class ColumnFacts:
     n_unique: int
     values: tuple[str, ...] = ()  # its distinct values when there are few, most common first
     usable: bool = True  # False for identifiers, constants, free text, dates, empty columns
+    whole: bool = False  # numbers that are all whole: counts, codes, years
 
     @property
     def label_like(self) -> bool:
@@ -67,6 +69,24 @@ def name_tokens(column: str) -> list[str]:
     return [t.lower() for t in _NAME_TOKENS.findall(column)]
 
 
+def name_readings(column: str) -> list[list[str]]:
+    """The ways to read a name's words: `name_tokens`, and where a lone capital stands
+    before a capitalised word, also as an acronym run into a word ("TVnews" is T + Vnews
+    or TV + news; "ZScore" is Z + Score or ZS + core: the request decides which)."""
+    tokens = _NAME_TOKENS.findall(column)
+    merged: list[str] = []
+    for token in tokens:
+        if merged and len(merged[-1]) == 1 and merged[-1].isupper() and len(token) > 2 \
+                and token[0].isupper() and token[1:].islower():
+            merged[-1] += token[0]
+            token = token[1:]
+        merged.append(token)
+    readings = [[t.lower() for t in tokens]]
+    if merged != tokens:
+        readings.append([t.lower() for t in merged])
+    return readings
+
+
 def words(text: str) -> list[str]:
     """The ASCII words and numbers of normalised text, in order."""
     return _WORD.findall(text)
@@ -90,8 +110,7 @@ def same_word(a: str, b: str) -> bool:
 
 def informative_tokens(column: str) -> list[str]:
     """A column's name words that can identify it: no units ("mm"), stopwords or letters."""
-    return [t for t in name_tokens(column) if len(t) > 1 and t not in STOPWORDS
-            and t not in lex.UNIT_TOKENS]
+    return _informative(name_tokens(column))
 
 
 #: English ordinals, which name numbered columns ("the third round" is round_3).
@@ -127,7 +146,10 @@ def said_ordinals(norm: str) -> set[str]:
 _FILE_PHRASE = re.compile(
     r"\b(?:the|this|that|these|my|our|your|a|an)\s+((?:[a-z0-9]+[\s-]+){1,3}?)"
     r"(?:file|data\s*set|dataset|data|table|csv|spreadsheet|sheet|records|export)s?\b"
-    r"|(?:这份|这个|这张|该|此|本)([^，。？！,.?!]{1,16}?)(?:数据|表格|文件|表)")
+    # Chinese: glossed words stand between ("这份选民 voter electorate 数据"), so the span
+    # is long, but it never runs past the first data word ("这份数据预测价格表")
+    r"|(?:这份|这个|这张|该|此|本)((?:(?!数据|表格|文件|表)[^，。？！,.?!]){1,60}?)"
+    r"(?:数据|表格|文件|表)")
 
 
 def file_words(norm: str) -> set[str]:
@@ -143,11 +165,56 @@ def possessors(norm: str, columns: list[str]) -> set[str]:
     round's score" still names round_2 when no column is a score)."""
     owners = set()
     for m in _POSSESSOR.finditer(norm):
-        head = [w for w in words(norm[m.end():])[:4] if w not in STOPWORDS]
+        clause = re.split(r"[,;.!?，。；！？]", norm[m.end():], maxsplit=1)[0]
+        head = [w for w in words(clause)[:4] if w not in STOPWORDS]
         if any(same_word(t, w) or clips(t, w) for c in columns for t in informative_tokens(c)
                for w in head):
             owners.update(words(m[1] or m[2]))
     return owners
+
+
+#: The unit each row describes, named with each/every/per ("the revenue per branch"), and
+#: the subject of a question about an amount ("how much will a household spend").
+_UNIT = re.compile(
+    r"\b(?:each|every|per)\s+([a-z][a-z0-9]*)"
+    r"|\bhow\s+(?:much|many)(?:\s+[a-z]+)?\s+(?:will|would|does|do|did|can|could|should|is"
+    r"|are|was|were)\s+(?:a|an|the|this|that|each|every|one|some)\s+([a-z][a-z0-9]*)")
+#: When, not what, closing a clause: "… next year?", "… in a quarter." (not "the next
+#: purchase", "the customer's next purchase", "next purchase amount").
+_WHEN = re.compile(r"(?<!the )(?<!a )(?<!['’]s )\b(?:next|last|coming|previous|following)"
+                   r"\s+([a-z]+)(?=\s*(?:[,.;!?，。；！？]|$|from\b|using\b|given\b))"
+                   r"|\b(?:in|within|during|over|per)\s+(?:a|an|one|each|every)\s+([a-z]+)\b")
+
+
+def units(norm: str, columns: list[str]) -> set[str]:
+    """Column words that only say which unit the request is about: "each branch", "per
+    branch", "how much will a household spend". A unit counts as such only when the rest
+    of the request names some other column to ask for ("predict each branch" still asks
+    for the branch)."""
+    found = set()
+    for m in _UNIT.finditer(norm):
+        unit = m[1] or m[2]
+        tokens = {t for c in columns for t in informative_tokens(c)}
+        if not any(same_word(unit, t) for t in tokens):
+            continue  # "per capita" is a unit of no column: gdpPercap still spells it
+        rest = [w for w in words(norm[:m.start()] + " " + norm[m.end():]) if w not in STOPWORDS]
+        if any(same_word(t, w) or clips(t, w) for t in tokens if not same_word(t, unit)
+               for w in rest):
+            found.add(unit)
+    # a time adverbial says when, whatever else the request names or not
+    found.update(m[1] or m[2] for m in _WHEN.finditer(norm))
+    return found
+
+
+def owners(norm: str, columns: list[str]) -> set[str]:
+    """Words that say whose thing or which unit the request is about, not what to predict:
+    possessors ("each region's density") and units ("the revenue per branch")."""
+    return set(_owners(norm, tuple(columns)))
+
+
+@lru_cache(maxsize=256)  # asked once per column of a table, for the same request
+def _owners(norm: str, columns: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(possessors(norm, list(columns)) | units(norm, list(columns)))
 
 
 def clips(token: str, word: str) -> bool:
@@ -171,7 +238,21 @@ def _token_weight(token: str, said: list[str], all_said: list[str], ordinals: se
         return 1.0
     if any(clips(token, w) for w in said) or _spells_pair(token, all_said):
         return _CLIP_WEIGHT
+    if any(_holds_word(token, w) for w in said):
+        return _PART_WEIGHT
     return 0.0
+
+
+#: A name word that begins or ends with a whole request word counts this much of it.
+_PART_WEIGHT = 0.5
+
+
+def _holds_word(token: str, word: str) -> bool:
+    """Whether a run-together name word begins or ends with a whole request word of four
+    letters or more, and two letters or more are left: "fuelcost" holds "fuel", and
+    "sunactivity" "activity"."""
+    return len(word) >= 4 and len(token) >= len(word) + 2 and (
+        token.startswith(word) or token.endswith(word))
 
 
 def name_in_part(norm: str, column: str, columns: list[str]) -> tuple[float, list[str]]:
@@ -185,13 +266,28 @@ def name_in_part(norm: str, column: str, columns: list[str]) -> tuple[float, lis
     less), or a number the request writes as an ordinal ("the third round" for round_3);
     words that only say whose thing is meant ("each country's population") do not count.
     """
-    tokens = informative_tokens(column)
-    digits = [t for t in name_tokens(column) if t.isdigit()]
+    best: tuple[float, list[str]] = (0.0, [])
+    for reading in name_readings(column):
+        found = _reading_in_part(norm, reading, columns)
+        if found[0] > best[0]:
+            best = found
+    return best
+
+
+def _informative(tokens: list[str]) -> list[str]:
+    return [t for t in tokens if len(t) > 1 and t not in STOPWORDS and t not in lex.UNIT_TOKENS]
+
+
+def _reading_in_part(norm: str, reading: list[str], columns: list[str]
+                     ) -> tuple[float, list[str]]:
+    """`name_in_part` for one reading of a name's words."""
+    tokens = _informative(reading)
+    digits = [t for t in reading if t.isdigit()]
     tokens += [t for t in digits if t not in tokens]
     if not tokens or tokens == digits:
         return 0.0, []
-    owners = possessors(norm, columns) | file_words(norm)
-    all_said = [w for w in words(norm) if w not in owners]
+    about = owners(norm, columns) | file_words(norm)
+    all_said = [w for w in words(norm) if w not in about]
     said = [w for w in all_said if w not in STOPWORDS]
     ordinals = said_ordinals(norm) if digits else set()
     weights = {t: _token_weight(t, said, all_said, ordinals) for t in tokens}
@@ -231,14 +327,21 @@ def abbreviation(norm: str, column: str) -> str | None:
     return None
 
 
+def _forms(word: str) -> tuple[str, ...]:
+    """What a name may take the beginning of: the word, and its consonant skeleton (its
+    first letter, then its consonants: "hlth" of health, "wrk" of working)."""
+    skeleton = word[0] + "".join(c for c in word[1:] if c not in "aeiou")
+    return (word, skeleton) if skeleton != word else (word,)
+
+
 def _spelled(name: str, window: list[str]) -> bool:
     """Whether `name` is the beginnings of the words of `window` in order, two letters or
-    more of each word."""
+    more of each word or of its consonant skeleton ("wrkhrs" is working hours)."""
     if not window:
         return not name
     word = window[0]
-    return any(name[:n] == word[:n] and _spelled(name[n:], window[1:])
-               for n in range(min(len(word), len(name)), 1, -1))
+    return any(name[:n] == form[:n] and _spelled(name[n:], window[1:])
+               for form in _forms(word) for n in range(min(len(form), len(name)), 1, -1))
 
 
 def clipped_words(norm: str, name: str) -> str | None:
@@ -250,8 +353,27 @@ def clipped_words(norm: str, name: str) -> str | None:
         return None
     for n in (2, 3):
         for i in range(len(said) - n + 1):
-            if _spelled(name, said[i:i + n]):
-                return " ".join(said[i:i + n])
+            window = said[i:i + n]
+            # three words may lead with an initial alone: "tbilrate" is treasury bill rate
+            if _spelled(name, window) or (n == 3 and name[0] == window[0][0]
+                                          and _spelled(name[1:], window[1:])):
+                return " ".join(window)
+    return None
+
+
+def proper_abbreviation(text: str, column: str) -> str | None:
+    """The proper noun of the request that a capitals-only name abbreviates, or None:
+    NVDA is Nvidia, ORCL Oracle (its letters in order, the first the noun's first). The
+    noun is capitalised as written and not the sentence's first word."""
+    if not (column.isalpha() and column.isupper() and 3 <= len(column) <= 5):
+        return None
+    for m in re.finditer(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]{2,})\b", text.strip()):
+        word = m[1].lower()
+        if len(word) < len(column) + 2 or word[0] != column[0].lower():
+            continue
+        letters = iter(word)
+        if all(c in letters for c in column.lower()):
+            return m[1]
     return None
 
 
@@ -339,6 +461,8 @@ def _ordinal_matches(norm: str, facts: ColumnFacts) -> list[str]:
 
 #: Shapes of answer a question asks for, each with the English and Chinese forms that ask it.
 QUESTION_FORMS: dict[str, re.Pattern[str]] = {
+    # "how many" asks for a count: whole numbers
+    "count": re.compile(lex.B + r"how\s+many" + lex.E + r"|几次|几个|几种|多少次|多少个|多少种"),
     "quantity": re.compile(
         lex.B + r"how\s+(?!do\b|does\b|did\b|to\b|is\b|are\b|was\b|can\b|would\b|should\b"
         r"|will\b|could\b|about\b)[a-z]+" + lex.E + r"|多少|多大|多高|多重|多长|多久|多贵|几[个岁年次]"),
@@ -357,8 +481,8 @@ QUESTION_FORMS: dict[str, re.Pattern[str]] = {
 
 
 def question_form(norm: str) -> tuple[str, str] | None:
-    """The shape of answer the request asks for ("quantity", "binary" or "classes") and
-    the words that ask it: "how heavy" a quantity, "will the client …?" yes or no,
+    """The shape of answer the request asks for ("count", "quantity", "binary" or
+    "classes") and the words that ask it: "how many" a count, "how heavy" a quantity, "will the client …?" yes or no,
     "which …", "is it A or B" classes. None for a plain order ("predict price")."""
     for clause in re.split(r"(?<=[?？.!;。！；])\s*", norm):
         for shape, pattern in QUESTION_FORMS.items():
@@ -373,6 +497,10 @@ def question_form(norm: str) -> tuple[str, str] | None:
 def shape_fit(shape: str, facts: ColumnFacts) -> float:
     """How well a column fits an answer of `shape`: positive fits, negative contradicts."""
     # a yes/no question has no continuous answer, and "how much" no answer in words
+    if shape == "count":  # whole numbers fit a count best; a measurement less
+        if facts.kind != "numeric":
+            return -1.0
+        return 0.5 if facts.whole and facts.n_unique > 2 else 0.2 if facts.n_unique > 2 else 0.0
     if shape == "quantity":  # a count with few values ("how many children") is one too
         return 0.4 if facts.quantity_like else (-1.0 if facts.kind != "numeric" else (
             0.2 if facts.n_unique > 2 else 0.0))
@@ -395,12 +523,14 @@ def meaning_phrases(norm: str, columns: list[str] = ()) -> list[str]:
     """The content words and word pairs of a request, job words (metrics, times, "predict")
     and words that only describe the file or say whose thing is meant removed, for
     comparing with column names by meaning."""
-    # inputs and drops are not what the request asks for: "from age and employment years"
+    # inputs and drops are not what the request asks for: "from age and employment years";
+    # nor is the file: "这份选民数据" (this voter data)
+    norm = _FILE_PHRASE.sub(" | ", norm)
     norm = re.sub(f"(?:{lex.FEATURE_CUES}|{lex.DROP_CUES})[^,;.!?，。；！？]*", " | ", norm)
     for pattern in _JOB_WORDS:
         norm = pattern.sub(" | ", norm)
     phrases: list[str] = []
-    about_file = file_words(norm) | possessors(norm, list(columns))
+    about_file = file_words(norm) | owners(norm, list(columns))
     for part in re.split(r"[|,;.!?，。；！？、]", norm):
         content = [w for w in re.findall(r"[a-z]+", part)
                    if w not in STOPWORDS and len(w) > 1 and w not in about_file]

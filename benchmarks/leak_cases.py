@@ -175,6 +175,32 @@ def corpus_table_cases() -> Iterator[Case]:
         ("gapminder.csv", "lifeExp", "regression", set()),
         ("carshare.csv", "car_hours", "regression", set()),
         ("experiment.csv", "group", "binary", set()),
+        # dev_r4's tables
+        ("travel_mode.csv", "choice", "binary", {"individual"}),
+        ("travel_mode.csv", "hinc", "regression", {"individual"}),
+        ("vote96.csv", "vote", "binary", set()),
+        ("vote96.csv", "popul", "regression", {"logpopul"}),
+        ("statecrime.csv", "violent", "regression", {"state"}),
+        ("ccard.csv", "INCOME", "regression", {"INCOMESQ"}),
+        ("ccard.csv", "AVGEXP", "regression", set()),
+        ("grunfeld.csv", "invest", "regression", set()),
+        ("doctor_visits.csv", "mdvis", "regression", set()),
+        ("affairs.csv", "affairs", "regression", set()),
+        ("election.csv", "winner", "multiclass", {"district", "district_id"}),
+        # dev_r5's tables
+        ("macro.csv", "infl", "regression", {"realint"}),
+        ("macro.csv", "unemp", "regression", set()),
+        ("scotland.csv", "UNEMPF", "regression", {"COUTAX_FEMALEUNEMP"}),
+        ("scotland.csv", "COUTAX", "regression", {"COUTAX_FEMALEUNEMP"}),
+        ("scotland.csv", "YES", "regression", set()),
+        # the three-way products hold the target too
+        ("star98.csv", "PTRATIO", "regression",
+         {"PERSPEN_PTRATIO", "PTRATIO_PCTAF", "PERSPEN_PTRATIO_PCTAF"}),
+        ("star98.csv", "PERMINTE", "regression",
+         {"PERMINTE_AVYRSEXP", "PERMINTE_AVSAL", "PERMINTE_AVYRSEXP_AVSAL"}),
+        ("star98.csv", "NABOVE", "regression", set()),
+        ("engel.csv", "foodexp", "regression", set()),
+        ("stocks.csv", "AAPL", "regression", set()),
     ]:
         yield Case(f"{file.removesuffix('.csv')}:{target}", public_data.frame(file), target,
                    task, expected, "public")

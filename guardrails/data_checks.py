@@ -172,6 +172,40 @@ def _spans_magnitudes(values: pd.Series) -> bool:
     return values.nunique() / (high - low + 1) < DENSE_RANGE
 
 
+#: A unique whole-number column whose rank correlation with another numeric column reaches
+#: this is a quantity (votes per district, a council tax), not an identifier: identifiers
+#: that are not in row order relate to nothing.
+RELATED_RHO = 0.5
+
+
+def _moves_with_others(df: pd.DataFrame, column: str) -> bool:
+    """Whether `column` rises or falls with some other numeric column (|Spearman| >= 0.5)."""
+    others = [c for c in df.columns if c != column and pd.api.types.is_numeric_dtype(df[c])
+              and not pd.api.types.is_bool_dtype(df[c])]
+    if not others:
+        return False
+    sample = df[[column, *others]].sample(min(len(df), 2000), random_state=0)
+    ranks = sample.rank().to_numpy(dtype=float)
+    ranks = np.where(np.isnan(ranks), np.nanmean(ranks, axis=0), ranks)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.corrcoef(ranks.T)[0, 1:]
+    return bool(np.nanmax(np.abs(rho)) >= RELATED_RHO) if np.isfinite(rho).any() else False
+
+
+#: A counter of groups numbers at least this many of them: "individual" 1,1,1,1,2,2,... in
+#: a long-format table. Fewer could be a sorted code (hours 0-23, ratings 1-10).
+MIN_GROUPS = 50
+
+
+def _numbers_groups(values: pd.Series) -> bool:
+    """Whether whole numbers count groups of rows: they start at 0 or 1, fill their range
+    with no gap, never go down in file order, and repeat (rows of a group stay together)."""
+    n = values.nunique()
+    low, high = float(values.min()), float(values.max())
+    return (n >= MIN_GROUPS and low in (0.0, 1.0) and high - low + 1 == n
+            and len(values) >= 2 * n and values.is_monotonic_increasing)
+
+
 def find_id_like_columns(df: pd.DataFrame, target: str) -> list[Flag]:
     """Columns that identify rows rather than describe them.
 
@@ -208,6 +242,9 @@ def find_id_like_columns(df: pd.DataFrame, target: str) -> list[Flag]:
             near_unique = fraction >= MONOTONIC_UNIQUE_FRACTION
             if not monotonic and _spans_magnitudes(values):
                 continue  # a count (a population, a total in cents): a quantity
+            if not monotonic and fraction >= ID_UNIQUE_FRACTION and not named \
+                    and _moves_with_others(df, column):
+                continue  # votes, a tax: unique by chance, and related to other columns
             if fraction >= ID_UNIQUE_FRACTION or (monotonic and near_unique):
                 order = " and follows the row order" if monotonic else ""
                 flags.append(_id_flag(column, f"integer column {column!r} is unique per row"
@@ -215,6 +252,12 @@ def find_id_like_columns(df: pd.DataFrame, target: str) -> list[Flag]:
             elif named and fraction >= named[1]:
                 flags.append(_id_flag(column, "integer column " + _repeats(
                     values, column, named[0], counts), fraction, "drop"))
+            elif _numbers_groups(values):
+                flags.append(_id_flag(
+                    column, f"integer column {column!r} numbers groups of rows in file order "
+                    f"({int(values.min())} to {int(values.max())}, about "
+                    f"{len(values) / n_unique:.1f} rows each), as a key of people or cases "
+                    f"does: {counts}", fraction, "drop"))
         elif _is_text(s):
             text = _sample_strings(values)
             if _is_free_text(text):

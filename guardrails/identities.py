@@ -18,6 +18,8 @@ and the data's recorded precision.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -33,6 +35,11 @@ EXACT_SHARE = 0.99
 #: Agreement within this share of the target's standard deviation (at least the data's precision).
 TOLERANCE = 1e-3
 MAX_TOLERANCE = 1e-2
+#: The multiplicative forms are fitted on the rows with no zero (a product's zero, a zero
+#: share), when they are at least this share of the rows; columns zero on more than
+#: MAX_ZERO_SHARE of them are left out of those forms.
+LOG_ROWS = 0.5
+MAX_ZERO_SHARE = 0.05
 MAX_COLUMNS = 300
 MAX_CANDIDATES = 40
 #: A target as the sum of several columns: at most this many parts, out of this many columns.
@@ -94,13 +101,22 @@ def _check(x: np.ndarray, y: np.ndarray, idx: tuple[int, ...], log: bool, resolu
         return None
     cols, target = cols[ok], y[ok]
     if log:  # |y| = k |x1|^a |x2|^b, with the sign of the product of the columns' signs
-        nonzero = target != 0
+        nonzero = (target != 0) & np.all(cols != 0, axis=1)
+        if nonzero.sum() < MIN_VALUES:
+            return None
         coef = _fit(np.log(np.abs(cols[nonzero])), np.log(np.abs(target[nonzero])))
         signs = np.prod(np.sign(cols), axis=1)
-        sign = 1.0 if np.median(np.sign(target) * signs) >= 0 else -1.0
-        pred = sign * signs * np.exp(np.log(np.abs(cols)) @ coef[:-1] + coef[-1])
-        slack = sum(abs(e) * res * np.median(target / c) for e, res, c in
-                    zip(coef[:-1], resolutions, cols.T, strict=True))
+        sign = 1.0 if np.median(np.sign(target[nonzero]) * signs[nonzero]) >= 0 else -1.0
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            pred = sign * signs * np.exp(np.log(np.abs(cols)) @ coef[:-1] + coef[-1])
+        # a ratio is undefined where its divisor is zero: those rows neither agree nor not
+        defined = np.isfinite(pred)
+        if defined.mean() < 1 - MAX_ZERO_SHARE:
+            return None
+        cols, target, pred = cols[defined], target[defined], pred[defined]
+        slack = sum(abs(e) * res * np.median(np.abs(target[t] / c[t])) for e, res, c in
+                    zip(coef[:-1], resolutions, cols.T, strict=True)
+                    for t in [(c != 0) & (target != 0)])
     else:
         coef = _fit(cols, target)
         pred = cols @ coef[:-1] + coef[-1]
@@ -147,8 +163,8 @@ def find_target_identities(df: pd.DataFrame, target: str, task_type: str, *, see
     (never more than 1%). Single columns are tried before pairs, then a linear combination
     of 3 to 6 of the remaining columns (one fit on all of them); a column is reported once.
     Each column of an identity gets a flag whose evidence is the identity: "drop", except
-    the column subtracted or divided by in a difference or ratio of two, which stays
-    ("advise") when it does not predict the target by itself (`_kept_of_pair`).
+    the column of a difference or ratio of two that was not built from the target, which
+    stays ("advise") when it does not predict the target by itself (`_kept_of_pair`).
     """
     if task_type != "regression" or target not in df.columns:
         return []
@@ -175,9 +191,15 @@ def find_target_identities(df: pd.DataFrame, target: str, task_type: str, *, see
     for log in (False, True):
         space_x, space_y = x, y
         if log:
-            nonzero = [k for k in range(x.shape[1]) if np.nanmin(np.abs(x[:, k])) > 0]
+            # logs need no zeros: rows where the target and the columns that are seldom
+            # zero are not (a share of 0% of teachers is a product's zero, not a gap)
             rows = y != 0
-            if rows.mean() < EXACT_SHARE or not nonzero:
+            with np.errstate(invalid="ignore"):
+                zeros = np.mean(x[rows] == 0, axis=0) if rows.any() else np.ones(x.shape[1])
+            nonzero = [k for k in range(x.shape[1]) if zeros[k] <= MAX_ZERO_SHARE]
+            if nonzero:
+                rows &= np.all(x[:, nonzero] != 0, axis=1)
+            if rows.mean() < LOG_ROWS or not nonzero:
                 continue
             space_x = np.log(np.abs(x[rows][:, nonzero]))
             space_y, index = np.log(np.abs(y[rows])), nonzero
@@ -196,7 +218,7 @@ def find_target_identities(df: pd.DataFrame, target: str, task_type: str, *, see
             share, coef, rows, tol = checked
             taken.update(cols)
             flags += _identity_flags(target, cols, _formula(cols, coef, log, y.std()), share,
-                                     rows, tol, keep=_kept_of_pair(x, y, idx, cols, coef))
+                                     rows, tol, keep=_kept_of_pair(x, y, idx, cols, coef, target))
     free = [k for k, name in enumerate(names) if name not in taken]
     parts = _parts(x[:, free], y)
     if parts:
@@ -246,24 +268,39 @@ KEEP_BELOW_R2 = 0.8
 
 
 def _kept_of_pair(x: np.ndarray, y: np.ndarray, idx: tuple[int, ...], cols: list[str],
-                  coef: np.ndarray) -> str | None:
+                  coef: np.ndarray, target: str) -> str | None:
     """The column of a two-column identity that may stay once the other is dropped.
 
-    In a difference or a ratio (y = a - b, y = a / b) the column the target is taken from
-    (a: the bill with the tip added, total GDP) is built from the target; the one taken
-    away or divided by (b: the tip, the population) is a quantity of its own, and one drop
-    breaks the identity. In a sum or a product both are parts of the target and both go.
-    The kept column must not predict the target well by itself either. None: drop both."""
+    In a difference or a ratio (y = a - b, y = a / b, or a = y + b) one column was built
+    from the target and the other is a quantity of its own, and one drop breaks the
+    identity: the built one goes (`_built_of_pair`). In a sum or a product both are parts
+    of the target and both go. The kept column must not predict the target well by itself
+    either. None: drop both."""
     if len(idx) != 2:
         return None
     weights = coef[:-1]  # coefficients of a linear form, powers of a multiplicative one
     if (weights[0] > 0) == (weights[1] > 0):
         return None
-    kept = int(np.argmin(weights))
+    kept = 1 - _built_of_pair(idx, cols, target)
     ok = np.isfinite(x[:, idx[kept]])
     ranks = pd.Series(x[ok, idx[kept]]).rank().to_numpy()
     r = np.corrcoef(ranks, pd.Series(y[ok]).rank().to_numpy())[0, 1]
     return cols[kept] if np.isfinite(r) and r * r < KEEP_BELOW_R2 else None
+
+
+def _built_of_pair(idx: tuple[int, ...], cols: list[str], target: str) -> int:
+    """Which of a pair (0 or 1) was built from the target: the one whose name holds the
+    target's or its partner's ("bill_with_tip", "COUTAX_FEMALEUNEMP"); else the later
+    column of the file, as computed columns are appended after what they are computed
+    from (total GDP after population, the real rate after the inflation)."""
+    def folded(name: str) -> str:
+        return re.sub(r"[^0-9a-z]", "", name.lower())
+
+    holds = [any(len(part) >= 3 and part in folded(cols[i])
+                 for part in (folded(target), folded(cols[1 - i]))) for i in (0, 1)]
+    if holds[0] != holds[1]:
+        return 0 if holds[0] else 1
+    return 0 if idx[0] > idx[1] else 1
 
 
 def _identity_flags(target: str, cols: list[str], formula: str, share: float, rows: int,

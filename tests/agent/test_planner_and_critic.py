@@ -105,3 +105,17 @@ def test_a_loose_metric_word_does_not_pick_the_target(tmp_path):
     assert doc["status"] == "planned", doc.get("question")
     assert (doc["task"]["target"], doc["task"]["task_type"]) == ("sold", "binary")
     assert doc["task"]["metric"] != "mae"
+
+
+def test_an_identifier_like_year_that_is_the_only_input_is_kept(tmp_path):
+    """A yearly series: the year is unique and in row order, as a row number is, but
+    dropping it would leave nothing to learn from, so the critic keeps it and says why."""
+    rng = np.random.default_rng(2)
+    path = tmp_path / "yearly.csv"
+    pd.DataFrame({"year": np.arange(1800, 2000),
+                  "rainfall": rng.gamma(4, 20, 200).round(1)}).to_csv(path, index=False)
+    doc = plan_only(planning_context(Settings()),
+                    TaskRequest(request="predict the rainfall", data=str(path)))
+    assert doc["status"] == "planned", doc.get("error")
+    assert "year" not in doc["task"]["drop_columns"]
+    assert any("keep column 'year'" in d["decision"] for d in doc["decisions"])

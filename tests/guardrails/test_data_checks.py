@@ -171,3 +171,21 @@ def test_regression_is_never_an_imbalance_problem():
 def test_flags_are_json_able():
     flag = Flag(kind="id_like", column="Id", evidence="e", score=1.0, action="drop", suggestion="s")
     assert Flag.model_validate_json(flag.model_dump_json()) == flag
+
+
+def test_a_counter_of_groups_in_file_order_is_id_like():
+    """A long-format table numbers each person on several consecutive rows (1,1,1,2,2,2..):
+    an identifier with repeats. Sorted codes with few values, years and shuffled groups
+    are not flagged."""
+    rng = np.random.default_rng(3)
+    people, rows = 80, 3
+    df = pd.DataFrame({
+        "person": np.repeat(np.arange(1, people + 1), rows),
+        "hour": np.sort(rng.integers(0, 24, people * rows)),  # a sorted code: 24 values
+        "year": np.repeat(np.arange(1950, 1950 + people), rows),  # not a count from 0 or 1
+        "group": rng.permutation(np.repeat(np.arange(1, people + 1), rows)),  # not in order
+        "y": rng.normal(size=people * rows),
+    })
+    flags = {f.column: f for f in find_id_like_columns(df, "y")}
+    assert set(flags) == {"person"}
+    assert "numbers groups of rows" in flags["person"].evidence
