@@ -62,6 +62,11 @@ def test_sizes_and_parts(corpus):
     assert len(by_part["dev_r4"]) >= 40
     assert public["dev_r4"] and not public["dev_r4"] & others
     assert {c.data for c in by_part["dev_r4"]} == public["dev_r4"]
+    # and dev_r5, the round's second probe
+    others |= public["dev_r4"]
+    assert len(by_part["dev_r5"]) >= 30
+    assert public["dev_r5"] and not public["dev_r5"] & others
+    assert {c.data for c in by_part["dev_r5"]} == public["dev_r5"]
 
 
 def test_every_entry_names_real_data_and_columns(corpus):
@@ -86,7 +91,7 @@ def test_every_entry_names_real_data_and_columns(corpus):
 
 
 def test_categories_and_languages(corpus):
-    for part in ("dev", "dev_new", "dev_r3", "dev_r4", "held_out"):
+    for part in ("dev", "dev_new", "dev_r3", "dev_r4", "dev_r5", "held_out"):
         cases = [c for c in corpus if c.part == part]
         assert all(c.categories and set(c.categories) <= CATEGORIES for c in cases), part
         assert {cat for c in cases for cat in c.categories} == CATEGORIES, part
