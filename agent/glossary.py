@@ -149,7 +149,7 @@ def gloss(norm: str) -> str:
     norm = gloss_english(norm)
     if not _CJK.search(norm):
         return norm
-    kept = _kept(norm)
+    kept = _kept(norm) + _longer_dictionary_words(norm)
 
     def english(m: re.Match[str]) -> str:
         # inside a word the parser reads, keep it; across one's edge ("酒精度" is 酒精 +
@@ -163,6 +163,22 @@ def gloss(norm: str) -> str:
 
 def _kept(norm: str) -> list[tuple[int, int]]:
     return [m.span() for pattern in _KEPT for m in pattern.finditer(norm)]
+
+
+def _longer_dictionary_words(norm: str) -> list[tuple[int, int]]:
+    """Spans of dictionary words of three characters or more that hold a glossary word
+    inside: 低收入 is "low income", 死亡率 "mortality rate", not 低 + income or death + 率.
+    The glossary leaves them to the dictionary."""
+    words = dictionary()
+    if words is None:
+        return []
+    spans, at = [], 0
+    for piece in words.segment(norm):
+        start, at = at, at + len(piece)
+        if len(piece) >= 3 and piece in words and piece not in GLOSSARY \
+                and _PATTERN.search(piece):
+            spans.append((start, at))
+    return spans
 
 
 #: Interrogatives and conjunctions: grammar, which the question reader reads as written.

@@ -248,10 +248,10 @@ _PART_WEIGHT = 0.5
 
 
 def _holds_word(token: str, word: str) -> bool:
-    """Whether a run-together name word begins or ends with a whole request word of four
-    letters or more, and two letters or more are left: "fuelcost" holds "fuel", and
-    "sunactivity" "activity"."""
-    return len(word) >= 4 and len(token) >= len(word) + 2 and (
+    """Whether a run-together name word is a whole request word of four letters or more
+    and a clipped two or three: "foodexp" holds "food", "sunactivity" "activity". A
+    longer rest makes a compound that is a word of its own ("households" is not house)."""
+    return len(word) >= 4 and 2 <= len(token) - len(word) <= 3 and (
         token.startswith(word) or token.endswith(word))
 
 

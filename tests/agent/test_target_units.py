@@ -73,7 +73,7 @@ def _tickers() -> pd.DataFrame:
 
 def _cars() -> pd.DataFrame:
     return pd.DataFrame({
-        "fuelcost": RNG.gamma(3, 40, N).round(2),
+        "fuelexp": RNG.gamma(3, 40, N).round(2),
         "mileage": RNG.gamma(5, 3000, N).round(),
         "mpayrate": RNG.normal(2500, 400, N).round(2),
         "engine_size": RNG.choice([1.2, 1.6, 2.0, 3.0], N),
@@ -112,7 +112,7 @@ def choose(text: str, table: str):
     ("tickers", "How will Nvidia do next week? Predict its price.", "NVDA"),
     ("tickers", "Predict Oracle from the other stocks, R2.", "ORCL"),
     # a name that begins with a whole word of the request; an initial and two clipped words
-    ("cars", "How much does a driver spend on fuel? MAE.", "fuelcost"),
+    ("cars", "How much does a driver spend on fuel? MAE.", "fuelexp"),
     ("cars", "Estimate the monthly pay rate of the driver.", "mpayrate"),
     # a loose input cue far before a named column does not make it an input
     ("survey", "Is the account on a premium plan (premium)? ROC AUC.", "premium"),
@@ -185,3 +185,14 @@ def test_a_next_thing_that_is_asked_for_is_no_time_adverbial():
     assert ev.owners("predict the customer's next purchase.", columns) == {"customer"}
     assert ev.owners("predict the next purchase", columns) == set()
     assert ev.owners("what will purchases be next year?", columns) == {"year"}
+
+
+@pytest.mark.parametrize("text, english", [
+    ("预测低收入家庭的比例", "low income"),  # not 低 + the glossary's income
+    ("预测各地区的死亡率", "mortality rate"),  # not the glossary's death + 率
+])
+def test_a_longer_dictionary_word_wins_over_a_glossary_word_inside_it(text, english):
+    from mlpilot.agent.glossary import gloss
+    from mlpilot.agent.request_text import normalise
+
+    assert english in gloss(normalise(text))
