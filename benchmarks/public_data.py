@@ -340,6 +340,39 @@ def _star98() -> pd.DataFrame:
     return _statsmodels("star98")
 
 
+# -- tables of corpus/dev_r6.yaml (fourth round, third probe): statsmodels' small tables --
+
+
+def _longley() -> pd.DataFrame:
+    """Longley's US macro series, 1947-1962."""
+    return _statsmodels("longley")
+
+
+def _cpunish() -> pd.DataFrame:
+    """Executions per US state in 1997 with state covariates; SOUTH is 1 in the South."""
+    return _statsmodels("cpunish")
+
+
+def _committee() -> pd.DataFrame:
+    """US House committees: bills in the 103rd and 104th congress, size, staff, prestige."""
+    return _statsmodels("committee")
+
+
+def _copper() -> pd.DataFrame:
+    """World copper consumption, prices and indices, 25 years."""
+    return _statsmodels("copper")
+
+
+def _strikes() -> pd.DataFrame:
+    """Strike durations (days) and industrial production."""
+    return _statsmodels("strikes")
+
+
+def _nile() -> pd.DataFrame:
+    """The Nile's yearly flow at Aswan, 1871-1970."""
+    return _statsmodels("nile")
+
+
 DATASETS: dict[str, PublicDataset] = {d.file: d for d in (
     PublicDataset("iris.csv", _iris, "species", "multiclass", "sklearn.datasets.load_iris",
                   "Fisher's iris: four measurements in cm, species as names."),
@@ -451,6 +484,24 @@ DATASETS: dict[str, PublicDataset] = {d.file: d for d in (
                   "statsmodels.datasets.star98",
                   "NABOVE, NBELOW, school covariates and their products (e.g. "
                   "PERMINTE_AVYRSEXP = PERMINTE * AVYRSEXP)."),
+    # dev_r6 only (never in another part):
+    PublicDataset("longley.csv", _longley, "TOTEMP", "regression",
+                  "statsmodels.datasets.longley",
+                  "TOTEMP (total employment), GNPDEFL, GNP, UNEMP, ARMED, POP, YEAR."),
+    PublicDataset("cpunish.csv", _cpunish, "EXECUTIONS", "regression",
+                  "statsmodels.datasets.cpunish",
+                  "EXECUTIONS, INCOME, PERPOVERTY, PERBLACK, VC100k96 (violent crime per 100k), "
+                  "SOUTH 0/1, DEGREE."),
+    PublicDataset("committee.csv", _committee, "BILLS104", "regression",
+                  "statsmodels.datasets.committee",
+                  "BILLS104, SIZE, SUBS (subcommittees), STAFF, PRESTIGE 0/1, BILLS103."),
+    PublicDataset("copper.csv", _copper, "WORLDCONSUMPTION", "regression",
+                  "statsmodels.datasets.copper",
+                  "WORLDCONSUMPTION, COPPERPRICE, INCOMEINDEX, ALUMPRICE, INVENTORYINDEX, TIME."),
+    PublicDataset("strikes.csv", _strikes, "duration", "regression",
+                  "statsmodels.datasets.strikes", "Strike duration in days, iprod."),
+    PublicDataset("nile.csv", _nile, "volume", "regression", "statsmodels.datasets.nile",
+                  "year and volume (flow)."),
 )}
 
 

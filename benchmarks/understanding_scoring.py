@@ -41,6 +41,7 @@ PARTS = {
     "dev_r3": HERE / "corpus" / "dev_r3.yaml",
     "dev_r4": HERE / "corpus" / "dev_r4.yaml",
     "dev_r5": HERE / "corpus" / "dev_r5.yaml",
+    "dev_r6": HERE / "corpus" / "dev_r6.yaml",
     "held_out": HERE / "corpus" / "held_out.yaml",
 }
 FIELDS = ("status", "target", "task", "metric", "budget_s", "goal", "drop", "leak")

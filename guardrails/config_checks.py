@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ..engine.config import ModelConfig, SearchSpace
 from .checks import CheckContext, check
 from .findings import Finding
@@ -63,12 +65,44 @@ def train_rows_enough(ctx: CheckContext) -> Finding | None:
     rows, needed = ctx.train_rows, ctx.limits.min_train_rows
     if rows >= needed:
         return None
-    return ctx.finding(
-        f"only ~{rows} of {ctx.usable_rows} rows are left for training after "
-        f"validation_fraction {ctx.config.validation_fraction:g} and test_fraction "
-        f"{ctx.config.test_fraction:g}; at least {needed} are needed.",
-        "lower validation_fraction and test_fraction (e.g. 0.1 each), or use more data.",
-    )
+    said = (f"only ~{rows} of {ctx.usable_rows} rows are left for training after "
+            f"validation_fraction {ctx.config.validation_fraction:g} and test_fraction "
+            f"{ctx.config.test_fraction:g}; at least {needed} are needed.")
+    smaller = _smaller_splits(ctx.usable_rows, needed, ctx.config.validation_fraction,
+                              ctx.config.test_fraction)
+    if smaller is None:
+        return ctx.finding(said, f"use data with at least {_rows_for(needed)} rows that have "
+                                 "a target: too few are left to train, validate and test on.")
+    valid, test = smaller
+    return ctx.finding(said, f"use validation_fraction {valid:g} and test_fraction {test:g}.",
+                       repair={"validation_fraction": valid, "test_fraction": test})
+
+
+#: The smallest splits a small table gets: enough to score on, and a row or two each.
+MIN_SPLITS = (0.05, 0.1)
+#: ... and at least this many rows in each of them.
+MIN_SPLIT_ROWS = 2
+
+
+def _rows_for(needed: int) -> int:
+    """The fewest usable rows that leave `needed` to train on with the smallest splits."""
+    n = needed
+    while _smaller_splits(n, needed, 0.5, 0.5) is None:
+        n += 1
+    return n
+
+
+def _smaller_splits(rows: int, needed: int, valid: float, test: float
+                    ) -> tuple[float, float] | None:
+    """The largest validation and test fractions, no larger than now, that leave `needed`
+    rows to train on and at least MIN_SPLIT_ROWS in each split; None if none do."""
+    steps = [round(0.5 - 0.01 * i, 2) for i in range(50)]  # plain floats: state is stored
+    for t in (f for f in steps if MIN_SPLITS[1] <= f <= test):
+        for v in (f for f in steps if MIN_SPLITS[0] <= f <= valid):
+            n_test, n_valid = math.ceil(rows * t), math.ceil(rows * v)
+            if min(n_test, n_valid) >= MIN_SPLIT_ROWS and rows - n_test - n_valid >= needed:
+                return v, t
+    return None
 
 
 @check("patience_vs_epochs", severity="warning", field="early_stopping_patience")

@@ -21,5 +21,5 @@ class Limits(BaseModel):
     )
     max_trials: int = Field(default=1000, ge=1, description="Most search trials one job may run.")
     min_train_rows: int = Field(
-        default=20, ge=1, description="Fewest training rows left after the valid/test split."
+        default=10, ge=1, description="Fewest training rows left after the valid/test split."
     )

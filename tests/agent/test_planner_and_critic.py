@@ -119,3 +119,18 @@ def test_an_identifier_like_year_that_is_the_only_input_is_kept(tmp_path):
     assert doc["status"] == "planned", doc.get("error")
     assert "year" not in doc["task"]["drop_columns"]
     assert any("keep column 'year'" in d["decision"] for d in doc["decisions"])
+
+
+def test_a_table_of_fifteen_rows_is_planned_with_smaller_splits(tmp_path):
+    """Small econometric tables (16-20 rows) are data too: the splits shrink to leave
+    enough rows to train on, instead of the plan failing after three repair rounds."""
+    rng = np.random.default_rng(4)
+    path = tmp_path / "small.csv"
+    x = rng.normal(size=(15, 3))
+    pd.DataFrame({"gnp": x[:, 0], "armed": x[:, 1], "pop": x[:, 2],
+                  "employment": x @ [2.0, 1.0, -1.0] + rng.normal(0, 0.1, 15)}).to_csv(path,
+                                                                                  index=False)
+    doc = plan_only(planning_context(Settings()),
+                    TaskRequest(request="predict employment", data=str(path)))
+    assert doc["status"] == "planned", doc.get("error")
+    assert doc["config"]["validation_fraction"] < 0.15

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -124,12 +125,37 @@ def test_repair_loop_stops_when_the_config_is_fixed(species_task, good_config, p
         seen.append((type(config), [e.check_id for e in errors]))
         return good_config.model_dump()
 
-    bad = good_config.model_copy(update={"validation_fraction": 0.49, "test_fraction": 0.49})
+    # a fraction the schema refuses has no safe repair: the generator is asked again
+    bad = {**good_config.model_dump(), "validation_fraction": 0.7}
     report = validate_and_repair(species_task, bad, profile, None, None, regenerate,
                                  dry_run=False)
     assert report.passed
     assert [r.passed for r in report.history] == [False, True]
-    assert seen == [(TrainingConfig, ["train_rows_enough"])]
+    assert len(seen) == 1 and seen[0][0] is dict
+
+
+def test_splits_that_leave_too_few_rows_to_train_are_made_smaller(species_task, good_config,
+                                                                   profile):
+    """Too few training rows after the splits is repaired in place, with the largest
+    fractions (no larger than asked) that leave enough; when none can, the hint says how
+    many rows the data needs."""
+    from mlpilot.guardrails.limits import Limits
+
+    bad = good_config.model_copy(update={"validation_fraction": 0.45, "test_fraction": 0.45})
+    report = validate_and_repair(species_task, bad, profile, None, Limits(min_train_rows=200),
+                                 lambda config, errors: config, dry_run=False)
+    assert report.passed and [r.passed for r in report.history] == [True]
+    assert "train_rows_enough" in str(report.repaired)
+    config = TrainingConfig.model_validate(report.config)
+    rows = profile.n_rows
+    kept = rows - math.ceil(rows * config.test_fraction) - math.ceil(rows * config.validation_fraction)
+    assert kept >= 200 and config.test_fraction >= 0.1
+    report = validate_and_repair(species_task, good_config, profile, None,
+                                 Limits(min_train_rows=340), lambda config, errors: config,
+                                 dry_run=False)
+    assert not report.passed
+    (finding,) = [f for f in report.errors if f.check_id == "train_rows_enough"]
+    assert "use data with at least" in finding.hint
 
 
 def test_task_repairs_carry_over_between_rounds(profile, good_config):
