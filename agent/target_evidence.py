@@ -238,9 +238,42 @@ def _token_weight(token: str, said: list[str], all_said: list[str], ordinals: se
         return 1.0
     if any(clips(token, w) for w in said) or _spells_pair(token, all_said):
         return _CLIP_WEIGHT
+    joined = _run_together(token, said)
+    if joined:
+        return joined
     if any(_holds_word(token, w) for w in said):
         return _PART_WEIGHT
     return 0.0
+
+
+def _run_together(token: str, said: list[str]) -> float:
+    """How well a name word of several words written together ("copperprice",
+    "worldconsumption") is the request's words, in any order: 1 when each piece is a word
+    of the request, a clipped word's weight when a piece is the beginning of one ("alum"
+    of aluminium); 0 unless the whole name word is two pieces or more of three letters."""
+    if len(token) < 6:
+        return 0.0
+    forms = {f for w in said if len(w) >= 3 for f in lex.noun_forms(w)}
+
+    @lru_cache(maxsize=None)
+    def pieces(at: int) -> tuple[int, int] | None:  # (pieces, clipped pieces), fewest clipped
+        if at == len(token):
+            return 0, 0
+        found = []
+        for word in forms:
+            whole = token.startswith(word, at)
+            cut = next((n for n in range(len(word) - 1, 2, -1)
+                        if token.startswith(word[:n], at)), 0) if not whole else len(word)
+            if cut:
+                rest = pieces(at + cut)
+                if rest is not None:
+                    found.append((rest[0] + 1, rest[1] + (not whole)))
+        return min(found, key=lambda p: (p[1], p[0])) if found else None
+
+    best = pieces(0)
+    if best is None or best[0] < 2:
+        return 0.0
+    return 1.0 if best[1] == 0 else _CLIP_WEIGHT
 
 
 #: A name word that begins or ends with a whole request word counts this much of it.
@@ -354,9 +387,11 @@ def clipped_words(norm: str, name: str) -> str | None:
     for n in (2, 3):
         for i in range(len(said) - n + 1):
             window = said[i:i + n]
-            # three words may lead with an initial alone: "tbilrate" is treasury bill rate
-            if _spelled(name, window) or (n == 3 and name[0] == window[0][0]
-                                          and _spelled(name[1:], window[1:])):
+            # an initial alone may lead: "tbilrate" is treasury bill rate, "iprod"
+            # industrial production (then four letters at least of the next word)
+            initial = name[0] == window[0][0] and _spelled(name[1:], window[1:]) and (
+                n == 3 or len(name) >= 5)
+            if _spelled(name, window) or initial:
                 return " ".join(window)
     return None
 

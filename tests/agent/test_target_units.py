@@ -80,7 +80,12 @@ def _cars() -> pd.DataFrame:
     })
 
 
-TABLES = {"branches": _branches(), "households": _households(), "companies": _companies(),
+def _metals() -> pd.DataFrame:
+    return pd.DataFrame({name: RNG.lognormal(3, 0.3, N).round(2) for name in
+                         ("STEELPRICE", "ZINCPRICE", "WORLDOUTPUT", "STOCKINDEX", "eprod")})
+
+
+TABLES = {"metals": _metals(), "branches": _branches(), "households": _households(), "companies": _companies(),
           "survey": _survey(), "tickers": _tickers(), "cars": _cars()}
 
 
@@ -114,6 +119,10 @@ def choose(text: str, table: str):
     # a name that begins with a whole word of the request; an initial and two clipped words
     ("cars", "How much does a driver spend on fuel? MAE.", "fuelexp"),
     ("cars", "Estimate the monthly pay rate of the driver.", "mpayrate"),
+    # capitals run together are words run together; an initial and a clipped word
+    ("metals", "What will the price of steel be? R2.", "STEELPRICE"),
+    ("metals", "Forecast world output, MAE.", "WORLDOUTPUT"),
+    ("metals", "Predict energy production from the prices.", "eprod"),
     # a loose input cue far before a named column does not make it an input
     ("survey", "Is the account on a premium plan (premium)? ROC AUC.", "premium"),
 ])
