@@ -42,6 +42,18 @@ class RawRows:
         return RawRows({c: [v[i] for i in indices] for c, v in self.columns.items()},
                        len(indices))
 
+    @classmethod
+    def concat(cls, parts: Sequence[RawRows]) -> RawRows:
+        """The rows of several `RawRows` of the same columns, one after another (serving
+        scores the rows of concurrent requests in one pass)."""
+        if len(parts) == 1:
+            return parts[0]
+        columns: dict[str, list[Any]] = {c: [] for c in parts[0].columns}
+        for part in parts:
+            for column, values in part.columns.items():
+                columns[column] += values
+        return cls(columns, sum(p.n_rows for p in parts))
+
     def to_frame(self) -> pd.DataFrame:
         """The same rows as a DataFrame of object columns (`transform` reads numbers from
         them as it reads them from text)."""
