@@ -129,3 +129,24 @@ def test_sampling_keeps_a_hash_for_every_row_and_inputs_for_a_share(tmp_path):
     found = log.rows("m")
     kept = [r for r in found if r["inputs"] is not None]
     assert len(found) == 400 and 60 <= len(kept) <= 140
+
+
+def test_requests_scored_together_keep_their_own_outcomes(deployments):
+    from mlpilot.agent.deployments import RowsRequest
+
+    deployments.deploy(NAME, "2", by="o", mode="canary", share=0.5)
+    good, other = rows(table(6, seed=6)), rows(table(4, seed=7))
+    bad = rows(table(2, seed=8))
+    bad[1]["age"] = "old"
+    ids = [f"c-{i}" for i in range(4)]
+    made = deployments.predict_many(NAME, [RowsRequest(good, "a"), RowsRequest(bad, "b"),
+                                           RowsRequest(other, "c", ids)])
+    assert isinstance(made[1], RowError) and str(made[1]).startswith("row 1, column 'age'")
+    alone = [deployments.predict(NAME, good, request_id="a"),
+             deployments.predict(NAME, other, request_id="c", entity_ids=ids)]
+    for together, single in zip((made[0], made[2]), alone, strict=True):
+        assert (together.ids, together.versions) == (single.ids, single.versions)
+        assert together.predictions == single.predictions
+    assert made[2].versions == ["2" if canary_bucket(i) < 0.5 else "1" for i in ids]
+    logged = deployments.log.rows(NAME)
+    assert sorted(r["request_id"] for r in logged) == sorted(["a"] * 12 + ["c"] * 8)
