@@ -150,3 +150,26 @@ def test_requests_scored_together_keep_their_own_outcomes(deployments):
     assert made[2].versions == ["2" if canary_bucket(i) < 0.5 else "1" for i in ids]
     logged = deployments.log.rows(NAME)
     assert sorted(r["request_id"] for r in logged) == sorted(["a"] * 12 + ["c"] * 8)
+
+
+def test_the_log_lives_in_postgresql_when_the_database_url_names_it(postgres_url, tmp_path):
+    import psycopg
+
+    from mlpilot.agent.store.predictions import LoggedPrediction, PredictionLog
+
+    settings = Settings(data_dir=tmp_path, database_url=postgres_url)
+    assert settings.prediction_db == postgres_url
+    now = [1_000_000.0]
+    log = PredictionLog(settings.prediction_db, retention_days=1, clock=lambda: now[0])
+    log.append([LoggedPrediction("a", "r1", "m", "1", "answer", 1.5, {"x": 1}, "yes")])
+    now[0] += 2 * 86400
+    log.append([LoggedPrediction("b", "r2", "m", "2", "answer", 2.5, {"x": 2.5}, "no")])
+    assert log.add_feedback({"b": "no", "nobody": "yes"}, by="olivia") == 1
+    assert [(r["id"], r["version"], r["inputs"], r["output"]) for r in log.rows("m")] == [
+        ("b", "2", {"x": 2.5}, "no"), ("a", "1", {"x": 1}, "yes")]
+    assert [(p.id, p.truth) for p in log.labelled("m")] == [("b", "no")]
+    with psycopg.connect(postgres_url) as conn, pytest.raises(psycopg.Error, match="append-only"):
+        conn.execute("UPDATE predictions SET version = '9'")
+    assert log.prune() == 1 and [r["id"] for r in log.rows("m")] == ["b"]  # retention
+    log.close()
+    assert PredictionLog(postgres_url, retention_days=None).count("m") == 1  # opened again
