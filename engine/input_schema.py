@@ -160,7 +160,10 @@ def _plain_values(rows: Sequence[dict[str, Any]], column: InputColumn) -> list[A
     if column.kind == "numeric":
         if not kinds <= _NUMBER_TYPES:
             return None
-        values = [None if v is None else float(v) for v in raw]
+        try:
+            values = [None if v is None else float(v) for v in raw]
+        except OverflowError:  # an integer past float's range: refused value by value
+            return None
         # a NaN or an infinity makes the sum non-finite (so does an overflow: then the
         # values are only checked one by one)
         present = [v for v in values if v is not None] if type(None) in kinds else values
