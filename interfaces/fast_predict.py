@@ -112,6 +112,11 @@ class FastPredict:
     def __init__(self, app: ASGIApp, route: Callable[[str], str | None]):
         self.app, self.route = app, route
         self.batcher: PredictionBatcher | None = None
+        # Keys known to hold the operator role, for the key set they were checked against
+        # (settings may be swapped): `identify` hashes the key for the caller's name on
+        # each call, which the hot path does not need. Only known keys are kept, so an
+        # unknown one is always compared in constant time.
+        self._operators: tuple[object, set[bytes]] = (None, set())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         name = (self.route(scope["path"]) if scope["type"] == "http"
@@ -121,7 +126,7 @@ class FastPredict:
         length = headers.get(b"content-length", b"")
         if (not name or not length.isdigit() or int(length) > _inline_limit(state)
                 or table_kind(headers.get(b"content-type", b"").decode("latin-1"))
-                or not _operator(state, headers)):
+                or not self._operator(state, headers)):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -136,6 +141,22 @@ class FastPredict:
         if counters is not None:
             counters.predicted(name, made.versions, time.perf_counter() - started)
         await _answer(scope, send, made)
+
+    def _operator(self, state: Any, headers: dict[bytes, bytes]) -> bool:
+        """Whether the request's key belongs to an operator or approver."""
+        given = _key(headers)
+        if given is None:
+            return False
+        keys = state.settings.api_keys
+        if self._operators[0] is not keys:
+            self._operators = (keys, set())
+        if given in self._operators[1]:
+            return True
+        caller = identify(keys, given.decode("latin-1"))
+        if caller is None or not caller.may("operator"):
+            return False
+        self._operators[1].add(given)
+        return True
 
     async def _predict(self, state: Any, name: str, body: bytes,
                        headers: dict[bytes, bytes]) -> Routed | Exception | None:
@@ -166,16 +187,13 @@ def _inline_limit(state: Any) -> int:
     return min(INLINE_MAX_BYTES, state.settings.max_request_kb * 1024)
 
 
-def _operator(state: Any, headers: dict[bytes, bytes]) -> bool:
-    """Whether the request's key belongs to an operator or approver."""
+def _key(headers: dict[bytes, bytes]) -> bytes | None:
+    """The request's API key (`X-API-Key`, else a bearer token), as `auth.require` reads it."""
     given = headers.get(b"x-api-key")
     if not given:
         scheme, _, token = headers.get(b"authorization", b"").partition(b" ")
         given = token.strip() if scheme.lower() == b"bearer" else None
-    if not given:
-        return False
-    caller = identify(state.settings.api_keys, given.decode("latin-1"))
-    return caller is not None and caller.may("operator")
+    return given or None
 
 
 async def _read(receive: Receive) -> tuple[bytes, bool]:

@@ -99,3 +99,16 @@ def test_refusals_still_come_from_the_route(client):
                        headers=OPERATOR).status_code == 422
     counted = client.get("/metrics", headers=VIEWER).text
     assert 'outcome="refused"' in counted and 'outcome="ok"' in counted
+
+
+def test_a_key_taken_away_is_refused_at_once(client):
+    sent = {"rows": rows(table(1))}
+    assert client.post("/predict", json=sent, headers=OPERATOR).status_code == 200
+    settings = client.app.state.settings
+    moved = {"other-key": settings.api_keys["op-key"]}  # the same holder, another key
+    client.app.state.settings = settings.model_copy(update={"api_keys": moved})
+    try:
+        assert client.post("/predict", json=sent, headers=OPERATOR).status_code == 401
+    finally:
+        client.app.state.settings = settings
+    assert client.post("/predict", json=sent, headers=OPERATOR).status_code == 200
