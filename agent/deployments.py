@@ -11,58 +11,34 @@ The store (`agent/store/deployments.py`) says what answers, and audits each chan
 registry's `champion` alias follows it, so MLflow users and older clients see the same.
 A model that was registered but never deployed answers from its `champion` alias.
 
-Routing: the champion answers. A challenger in **canary** mode answers the share of rows
-whose id (the caller's entity id, else the request id) hashes below `share`, so the same
-entity always meets the same version. A challenger in **shadow** mode scores every row
-after the champion answered (in a background thread); its outputs are logged, not returned.
+Routing, prediction and the log are `agent/routing.py`'s (`PredictionRouting`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
+from mlpilot.agent.routing import (  # noqa: F401 - re-exported: callers import them from here
+    NotLoaded,
+    PredictionRouting,
+    Routed,
+    RowsRequest,
+    _Shadows,
+    canary_bucket,
+)
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.store import Conflict, Deployment, Store
-from mlpilot.agent.store.predictions import LoggedPrediction, PredictionLog, ids_for
-from mlpilot.engine.encoding import RawRows
-from mlpilot.engine.input_schema import RowError, RowProblem, input_columns, rows_columns
-from mlpilot.engine.serving import ModelNotFound, ModelServer, Prediction
+from mlpilot.agent.store.predictions import PredictionLog
+from mlpilot.engine.serving import ModelNotFound, ModelServer
 
-logger = logging.getLogger(__name__)
 DeployMode = Literal["champion", "shadow", "canary"]
 #: The registry alias a challenger carries.
 CHALLENGER_ALIAS = "challenger"
-
-
-class NotLoaded(RuntimeError):
-    """`predict(load=False)` would first have to load a version or ask the registry."""
-
-
-@dataclass(frozen=True)
-class Routed:
-    """Predictions of one request: which version answered each row, and the request id."""
-
-    name: str
-    request_id: str
-    ids: list[str]
-    versions: list[str]
-    predictions: list[Any]
-    probabilities: list[list[float]] | None
-    classes: list[Any] | None
-
-    @property
-    def version(self) -> str:
-        """The version that answered (versions joined by commas when a canary split them)."""
-        return ",".join(sorted(set(self.versions), key=int))
 
 
 @dataclass(frozen=True)
@@ -76,21 +52,7 @@ class DeployResult:
     changed: bool = True
 
 
-@dataclass
-class _Shadows:
-    """Shadow scoring in one background thread (the caller never waits for it)."""
-
-    pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
-    pending: list[Future] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def canary_bucket(key: str) -> float:
-    """Where an id falls in [0, 1): a canary of share s answers the ids below s."""
-    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 2**32
-
-
-class Deployments:
+class Deployments(PredictionRouting):
     """Deploy, route, log and roll back registered model versions of one installation.
 
     Args:
@@ -226,108 +188,6 @@ class Deployments:
             return self.server.resolve(name, alias)
         except ModelNotFound:
             return None
-
-    # -- predictions ----------------------------------------------------------------------
-
-    def predict(self, name: str, rows: list[dict[str, Any]], *, request_id: str | None = None,
-                entity_ids: list[Any] | None = None, allow_missing: bool = False,
-                load: bool = True) -> Routed:
-        """Predict with the deployment (routing as in the module's doc) and log every row.
-
-        Rows are checked against the champion's training schema first (`RowError` names
-        each bad row and column); `entity_ids`, one per row, key canary routing and feedback.
-        With `load=False`, raises `NotLoaded` before doing anything when a version that may
-        answer is not in memory yet or the registry must be asked (an event loop can then
-        run the call in a thread instead).
-        """
-        if entity_ids is not None and len(entity_ids) != len(rows):
-            raise ValueError(f"{len(entity_ids)} ids for {len(rows)} rows: send one id per row")
-        deployment = self.store.deployment(name)
-        champion = self._champion(name, deployment, load)
-        if not load:
-            answering = [champion] + ([deployment.challenger] if deployment is not None
-                                      and deployment.mode == "canary" and deployment.challenger
-                                      else [])
-            if not all(self.server.loaded(name, v) for v in answering):
-                raise NotLoaded(f"a version of {name!r} that may answer is not loaded yet")
-        request_id = request_id or uuid.uuid4().hex
-        ids = ids_for(request_id, len(rows), entity_ids)
-        frame = self.frame(name, champion, rows, allow_missing=allow_missing)
-        canary = (deployment is not None and deployment.mode == "canary"
-                  and deployment.challenger is not None)
-        to_challenger = [canary and canary_bucket(i) < (deployment.share or 0) for i in ids]
-        versions = [deployment.challenger if c else champion for c in to_challenger]
-        made: list[Prediction | None] = []
-        outputs: list[Any] = [None] * len(rows)
-        proba: list[Any] = [None] * len(rows)
-        logged: list[LoggedPrediction] = []
-        for version in dict.fromkeys(versions):
-            where = [i for i, v in enumerate(versions) if v == version]
-            if version == champion:
-                part = frame if len(where) == len(rows) else frame.take(where)
-            else:
-                part = self._part(name, version, rows, where, allow_missing)
-            started = time.perf_counter()
-            prediction = self.server.predict_frame(name, version, part)
-            latency = (time.perf_counter() - started) * 1000
-            made.append(prediction)
-            for j, i in enumerate(where):
-                outputs[i] = prediction.predictions[j]
-                if prediction.probabilities is not None:
-                    proba[i] = prediction.probabilities[j]
-                logged.append(LoggedPrediction(ids[i], request_id, name, version, "answer",
-                                               latency, rows[i], prediction.predictions[j]))
-        self.log.append(logged)
-        if deployment is not None and deployment.mode == "shadow" and deployment.challenger:
-            self._shadow(name, deployment.challenger, rows, ids, request_id, allow_missing)
-        classes = next((m.classes for m in made if m and m.classes is not None), None)
-        return Routed(name, request_id, ids, versions, outputs,
-                      None if any(p is None for p in proba) else proba, classes)
-
-    def frame(self, name: str, version: str, rows: list[dict[str, Any]], *,
-              allow_missing: bool = False) -> RawRows:
-        """Rows checked against a version's training schema, as the values it predicts on."""
-        return rows_columns(rows, input_columns(self.server.model(name, version)),
-                            allow_missing=allow_missing)
-
-    def _part(self, name: str, version: str, rows: list[dict[str, Any]], where: list[int],
-              allow_missing: bool) -> RawRows:
-        """The values of some rows for a version; a problem names the row of the request."""
-        try:
-            return self.frame(name, version, [rows[i] for i in where], allow_missing=allow_missing)
-        except RowError as err:
-            raise RowError([RowProblem(where[p.row], p.column, p.message)
-                            for p in err.problems]) from None
-
-    def _shadow(self, name: str, version: str, rows: list[dict[str, Any]], ids: list[str],
-                request_id: str, allow_missing: bool) -> None:
-        def score() -> None:
-            try:
-                started = time.perf_counter()
-                made = self.server.predict_version(name, version, rows,
-                                                   allow_missing=allow_missing)
-                latency = (time.perf_counter() - started) * 1000
-                self.log.append([LoggedPrediction(i, request_id, name, version, "shadow", latency,
-                                                  row, out)
-                                 for i, row, out in zip(ids, rows, made.predictions, strict=True)])
-            except Exception as err:  # noqa: BLE001 - a shadow's fault never reaches the caller
-                logger.warning("shadow %s v%s failed on request %s: %s", name, version,
-                               request_id, err)
-
-        with self._shadows.lock:
-            self._shadows.pending = [f for f in self._shadows.pending if not f.done()]
-            self._shadows.pending.append(self._shadows.pool.submit(score))
-
-    def drain(self, timeout: float = 30.0) -> None:
-        """Wait for the shadow scoring queued so far (tests, shutdown)."""
-        with self._shadows.lock:
-            pending = list(self._shadows.pending)
-        for future in pending:
-            future.result(timeout=timeout)
-
-    def feedback(self, truths: dict[str, Any], *, by: str | None = None) -> int:
-        """Record true values by prediction id; returns how many ids had a prediction."""
-        return self.log.add_feedback(truths, by=by)
 
     def close(self) -> None:
         """Finish the shadow scoring and stop its thread; write every logged row (and stop

@@ -238,9 +238,10 @@ class Settings(BaseSettings):
         return self.database_url or self.data_dir / "state.sqlite"
 
     @property
-    def prediction_db(self) -> Path:
-        """SQLite file of the prediction log and feedback (append-only)."""
-        return self.data_dir / "predictions.sqlite"
+    def prediction_db(self) -> Path | str:
+        """Where the prediction log and feedback live (append-only): the database URL, else
+        a SQLite file of their own."""
+        return self.database_url or self.data_dir / "predictions.sqlite"
 
     @property
     def optuna_storage(self) -> str:

@@ -10,7 +10,8 @@ data directory, then measures:
    first prediction over HTTP is answered (imports, registry, load: what an operator waits);
 3. rollback: `Deployments.rollback` (store, audit row, registry alias), `--rollbacks` times;
 4. single-row predict in this process (routing, schema check, model, prediction log);
-5. single-row predict over HTTP at `--clients` concurrent clients (closed loop, aiohttp);
+5. single-row predict over HTTP at `--clients` concurrent clients (closed loop, aiohttp),
+   and the server's CPU time per request (from /proc: load-independent, unlike latency);
 6. a 1,000-row batch over HTTP, as JSON and as a CSV body.
 
 Targets (the issue): deploy under 60 s (and "deploys in under 5 minutes"), rollback under
@@ -163,13 +164,15 @@ def main() -> None:
             if label == "this":
                 results.append(("deploy -> first answer (new serve-model process)",
                                 f"{time.perf_counter() - started:.2f} s", "< 60 s"))
-        http = {label: {"single": [], "JSON": [], "CSV": []} for label in servers}
+        http = {label: {"single": [], "JSON": [], "CSV": [], "cpu": []} for label in servers}
         per_round = max(1, args.requests // args.rounds)
         csv = live.head(1000).to_csv(index=False).encode()
         for _ in range(args.rounds):  # alternate, so that both versions meet the same load
-            for label, (_, url) in servers.items():
-                http[label]["single"] += asyncio.run(
-                    _http_load(f"{url}/predict", rows, args.clients, per_round))
+            for label, (process, url) in servers.items():
+                cpu = _cpu_seconds(process.pid)
+                found = asyncio.run(_http_load(f"{url}/predict", rows, args.clients, per_round))
+                http[label]["cpu"].append((_cpu_seconds(process.pid) - cpu) * 1000 / len(found))
+                http[label]["single"] += found
                 for kind in ("JSON", "CSV"):
                     http[label][kind].append(_batch_ms(url, kind, rows[:1000], csv))
         measured = {label: _http_rows(found, args.clients) for label, found in http.items()}
@@ -208,6 +211,21 @@ def _start_server(env: dict[str, str], rows: list[dict]) -> tuple[subprocess.Pop
         time.sleep(0.1)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process and its children used so far (Linux' /proc):
+    the server's cost per request, whatever the load of the machine."""
+    total = 0.0
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid] + ([int(c) for c in children.read_text().split()] if children.exists() else [])
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def _batch_ms(url: str, kind: str, rows: list[dict], csv: bytes) -> float:
     """Milliseconds of one 1,000-row request, as JSON rows or as a CSV body."""
     import httpx
@@ -229,7 +247,9 @@ def _http_rows(found: dict[str, list[float]], clients: int
     single = found["single"]
     out = [(f"single row over HTTP, {clients} clients: p50 / p95",
             f"{_pct(single, .5):.1f} / {_pct(single, .95):.1f} ms", "p95 < 20 ms",
-            _pct(single, .95))]
+            _pct(single, .95)),
+           ("server CPU per single-row request (all threads)",
+            f"{statistics.median(found['cpu']):.2f} ms", "-", statistics.median(found["cpu"]))]
     for kind in ("JSON", "CSV"):
         value = statistics.median(found[kind])
         out.append((f"1,000 rows over HTTP ({kind}), median of {len(found[kind])}",

@@ -31,7 +31,7 @@ from .encoding import _DATETIME_PARTS, RawRows
 MAX_PROBLEMS = 20
 _NO_GAPS = ('a missing value, but training had none in this column: send a value, or '
             '"missing": "allow" to predict anyway')
-_NUMBER_TYPES = (int, float, type(None))  # exact types: a bool is no number here
+_NUMBER_TYPES = {int, float, type(None)}  # exact types: a bool is no number here
 
 
 @dataclass(frozen=True)
@@ -155,12 +155,20 @@ def _plain_values(rows: Sequence[dict[str, Any]], column: InputColumn) -> list[A
         raw = [row[column.name] for row in rows]
     except KeyError:
         return None
+    # Sets, map and sum run in C: a generator per value cost more than the rest of a check.
+    kinds = set(map(type, raw))
     if column.kind == "numeric":
-        if not all(type(v) in _NUMBER_TYPES for v in raw):
+        if not kinds <= _NUMBER_TYPES:
             return None
-        values = [None if v is None else float(v) for v in raw]
-        return values if all(v is None or math.isfinite(v) for v in values) else None
-    if all(type(v) is str and v.strip() for v in raw):
+        try:
+            values = [None if v is None else float(v) for v in raw]
+        except OverflowError:  # an integer past float's range: refused value by value
+            return None
+        # a NaN or an infinity makes the sum non-finite (so does an overflow: then the
+        # values are only checked one by one)
+        present = [v for v in values if v is not None] if type(None) in kinds else values
+        return values if math.isfinite(sum(present)) else None
+    if kinds == {str} and all(map(str.strip, raw)):
         return raw
     return None
 

@@ -22,7 +22,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from .encoding import RawRows
-from .input_schema import input_columns, rows_columns
+from .input_schema import InputColumn, input_columns, rows_columns
 from .predictor import TrainedModel
 from .scores import scores_to_predictions
 from .tracking import Tracker
@@ -58,6 +58,7 @@ class ModelServer:
         self.tracker = tracker
         self.capacity = capacity
         self._loaded: OrderedDict[tuple[str, str], TrainedModel] = OrderedDict()
+        self._columns: dict[tuple[str, str], list[InputColumn]] = {}
         self._lock = threading.Lock()
         self._loading: dict[tuple[str, str], threading.Lock] = {}
 
@@ -82,12 +83,24 @@ class ModelServer:
                 if key in self._loaded:
                     return self._loaded[key]
             model = self._load(name, str(version))
+            columns = input_columns(model)  # once per load, not per request
             with self._lock:
                 self._loaded[key] = model
+                self._columns[key] = columns
                 while len(self._loaded) > self.capacity:
-                    self._loaded.popitem(last=False)
+                    self._columns.pop(self._loaded.popitem(last=False)[0], None)
                 self._loading.pop(key, None)
         return model
+
+    def columns(self, name: str, version: str) -> list[InputColumn]:
+        """The raw columns a version reads (`input_schema.input_columns`), loading it first
+        if needed."""
+        found = self._columns.get((name, str(version)))
+        if found is None:
+            model = self.model(name, version)
+            # (evicted again at once only with a tiny capacity: then read it directly)
+            found = self._columns.get((name, str(version))) or input_columns(model)
+        return found
 
     def loaded(self, name: str, version: str) -> bool:
         """Whether a version is in memory (a prediction with it loads nothing)."""
@@ -109,8 +122,7 @@ class ModelServer:
     def predict_version(self, name: str, version: str, rows: list[dict[str, Any]], *,
                         allow_missing: bool = False) -> Prediction:
         """`predict` with one version, named by its number."""
-        model = self.model(name, version)
-        checked = rows_columns(rows, input_columns(model), allow_missing=allow_missing)
+        checked = rows_columns(rows, self.columns(name, version), allow_missing=allow_missing)
         return self.predict_frame(name, version, checked)
 
     def predict_frame(self, name: str, version: str, frame: pd.DataFrame | RawRows

@@ -126,6 +126,15 @@ class Connection:
         self.raw = self._reopen()
         return self.raw.execute(query, values)
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement with `?` placeholders once per row of arguments (psycopg sends
+        them in one pipeline)."""
+        if self.dialect == "sqlite":
+            self.raw.executemany(sql, rows)
+            return
+        with self.raw.cursor() as cursor:
+            cursor.executemany(sql.replace("%", "%%").replace("?", "%s"), [tuple(r) for r in rows])
+
     @property
     def in_transaction(self) -> bool:
         """Whether a transaction is open (an error left one between BEGIN and COMMIT)."""
@@ -189,8 +198,9 @@ class SqlDatabase:
     connection per thread and process: a server answers many small queries, and opening a
     connection costs more than most of them."""
 
-    def __init__(self, location: str | Path):
+    def __init__(self, location: str | Path, *, sqlite_pragmas: Sequence[str] = ()):
         self.location = location
+        self.sqlite_pragmas = tuple(sqlite_pragmas)  # run on each new SQLite connection
         self.dialect: Dialect = "postgres" if is_postgres(location) else "sqlite"
         if self.dialect == "sqlite":
             self.location = Path(location)
@@ -217,6 +227,8 @@ class SqlDatabase:
         if self.dialect == "sqlite":
             raw = sqlite3.connect(self.location, timeout=30, isolation_level=None)
             raw.row_factory = sqlite3.Row
+            for pragma in self.sqlite_pragmas:
+                raw.execute(f"PRAGMA {pragma}")
             return raw
         import psycopg  # only installations on PostgreSQL need the driver loaded
 

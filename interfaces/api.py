@@ -28,6 +28,7 @@ from mlpilot.agent.jobs import JobService, RunnerFactory
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.worker_pool import WorkerMode
 from mlpilot.interfaces import docs, metrics, security, slack, web
+from mlpilot.interfaces.fast_predict import FastPredict, predicted_model
 from mlpilot.interfaces.problems import (
     BodyLimit,
     SingleQueryValues,
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, *, runner_factory: RunnerFactor
     # and every answer, a refusal too, carries the security headers.
     app.add_middleware(security.KeyBeforeBody, keys=lambda: app.state.settings.api_keys)
     app.add_middleware(security.SecurityHeaders)
+    app.add_middleware(FastPredict, route=predicted_model)  # before all: the hot path
 
     @app.get("/health", response_model=Health, tags=["health"])
     async def health() -> Health:  # async: one indexed count, no thread hop

@@ -27,6 +27,7 @@ from mlpilot.agent.deployments import Deployments
 from mlpilot.agent.settings import Settings
 from mlpilot.interfaces import metrics, security
 from mlpilot.interfaces.auth import Operator
+from mlpilot.interfaces.fast_predict import FastPredict
 from mlpilot.interfaces.problems import (
     BodyLimit,
     SingleQueryValues,
@@ -81,6 +82,8 @@ def create_model_app(settings: Settings, name: str) -> FastAPI:
     app.add_middleware(SingleQueryValues)
     app.add_middleware(security.KeyBeforeBody, keys=lambda: app.state.settings.api_keys)
     app.add_middleware(security.SecurityHeaders)
+    paths = ("/predict", f"/models/{name}/predict")
+    app.add_middleware(FastPredict, route=lambda path: name if path in paths else None)
 
     @app.get("/health", response_model=ModelHealth)
     async def health() -> ModelHealth:

@@ -36,19 +36,26 @@ _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _CREDENTIAL = re.compile(r"(?i)([?&][^=&#]*(?:key|token|secret|password)[^=&#]*=)[^&#\s]*")
 
 
+def security_headers(scope: Scope, policy: str = PAGE_POLICY) -> dict[bytes, bytes]:
+    """The headers `SecurityHeaders` adds to an answer to this request (for an ASGI app
+    that answers before the middleware, as the prediction hot path does)."""
+    extra = {**_HEADERS, b"content-security-policy": policy.encode()}
+    if scope.get("scheme") == "https":
+        extra[b"strict-transport-security"] = _HSTS
+    return extra
+
+
 class SecurityHeaders:
     """ASGI middleware: adds the security headers to every HTTP response that lacks them."""
 
     def __init__(self, app: ASGIApp, policy: str = PAGE_POLICY):
-        self.app, self.policy = app, policy.encode()
+        self.app, self.policy = app, policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = {**_HEADERS, b"content-security-policy": self.policy}
-        if scope.get("scheme") == "https":
-            extra[b"strict-transport-security"] = _HSTS
+        extra = security_headers(scope, self.policy)
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -1,6 +1,7 @@
-"""The prediction log and the feedback on it: an append-only SQLite file of its own.
+"""The prediction log and the feedback on it: append-only tables in a SQLite file of their
+own, or in the installation's PostgreSQL database when `MLPILOT_DATABASE_URL` names one.
 
-    log = PredictionLog(settings.prediction_db, retention_days=30)
+    log = PredictionLog(settings.prediction_db, retention_days=30)   # a path or a URL
     log.append([LoggedPrediction(...), ...])    # every prediction path writes here
     log.add_feedback({"order-17": "yes"})       # true values, by the ids predictions had
     log.labelled("churn", since=...)            # predictions joined with their true values
@@ -11,8 +12,9 @@ or a shadow's score), the output, the latency, a hash of the inputs and, for a s
 rows chosen by that hash (`sample`), the inputs themselves (what the drift monitor reads).
 
 Rows are never changed: a trigger refuses UPDATE, and rows leave only by age
-(`retention_days`, pruned on open and every few thousand appends). Its own file, so a
-stream of predictions never waits on the job queue's write lock.
+(`retention_days`, pruned on open and every few thousand appends). On SQLite, its own
+file, so a stream of predictions never waits on the job queue's write lock; on PostgreSQL,
+tables of their own beside the store's (`engine/sql.py` speaks both).
 
 `append` hands rows to one writer thread, which encodes them and writes what has queued
 up in one transaction: a prediction never waits for the disk, and concurrent requests do
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sqlite3
 import threading
 import time
 import weakref
@@ -38,8 +39,9 @@ from typing import Any
 import orjson
 
 from mlpilot.agent.store.database import read_json
+from mlpilot.engine.sql import Connection, SqlDatabase, Step
 
-_SCHEMA = """
+_TABLES = """
 CREATE TABLE IF NOT EXISTS predictions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL,
@@ -55,8 +57,6 @@ CREATE TABLE IF NOT EXISTS predictions (
 );
 CREATE INDEX IF NOT EXISTS predictions_by_model ON predictions (model, created_at);
 CREATE INDEX IF NOT EXISTS predictions_by_id ON predictions (id);
-CREATE TRIGGER IF NOT EXISTS predictions_append_only BEFORE UPDATE ON predictions
-BEGIN SELECT RAISE(ABORT, 'the prediction log is append-only'); END;
 CREATE TABLE IF NOT EXISTS feedback (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL,
@@ -65,9 +65,32 @@ CREATE TABLE IF NOT EXISTS feedback (
     by TEXT
 );
 CREATE INDEX IF NOT EXISTS feedback_by_id ON feedback (id);
-CREATE TRIGGER IF NOT EXISTS feedback_append_only BEFORE UPDATE ON feedback
-BEGIN SELECT RAISE(ABORT, 'feedback is append-only'); END;
+CREATE INDEX IF NOT EXISTS feedback_by_time ON feedback (created_at)
 """
+#: What each table's trigger says when something tries to change one of its rows.
+_APPEND_ONLY = {"predictions": "the prediction log is append-only",
+                "feedback": "feedback is append-only"}
+
+
+def _first_schema(conn: Connection) -> None:
+    """Version 1: the tables, and a trigger per table that refuses UPDATE."""
+    conn.ddl(_TABLES)
+    for table, message in _APPEND_ONLY.items():
+        if conn.dialect == "sqlite":
+            conn.execute(f"CREATE TRIGGER IF NOT EXISTS {table}_append_only BEFORE UPDATE ON "
+                         f"{table} BEGIN SELECT RAISE(ABORT, '{message}'); END")
+            continue
+        conn.execute(f"CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger "
+                     f"LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{message}'; END $$")
+        conn.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table} "
+                     f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()")
+
+
+#: The log's schema, one step per release that changed it (see `engine/sql.py`).
+_STEPS: list[Step] = [_first_schema]
+#: WAL with NORMAL sync: a commit is not fsynced (a power cut may lose the last appends, a
+#: crash of the process loses none); an fsync per prediction cost more than the prediction.
+_SQLITE_PRAGMAS = ("synchronous=NORMAL",)
 #: Appends between two retention sweeps.
 _PRUNE_EVERY = 5000
 #: Seconds the writer waits before trying a failed batch again (a locked or full disk).
@@ -187,37 +210,25 @@ class _Writer:
 
 
 class PredictionLog:
-    """Predictions and feedback in one SQLite file; safe from several threads and processes.
+    """Predictions and feedback in a SQLite file or a PostgreSQL database; safe from several
+    threads and processes.
 
     Args:
-        path: the SQLite file (created with its folder).
+        location: the SQLite file (created with its folder) or a `postgresql://` URL.
         retention_days: rows older than this are deleted (None: kept for ever).
         sample: share of rows whose inputs are kept whole (the others keep a hash only).
     """
 
-    def __init__(self, path: Path, retention_days: float | None = 30.0, sample: float = 1.0,
-                 clock=time.time):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, location: Path | str, retention_days: float | None = 30.0,
+                 sample: float = 1.0, clock=time.time):
+        self.sql = SqlDatabase(location, sqlite_pragmas=_SQLITE_PRAGMAS)
+        #: The SQLite file, or the database URL.
+        self.path = self.sql.location
         self.retention_days, self.sample, self.clock = retention_days, sample, clock
-        self._local = threading.local()
-        db = self._db()
-        db.execute("PRAGMA journal_mode=WAL")  # persistent: set once per file
-        db.executescript(_SCHEMA)
+        self.sql.migrate("predictions", _STEPS)
         self.prune()
-        self._writer = _Writer(_Inserter(self.path, sample, retention_days, clock))
+        self._writer = _Writer(_Inserter(self.sql, sample, retention_days, clock))
         weakref.finalize(self, self._writer.close)  # at collection or interpreter exit
-
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            # WAL with NORMAL sync: a commit is not fsynced (a power cut may lose the last
-            # appends, a crash of the process loses none); an fsync per prediction cost
-            # more than the prediction itself.
-            db.execute("PRAGMA synchronous=NORMAL")
-        return db
 
     def append(self, rows: Sequence[LoggedPrediction]) -> None:
         """Add predicted rows: queued for the writer thread (see the module's doc)."""
@@ -235,12 +246,9 @@ class PredictionLog:
         """Record true values by prediction id; returns how many ids have a logged prediction."""
         self.flush()
         now = self.clock()
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        db.executemany("INSERT INTO feedback (id, truth, created_at, by) VALUES (?, ?, ?, ?)",
-                       [(str(k), _json(v).decode(), now, by)
-                        for k, v in truths.items()])
-        db.execute("COMMIT")
+        with self.sql.connect() as db, db.transaction("feedback"):
+            db.executemany("INSERT INTO feedback (id, truth, created_at, by) VALUES (?, ?, ?, ?)",
+                           [(str(k), _json(v).decode(), now, by) for k, v in truths.items()])
         return self._known(list(truths))
 
     def _known(self, ids: list[str]) -> int:
@@ -248,10 +256,18 @@ class PredictionLog:
         for start in range(0, len(ids), 500):
             chunk = [str(i) for i in ids[start:start + 500]]
             marks = ",".join("?" * len(chunk))
-            found += self._db().execute(
-                f"SELECT COUNT(DISTINCT id) FROM predictions WHERE id IN ({marks})", chunk
-            ).fetchone()[0]
+            found += self._one(
+                f"SELECT COUNT(DISTINCT id) FROM predictions WHERE id IN ({marks})", chunk)
         return found
+
+    def _one(self, query: str, args: Sequence[Any] = ()) -> Any:
+        """The first value of a query's first row."""
+        with self.sql.connect() as db:
+            return db.execute(query, args).fetchone()[0]
+
+    def _all(self, query: str, args: Sequence[Any] = ()) -> list[Any]:
+        with self.sql.connect() as db:
+            return db.execute(query, args).fetchall()
 
     def rows(self, model: str, *, version: str | None = None, role: str | None = "answer",
              since: float | None = None, limit: int | None = None) -> list[dict[str, Any]]:
@@ -270,7 +286,7 @@ class PredictionLog:
         if limit is not None:
             query += f" LIMIT {int(limit)}"
         found = []
-        for row in self._db().execute(query, args):
+        for row in self._all(query, args):
             item = dict(row)
             item["inputs"] = read_json(item["inputs"]) if item["inputs"] else None
             item["output"] = read_json(item["output"])
@@ -290,31 +306,30 @@ class PredictionLog:
             args.append(since)
         return [LabelledPrediction(r["id"], r["version"], r["role"], read_json(r["output"]),
                                    read_json(r["truth"]))
-                for r in self._db().execute(query + " ORDER BY p.seq", args)]
+                for r in self._all(query + " ORDER BY p.seq", args)]
 
     def count(self, model: str | None = None) -> int:
         """How many rows the log holds (of one model, when given)."""
         self.flush()
         if model is None:
-            return self._db().execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
-        return self._db().execute("SELECT COUNT(*) FROM predictions WHERE model = ?",
-                                  (model,)).fetchone()[0]
+            return self._one("SELECT COUNT(*) FROM predictions")
+        return self._one("SELECT COUNT(*) FROM predictions WHERE model = ?", (model,))
 
     def prune(self) -> int:
         """Delete rows older than the retention (the rows appended so far written first);
         returns how many went."""
         if hasattr(self, "_writer"):  # not while opening
             self.flush()
-        return _prune(self._db(), self.retention_days, self.clock())
+        with self.sql.connect() as db:
+            return _prune(db, self.retention_days, self.clock())
 
 
 class _Inserter:
-    """Encodes and inserts rows in one transaction, on a connection of the writer thread's
-    own; prunes by age every `_PRUNE_EVERY` rows."""
+    """Encodes and inserts rows in one transaction, on the writer thread's own connection;
+    prunes by age every `_PRUNE_EVERY` rows."""
 
-    def __init__(self, path: Path, sample: float, retention_days: float | None, clock):
-        self.path, self.sample, self.retention_days, self.clock = path, sample, retention_days, clock
-        self._db: sqlite3.Connection | None = None
+    def __init__(self, sql: SqlDatabase, sample: float, retention_days: float | None, clock):
+        self.sql, self.sample, self.retention_days, self.clock = sql, sample, retention_days, clock
         self._appended = 0
 
     def __call__(self, batches: Sequence[tuple[float, Sequence[LoggedPrediction]]]) -> None:
@@ -327,27 +342,19 @@ class _Inserter:
                                row.created_at or when, round(row.latency_ms, 3), digest,
                                text.decode() if kept(digest, self.sample) else None,
                                _json(row.output).decode()))
-        if self._db is None:
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute("PRAGMA synchronous=NORMAL")  # as `PredictionLog._db` says
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(
-                "INSERT INTO predictions (id, request_id, model, version, role, created_at,"
-                " latency_ms, input_hash, inputs, output) VALUES (?,?,?,?,?,?,?,?,?,?)", values)
-            self._db.execute("COMMIT")
-        except sqlite3.Error:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
-        self._appended += len(values)
-        if self._appended >= _PRUNE_EVERY:
-            self._appended = 0
-            _prune(self._db, self.retention_days, self.clock())
+        with self.sql.connect() as db:
+            with db.transaction("predictions"):
+                db.executemany(
+                    "INSERT INTO predictions (id, request_id, model, version, role, created_at,"
+                    " latency_ms, input_hash, inputs, output) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    values)
+            self._appended += len(values)
+            if self._appended >= _PRUNE_EVERY:
+                self._appended = 0
+                _prune(db, self.retention_days, self.clock())
 
 
-def _prune(db: sqlite3.Connection, retention_days: float | None, now: float) -> int:
+def _prune(db: Connection, retention_days: float | None, now: float) -> int:
     """Delete rows older than `retention_days` before `now`; how many went."""
     if retention_days is None:
         return 0

@@ -202,9 +202,9 @@ async def predict(name: Name, request: Request, response: Response, caller: Oper
     answered, `X-Request-Id` the request (send one to choose it).
     """
     deployments: Deployments = request.app.state.deployments
-    kind = _table_kind(request.headers.get("content-type"))
+    kind = table_kind(request.headers.get("content-type"))
     raw = await request.body()
-    request_id = _request_id(request.headers.get("x-request-id"))
+    request_id = request_id_of(request.headers.get("x-request-id"))
 
     def run(load: bool = True) -> dict[str, Any]:
         if kind is None:
@@ -258,7 +258,7 @@ async def predict(name: Name, request: Request, response: Response, caller: Oper
                              "X-Request-Id": made["request_id"]})
 
 
-def _table_kind(content_type: str | None) -> str | None:
+def table_kind(content_type: str | None) -> str | None:
     """"csv" or "parquet" for a table body, None for JSON."""
     media = (content_type or "").split(";")[0].strip().lower()
     if media in ("text/csv", "application/csv"):
@@ -283,7 +283,7 @@ def _json_body(raw: bytes) -> PredictRequest:
                                       for e in err.errors(include_url=False)]) from None
 
 
-def _request_id(given: str | None) -> str:
+def request_id_of(given: str | None) -> str:
     """The caller's request id when it is a short plain token, else a new one."""
     if given and len(given) <= 100 and all(c.isalnum() or c in "-_.:" for c in given):
         return given

@@ -129,3 +129,47 @@ def test_sampling_keeps_a_hash_for_every_row_and_inputs_for_a_share(tmp_path):
     found = log.rows("m")
     kept = [r for r in found if r["inputs"] is not None]
     assert len(found) == 400 and 60 <= len(kept) <= 140
+
+
+def test_requests_scored_together_keep_their_own_outcomes(deployments):
+    from mlpilot.agent.deployments import RowsRequest
+
+    deployments.deploy(NAME, "2", by="o", mode="canary", share=0.5)
+    good, other = rows(table(6, seed=6)), rows(table(4, seed=7))
+    bad = rows(table(2, seed=8))
+    bad[1]["age"] = "old"
+    ids = [f"c-{i}" for i in range(4)]
+    made = deployments.predict_many(NAME, [RowsRequest(good, "a"), RowsRequest(bad, "b"),
+                                           RowsRequest(other, "c", ids)])
+    assert isinstance(made[1], RowError) and str(made[1]).startswith("row 1, column 'age'")
+    alone = [deployments.predict(NAME, good, request_id="a"),
+             deployments.predict(NAME, other, request_id="c", entity_ids=ids)]
+    for together, single in zip((made[0], made[2]), alone, strict=True):
+        assert (together.ids, together.versions) == (single.ids, single.versions)
+        assert together.predictions == single.predictions
+    assert made[2].versions == ["2" if canary_bucket(i) < 0.5 else "1" for i in ids]
+    logged = deployments.log.rows(NAME)
+    assert sorted(r["request_id"] for r in logged) == sorted(["a"] * 12 + ["c"] * 8)
+
+
+def test_the_log_lives_in_postgresql_when_the_database_url_names_it(postgres_url, tmp_path):
+    import psycopg
+
+    from mlpilot.agent.store.predictions import LoggedPrediction, PredictionLog
+
+    settings = Settings(data_dir=tmp_path, database_url=postgres_url)
+    assert settings.prediction_db == postgres_url
+    now = [1_000_000.0]
+    log = PredictionLog(settings.prediction_db, retention_days=1, clock=lambda: now[0])
+    log.append([LoggedPrediction("a", "r1", "m", "1", "answer", 1.5, {"x": 1}, "yes")])
+    now[0] += 2 * 86400
+    log.append([LoggedPrediction("b", "r2", "m", "2", "answer", 2.5, {"x": 2.5}, "no")])
+    assert log.add_feedback({"b": "no", "nobody": "yes"}, by="olivia") == 1
+    assert [(r["id"], r["version"], r["inputs"], r["output"]) for r in log.rows("m")] == [
+        ("b", "2", {"x": 2.5}, "no"), ("a", "1", {"x": 1}, "yes")]
+    assert [(p.id, p.truth) for p in log.labelled("m")] == [("b", "no")]
+    with psycopg.connect(postgres_url) as conn, pytest.raises(psycopg.Error, match="append-only"):
+        conn.execute("UPDATE predictions SET version = '9'")
+    assert log.prune() == 1 and [r["id"] for r in log.rows("m")] == ["b"]  # retention
+    log.close()
+    assert PredictionLog(postgres_url, retention_days=None).count("m") == 1  # opened again
