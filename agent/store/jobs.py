@@ -294,6 +294,17 @@ class JobQueue(Database):
             row = db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return bool(row and row["cancel_requested"])
 
+    def runner_control(self, job_id: str) -> tuple[bool, bool]:
+        """(whether someone asked the job to stop, whether this process still holds it):
+        what a runner's stop check reads (a holder whose lease ended may have lost the job
+        to a runner on another node)."""
+        with self._connect() as db:
+            row = db.execute("SELECT cancel_requested, runner_pid, runner_node FROM jobs "
+                             "WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            return False, False
+        return bool(row["cancel_requested"]), is_me(row["runner_node"], row["runner_pid"])
+
     def claim(self, job_id: str) -> bool:
         """Make this process the job's runner unless another live process is (on this node:
         its process runs; on another: its lease has not ended)."""
