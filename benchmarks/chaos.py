@@ -88,8 +88,11 @@ class Harness:
     """A server on one backend, restarted as needed, and the jobs it is made to run."""
 
     def __init__(self, backend: str, budget: float, folder: Path, ray_address: str | None = None,
-                 start_timeout: float = 600.0):
+                 start_timeout: float = 600.0, base_fraction: float | None = None):
         self.backend, self.budget, self.folder = backend, budget, folder
+        # a short job's search gets the budget its base run leaves: a smaller base share
+        # keeps the search (and its moment) in a job of a few seconds
+        self.training = {"search": {"base_fraction": base_fraction}} if base_fraction else None
         self.start_timeout = start_timeout  # a server starts in seconds, minutes on a busy machine
         self.data_dir, self.data_root = folder / "state", folder / "data"
         self.data_root.mkdir(parents=True)
@@ -130,7 +133,7 @@ class Harness:
         shutil.copy(DATA, data)
         with Client(self.server.url, api_key="chaos-operator", timeout=60) as operator:
             job = operator.submit(f"predict the species of a penguin, {self.budget:g} seconds",
-                                  data=str(data))
+                                  data=str(data), training=self.training)
         outcome.job_id = job_id = job["run_id"]
         deadline = time.monotonic() + timeout
         killed_at, trained_from = self._kill_at(job_id, target, moment, rng, deadline)
@@ -318,6 +321,8 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--budget", type=float, default=5.0, help="seconds per job")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per job at most")
+    parser.add_argument("--base-fraction", type=float, default=0.2,
+                        help="share of a job's budget for its base run (the search gets the rest)")
     parser.add_argument("--start-timeout", type=float, default=600.0,
                         help="seconds a server may take to start")
     parser.add_argument("--seed", type=int, default=0)
@@ -327,6 +332,9 @@ def main() -> None:
                         help="comma-separated moments to kill at (default: all)")
     parser.add_argument("--ray", action="store_true",
                         help="run the server on a private two-node Ray cluster")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="start no job after this many minutes; print what ran (a "
+                        "busy machine's largest honest fraction)")
     parser.add_argument("--lanes", type=int, default=1,
                         help="independent servers killed at once (not with --ray)")
     args = parser.parse_args()
@@ -353,6 +361,7 @@ def main() -> None:
         plan = plan[:args.kills]
         lanes = max(1, min(args.lanes, len(plan)))
         started = time.monotonic()
+        args.stop_at = started + 60 * args.minutes if args.minutes else float("inf")
         numbered = list(enumerate(plan))
         with ThreadPoolExecutor(lanes) as pool:
             futures = [pool.submit(run_lane, backend, args, lane, numbered[lane::lanes],
@@ -369,7 +378,7 @@ def run_lane(backend: str, args: argparse.Namespace, lane: int,
     cluster = RayCluster(nodes=2, cpus=1).start() if args.ray else None
     try:
         harness = Harness(backend, args.budget, folder, cluster and cluster.address,
-                          args.start_timeout)
+                          args.start_timeout, args.base_fraction)
     except BaseException:
         if cluster:
             cluster.stop()
@@ -377,6 +386,10 @@ def run_lane(backend: str, args: argparse.Namespace, lane: int,
     outcomes = []
     try:
         for number, (target, moment) in plan:
+            if time.monotonic() > args.stop_at:
+                print(f"  {backend} lane {lane}: out of time after {len(outcomes)} jobs",
+                      file=sys.stderr, flush=True)
+                break
             outcome = harness.run(number, target, moment, rng, args.timeout)
             outcomes.append(outcome)
             print(f"  {backend} #{number} (lane {lane}): kill {target} at {moment}: "
