@@ -79,9 +79,12 @@ class JobWorkerActor:
         self.settings, self.runner_factory, self.threads = settings, runner_factory, threads
         self.stopping = threading.Event()
 
-    def pid(self) -> int:
-        """The actor's process id: the store's `runner_pid` of the jobs it drives."""
-        return os.getpid()
+    def holder(self) -> tuple[str, int]:
+        """The actor's node and process id: the store's `runner_node` and `runner_pid` of
+        the jobs it drives."""
+        from mlpilot.agent.store.leases import this_node
+
+        return this_node(), os.getpid()
 
     def run(self) -> None:
         """Drive jobs (the loop of a worker process) until `stop`."""
@@ -109,25 +112,26 @@ class RayJobWorkers:
         self.actor_class = self.ray.remote(max_concurrency=2)(JobWorkerActor)
         self.actors: list[Any] = []
         self.runs: list[Any] = []
-        self.pids: list[Any] = []  # object refs of each actor's process id
+        self.holders: list[Any] = []  # object refs of each actor's (node, process id)
         for _ in range(size):
             self._start()
 
     def _start(self, index: int | None = None) -> None:
         actor = self.actor_class.options(num_cpus=self.settings.ray_worker_cpus).remote(
             self.settings, self.runner_factory, max(1, int(self.settings.ray_trial_cpus)))
-        pid, run = actor.pid.remote(), actor.run.remote()
+        holder, run = actor.holder.remote(), actor.run.remote()
         if index is None:
             self.actors.append(actor)
             self.runs.append(run)
-            self.pids.append(pid)
+            self.holders.append(holder)
         else:
-            self.actors[index], self.runs[index], self.pids[index] = actor, run, pid
+            self.actors[index], self.runs[index], self.holders[index] = actor, run, holder
 
-    def pid(self, index: int) -> int | None:
-        """The process id of an actor (dead or alive), None if it died before saying it."""
+    def holder(self, index: int) -> tuple[str, int] | None:
+        """The node and process id of an actor (dead or alive), None if it died before
+        saying them."""
         try:
-            return self.ray.get(self.pids[index], timeout=0)
+            return tuple(self.ray.get(self.holders[index], timeout=0))
         except Exception:  # noqa: BLE001 - RayActorError, GetTimeoutError
             return None
 

@@ -42,9 +42,15 @@ INPUT_ERRORS = (DataError, RequestError)
 _CONTINUE = object()
 
 
+#: A `JobInterrupted` status: another runner holds the job now (this one's lease ended);
+#: the stopped runner writes nothing more to it.
+TAKEN_OVER = "taken_over"
+
+
 class JobInterrupted(Exception):
     """Raised from a progress sink or a training callback to stop a job cooperatively;
-    the job ends with `status` ("cancelled"), or "queued" to be resumed later."""
+    the job ends with `status` ("cancelled"), or "queued" to be resumed later, or is left
+    to its new runner (`TAKEN_OVER`)."""
 
     def __init__(self, message: str, status: str = "cancelled"):
         super().__init__(message)
@@ -153,6 +159,8 @@ class Runner:
                 graph.invoke(None if payload is _CONTINUE else payload, config,
                              context=self.context)
             except JobInterrupted as stop:
+                if stop.status == TAKEN_OVER:  # the job's state is its new runner's now
+                    return JobOutcome(job_id=job_id, status=TAKEN_OVER, result={})
                 result = result_document(graph.get_state(config).values, status=stop.status,
                                          error=str(stop) if stop.status == "cancelled" else None)
                 self.store.update_job(job_id, status=stop.status, result=result)

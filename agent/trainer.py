@@ -29,7 +29,7 @@ from mlpilot.agent.fault_doctor import pending_fix, settle
 from mlpilot.agent.featured_data import finish_model, job_frames, model_home
 from mlpilot.agent.state import JobState, TaskRequest, decision
 from mlpilot.engine import metrics
-from mlpilot.engine.config import TaskSpec, TrainingConfig
+from mlpilot.engine.config import NEURAL_FAMILIES, TaskSpec, TrainingConfig
 from mlpilot.engine.monitor import CHECKS, FaultLimits, FaultMonitor
 from mlpilot.engine.training import Callback, EpochResult, TrainingFault, TrainingRun
 from mlpilot.engine.worker import prestart as prestart_worker
@@ -39,6 +39,17 @@ if TYPE_CHECKING:
 
 #: Below this many seconds of budget left, the search is skipped.
 MIN_SEARCH_S = 2.0
+
+
+def ready_to_train(config: TrainingConfig, in_subprocess: bool) -> None:
+    """Do the one-off start-up of training before its budget's clock starts: the worker
+    machinery, or the import of torch._dynamo that a network's first optimiser makes
+    (seconds on a busy CPU, which a fresh worker's first job would take from a short base
+    run, ending it before its first epoch, with no model)."""
+    if in_subprocess:
+        prestart_worker()
+    elif config.model.family in NEURAL_FAMILIES:
+        import torch._dynamo  # noqa: F401
 
 
 def train(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tune", "fault_doctor"]]:
@@ -61,8 +72,7 @@ def train(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tun
     before = clock.spent()  # a run of this node that a crash cut off spent this already
     used = state.get("budget_used_s", 0.0) + before
     share = config.search.base_fraction if config.search.enabled else 1.0
-    if settings.train_in_subprocess:
-        prestart_worker()  # starting the worker machinery is not training time
+    ready_to_train(config, settings.train_in_subprocess)
     started = time.monotonic()
     deadline = started + max(1.0, task.budget_s * share - used)
     resume_from = state.get("resume_from")

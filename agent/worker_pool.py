@@ -168,13 +168,19 @@ class WorkerPool:
                 for i in self._actors.dead() if self._actors is not None else []:
                     if not self.stopping.is_set():
                         self._replace(i)
+                # last: a death seen above is counted there; this finds the jobs of a
+                # holder on another node (or server) that stopped renewing its lease
+                for job_id in self.store.requeue_expired():
+                    self.store.add_event(job_id, "job", "its runner's lease ended; the run "
+                                         "goes on from its last checkpoint", status="queued")
+                    self.wake()
             except Exception:
                 logger.exception("the sweeper failed; it goes on")
 
     def _replace(self, i: int) -> None:
         if self.mode == "ray":  # only the dead actor's jobs: the others may run elsewhere
-            pid = self._actors.pid(i)
-            orphans = self.store.requeue_held_by(pid) if pid is not None else []
+            holder = self._actors.holder(i)
+            orphans = self.store.requeue_held_by(holder[1], holder[0]) if holder else []
         else:
             orphans = self.store.requeue_orphans()
         for job_id in orphans:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mlpilot.agent.runner import INPUT_ERRORS, JobInterrupted
+from mlpilot.agent.runner import INPUT_ERRORS, TAKEN_OVER, JobInterrupted
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.store import Job, Store, StoreError
 from mlpilot.engine.sql import database_unavailable
@@ -39,7 +39,8 @@ AFTER_TRAINING_S = 2.0
 
 
 class StopCheck:
-    """Raises `JobInterrupted` when the job was cancelled or the server is stopping."""
+    """Raises `JobInterrupted` when the job was cancelled, the server is stopping, or
+    another runner took the job over (this process's lease on it ended)."""
 
     def __init__(self, store: Store, job_id: str, cancelled: threading.Event,
                  stopping: Callable[[], bool]):
@@ -55,7 +56,11 @@ class StopCheck:
         now = time.monotonic()
         if not self.cancelled.is_set() and now >= self._next_poll:
             self._next_poll = now + CANCEL_POLL_S
-            if self.store.cancel_requested(self.job_id):
+            cancel, mine = self.store.runner_control(self.job_id)
+            if not mine:
+                raise JobInterrupted("another runner took this run over (this one's lease "
+                                     "had ended); it goes on there", status=TAKEN_OVER)
+            if cancel:
                 self.cancelled.set()
         if self.cancelled.is_set():
             raise JobInterrupted("cancelled on request")
@@ -164,7 +169,8 @@ class Worker:
             outcome = runner.proceed(job.id)
             status, message = outcome.status, f"run {outcome.status}"
         except JobInterrupted as stop:  # before the graph started
-            self.store.update_job(job.id, status=stop.status)
+            if stop.status != TAKEN_OVER:
+                self.store.update_job(job.id, status=stop.status)
             status, message = stop.status, str(stop)
         except INPUT_ERRORS as err:
             status, message = "failed", str(err)
@@ -183,6 +189,10 @@ class Worker:
                 status, message = "failed", f"{type(err).__name__}: {err}"
         finally:
             self.active.pop(job.id, None)
+        if status == TAKEN_OVER:  # its events and status are its new runner's to write
+            logger.warning("run %s: %s", job.id, "another runner took it over (this "
+                           "process's lease had ended); stopped here")
+            return status
         if status == "cancelled":
             message = "run cancelled"
         elif status == "queued" and message == "run queued":  # the runner put it back

@@ -74,6 +74,8 @@ def main() -> None:
     parser.add_argument("--max-wait", type=float, default=900.0,
                         help="seconds to wait for the jobs to end before counting them")
     parser.add_argument("--keep", action="store_true", help="keep the server's data directory")
+    parser.add_argument("--start-timeout", type=float, default=600.0,
+                        help="seconds the server may take to start (minutes on a busy machine)")
     parser.add_argument("--postgres", action="store_true",
                         help="keep the state in a private PostgreSQL server (Debian's postgresql "
                         "package; see tests/postgres.py) instead of SQLite files")
@@ -107,7 +109,7 @@ async def run(args: argparse.Namespace) -> None:
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", connector=connector,
                                          headers={"X-API-Key": "bench-operator"},
                                          timeout=aiohttp.ClientTimeout(total=120)) as http:
-            await _wait_up(http)
+            await _wait_up(http, args.start_timeout)
             # warm up: the worker processes start and the tracking stores are created
             warm = (await _submit(http, 0, args.budget, True))[1]["run_id"]
             await _until(http, [warm], END)
@@ -281,8 +283,9 @@ async def _until(http: aiohttp.ClientSession, ids: list[str], wanted: set[str]) 
         await asyncio.sleep(0.5)
 
 
-async def _wait_up(http: aiohttp.ClientSession) -> None:
-    for _ in range(600):
+async def _wait_up(http: aiohttp.ClientSession, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         try:
             async with http.get("/health") as answer:
                 if answer.status == 200:

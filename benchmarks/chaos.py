@@ -2,6 +2,11 @@
 unkilled one does.
 
     .venv/bin/python benchmarks/chaos.py [--kills 200] [--backend sqlite|postgres|both] [--ray]
+                                         [--lanes 1]
+
+With `--lanes N` the kills run in N independent lanes at once, each a server of its own
+(and on PostgreSQL a database server of its own), so that a kill still hits one job: a
+machine with cores to spare runs the 200 kills N times sooner.
 
 One kill per job; each round of kills covers every (target, moment) pair once, in a
 random order. Each job is a real `mlpilot serve` job (one worker process, penguins,
@@ -44,6 +49,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,8 +87,13 @@ class Outcome:
 class Harness:
     """A server on one backend, restarted as needed, and the jobs it is made to run."""
 
-    def __init__(self, backend: str, budget: float, folder: Path, ray_address: str | None = None):
+    def __init__(self, backend: str, budget: float, folder: Path, ray_address: str | None = None,
+                 start_timeout: float = 600.0, base_fraction: float | None = None):
         self.backend, self.budget, self.folder = backend, budget, folder
+        # a short job's search gets the budget its base run leaves: a smaller base share
+        # keeps the search (and its moment) in a job of a few seconds
+        self.training = {"search": {"base_fraction": base_fraction}} if base_fraction else None
+        self.start_timeout = start_timeout  # a server starts in seconds, minutes on a busy machine
         self.data_dir, self.data_root = folder / "state", folder / "data"
         self.data_root.mkdir(parents=True)
         self.postgres = PostgresServer(postgres_bin(), killable=True).start() if backend == "postgres" else None
@@ -97,7 +108,11 @@ class Harness:
             self.server.env.update({**RAY_ENV, "MLPILOT_RAY_ADDRESS": ray_address})
         os.environ.pop("MLPILOT_DATABASE_URL", None)
         self.settings = Settings(data_dir=self.data_dir, database_url=url)
-        self.server.start(timeout=120)
+        try:
+            self.server.start(timeout=start_timeout)
+        except BaseException:  # leave no server or database server behind
+            self.close()
+            raise
         self.store = Store(self.settings.state_db)
 
     def close(self) -> None:
@@ -118,7 +133,7 @@ class Harness:
         shutil.copy(DATA, data)
         with Client(self.server.url, api_key="chaos-operator", timeout=60) as operator:
             job = operator.submit(f"predict the species of a penguin, {self.budget:g} seconds",
-                                  data=str(data))
+                                  data=str(data), training=self.training)
         outcome.job_id = job_id = job["run_id"]
         deadline = time.monotonic() + timeout
         killed_at, trained_from = self._kill_at(job_id, target, moment, rng, deadline)
@@ -166,7 +181,7 @@ class Harness:
     def _kill(self, target: str, job_id: str) -> None:
         if target == "server":
             self.server.kill(signal.SIGKILL)
-            self.server.start(timeout=120)
+            self.server.start(timeout=self.start_timeout)
         elif target == "ray_worker":
             running = _ray_trial_processes()
             if running:
@@ -306,6 +321,10 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--budget", type=float, default=5.0, help="seconds per job")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per job at most")
+    parser.add_argument("--base-fraction", type=float, default=0.2,
+                        help="share of a job's budget for its base run (the search gets the rest)")
+    parser.add_argument("--start-timeout", type=float, default=600.0,
+                        help="seconds a server may take to start")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--targets", default=",".join(TARGETS),
                         help="comma-separated targets to kill (default: all)")
@@ -313,9 +332,16 @@ def main() -> None:
                         help="comma-separated moments to kill at (default: all)")
     parser.add_argument("--ray", action="store_true",
                         help="run the server on a private two-node Ray cluster")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="start no job after this many minutes; print what ran (a "
+                        "busy machine's largest honest fraction)")
+    parser.add_argument("--lanes", type=int, default=1,
+                        help="independent servers killed at once (not with --ray)")
     args = parser.parse_args()
     if args.ray and ray_bin() is None:
         sys.exit("--ray needs Ray: pip install 'mlpilot[ray]'")
+    if args.ray and args.lanes > 1:  # a Ray worker's kill could hit another lane's trial
+        sys.exit("--lanes runs without --ray only")
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     for backend in backends:
         if backend == "postgres" and postgres_bin() is None:
@@ -333,27 +359,47 @@ def main() -> None:
             rng.shuffle(pairs)
             plan += pairs
         plan = plan[:args.kills]
-        folder = Path(tempfile.mkdtemp(prefix=f"mlpilot-chaos-{backend}-"))
-        cluster = RayCluster(nodes=2, cpus=1).start() if args.ray else None
-        try:
-            harness = Harness(backend, args.budget, folder, cluster and cluster.address)
-        except BaseException:
-            if cluster:
-                cluster.stop()
-            raise
-        started, outcomes = time.monotonic(), []
-        try:
-            for number, (target, moment) in enumerate(plan):
-                outcome = harness.run(number, target, moment, rng, args.timeout)
-                outcomes.append(outcome)
-                print(f"  {backend} #{number}: kill {target} at {moment}: "
-                      f"{'; '.join(outcome.problems) or 'ok'}", file=sys.stderr)
-        finally:
-            harness.close()
-            if cluster:
-                cluster.stop()
+        lanes = max(1, min(args.lanes, len(plan)))
+        started = time.monotonic()
+        args.stop_at = started + 60 * args.minutes if args.minutes else float("inf")
+        numbered = list(enumerate(plan))
+        with ThreadPoolExecutor(lanes) as pool:
+            futures = [pool.submit(run_lane, backend, args, lane, numbered[lane::lanes],
+                                   random.Random(args.seed * 1000 + lane))
+                       for lane in range(lanes)]
+            outcomes = [o for future in futures for o in future.result()]
         _print(backend + (" on Ray" if args.ray else ""), outcomes, time.monotonic() - started)
-        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_lane(backend: str, args: argparse.Namespace, lane: int,
+             plan: list[tuple[int, tuple[str, str]]], rng: random.Random) -> list[Outcome]:
+    """One lane: a server (on a Ray cluster with `--ray`) and its jobs, one after another."""
+    folder = Path(tempfile.mkdtemp(prefix=f"mlpilot-chaos-{backend}-"))
+    cluster = RayCluster(nodes=2, cpus=1).start() if args.ray else None
+    try:
+        harness = Harness(backend, args.budget, folder, cluster and cluster.address,
+                          args.start_timeout, args.base_fraction)
+    except BaseException:
+        if cluster:
+            cluster.stop()
+        raise
+    outcomes = []
+    try:
+        for number, (target, moment) in plan:
+            if time.monotonic() > args.stop_at:
+                print(f"  {backend} lane {lane}: out of time after {len(outcomes)} jobs",
+                      file=sys.stderr, flush=True)
+                break
+            outcome = harness.run(number, target, moment, rng, args.timeout)
+            outcomes.append(outcome)
+            print(f"  {backend} #{number} (lane {lane}): kill {target} at {moment}: "
+                  f"{'; '.join(outcome.problems) or 'ok'}", file=sys.stderr, flush=True)
+    finally:
+        harness.close()
+        if cluster:
+            cluster.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+    return outcomes
 
 
 def _print(backend: str, outcomes: list[Outcome], seconds: float) -> None:

@@ -12,8 +12,9 @@ logical CPUs a node), stopped at the end.
    score and the test score of the best trial's model.
 2. Jobs: `--jobs` jobs submitted at once to a job service whose `--workers` job workers
    are Ray actors (`MLPILOT_RAY_ADDRESS`), each with `--job-budget` seconds and
-   pre-approved; prints accepted, succeeded, lost (not succeeded when all ended, or not
-   ended within `--timeout`) and the wall time.
+   pre-approved; prints accepted, succeeded, ended otherwise (needs input: a model no
+   better than the trivial baseline, which is not registered), lost (failed, or not ended
+   within `--timeout`) and the wall time.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,8 +82,9 @@ def search_rows(address: str, data_path: Path, target: str, budget: float,
 
 
 def job_row(address: str, jobs: int, workers: int, budget: float, timeout: float
-            ) -> tuple[int, int, int, float]:
-    """(accepted, succeeded, lost, wall seconds) for `jobs` jobs submitted at once."""
+            ) -> tuple[int, Counter, int, float]:
+    """(accepted, the ended jobs by status, lost, wall seconds) for `jobs` jobs submitted at
+    once; lost: failed, or not ended within `timeout`."""
     from mlpilot.agent.jobs import JobService
     from mlpilot.agent.settings import Settings
     from mlpilot.agent.state import TaskRequest
@@ -108,8 +111,8 @@ def job_row(address: str, jobs: int, workers: int, budget: float, timeout: float
         wall = time.monotonic() - started
     finally:
         service.stop()
-    succeeded = sum(status == "succeeded" for status in ended.values())
-    return len(accepted), succeeded, len(accepted) - succeeded, wall
+    statuses = Counter(ended.values())
+    return len(accepted), statuses, len(accepted) - len(ended) + statuses["failed"], wall
 
 
 def main() -> None:
@@ -152,12 +155,14 @@ def main() -> None:
             print(f"| {setting} | {n} | {per_minute:.0f} | {wall:.1f} s | {valid:.4f} | "
                   f"{test:.4f} |")
     if jobs is not None:
-        accepted, succeeded, lost, wall = jobs
+        accepted, statuses, lost, wall = jobs
         print(f"\n{args.jobs} jobs at once, {args.job_workers} job workers as Ray actors, "
               f"{args.job_budget:g} s each\n")
-        print("| accepted | succeeded | lost | wall |")
-        print("| --- | --- | --- | --- |")
-        print(f"| {accepted} | {succeeded} | {lost} | {wall:.0f} s |")
+        otherwise = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())
+                              if status not in ("succeeded", "failed")) or "0"
+        print("| accepted | succeeded | ended otherwise | lost | wall |")
+        print("| --- | --- | --- | --- | --- |")
+        print(f"| {accepted} | {statuses['succeeded']} | {otherwise} | {lost} | {wall:.0f} s |")
 
 
 if __name__ == "__main__":

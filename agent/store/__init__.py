@@ -22,14 +22,8 @@ from mlpilot.agent.store.approvals import Approval, ApprovalQueue, ApprovalStatu
 from mlpilot.agent.store.database import Conflict, StoreError, finite, read_json
 from mlpilot.agent.store.deployments import Deployment, DeploymentChange, DeploymentLog
 from mlpilot.agent.store.events import Event, EventLog
-from mlpilot.agent.store.jobs import (
-    END_STATUSES,
-    Job,
-    JobQueue,
-    SubmissionKey,
-    new_job_id,
-    process_alive,
-)
+from mlpilot.agent.store.jobs import END_STATUSES, Job, JobQueue, SubmissionKey, new_job_id
+from mlpilot.agent.store.leases import holder_alive
 
 __all__ = ["END_STATUSES", "Approval", "ApprovalStatus", "Conflict", "Deployment",
            "DeploymentChange", "Event", "Job", "Store",
@@ -46,7 +40,7 @@ class Store(JobQueue, ApprovalQueue, EventLog, DeploymentLog):
         expired), that no process is driving; `grace_s` leaves a process that just decided
         (the CLI resumes a job itself) time to claim it first. Returns their ids."""
         self.expire_overdue()
-        query = ("SELECT j.id, j.runner_pid FROM jobs j WHERE j.status = 'waiting_approval' "
+        query = ("SELECT j.id, j.runner_pid, j.runner_node, j.lease_until FROM jobs j WHERE j.status = 'waiting_approval' "
                  "AND NOT EXISTS (SELECT 1 FROM approvals a WHERE a.job_id = j.id "
                  "AND (a.status = 'pending' OR a.decided_at > ?)) "
                  "AND EXISTS (SELECT 1 FROM approvals a WHERE a.job_id = j.id)")
@@ -57,7 +51,7 @@ class Store(JobQueue, ApprovalQueue, EventLog, DeploymentLog):
         with self._connect() as db:
             rows = db.execute(query, args).fetchall()
             ready = [r["id"] for r in rows
-                     if r["runner_pid"] is None or not process_alive(r["runner_pid"])]
+                     if not holder_alive(r["runner_node"], r["runner_pid"], r["lease_until"])]
             for ready_id in ready:
                 db.execute("UPDATE jobs SET status = 'queued', updated_at = ? "
                            "WHERE id = ? AND status = 'waiting_approval'", (time.time(), ready_id))

@@ -103,6 +103,12 @@ CREATE TABLE IF NOT EXISTS deployment_history (
     created_at REAL NOT NULL
 )
 """)
+#: Version 4: who holds a running job across machines: its node and a lease it renews
+#: (`leases.py`), beside its process id.
+_STEPS.append("""
+ALTER TABLE jobs ADD COLUMN runner_node TEXT;
+ALTER TABLE jobs ADD COLUMN lease_until REAL
+""")
 #: The schema version this mlpilot writes.
 SCHEMA_VERSION = len(_STEPS)
 

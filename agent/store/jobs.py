@@ -1,8 +1,9 @@
 """Jobs and the server's queue.
 
 A job submitted to the server is "queued" until a worker takes it (atomically, so two
-workers never take one job); a process that drives a job claims it (its pid), so a
-crashed runner's jobs can be queued again; a cancel request is a flag the worker polls.
+workers never take one job); a process that drives a job claims it (its node, its pid and
+a lease it renews: `leases.py`), so a crashed runner's jobs, on any node, can be queued
+again; a cancel request is a flag the worker polls.
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel
 
 from mlpilot.agent.store.database import Conflict, Database, StoreError, finite, read_json
+from mlpilot.agent.store.leases import (
+    LEASE_S,
+    holder_alive,
+    is_me,
+    keep_leases,
+    this_node,
+)
 
 #: Job statuses after which nothing more happens to a job.
 END_STATUSES = frozenset({"succeeded", "failed", "rejected", "cancelled", "needs_input"})
@@ -33,6 +41,8 @@ class Job(BaseModel):
     result: dict[str, Any] | None = None
     error: str | None = None
     runner_pid: int | None = None
+    runner_node: str | None = None
+    lease_until: float | None = None
     options: dict[str, Any] = {}
     cancel_requested: bool = False
 
@@ -62,14 +72,16 @@ class JobQueue(Database):
         """
         now = time.time()
         job_id = job_id or new_job_id()
+        mine = (None, None, None) if queued else (os.getpid(), this_node(), now + LEASE_S)
         with self._connect() as db:
             db.execute(
                 "INSERT INTO jobs (id, created_at, updated_at, status, request, runner_pid, "
-                "options) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "runner_node, lease_until, options) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, now, now, "queued" if queued else "running",
-                 json.dumps(request, default=str), None if queued else os.getpid(),
-                 json.dumps(options or {})),
+                 json.dumps(request, default=str), *mine, json.dumps(options or {})),
             )
+        if not queued:
+            keep_leases(self)
         return self.job(job_id)
 
     def create_job_once(self, request: dict[str, Any], key: SubmissionKey, *,
@@ -190,35 +202,71 @@ class JobQueue(Database):
                              "ORDER BY created_at, id LIMIT 1").fetchone()
             if row is None:
                 return None
-            db.execute("UPDATE jobs SET status = 'running', runner_pid = ?, updated_at = ? "
-                       "WHERE id = ?", (os.getpid(), time.time(), row["id"]))
+            now = time.time()
+            db.execute("UPDATE jobs SET status = 'running', runner_pid = ?, runner_node = ?, "
+                       "lease_until = ?, updated_at = ? WHERE id = ?",
+                       (os.getpid(), this_node(), now + LEASE_S, now, row["id"]))
+        keep_leases(self)
         return self.job(row["id"])
 
     def requeue_orphans(self) -> list[str]:
-        """Queue again the running jobs whose process died (a crash, a killed server).
+        """Queue again the running jobs whose holder is gone (a crash, a killed server): on
+        this node a dead process, on another one an ended lease.
 
         A job held by another live process is left alone; one marked with this very
         process id is stale (nothing runs yet when a server starts). Returns their ids.
         """
-        with self._connect() as db:
-            rows = db.execute("SELECT id, runner_pid FROM jobs WHERE status = 'running'").fetchall()
-            orphans = [r["id"] for r in rows
-                       if r["runner_pid"] in (None, os.getpid()) or not process_alive(r["runner_pid"])]
-            for job_id in orphans:
-                db.execute("UPDATE jobs SET status = 'queued', runner_pid = NULL, updated_at = ? "
-                           "WHERE id = ? AND status = 'running'", (time.time(), job_id))
-        return orphans
+        return self._requeue(lambda r: is_me(r["runner_node"], r["runner_pid"])
+                             or not holder_alive(r["runner_node"], r["runner_pid"],
+                                                 r["lease_until"]))
 
-    def requeue_held_by(self, pid: int) -> list[str]:
-        """Queue again the running jobs of one dead runner (a Ray actor on any machine,
-        whose process id cannot be checked from here); returns their ids."""
+    def requeue_expired(self) -> list[str]:
+        """Queue again the running jobs whose lease ended and whose holder is gone (a node
+        that died with its jobs); the sweeper calls it while the server runs. Returns
+        their ids."""
+        now = time.time()
+        return self._requeue(lambda r: r["lease_until"] is not None and r["lease_until"] <= now
+                             and not holder_alive(r["runner_node"], r["runner_pid"],
+                                                  r["lease_until"], now))
+
+    def _requeue(self, gone: Any) -> list[str]:
         with self._connect() as db:
-            rows = db.execute("SELECT id FROM jobs WHERE status = 'running' AND runner_pid = ?",
-                              (pid,)).fetchall()
+            rows = db.execute("SELECT id, runner_pid, runner_node, lease_until FROM jobs "
+                              "WHERE status = 'running'").fetchall()
+            orphans = [r for r in rows if gone(r)]
+            for row in orphans:  # unless its holder renewed or let go meanwhile
+                same, args = [], []
+                for column in ("runner_pid", "lease_until"):
+                    same.append(f"{column} IS NULL" if row[column] is None else f"{column} = ?")
+                    args += [] if row[column] is None else [row[column]]
+                db.execute("UPDATE jobs SET status = 'queued', runner_pid = NULL, "
+                           "runner_node = NULL, lease_until = NULL, updated_at = ? "
+                           f"WHERE id = ? AND status = 'running' AND {' AND '.join(same)}",
+                           (time.time(), row["id"], *args))
+        return [row["id"] for row in orphans]
+
+    def requeue_held_by(self, pid: int, node: str | None = None) -> list[str]:
+        """Queue again the running jobs of one dead runner (a Ray actor on any machine):
+        its process id on `node` (any node when None); returns their ids."""
+        query, args = "SELECT id FROM jobs WHERE status = 'running' AND runner_pid = ?", [pid]
+        if node is not None:
+            query += " AND runner_node = ?"
+            args.append(node)
+        with self._connect() as db:
+            rows = db.execute(query, args).fetchall()
             for row in rows:
-                db.execute("UPDATE jobs SET status = 'queued', runner_pid = NULL, updated_at = ? "
+                db.execute("UPDATE jobs SET status = 'queued', runner_pid = NULL, "
+                           "runner_node = NULL, lease_until = NULL, updated_at = ? "
                            "WHERE id = ? AND status = 'running'", (time.time(), row["id"]))
         return [row["id"] for row in rows]
+
+    def renew_leases(self) -> int:
+        """Extend the leases of the jobs this process holds; returns how many (the lease
+        keeper of `leases.py` calls it)."""
+        with self._connect() as db:
+            return db.execute("UPDATE jobs SET lease_until = ? WHERE runner_pid = ? AND "
+                              "runner_node = ?", (time.time() + LEASE_S, os.getpid(),
+                                                  this_node())).rowcount
 
     def request_cancel(self, job_id: str, by: str) -> Job:
         """Ask for a job to stop: a queued or waiting job is cancelled now (its pending
@@ -246,45 +294,50 @@ class JobQueue(Database):
             row = db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return bool(row and row["cancel_requested"])
 
+    def runner_control(self, job_id: str) -> tuple[bool, bool]:
+        """(whether someone asked the job to stop, whether this process still holds it):
+        what a runner's stop check reads (a holder whose lease ended may have lost the job
+        to a runner on another node)."""
+        with self._connect() as db:
+            row = db.execute("SELECT cancel_requested, runner_pid, runner_node FROM jobs "
+                             "WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            return False, False
+        return bool(row["cancel_requested"]), is_me(row["runner_node"], row["runner_pid"])
+
     def claim(self, job_id: str) -> bool:
-        """Make this process the job's runner unless another live process is."""
-        pid = os.getpid()
+        """Make this process the job's runner unless another live process is (on this node:
+        its process runs; on another: its lease has not ended)."""
         with self._connect() as db, db.transaction("jobs"):
-            row = db.execute("SELECT runner_pid FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = db.execute("SELECT runner_pid, runner_node, lease_until FROM jobs WHERE id = ?",
+                             (job_id,)).fetchone()
             if row is None:
                 raise StoreError(f"no run {job_id!r}: see `mlpilot runs list`")
-            holder = row["runner_pid"]
-            if holder not in (None, pid) and process_alive(holder):
+            if not is_me(row["runner_node"], row["runner_pid"]) and holder_alive(
+                    row["runner_node"], row["runner_pid"], row["lease_until"]):
                 return False
-            db.execute("UPDATE jobs SET runner_pid = ? WHERE id = ?", (pid, job_id))
+            db.execute("UPDATE jobs SET runner_pid = ?, runner_node = ?, lease_until = ? "
+                       "WHERE id = ?", (os.getpid(), this_node(), time.time() + LEASE_S, job_id))
+        keep_leases(self)
         return True
 
     def release(self, job_id: str) -> None:
         """Stop being the job's runner (so another process may resume it)."""
         with self._connect() as db:
-            db.execute("UPDATE jobs SET runner_pid = NULL WHERE id = ? AND runner_pid = ?",
-                       (job_id, os.getpid()))
+            db.execute("UPDATE jobs SET runner_pid = NULL, runner_node = NULL, lease_until = NULL "
+                       "WHERE id = ? AND runner_pid = ? AND (runner_node IS NULL OR "
+                       "runner_node = ?)", (job_id, os.getpid(), this_node()))
 
     def runner_alive(self, job_id: str) -> bool:
         """Whether another live process is running or waiting on this job."""
-        holder = self.job(job_id).runner_pid
-        return holder is not None and holder != os.getpid() and process_alive(holder)
+        job = self.job(job_id)
+        return not is_me(job.runner_node, job.runner_pid) and holder_alive(
+            job.runner_node, job.runner_pid, job.lease_until)
 
 
 def new_job_id() -> str:
     """A short, sortable, unique run id."""
     return time.strftime("run-%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id runs (on this machine)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _job(row: Mapping[str, Any]) -> Job:

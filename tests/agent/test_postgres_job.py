@@ -93,3 +93,30 @@ def test_a_job_that_loses_the_database_goes_back_to_the_queue(postgres_url, monk
     assert store.job(job.id).status == "queued"  # not failed: it resumes from its checkpoint
     assert store.events(job.id)[-1].message == (
         "the database went away; the run goes on from its last checkpoint")
+
+
+class _TakenOverMidway:
+    """A runner whose job is taken over by a runner on another node (this one's lease
+    ended: a stall, a lost link) before its next progress event."""
+
+    def __init__(self, settings, progress, training_callbacks):
+        self.settings, self.progress = settings, progress
+
+    def proceed(self, job_id):
+        store = Store(self.settings.state_db)
+        with store._connect() as db:
+            db.execute("UPDATE jobs SET runner_node = 'node-b', runner_pid = 4000001 "
+                       "WHERE id = ?", (job_id,))
+        self.progress({"stage": "train", "message": "epoch 9"})  # its stop check reads the store
+        raise AssertionError("the stop check let a runner that lost its job go on")
+
+
+def test_a_runner_that_lost_its_job_to_another_node_stops_and_writes_nothing_more(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    store = Store(settings.state_db)
+    job = store.create_job({"request": "x"}, queued=True)
+    worker = Worker(settings, _TakenOverMidway, stopping=lambda: False)
+    assert worker.drive(store.take_queued()) == "taken_over"
+    after = store.job(job.id)
+    assert (after.status, after.runner_node, after.runner_pid) == ("running", "node-b", 4000001)
+    assert [e.message for e in store.events(job.id)][-2:] == ["started", "epoch 9"]

@@ -3,6 +3,7 @@ each on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -12,6 +13,7 @@ import pytest
 
 from mlpilot.agent.store import Store, StoreError, SubmissionKey
 from mlpilot.agent.store.database import _STEPS, SCHEMA_VERSION
+from mlpilot.agent.store.leases import this_node
 from mlpilot.engine.sql import SqlDatabase
 
 
@@ -80,6 +82,50 @@ def test_a_dead_runner_has_only_its_own_jobs_queued_again(store):
     assert store.job(second.id).status == "running"
 
 
+def test_a_job_held_on_another_node_is_taken_over_only_once_its_lease_has_ended(store):
+    live, ended = (store.create_job({"n": i}, queued=True) for i in range(2))
+    store.take_queued()
+    store.take_queued()
+    now = time.time()
+    with store._connect() as db:  # as workers on another machine hold them
+        # a process id on another node says nothing here: one dead here with a running
+        # lease, one alive here (this very process) with an ended lease
+        db.execute("UPDATE jobs SET runner_node = 'node-b', runner_pid = 4000001, "
+                   "lease_until = ? WHERE id = ?", (now + 600, live.id))
+        db.execute("UPDATE jobs SET runner_node = 'node-b', runner_pid = ?, lease_until = ? "
+                   "WHERE id = ?", (os.getpid(), now - 1, ended.id))
+    assert store.runner_alive(live.id) and not store.runner_alive(ended.id)
+    assert store.claim(live.id) is False
+    assert store.requeue_orphans() == [ended.id]  # a server starting here
+    assert store.requeue_expired() == []  # the sweeper: the live lease stays
+    assert store.job(live.id).status == "running" and store.job(live.id).runner_node == "node-b"
+    taken = store.take_queued()
+    assert (taken.id, taken.runner_node, taken.runner_pid) == (ended.id, this_node(), os.getpid())
+    assert taken.lease_until > time.time()
+
+
+def test_an_ended_lease_is_taken_over_by_claim_and_by_the_sweeper(store):
+    first, second = (store.create_job({"n": i}, queued=True) for i in range(2))
+    store.take_queued()
+    store.take_queued()
+    with store._connect() as db:
+        db.execute("UPDATE jobs SET runner_node = 'node-b', lease_until = ?", (time.time() - 1,))
+    assert store.claim(first.id) is True and store.job(first.id).runner_node == this_node()
+    assert store.requeue_expired() == [second.id]
+    assert store.job(second.id).status == "queued" and store.job(second.id).lease_until is None
+
+
+def test_a_holder_renews_only_its_own_leases(store):
+    mine, theirs = (store.create_job({"n": i}, queued=True) for i in range(2))
+    store.take_queued()
+    store.take_queued()
+    with store._connect() as db:
+        db.execute("UPDATE jobs SET lease_until = 1.0")
+        db.execute("UPDATE jobs SET runner_node = 'node-b' WHERE id = ?", (theirs.id,))
+    assert store.renew_leases() == 1
+    assert store.job(mine.id).lease_until > time.time() and store.job(theirs.id).lease_until == 1.0
+
+
 def test_workers_racing_for_the_queue_take_each_job_once(store):
     ids = [store.create_job({"n": i}, queued=True).id for i in range(12)]
     taken: list[str] = []
@@ -126,8 +172,8 @@ def test_events_come_back_in_order_with_their_figures(store):
 
 
 def test_a_store_from_the_first_schema_is_migrated_with_its_jobs(state_location):
-    """Version 1 had no job options, cancel flag or deployments: opening it with this
-    mlpilot adds them and keeps the jobs."""
+    """Version 1 had no job options, cancel flag, deployments or leases: opening it with
+    this mlpilot adds them and keeps the jobs."""
     old = SqlDatabase(state_location)
     assert old.migrate("store", _STEPS[:1]) == 0
     with old.connect() as db:
@@ -135,9 +181,10 @@ def test_a_store_from_the_first_schema_is_migrated_with_its_jobs(state_location)
                    "VALUES ('run-old', 1.5, 2.5, 'succeeded', '{\"request\": \"x\"}')")
     store = Store(state_location)
     job = store.job("run-old")
-    assert (job.status, job.request, job.options, job.cancel_requested, job.created_at) == (
-        "succeeded", {"request": "x"}, {}, False, 1.5)
-    assert store.sql.migrate("store", _STEPS) == SCHEMA_VERSION == 3  # nothing left to do
+    assert (job.status, job.request, job.options, job.cancel_requested, job.created_at,
+            job.runner_node, job.lease_until) == ("succeeded", {"request": "x"}, {}, False, 1.5,
+                                                  None, None)
+    assert store.sql.migrate("store", _STEPS) == SCHEMA_VERSION == 4  # nothing left to do
     assert store.deployment_list() == []
     store.change_deployment("churn", "deploy", by="olivia", champion="1")
     store.change_deployment("churn", "deploy", by="olivia", champion="2")
