@@ -23,6 +23,7 @@ the offline expert plans without LangChain.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +63,7 @@ PROMPT = "planner"
 #: the model decides the target ...
 N_CANDIDATES, N_SAMPLES, N_OTHERS = 5, 4, 60
 #: ... and when it confirms the expert's (the evidence settled it: the rest is noise).
-N_CONFIRM_CANDIDATES, N_CONFIRM_SAMPLES = 2, 3
+N_CONFIRM_CANDIDATES, N_CONFIRM_SAMPLES = 2, 2
 #: How much of each sample value the prompt shows (names are cut at `quote`'s default).
 SAMPLE_WIDTH = 24
 #: The model's turns in all (describe_column calls, the answer, its one retry).
@@ -292,11 +293,12 @@ def planner_prompt(request: TaskRequest, understood: Understanding, df: pd.DataF
                   others=others_text or "none",
                   readings=_readings(request, understood, choice, default_budget_s),
                   default_budget_s=f"{default_budget_s:g}", expert=_expert_text(expert),
-                  configs=[what for what, _ in CANDIDATES])
+                  configs=[re.split(r" \(|:", what)[0] for what, _ in CANDIDATES])
 
 
 def _expert_text(expert: TaskSpec | None) -> str:
-    """The expert's task as the confirm prompt shows it ('' when the model decides)."""
+    """The expert's task as the confirm prompt shows it ('' when the model decides): its
+    readings of the request, so the prompt needs no list of them."""
     if expert is None:
         return ""
     goal = "null" if expert.goal is None else f"{expert.goal:g}"

@@ -47,7 +47,9 @@ def main() -> None:
     parser.add_argument("--log", type=Path, help="the LLM server's requests.jsonl")
     parser.add_argument("--json", type=Path, help="write every plan's record here")
     parser.add_argument("--rates", action="store_true",
-                        help="time calibration requests to the server before and after")
+                        help="time calibration requests to the server after planning")
+    parser.add_argument("--keys", help="plan only these cases, in this order (e.g. "
+                                       "dev_r3#8,shared#0): a slow model's share of the sample")
     parser.add_argument("--skip-offline", action="store_true")
     parser.add_argument("--stubborn", action="store_true",
                         help="plan with a model that answers everything wrong (no server)")
@@ -69,9 +71,12 @@ def main() -> None:
         raise SystemExit("set MLPILOT_LLM_BASE_URL (and MLPILOT_LLM_MODEL) to the LLM server, "
                          "or pass --stubborn")
     cases = [c for c in load_corpus(args.part) if c.index < args.limit]
+    if args.keys:
+        by_key = {c.key: c for c in cases}
+        cases = [by_key[k] for k in args.keys.split(",")]
     paths = {c.data: understanding.data_path(c.data) for c in cases}
     empty = understanding._EmptyColumns()
-    rates = {"before": calibrate(base_url)} if args.rates else {}
+    rates: dict[str, dict] = {}
 
     records: list[dict] = []
     started = time.monotonic()

@@ -40,7 +40,7 @@ def test_the_prompt_shows_the_evidence_compactly_not_the_profile():
     prompt = model.calls[0][0].content
     assert len(prompt) < MAX_PROMPT_CHARS
     assert '- "income" | ' in prompt and "<=50K" in prompt  # candidate, score and sample values
-    assert "- metric: f1" in prompt and "- budget: 120s" in prompt  # the expert's readings
+    assert "metric f1, budget_s 120" in prompt  # the expert's readings, as its plan
     assert '"n_missing"' not in prompt  # no profile JSON
     assert (task.target, task.task_type, task.metric, task.budget_s) == ("income", "binary", "f1", 120)
 
@@ -137,7 +137,9 @@ def test_a_settled_target_gets_the_short_confirm_prompt_and_one_capped_call():
     model = ScriptedChatModel(script=[spec(metric="accuracy")])
     _, why = plan_with(model, "Which penguins are Gentoo, Adelie or Chinstrap? accuracy")
     prompt = model.calls[0][0].content
-    assert "The expert's evidence settles this plan: target \"species\"" in prompt
+    assert "The expert's evidence settles the plan below" in prompt
+    assert "The expert's plan: target \"species\", task_type multiclass" in prompt
+    assert "The expert's reading" not in prompt  # the plan says it once
     assert prompt.count('\n- "') == 2  # its two likeliest columns, not five
     assert "Other columns: 5 more" in prompt  # named no more: the evidence settled them
     assert "config_candidate: the training config to start from: 0 the expert's" in prompt
@@ -160,7 +162,7 @@ def test_when_the_expert_would_ask_the_model_decides_among_the_candidates():
                                            metric="r2")])
     task, why = plan_with(model, "predict the bill")
     prompt = model.calls[0][0].content
-    assert "settles this plan" not in prompt and "Rules:" in prompt
+    assert "evidence settles" not in prompt and "Rules:" in prompt
     assert task.target == "bill_depth_mm" and why[0][1].startswith("proposed by the LLM")
 
 
