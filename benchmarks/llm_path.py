@@ -25,6 +25,7 @@ back. What the path still gets right with it is the floor any model keeps.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -180,6 +181,7 @@ def _join_log(records: list[dict], log: Path) -> bool:
     model name (two runs may share one server if each names the model its own way)."""
     entries = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()
                if line.strip()]
+    _CALIBRATIONS[:] = server_rates(entries)
     for rec in records:
         if rec["provider"] == "offline":
             continue
@@ -189,6 +191,27 @@ def _join_log(records: list[dict], log: Path) -> bool:
                         for e in entries if rec["start"] <= e.get("t", 0) <= rec["end"]
                         and e.get("model") == rec.get("model")]
     return True
+
+
+_CALIBRATIONS: list[dict] = []
+
+
+def server_rates(entries: list[dict]) -> list[dict]:
+    """The server's rates at each calibration in its log, from its own timings (waiting in
+    its queue left out): prompt tokens per second from the long prompt with one token out,
+    generated tokens per second from the short prompt that follows it."""
+    rates = []
+    for long_, short in itertools.pairwise(entries):
+        if not (str(long_.get("last_message", "")).startswith("Repeat nothing.")
+                and str(short.get("last_message", "")).startswith("Count from 1 to 200")
+                and long_.get("latency_s") and short.get("latency_s")):
+            continue
+        pp = long_["prompt_tokens"] / long_["latency_s"]
+        gen_s = max(short["latency_s"] - short["prompt_tokens"] / pp, 1e-3)
+        rates.append({"at": time.strftime("%H:%M", time.gmtime(long_["t"])),
+                      "prompt_tokens_per_s": round(pp, 1),
+                      "generated_tokens_per_s": round(short["completion_tokens"] / gen_s, 2)})
+    return rates
 
 
 def calibrate(base_url: str) -> dict[str, float]:
@@ -255,12 +278,13 @@ def report(records: list[dict], joined: bool | None, rates: dict) -> None:
               f"{sum(c['completion_tokens'] or 0 for c in calls) / max(len(calls), 1):.0f}; "
               f"server time per plan (queue left out): "
               f"{sum(c['latency_s'] or 0 for c in calls) / n:.1f}s")
-        for when, rate in rates.items():
+        # the server's own timings; the client's include waiting behind other runs' calls
+        for rate in _CALIBRATIONS:
             pp, gen = rate["prompt_tokens_per_s"], rate["generated_tokens_per_s"]
             est = [sum((c["prompt_tokens"] or 0) / pp + (c["completion_tokens"] or 0) / gen
                        for c in r["calls"]) for r in llm]
-            print(f"rates {when} (load {rate['load']:.1f}): {pp} prompt tok/s, {gen} generated "
-                  f"tok/s -> derived LLM time per plan at these rates: mean "
+            print(f"server rates at {rate['at']}: {pp} prompt tok/s, {gen} generated tok/s "
+                  f"-> derived LLM time per plan at these rates, no prefix cache: mean "
                   f"{sum(est) / n:.1f}s, max {max(est, default=0):.1f}s")
 
 
