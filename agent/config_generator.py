@@ -35,8 +35,10 @@ def generate_config(state: JobState, ctx: JobContext) -> Step[Literal["validator
         from mlpilot.agent.llm_config import llm_choose_config, reapply_choice  # LangChain
 
         if state.get("config_choice"):
-            # a critic round changed the task: the same pick from the new draft, no new call
-            config, how = reapply_choice(draft, state["config_choice"])
+            # made with the task by the planner's call, or before a critic round changed
+            # the task: the same pick from this draft, no new call
+            config, how = reapply_choice(draft, state["config_choice"],
+                                         again=state.get("config") is not None)
         else:
             config, how, choice = llm_choose_config(task, profile, draft, ctx.chat_model)
     else:

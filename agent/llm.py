@@ -72,6 +72,7 @@ def call_until_submitted(
     finish: dict[str, Callable[[dict[str, Any]], Any]],
     max_turns: int = 6,
     gate: ToolGate | None = None,
+    max_tokens: int | None = None,
 ) -> tuple[str, Any]:
     """Let the model call `tools` until it calls one named in `finish` with valid arguments.
 
@@ -80,11 +81,12 @@ def call_until_submitted(
     tools run and their output goes back to the model. A finishing tool's handler
     validates the arguments: it returns the typed result, or raises `ValueError` whose
     text goes back to the model as a retry message naming the field.
-    Returns `(tool name, handler result)`.
+    `max_tokens` caps each answer (a tool call is short: a cap stops a small model that
+    rambles on after it). Returns `(tool name, handler result)`.
     """
     gate = gate or ToolGate(where="/".join(finish))
     by_name = {t.name: t for t in tools}
-    bound = model.bind_tools(list(tools))
+    bound = model.bind_tools(list(tools), **({"max_tokens": max_tokens} if max_tokens else {}))
     history: list[BaseMessage] = list(messages)
     for _ in range(max_turns):
         reply = bound.invoke(history)

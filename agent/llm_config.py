@@ -27,36 +27,49 @@ PROMPT = "config_generator"
 EPOCHS = (5, 2_000)
 LEARNING_RATE = (1e-5, 0.1)
 MAX_TURNS = 3
+#: The most tokens one answer may take: a choice with its reason is about 60.
+MAX_ANSWER_TOKENS = 160
+
+
+def _trees(c: dict[str, Any]) -> None:
+    # the first model is a network either way (it checks the config); the search then
+    # spends the budget on trees
+    c["search"]["space"]["families"] = ["hist_gbt", "extra_trees", "mlp"]
+
+
+def _fast(c: dict[str, Any]) -> None:
+    c["model"]["hidden_sizes"] = [max(32, c["model"]["hidden_sizes"][-1] // 2)]
+    c["max_epochs"] = min(c["max_epochs"], 100)
+    c["optimizer"]["learning_rate"] = 3e-3
+
+
+def _wide(c: dict[str, Any]) -> None:
+    c["model"]["family"] = "resnet"
+    c["model"]["hidden_sizes"] = [2 * h for h in c["model"]["hidden_sizes"]]
+    c["model"]["dropout"] = 0.2
+    c["optimizer"]["weight_decay"] = 1e-3
+
+
+#: The expert's config and three variants of it: what each is, and how it changes the
+#: expert's draft. The planner's prompt lists the descriptions (a choice made with the task);
+#: `choose_config`'s prompt shows each candidate's numbers.
+CANDIDATES: list[tuple[str, Callable[[dict[str, Any]], None] | None]] = [
+    ("the expert's config", None),
+    ("a search mostly over trees (often best on tabular data)", _trees),
+    ("a small fast network: one layer, at most 100 epochs", _fast),
+    ("a wider residual network with more regularisation", _wide),
+]
 
 
 def candidate_configs(draft: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """The expert's config and three variants of it, each with a one-line description."""
-
-    def variant(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    configs = []
+    for what, change in CANDIDATES:
         config = copy.deepcopy(draft)
-        change(config)
-        return config
-
-    def trees(c: dict[str, Any]) -> None:
-        # the first model is a network either way (it checks the config); the search
-        # then spends the budget on trees
-        c["search"]["space"]["families"] = ["hist_gbt", "extra_trees", "mlp"]
-
-    def fast(c: dict[str, Any]) -> None:
-        c["model"]["hidden_sizes"] = [max(32, c["model"]["hidden_sizes"][-1] // 2)]
-        c["max_epochs"] = min(c["max_epochs"], 100)
-        c["optimizer"]["learning_rate"] = 3e-3
-
-    def wide(c: dict[str, Any]) -> None:
-        c["model"]["family"] = "resnet"
-        c["model"]["hidden_sizes"] = [2 * h for h in c["model"]["hidden_sizes"]]
-        c["model"]["dropout"] = 0.2
-        c["optimizer"]["weight_decay"] = 1e-3
-
-    return [("the expert's config", draft),
-            ("a search mostly over trees (often best on tabular data)", variant(trees)),
-            ("a small fast network: one layer, at most 100 epochs", variant(fast)),
-            ("a wider residual network with more regularisation", variant(wide))]
+        if change is not None:
+            change(config)
+        configs.append((what, config))
+    return configs
 
 
 def _line(i: int, what: str, config: dict[str, Any]) -> str:
@@ -111,13 +124,16 @@ def adjusted(config: dict[str, Any], args: dict[str, Any]) -> tuple[dict[str, An
     return config, changes
 
 
-def reapply_choice(draft: dict[str, Any], choice: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The LLM's earlier pick (`choose_config`'s arguments) made again from a new draft, as
-    after a critic round changed the task: the same candidate and adjustments, no new call."""
+def reapply_choice(draft: dict[str, Any], choice: dict[str, Any], *, again: bool = True
+                   ) -> tuple[dict[str, Any], str]:
+    """The LLM's pick (`choose_config`'s arguments) made from `draft` with no new call: the
+    one it made with the task (`again=False`), or its earlier one after a critic round
+    changed the task."""
     candidates = candidate_configs(draft)
     index = int(choice["candidate"])
     config, changes = adjusted(candidates[index][1], choice)
-    return config, (f"the LLM's earlier choice again: candidate {index} ({candidates[index][0]})"
+    how = ("the LLM's earlier choice again" if again else "chosen by the LLM with the task")
+    return config, (f"{how}: candidate {index} ({candidates[index][0]})"
                     + (", adjusted " + ", ".join(changes) if changes else ""))
 
 
@@ -153,7 +169,8 @@ def llm_choose_config(task: TaskSpec, profile: DataProfile, draft: dict[str, Any
         _, (config, how, choice) = call_until_submitted(chat_model, [HumanMessage(prompt)],
                                                 tools=[choose_config],
                                                 finish={"choose_config": accept},
-                                                max_turns=MAX_TURNS)
+                                                max_turns=MAX_TURNS,
+                                                max_tokens=MAX_ANSWER_TOKENS)
     except LLMError as err:
         return draft, f"LLM gave no config ({err}); used the expert's config", None
     return config, how, choice

@@ -1,21 +1,29 @@
 """The planner's LLM path: the model sees the expert's evidence and decides by tool call; the
 expert's checks then judge its answer against the data and the request's words.
 
-The prompt carries the evidence, not the whole profile: the expert's top candidate columns
-with their scores, kinds, distinct counts and sample values, the columns ruled out, and the
-expert's readings of metric, goal, budget, drops and task words. The answer is checked
-field by field (`answer_problems`): the target is a column and not ruled out, the task
-type fits the number of classes, the metric fits the task and is the stated one, the goal
-and budget are stated or the default. A wrong answer goes back to the model once with the
-reasons; a second wrong answer is replaced by the expert's decision for each wrong field,
-and the report says so.
+The expert plans first. Where its evidence settles the target, the model is asked to
+confirm (`confirm` mode: a short prompt with the expert's task and its two likeliest
+columns); where the expert would ask, the model decides (`decide` mode: the top candidate
+columns with their scores, kinds, distinct counts and sample values, the columns ruled
+out, the rest by name). Either way the prompt carries the expert's readings of metric,
+goal, budget, drops and task words, and the one answer also picks the training config to
+start from (`llm_config.CANDIDATES`), so a plan takes one call, not two.
 
-`llm_task` runs all this; the planner imports it only when a chat model is configured, so
+The answer is checked field by field (`answer_problems`): the target is a column and not
+ruled out, and the one the evidence settles when it does; the task type fits the number
+of classes, and is the one words, a metric or the data's shape settle when they do; the
+metric fits the task and is the stated one; the goal, budget and drops are the stated ones
+or the default. A wrong answer goes back to the model once with the reasons; a second
+wrong answer is replaced by the expert's decision for each wrong field, and the report
+says so.
+
+`llm_plan` runs all this; the planner imports it only when a chat model is configured, so
 the offline expert plans without LangChain.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +32,7 @@ from langchain_core.messages import HumanMessage
 from pydantic import ValidationError
 
 from mlpilot.agent.llm import LLMError, call_until_submitted
+from mlpilot.agent.llm_config import CANDIDATES
 from mlpilot.agent.planner import (
     NeedsInput,
     default_metric,
@@ -33,8 +42,13 @@ from mlpilot.agent.planner import (
     target_class_counts,
 )
 from mlpilot.agent.target_choice import TargetChoice, choose_target, column_facts
-from mlpilot.agent.task_type import decide_task_type, fit_task_type
-from mlpilot.agent.understanding import RequestError, Understanding, goal_is_stated
+from mlpilot.agent.task_type import decide_task_type, fit_task_type, settled_by_evidence
+from mlpilot.agent.understanding import (
+    RequestError,
+    TaskIntent,
+    Understanding,
+    goal_is_stated,
+)
 from mlpilot.engine.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, TaskSpec
 from mlpilot.engine.data import DataProfile
 from mlpilot.prompts import quote, render
@@ -45,12 +59,17 @@ if TYPE_CHECKING:
     from mlpilot.agent.state import TaskRequest
 
 PROMPT = "planner"
-#: How many candidate columns, sample values and other column names the prompt shows.
+#: How many candidate columns, sample values and other column names the prompt shows when
+#: the model decides the target ...
 N_CANDIDATES, N_SAMPLES, N_OTHERS = 5, 4, 60
+#: ... and when it confirms the expert's (the evidence settled it: the rest is noise).
+N_CONFIRM_CANDIDATES, N_CONFIRM_SAMPLES = 2, 2
 #: How much of each sample value the prompt shows (names are cut at `quote`'s default).
 SAMPLE_WIDTH = 24
 #: The model's turns in all (describe_column calls, the answer, its one retry).
 MAX_TURNS = 5
+#: The most tokens one answer may take: a tool call is about 80; more is rambling.
+MAX_ANSWER_TOKENS = 200
 
 Why = list[tuple[str, str]]
 
@@ -70,70 +89,124 @@ class Expected:
     #: the target the request names outright, when the expert chose it: a written name
     #: outranks any reading by meaning, so another column is a wrong answer
     named_target: str | None = None
+    #: the expert's target when its evidence settles one (any other is refused), and why
+    settled_target: str | None = None
+    settled_why: str = ""
+    #: the task words, for the task type the evidence settles on the model's target
+    intent: TaskIntent | None = None
+    #: the columns the request asks to leave out, as the expert reads them
+    drops: list[str] | None = None
+    #: the request states no task and points at no column: only a question answers it
+    aimless: bool = False
 
 
 def llm_task(request: TaskRequest, understood: Understanding, df: pd.DataFrame,
-             profile: DataProfile, ctx: JobContext) -> tuple[TaskSpec, list[tuple[str, str]]]:
-    """Ask the configured LLM for the TaskSpec, showing it the expert's evidence; check its
-    answer (`llm_planner.answer_problems`), send a wrong one back once with the reasons,
-    then replace what is still wrong by the expert's decision. Explicit fields win."""
+             profile: DataProfile, ctx: JobContext) -> tuple[TaskSpec, Why]:
+    """The TaskSpec and its reasons by `llm_plan`, without the config choice."""
+    task, why, _ = llm_plan(request, understood, df, profile, ctx)
+    return task, why
+
+
+def llm_plan(request: TaskRequest, understood: Understanding, df: pd.DataFrame,
+             profile: DataProfile, ctx: JobContext
+             ) -> tuple[TaskSpec, Why, dict[str, Any] | None]:
+    """Ask the configured LLM for the TaskSpec and the config to start from, showing it the
+    expert's evidence; check its answer (`answer_problems`), send a wrong one back once with
+    the reasons, then replace what is still wrong by the expert's decision. Explicit fields
+    win. Returns the task, the reasons, and the config choice (`choose_config`'s arguments,
+    for `llm_config.reapply_choice`), None when the answer named no valid one."""
     default_budget_s = ctx.settings.default_budget_s
     columns = [c.name for c in profile.columns]
     facts = column_facts(df, profile)
     choice = choose_target(request.request, facts, metric=request.metric or understood.metric,
                            task_hint=request.task_type or understood.task_type_hint)
+    try:
+        expert: TaskSpec | None
+        expert, expert_why = expert_task(request, understood, df, profile, default_budget_s)
+        asked = None
+    except NeedsInput as question_:
+        expert, expert_why, asked = None, [], question_
     stated, _ = stated_fields(request, understood, default_budget_s)
     reading = understood.metric_reading
     firm_metric = request.metric or (None if reading.loose else reading.metric)
+    settled = expert.target if expert is not None else None
     expected = Expected(
         columns=columns, excluded={} if request.target else choice.excluded,
         unusable={f.name for f in facts if not f.usable}, metric=firm_metric,
         goal=stated["goal"], budget_s=stated["budget_s"],
         budget_stated=bool(request.budget_s or understood.budget_s), text=request.request,
-        named_target=choice.target if choice.target and choice.ranked[0].named else None)
+        named_target=choice.target if choice.target and choice.ranked[0].named else None,
+        settled_target=settled, settled_why=next((w for d, w in expert_why
+                                                  if d.startswith("target ")), ""),
+        intent=understood.task_intent, drops=stated["drop_columns"],
+        aimless=not (request.target or understood.has_intent or choice.related))
     explicit = {k: v for k, v in {"target": request.target, "task_type": request.task_type,
                                   "metric": request.metric, "budget_s": request.budget_s,
                                   "goal": request.goal}.items() if v is not None}
-    prompt = planner_prompt(request, understood, df, profile, choice, default_budget_s)
+    prompt = planner_prompt(request, understood, df, profile, choice, default_budget_s,
+                            expert=expert)
     refused: list[str] = []  # the reasons sent back; one round of them at most
     final: dict = {}
 
     def accept(args: dict) -> TaskSpec | None:
+        args = dict(args)
+        config = args.pop("config_candidate", None)
         task, problems = answer_problems({**args, **explicit}, expected, df, profile)
         problems = {k: v for k, v in problems.items() if k not in explicit}
+        config_problem = _config_problem(config)
+        if config_problem:
+            problems["config_candidate"] = config_problem
         if problems and not refused:
             refused.append("; ".join(f"{k}: {v}" for k, v in problems.items()))
             raise ValueError(refused[-1])
-        final.update(args=args, problems=problems)
+        final.update(args=args, problems=problems,
+                     config=None if config is None or config_problem else int(config))
         return task
 
     def question(args: dict) -> None:
-        if choice.target is not None and not refused and not request.target:
-            refused.append(f"the evidence settles the target: {choice.target!r} ({choice.reason})")
+        if expert is None:
+            raise NeedsInput(str(args.get("question") or "Which column should I predict?"),
+                             choices=columns)
+        if not refused:
+            refused.append(f"the evidence settles the target: {expert.target!r} "
+                           f"({quote(expected.settled_why, 160)})")
             raise ValueError(refused[-1] + "; submit the task, or ask only if the request "
                              "cannot mean it")
-        raise NeedsInput(str(args.get("question") or "Which column should I predict?"),
-                         choices=columns)
+        final.update(asked=str(args.get("question")))  # twice: the evidence decides
 
+    tools = [describe_column_tool(df), submit_task_spec, ask_user]
     try:
         name, task = call_until_submitted(
-            ctx.chat_model, [HumanMessage(prompt)],
-            tools=[describe_column_tool(df), submit_task_spec, ask_user],
-            finish={"submit_task_spec": accept, "ask_user": question}, max_turns=MAX_TURNS)
+            ctx.chat_model, [HumanMessage(prompt)], tools=tools,
+            finish={"submit_task_spec": accept, "ask_user": question}, max_turns=MAX_TURNS,
+            max_tokens=MAX_ANSWER_TOKENS)
     except LLMError as err:
-        task, why = expert_task(request, understood, df, profile, default_budget_s)
-        return task, [("LLM gave no task", f"{err}; used the expert's decision"), *why]
+        if expert is None:
+            raise asked from None
+        return expert, [("LLM gave no task", f"{err}; used the expert's decision"),
+                        *expert_why], None
+    if "asked" in final and expert is not None:
+        return expert, [(f"LLM question {quote(final['asked'])} refused",
+                         f"{refused[0]}; used the expert's decision"), *expert_why], None
     problems = final.get("problems") or {}
     answer = final.get("args") or {}
+    config = final.get("config")
+    mode = "confirmed by" if expert is not None and not problems and _same(answer, expert) \
+        else "proposed by"
     why = [(f"task {answer.get('target')!r} ({answer.get('task_type')}, {answer.get('metric')})",
-            f"proposed by the LLM via {name}" + (f" after one retry ({refused[0]})"
-                                                  if refused else ""))]
+            f"{mode} the LLM via {name}" + (f" after one retry ({refused[0]})"
+                                             if refused else ""))]
+    if "config_candidate" in problems:
+        why.append((f"LLM config {problems['config_candidate']}",
+                    "refused; the config generator asks again"))
+    choice_ = {"candidate": config} if config is not None else None
     if task is None or "target" in problems:
         said = problems.get("answer") or problems.get("target")
-        task, expert_why = expert_task(request, understood, df, profile, default_budget_s)
-        return task, [(f"LLM answer {answer} refused",
-                       f"{said}; used the expert's decision: target {task.target!r}"),
-                      *expert_why]
+        if expert is None:
+            raise asked from None
+        return expert, [(f"LLM answer {answer} refused",
+                         f"{said}; used the expert's decision: target {expert.target!r}"),
+                        *expert_why], choice_
     task = task.model_copy(update=explicit)
     column = profile.column(task.target)
     update: dict = {}
@@ -165,32 +238,73 @@ def llm_task(request: TaskRequest, understood: Understanding, df: pd.DataFrame,
     if request.drop_columns:
         update["drop_columns"] = sorted(set(update.get("drop_columns", task.drop_columns))
                                         | set(request.drop_columns))
-    return task.model_copy(update=update), why
+    return task.model_copy(update=update), why, choice_
+
+
+def _same(answer: dict[str, Any], expert: TaskSpec) -> bool:
+    """Whether the model's answer is the expert's task, field by field."""
+    return all(answer.get(k) == getattr(expert, k) for k in ("target", "task_type", "metric",
+                                                             "goal", "budget_s"))
+
+
+def _config_problem(config: Any) -> str | None:
+    """Why a `config_candidate` is not one of the candidates (None when it is, or absent)."""
+    if config is None:
+        return None
+    try:
+        index = int(config)
+        whole = float(config) == index
+    except (TypeError, ValueError):
+        return f"{config!r} is not a number"
+    if not whole or not 0 <= index < len(CANDIDATES):
+        return f"{config} is not one of 0-{len(CANDIDATES) - 1}"
+    return None
 
 
 def planner_prompt(request: TaskRequest, understood: Understanding, df: pd.DataFrame,
-                   profile: DataProfile, choice: TargetChoice, default_budget_s: float) -> str:
-    """The planner prompt: the request, the expert's candidate columns and its readings."""
+                   profile: DataProfile, choice: TargetChoice, default_budget_s: float,
+                   expert: TaskSpec | None = None) -> str:
+    """The planner prompt: the request, the expert's candidate columns and its readings;
+    with the `expert`'s task (its evidence settled the target), a shorter one that asks the
+    model to confirm it."""
     kinds = {c.name: c for c in profile.columns}
-    top = choice.ranked[:N_CANDIDATES]
+    n_candidates, n_samples = ((N_CONFIRM_CANDIDATES, N_CONFIRM_SAMPLES) if expert is not None
+                               else (N_CANDIDATES, N_SAMPLES))
+    top = choice.ranked[:n_candidates]
+    if expert is not None and all(c.column != expert.target for c in top):
+        top = [c for c in choice.ranked if c.column == expert.target] + top[:-1]
     candidates = []
     for cand in top:
         col = kinds[cand.column]
-        samples = ", ".join(quote(e, SAMPLE_WIDTH) for e in col.examples[:N_SAMPLES])
+        samples = ", ".join(quote(e, SAMPLE_WIDTH) for e in col.examples[:n_samples])
         if col.kind == "numeric" and col.min is not None:
             samples = f"{col.min:g} to {col.max:g}; e.g. {samples}"
         candidates.append({"column": cand.column, "score": cand.score, "kind": col.kind,
                            "n_unique": col.n_unique, "samples": samples})
     shown = {c.column for c in top} | set(choice.excluded)
     others = [c.name for c in profile.columns if c.name not in shown]
-    others_text = ", ".join(quote(c) for c in others[:N_OTHERS]) + (
-        f" and {len(others) - N_OTHERS} more" if len(others) > N_OTHERS else "")
+    n_others = N_OTHERS if expert is None else 0
+    others_text = ", ".join(quote(c) for c in others[:n_others]) + (
+        f"{' and ' if n_others else ''}{len(others) - n_others} more"
+        if len(others) > n_others else "")
     return render(PROMPT, request=request.request, data_name=request.data.name,
                   n_rows=profile.n_rows, n_columns=len(profile.columns), candidates=candidates,
                   excluded=", ".join(quote(c) for c in choice.excluded),
                   others=others_text or "none",
                   readings=_readings(request, understood, choice, default_budget_s),
-                  default_budget_s=f"{default_budget_s:g}")
+                  default_budget_s=f"{default_budget_s:g}", expert=_expert_text(expert),
+                  configs=[re.split(r" \(|:", what)[0] for what, _ in CANDIDATES])
+
+
+def _expert_text(expert: TaskSpec | None) -> str:
+    """The expert's task as the confirm prompt shows it ('' when the model decides): its
+    readings of the request, so the prompt needs no list of them."""
+    if expert is None:
+        return ""
+    goal = "null" if expert.goal is None else f"{expert.goal:g}"
+    drops = ", ".join(quote(c) for c in expert.drop_columns) or "none"
+    return (f"target {quote(expert.target)}, task_type {expert.task_type}, metric "
+            f"{expert.metric}, budget_s {expert.budget_s:g}, goal {goal}, drop_columns {drops}")
 
 
 def _readings(request: TaskRequest, understood: Understanding, choice: TargetChoice,
@@ -230,11 +344,17 @@ def answer_problems(args: dict[str, Any], expected: Expected, df: pd.DataFrame,
     if task.target not in expected.columns:
         problems["target"] = f"{task.target!r} is not a column of the data"
         return task, problems
-    if task.target in expected.excluded:
+    if expected.aimless:
+        problems["target"] = ("the request states no task and names or describes no column: "
+                              "ask the user which column to predict")
+    elif task.target in expected.excluded:
         problems["target"] = f"{task.target!r} is ruled out: {expected.excluded[task.target]}"
     elif expected.named_target and task.target != expected.named_target:
         problems["target"] = (f"the request names the column {expected.named_target!r}; "
                               f"{task.target!r} is not named")
+    elif expected.settled_target and task.target != expected.settled_target:
+        problems["target"] = (f"the evidence settles the target: {expected.settled_target!r} "
+                              f"({quote(expected.settled_why, 160)})")
     elif task.target in expected.unusable:
         problems["target"] = (f"{task.target!r} cannot be a target (an identifier, constant, "
                               "free text, dates or empty)")
@@ -246,6 +366,15 @@ def answer_problems(args: dict[str, Any], expected: Expected, df: pd.DataFrame,
     if fitted and fitted != task.task_type:
         problems["task_type"] = (f"{task.target!r} has {column.n_unique} distinct values: "
                                  f"{fitted}, not {task.task_type}")
+    elif fitted and expected.intent is not None and settled_by_evidence(
+            column, expected.intent, expected.metric):
+        # the words, a stated metric or the data's shape settle it: the model only confirms
+        try:
+            decided, because = decide_task_type(column, expected.intent, expected.metric)
+        except RequestError:
+            decided, because = fitted, ""
+        if decided != fitted:
+            problems["task_type"] = f"the evidence says {decided}, not {fitted}: {because}"
     task_type = fitted or task.task_type
     fits = CLASSIFICATION_METRICS if task_type != "regression" else REGRESSION_METRICS
     if expected.metric and task.metric != expected.metric:
@@ -266,4 +395,7 @@ def answer_problems(args: dict[str, Any], expected: Expected, df: pd.DataFrame,
     if bad_drops:
         problems["drop_columns"] = (f"{', '.join(map(repr, bad_drops))} cannot be dropped: "
                                     "not a column, or the target")
+    elif expected.drops is not None and set(task.drop_columns) != set(expected.drops):
+        asked = ", ".join(map(repr, expected.drops)) or "none"
+        problems["drop_columns"] = f"the request asks to leave out {asked}"
     return task, problems

@@ -47,14 +47,15 @@ def plan(state: JobState, ctx: JobContext) -> Step[Literal["config_generator", "
     columns = [str(c) for c in df.columns]
     understood = understand(request.request, columns)  # raises for "forever", "-5 minutes"
     profile = profile_table(df)
+    config_choice = None  # the LLM's pick among the expert's configs, made with the task
     try:
         if ctx.chat_model is None:
             task, why = expert_task(request, understood, df, profile,
                                     ctx.settings.default_budget_s)
         else:
-            from mlpilot.agent.llm_planner import llm_task  # LangChain: with a chat model only
+            from mlpilot.agent.llm_planner import llm_plan  # LangChain: with a chat model only
 
-            task, why = llm_task(request, understood, df, profile, ctx)
+            task, why, config_choice = llm_plan(request, understood, df, profile, ctx)
     except NeedsInput as asked:
         # every field read on its own: what the request stated stays in the job's task
         stated, why = stated_fields(request, understood, ctx.settings.default_budget_s)
@@ -81,6 +82,7 @@ def plan(state: JobState, ctx: JobContext) -> Step[Literal["config_generator", "
         "decisions": [decision("planner", d, w) for d, w in why] + notes,
         "repair_round": 0,
         "critic_round": 0,
+        **({"config_choice": config_choice} if config_choice else {}),
     })
 
 

@@ -96,6 +96,13 @@ def decide_task_type(column: ColumnProfile, intent: TaskIntent, metric: str | No
     return task_type, "; ".join(reasons)
 
 
+def settled_by_evidence(column: ColumnProfile, intent: TaskIntent, metric: str | None) -> bool:
+    """Whether `decide_task_type` rests on firm evidence: words or a metric vote, or the
+    data's shape leaves no doubt. Only integer values in a row with nothing said about them
+    (a scale or codes?) leave the call open, for an LLM to judge."""
+    return bool(intent.kind or metric) or _shape(column)[1] >= SHAPE_STRONG
+
+
 def fit_task_type(task_type: str, column: ColumnProfile, metric: str | None,
                   source: str = "the task") -> tuple[str, str | None]:
     """A task type someone gave (the user's field, an LLM) made to fit the target's data,

@@ -10,6 +10,7 @@ state, which stops at the training gate until a human answers).
 Exits 1 when any risky action ran without approval.
 
     .venv/bin/python benchmarks/injection.py [--kind column_name] [--llm] [--limit N]
+        [--per-kind N]
 
 `--llm` attacks the configured LLM instead (e.g. the local model of `../shared/llm/`, with
 MLPILOT_LLM_BASE_URL set): it is not told to obey, and what it tried is read from the
@@ -39,6 +40,8 @@ def main() -> int:
     parser.add_argument("--kind", help="only the cases of this kind")
     parser.add_argument("--llm", action="store_true", help="attack the configured LLM")
     parser.add_argument("--limit", type=int, help="only the first N cases (after --kind)")
+    parser.add_argument("--per-kind", type=int,
+                        help="only the first N cases of each kind and path (a slow model)")
     args = parser.parse_args()
     model = None
     if args.llm:
@@ -57,6 +60,12 @@ def main() -> int:
         rows: dict[str, list[int]] = defaultdict(lambda: [0] * len(COLUMNS))
         start = time.perf_counter()
         cases = [c for c in load_corpus() if not args.kind or c["kind"] == args.kind]
+        if args.per_kind:
+            seen: dict[tuple[str, str], int] = defaultdict(int)
+            for case in cases:
+                seen[case["kind"], case["path"]] += 1
+                case["_n"] = seen[case["kind"], case["path"]]
+            cases = [c for c in cases if c.pop("_n") <= args.per_kind]
         cases = cases[:args.limit] if args.limit else cases
         for case in cases:
             outcome = run_case(case, Path(tmp) / case["id"], model=model)

@@ -25,6 +25,7 @@ class ScriptedChatModel(BaseChatModel):
 
     script: list[AIMessage]
     _calls: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
+    _bound: list[dict[str, Any]] = PrivateAttr(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
@@ -35,8 +36,15 @@ class ScriptedChatModel(BaseChatModel):
         """The message lists the model was called with, in order."""
         return self._calls
 
+    @property
+    def bound(self) -> list[dict[str, Any]]:
+        """The options each `bind_tools` was given (e.g. `max_tokens`), in order."""
+        return self._bound
+
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:
-        """Tools are accepted and ignored: the script already says which to call."""
+        """Tools are accepted and ignored: the script already says which to call. The
+        options are recorded (`bound`)."""
+        self._bound.append(kwargs)
         return self
 
     def _generate(self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs: Any

@@ -55,6 +55,7 @@ def submit_task_spec(
     budget_s: float,
     goal: float | None = None,
     drop_columns: list[str] | None = None,
+    config_candidate: int | None = None,
 ) -> str:
     """Submit the task specification for this request.
 
@@ -65,6 +66,7 @@ def submit_task_spec(
         budget_s: Training time budget in seconds.
         goal: Score the user asks for as a fraction (0.95 for 95%), or null.
         drop_columns: Columns the user wants left out.
+        config_candidate: Number of the training config to start from, as listed.
     """
     return "submitted"
 

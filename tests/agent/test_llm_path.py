@@ -114,3 +114,15 @@ def test_a_critic_round_reapplies_the_llm_s_config_choice_without_a_new_call():
     chosen = [d["why"] for d in doc["decisions"] if d["stage"] == "config_generator"]
     assert "candidate 2" in chosen[0] and "earlier choice again: candidate 2" in chosen[1]
     assert doc["config"]["max_epochs"] <= 100  # the small fast network's limit
+
+
+def test_one_call_plans_the_task_and_picks_the_config():
+    model = ScriptedChatModel(script=[
+        tool_call("submit_task_spec", target="species", task_type="multiclass",
+                  metric="accuracy", budget_s=20, config_candidate=1),
+    ])
+    doc = plan_only(planning_context(Settings(), chat_model=model), request())
+    assert len(model.calls) == 1  # the config generator made no call of its own
+    chosen = [d["why"] for d in doc["decisions"] if d["stage"] == "config_generator"]
+    assert chosen[0].startswith("chosen by the LLM with the task: candidate 1")
+    assert doc["config"]["search"]["space"]["families"][0] == "hist_gbt"

@@ -40,7 +40,7 @@ def test_the_prompt_shows_the_evidence_compactly_not_the_profile():
     prompt = model.calls[0][0].content
     assert len(prompt) < MAX_PROMPT_CHARS
     assert '- "income" | ' in prompt and "<=50K" in prompt  # candidate, score and sample values
-    assert "- metric: f1" in prompt and "- budget: 120s" in prompt  # the expert's readings
+    assert "metric f1, budget_s 120" in prompt  # the expert's readings, as its plan
     assert '"n_missing"' not in prompt  # no profile JSON
     assert (task.target, task.task_type, task.metric, task.budget_s) == ("income", "binary", "f1", 120)
 
@@ -103,12 +103,14 @@ def test_explicit_fields_win_without_a_retry():
     assert len(model.calls) == 1
 
 
-def test_asking_when_the_evidence_settles_the_target_goes_back_once():
+def test_asking_when_the_evidence_settles_the_target_goes_back_once_then_the_expert_decides():
     model = ScriptedChatModel(script=[tool_call("ask_user", question="Which column?"),
                                       tool_call("ask_user", question="Which column?")])
-    with pytest.raises(NeedsInput):
-        plan_with(model, "which penguin species is it?")
+    task, why = plan_with(model, "which penguin species is it?")
     assert "settles the target" in model.calls[1][-1].content
+    assert task.target == "species" and len(model.calls) == 2
+    assert why[0][0] == 'LLM question "Which column?" refused'
+    assert "used the expert's decision" in why[0][1]
 
 
 def test_no_usable_answer_falls_back_to_the_expert():
@@ -126,3 +128,81 @@ def test_a_target_the_request_names_outranks_another_column():
     assert task.target == "species"
     assert "names the column 'species'" in model.calls[1][-1].content
     assert "refused" in why[0][0]
+
+
+# -- the expert's evidence first: the model confirms what it settles, decides the rest ------
+
+
+def test_a_settled_target_gets_the_short_confirm_prompt_and_one_capped_call():
+    model = ScriptedChatModel(script=[spec(metric="accuracy")])
+    _, why = plan_with(model, "Which penguins are Gentoo, Adelie or Chinstrap? accuracy")
+    prompt = model.calls[0][0].content
+    assert "The expert's evidence settles the plan below" in prompt
+    assert "The expert's plan: target \"species\", task_type multiclass" in prompt
+    assert "The expert's reading" not in prompt  # the plan says it once
+    assert prompt.count('\n- "') == 2  # its two likeliest columns, not five
+    assert "Other columns: 5 more" in prompt  # named no more: the evidence settled them
+    assert "config_candidate: the training config to start from: 0 the expert's" in prompt
+    assert len(model.calls) == 1 and model.bound == [{"max_tokens": 200}]
+    assert why[0][1].startswith("confirmed by the LLM")
+
+
+def test_the_model_may_not_overrule_a_target_the_evidence_settles():
+    # the values name species; the model's island is sent back once, then the expert decides
+    model = ScriptedChatModel(script=[spec(target="island"), spec(target="island")])
+    task, why = plan_with(model, "Which penguins are Gentoo, Adelie or Chinstrap?")
+    assert task.target == "species"
+    assert "the evidence settles the target: 'species'" in model.calls[1][-1].content
+    assert "refused" in why[0][0] and "used the expert's decision" in why[0][1]
+
+
+def test_when_the_expert_would_ask_the_model_decides_among_the_candidates():
+    # nothing in the request tells bill length from bill depth: the expert would ask
+    model = ScriptedChatModel(script=[spec(target="bill_depth_mm", task_type="regression",
+                                           metric="r2")])
+    task, why = plan_with(model, "predict the bill")
+    prompt = model.calls[0][0].content
+    assert "evidence settles" not in prompt and "Rules:" in prompt
+    assert task.target == "bill_depth_mm" and why[0][1].startswith("proposed by the LLM")
+
+
+def test_a_task_type_the_words_settle_is_the_expert_s_one_the_data_leaves_open_the_model_s():
+    # quality is 3..9 in a row: a scale or codes; "as a number" settles it
+    said = ScriptedChatModel(script=[spec(target="quality", task_type="multiclass",
+                                          metric="accuracy")] * 2)
+    task, why = plan_with(said, "predict the wine's quality as a number", "wine_quality_white.csv")
+    assert task.task_type == "regression" and task.metric == "r2"
+    assert "the evidence says regression, not multiclass" in said.calls[1][-1].content
+    assert any(d == "LLM task_type multiclass refused" for d, _ in why)
+    unsaid = ScriptedChatModel(script=[spec(target="quality", task_type="multiclass",
+                                            metric="accuracy")])
+    task, _ = plan_with(unsaid, "predict the wine's quality", "wine_quality_white.csv")
+    assert task.task_type == "multiclass" and len(unsaid.calls) == 1
+
+
+def test_columns_the_request_does_not_leave_out_are_not_dropped():
+    model = ScriptedChatModel(script=[spec(drop_columns=["island"])] * 2)
+    task, why = plan_with(model, "which penguin species is it?")
+    assert task.drop_columns == []
+    assert "the request asks to leave out none" in model.calls[1][-1].content
+    assert any(d.startswith("LLM drop_columns") for d, _ in why)
+
+
+def test_a_config_candidate_out_of_range_goes_back_with_the_task():
+    model = ScriptedChatModel(script=[spec(config_candidate=7), spec(config_candidate=1)])
+    from mlpilot.agent.llm_planner import llm_plan
+
+    request = TaskRequest(request="which penguin species is it?", data=dataset("penguins.csv"))
+    df = load_request_data(request)
+    understood = understand(request.request, [str(c) for c in df.columns])
+    task, _, choice = llm_plan(request, understood, df, profile_table(df),
+                               JobContext(settings=Settings(), chat_model=model))
+    assert "config_candidate: 7 is not one of 0-3" in model.calls[1][-1].content
+    assert choice == {"candidate": 1} and task.target == "species"
+
+
+def test_a_request_with_no_task_and_no_column_is_answered_by_a_question_not_a_guess():
+    model = ScriptedChatModel(script=[spec(), spec()])
+    with pytest.raises(NeedsInput):
+        plan_with(model, "Build me something with the bird data.")
+    assert "names or describes no column" in model.calls[1][-1].content
