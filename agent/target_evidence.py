@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import pairwise
 
 import numpy as np
@@ -255,7 +255,7 @@ def _run_together(token: str, said: list[str]) -> float:
         return 0.0
     forms = {f for w in said if len(w) >= 3 for f in lex.noun_forms(w)}
 
-    @lru_cache(maxsize=None)
+    @cache
     def pieces(at: int) -> tuple[int, int] | None:  # (pieces, clipped pieces), fewest clipped
         if at == len(token):
             return 0, 0

@@ -24,6 +24,8 @@ MAX_CODES_BY_SHAPE = 20
 #: With words for it, integer codes are classes up to this many values, if each class has
 #: a few rows on average (distinct values at most this fraction of the rows).
 MAX_CODES, MAX_CODE_FRACTION = 100, 0.2
+#: Integer codes are classes only if each class has two rows on average at least.
+MAX_CLASS_FRACTION = 0.5
 TEXT_KINDS = ("categorical", "boolean", "text")
 
 
@@ -31,7 +33,9 @@ def can_be_classes(column: ColumnProfile) -> bool:
     """Whether a column's values could be class labels: text, or not too many integer codes."""
     if column.kind in TEXT_KINDS or column.n_unique <= 2:
         return True
-    return column.is_integer and (column.n_unique <= MAX_CODES_BY_SHAPE or (
+    # a class has rows: values that hardly repeat (16 rows, 16 values) are quantities
+    return column.is_integer and column.unique_fraction <= MAX_CLASS_FRACTION and (
+        column.n_unique <= MAX_CODES_BY_SHAPE or (
         column.n_unique <= MAX_CODES and column.unique_fraction <= MAX_CODE_FRACTION))
 
 

@@ -11,6 +11,7 @@ from mlpilot.agent.planner import NeedsInput, expert_task
 from mlpilot.agent.planning import plan_only, planning_context
 from mlpilot.agent.settings import Settings
 from mlpilot.agent.state import TaskRequest
+from mlpilot.agent.task_type import can_be_classes
 from mlpilot.agent.understanding import RequestError, understand
 from mlpilot.engine.data import profile_table
 from tests.conftest import dataset
@@ -159,3 +160,16 @@ def test_the_llm_keeps_a_goal_the_request_states():
         request="which penguin species is it? ninety percent accuracy or better, 20 seconds",
         data=dataset("penguins.csv")))
     assert doc["task"]["goal"] == 0.9
+
+
+def test_whole_numbers_that_hardly_repeat_are_a_quantity_in_a_small_table():
+    """Sixteen yearly GNP figures in thousands: whole numbers with gaps, but a class has
+    rows, and here every value is its own."""
+    from mlpilot.engine.data import profile_column
+
+    gnp = profile_column(pd.Series([234289, 259426, 258054, 284599, 328975, 346999, 365385,
+                                    363112, 397469, 419180, 442769, 444546, 482704, 502601,
+                                    518173, 554894], name="GNP"))
+    assert not can_be_classes(gnp)
+    codes = profile_column(pd.Series([1, 3, 7, 3, 1, 7, 7, 3, 1, 1, 3, 7, 1, 3, 7, 7], name="grade"))
+    assert can_be_classes(codes)
