@@ -1,6 +1,7 @@
 """A private two-node Ray cluster on this machine, for tests and benchmarks: `ray start
 --head` on a free loopback port, then a second `ray start --address` (a second node, with
-its own raylet), usage stats off, no dashboard.
+its own raylet), usage stats off, no dashboard, and no log monitors (the drivers here do not
+take the workers' logs).
 
 The driver reaches the head on 127.0.0.1; Ray's nodes name each other by this machine's
 own address (Ray replaces 127.0.0.1 by it, and refuses a second node in its loopback-only
@@ -60,7 +61,9 @@ class RayCluster:
 
     def start(self) -> RayCluster:
         """Start the head, then the other nodes; returns self."""
-        common = ["--num-cpus", str(self.cpus), "--disable-usage-stats"]
+        # fewer Python daemons to start (each imports Ray: seconds of a loaded core)
+        common = ["--num-cpus", str(self.cpus), "--disable-usage-stats",
+                  "--include-log-monitor=false"]
         try:
             self._ray("start", "--head", "--port", str(self.port), "--include-dashboard=false",
                       "--ray-client-server-port", str(free_port()),
@@ -102,8 +105,10 @@ class RayCluster:
             grew = bool(children)
         return sorted(found - {os.getpid()})
 
-    def stop(self) -> None:
-        """End this cluster's processes (TERM, then KILL) and remove its folder."""
+    def stop(self, grace_s: float = 2.0) -> None:
+        """End this cluster's processes (TERM, then KILL those still running after
+        `grace_s`: the GCS server and the runtime-env agents ignore TERM, the raylets take
+        ten seconds) and remove its folder."""
         known: set[int] = set()
         for sig in (signal.SIGTERM, signal.SIGKILL):
             # a dead parent's children are found no more: keep those found the first time
@@ -114,7 +119,7 @@ class RayCluster:
                     os.kill(pid, sig)
                 except ProcessLookupError:
                     pass
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + (grace_s if sig == signal.SIGTERM else 10)
             while pids and time.monotonic() < deadline:
                 time.sleep(0.2)
                 pids = [p for p in pids if _state(p) not in ("Z", "X")]

@@ -33,22 +33,25 @@ def test_waiting_job_survives_the_process_and_completes_after_approval_in_a_new_
     [pending] = waiting["pending_approvals"]
     assert pending["action"] == "register_champion"
 
-    listed = mlpilot("approvals", "list", "--json", data_dir=_isolated)
+    # The process that ran the job has exited: the commands below run in this one (in
+    # process, as `test_yaml_job_runs...` does; a fresh interpreter per command would only
+    # import the same modules again), on the same data directory.
+    cli = CliRunner()
+    listed = cli.invoke(app, ["approvals", "list", "--json"])
     assert [a["id"] for a in json.loads(listed.stdout)] == [pending["id"]]
 
-    approved = mlpilot("approvals", "approve", pending["id"], "--by", "alice", "--json",
-                       data_dir=_isolated)
-    assert approved.returncode == 0, approved.stderr
+    approved = cli.invoke(app, ["approvals", "approve", pending["id"], "--by", "alice", "--json"])
+    assert approved.exit_code == 0, approved.stderr
     done = json.loads(approved.stdout)
     assert done["status"] == "succeeded" and done["run_id"] == waiting["run_id"]
     assert done["model"] == {"name": "penguins-species", "version": "1", "alias": "champion",
                              "uri": "models:/penguins-species@champion"}
     assert done["approvals"][-1]["by"] == "alice"
 
-    shown = mlpilot("runs", "show", waiting["run_id"], "--json", data_dir=_isolated)
+    shown = cli.invoke(app, ["runs", "show", waiting["run_id"], "--json"])
     assert json.loads(shown.stdout)["status"] == "succeeded"
-    again = mlpilot("approvals", "approve", pending["id"], data_dir=_isolated)
-    assert again.returncode == 1 and "already approved" in again.stderr
+    again = cli.invoke(app, ["approvals", "approve", pending["id"]])
+    assert again.exit_code == 1 and "already approved" in again.stderr
 
 
 def test_yaml_job_runs_and_plan_prints_the_task_and_config(tmp_path):
