@@ -229,7 +229,22 @@ def run_mlpilot(entry: dict, train: pd.DataFrame, test: pd.DataFrame, budget: fl
         return Score(entry["name"], "mlpilot", headline(entry, test[entry["target"]], pred),
                      fit_s=fit_s, predict_ms_per_1k=ms, used=used / budget, pred=pred,
                      extra={"source": outcome.result["model_source"],
-                            "family": best["config"]["model"]["family"]})
+                            "family": best["config"]["model"]["family"], **_search_facts(outcome)})
+
+
+def _search_facts(outcome) -> dict:
+    """What the job's search did: trials, seconds, the ensemble's or stack's families."""
+    search = outcome.result.get("search") or {}
+    facts = {"trials": f"{search.get('n_complete')}/{search.get('n_trials')}",
+             "search_s": round(search.get("seconds") or 0.0, 1)}
+    ensemble = search.get("ensemble") or {}
+    if ensemble.get("families"):
+        facts["ensemble"] = "+".join(ensemble["families"])
+    crossed = search.get("cross_fit") or {}
+    if crossed:
+        facts["cross_fit_rounds"] = crossed.get("rounds")
+        facts["stacked"] = bool(crossed.get("stack"))
+    return facts
 
 
 def run_hgb(entry: dict, train: pd.DataFrame, test: pd.DataFrame, budget: float) -> Score:
