@@ -37,8 +37,14 @@ from mlpilot.engine.worker import prestart as prestart_worker
 if TYPE_CHECKING:
     from mlpilot.engine.tracking import Tracker
 
-#: Below this many seconds of budget left, the search is skipped.
+#: Below this many seconds of budget left, the search is skipped ...
 MIN_SEARCH_S = 2.0
+#: ... unless the budget was meant for a search (at least this long): a base run that
+#: overran its share (a loaded machine, a first epoch on many rows) leaves a barely trained
+#: network, so the search still gets `RESCUE_SHARE` of the budget for its first trials
+#: (the quick tree families' defaults, `engine.search.QUICK_FAMILIES`).
+RESCUE_MIN_BUDGET_S = 30.0
+RESCUE_SHARE = 0.1
 
 
 def ready_to_train(config: TrainingConfig, in_subprocess: bool) -> None:
@@ -124,6 +130,17 @@ def train(state: JobState, runtime: Runtime[JobContext]) -> Command[Literal["tun
                                         "resume_from": None, "base": base, "best": base})
 
 
+def search_seconds(budget_s: float, used_s: float, searched: bool = False) -> float:
+    """Seconds the search gets: what is left of the budget, or `RESCUE_SHARE` of it when
+    the base run left too little of a budget meant for a search (see RESCUE_MIN_BUDGET_S)
+    and no round of the search has run yet (`searched`); the job then passes its budget,
+    but keeps a model worth the name."""
+    remaining = budget_s - used_s
+    if remaining < MIN_SEARCH_S and budget_s >= RESCUE_MIN_BUDGET_S and not searched:
+        return max(MIN_SEARCH_S, RESCUE_SHARE * budget_s)
+    return remaining
+
+
 def _crashed_checkpoint(clock: BudgetClock, checkpoint: Path) -> Path | None:
     """The checkpoint a cut-off run of the train node wrote, to go on from where it was
     (its time is spent already); None if no run was cut off, or it wrote none of its own."""
@@ -157,7 +174,7 @@ def tune(state: JobState, runtime: Runtime[JobContext]
     clock = BudgetClock(settings.job_dir(state["job_id"]) / "tune.clock")
     before = clock.spent()  # a search that a crash cut off spent this already
     used = state.get("budget_used_s", 0.0) + before
-    remaining = task.budget_s - used
+    remaining = search_seconds(task.budget_s, used, searched=bool(state.get("search")))
     df, test_df = job_frames(state, request)
     meta = dataset_meta(df, task)
     if not config.search.enabled or remaining < MIN_SEARCH_S:

@@ -1,8 +1,9 @@
 """Hyperparameter search: Optuna tunes a base `TrainingConfig` within a deadline.
 
-`tune` first tries the portfolio learned across datasets for the task type
-(`portfolio.py`), then the configs it is given (the base config, warm starts) and the
-defaults of the families the learned portfolio does not cover, then samples families
+`tune` first tries the library defaults of the quickest boosted trees (`QUICK_FAMILIES`),
+then the portfolio learned across datasets for the task type (`portfolio.py`), then the
+configs it is given (the base config, warm starts) and the defaults of the other families
+the learned portfolio does not cover, then samples families
 and their hyperparameters from `base.search.space` (see `space.py`; everything else is
 kept from `base`). A warm start may also hand it prior trials (past searches' trials on
 similar data, see `prior.py`) for TPE's model to start from; the defaults then leave out
@@ -79,6 +80,13 @@ MIN_TRIAL_S = 0.5
 #: deadline (networks check it every batch, trees between increments), so a short last
 #: trial costs little, while seconds left unused are lost to the job.
 RESERVE_FRACTION = 0.01
+
+#: Families whose library defaults are the search's very first trials, before the learned
+#: portfolio: boosted trees that train in about a second where a network takes a slice,
+#: and score near the best on most tables (HistGradientBoosting's defaults are the
+#: baseline every AutoML system is held to, LightGBM's FLAML's first learner). A search
+#: that a loaded machine or a large table cuts short has them, whatever else it missed.
+QUICK_FAMILIES = ("hist_gbt", "lightgbm")
 
 #: Optuna before 4.9 warns when TPE samples a parameter on its own; 4.9 deprecated the
 #: switch and no longer warns.
@@ -430,9 +438,10 @@ def tune(
         study_name: the study's name in `storage`.
         enqueue: configs to try early, exactly as given (e.g. the base config, or
             warm-start configs from past runs); each is tried once per study. The
-            learned portfolio comes before them; the family defaults (`space.portfolio`)
-            follow them, less those of the families the learned portfolio covers and the
-            network defaults of the families that prior trials cover.
+            defaults of `QUICK_FAMILIES` and then the learned portfolio come before them;
+            the other family defaults (`space.portfolio`) follow them, less those of the
+            families the learned portfolio covers and the network defaults of the
+            families that prior trials cover.
         prior: past searches' trials on similar data (a warm start), added once per study,
             after the enqueued configs ran, as completed trials marked with `PRIOR_ATTR`
             (scores shifted onto this search's scale, see `prior.py`), so that TPE starts
@@ -474,11 +483,13 @@ def tune(
     held = held_prior(study)  # a resumed study has its prior trials already
     adding = [] if held else fit_prior(prior, base, n_train)
     known = prior_families([*(t.params for t in held), *(p.params for p in adding)], base)
-    # --- learned portfolio first (portfolio.py), then the given configs, then defaults ---
+    # --- quick defaults, the learned portfolio (portfolio.py), the given configs, defaults ---
     learned = learned_configs(base, task.task_type, n_train) if learned_portfolio else []
-    covered = {config.model.family for config in learned}
-    first = [*learned, *enqueue, *portfolio(base, n_train, known=known, covered=covered)]
-    # --- end learned portfolio ---
+    covered = {config.model.family for config in learned} - set(QUICK_FAMILIES)
+    defaults = portfolio(base, n_train, known=known, covered=covered)
+    quick = [c for c in defaults if c.model.family in QUICK_FAMILIES]
+    first = [*quick, *learned, *enqueue, *(c for c in defaults if c not in quick)]
+    # --- end of the first trials ---
     _enqueue(study, first, base.search.space)
     search = _Search(base, data, task, deadline, reserve_s, tracker, parent_run_id, on_trial,
                      trial_slice_s, stop_on, reserve, trials)

@@ -18,7 +18,7 @@ from mlpilot.engine.config import TaskSpec, TrainingConfig, TreeConfig
 from mlpilot.engine.data import profile_table
 from mlpilot.engine.portfolio import load as load_portfolio
 from mlpilot.engine.prior import PRIOR_ATTR, PriorTrial
-from mlpilot.engine.search import CONFIG_ATTR, config_params
+from mlpilot.engine.search import CONFIG_ATTR, QUICK_FAMILIES, config_params
 from mlpilot.guardrails.limits import Limits
 from mlpilot.knowledge.experience import ExperienceStore
 from mlpilot.tools.experience import (
@@ -241,12 +241,13 @@ def test_a_second_job_on_similar_data_starts_from_the_first_jobs_best_config(pen
     assert warm["sources"][0]["run_id"] == first.job_id and warm["sources"][0]["distance"] < 0.3
     study = optuna.load_study(study_name=second.job_id, storage=settings.optuna_storage)
     trials = study.get_trials(deepcopy=False)
-    # the portfolio learned across datasets comes first (its entries of the families this
-    # search explores), then the first job's best config: its model, optimiser, batch size
+    # the quick families' defaults and the portfolio learned across datasets come first
+    # (their entries of the families this search explores; the base is a network), then
+    # the first job's best config: its model, optimiser, batch size
     families = TrainingConfig.model_validate_json(
         trials[0].user_attrs[CONFIG_ATTR]).search.space.families
-    n_learned = len([p for p in load_portfolio()["portfolios"]["multiclass"]
-                     if p["family"] in families])
+    n_learned = len([f for f in QUICK_FAMILIES if f in families]) + len(
+        [p for p in load_portfolio()["portfolios"]["multiclass"] if p["family"] in families])
     tried = TrainingConfig.model_validate_json(trials[n_learned].user_attrs[CONFIG_ATTR])
     assert tried == adapt_config(remembered.best.config, tried, n_train_rows=10**6)  # 32 fits
     assert tried.model == TrainingConfig.model_validate(remembered.best.config).model

@@ -1,6 +1,6 @@
 """The portfolio learned across datasets: the shipped file loads, its configs are the
-search's first trials (before the configs a warm start hands it), and the search still
-ends by its deadline."""
+search's first trials after the quick families' defaults (before the configs a warm start
+hands it), and the search still ends by its deadline."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from mlpilot.engine.config import (
     TrainingConfig,
 )
 from mlpilot.engine.preprocess import prepare_data
-from mlpilot.engine.search import tune
+from mlpilot.engine.search import QUICK_FAMILIES, tune
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -67,32 +67,42 @@ def test_entries_of_families_the_search_does_not_explore_are_left_out():
     assert portfolio.learned_configs(_base([]), "binary", 500) == []
 
 
-def test_the_portfolio_is_tried_first_then_the_given_configs(data):
+def _quick(base: TrainingConfig, n_train: int) -> list[TrainingConfig]:
+    return [c for c in space.portfolio(base, n_train) if c.model.family in QUICK_FAMILIES]
+
+
+def test_the_quick_defaults_then_the_portfolio_are_tried_first_then_the_given_configs(data):
     n_learned = len(portfolio.load()["portfolios"]["binary"])
-    base = _base(TREE_FAMILIES, max_trials=n_learned + 1)
+    base = _base(TREE_FAMILIES, max_trials=len(QUICK_FAMILIES) + n_learned + 1)
+    quick = _quick(base, len(data.y_train))
+    assert [c.model.family for c in quick] == list(QUICK_FAMILIES)
     learned = portfolio.learned_configs(base, "binary", len(data.y_train))
     warm = base.model_copy(update={"model": ModelConfig(family="mlp", hidden_sizes=[8])})
     result = tune(base, data, TASK, deadline=time.monotonic() + 600, enqueue=[warm])
     configs = [t.config for t in result.trials]
-    assert configs[:len(learned)] == learned
-    assert configs[len(learned)] == warm  # a warm start's config follows the portfolio
-    without = tune(base.model_copy(update={"search": base.search.model_copy(
-        update={"max_trials": 1})}), data, TASK, deadline=time.monotonic() + 600,
-        enqueue=[warm], learned_portfolio=False)
-    assert without.trials[0].config == warm
+    assert configs[:len(quick)] == quick
+    assert configs[len(quick):len(quick) + len(learned)] == learned
+    assert configs[len(quick) + len(learned)] == warm  # a warm start's config follows them
+    shorter = base.model_copy(update={"search": base.search.model_copy(
+        update={"max_trials": len(quick) + 1})})
+    without = tune(shorter, data, TASK, deadline=time.monotonic() + 600, enqueue=[warm],
+                   learned_portfolio=False)
+    assert [t.config for t in without.trials] == [*_quick(shorter, len(data.y_train)), warm]
 
 
 def test_the_family_defaults_the_portfolio_covers_are_not_tried_again(data):
     n_train = len(data.y_train)
     n_learned = len(portfolio.load()["portfolios"]["binary"])
     covered = {p["family"] for p in portfolio.load()["portfolios"]["binary"]}
-    base = _base(TREE_FAMILIES, max_trials=n_learned + len(set(TREE_FAMILIES) - covered))
+    others = set(TREE_FAMILIES) - covered - set(QUICK_FAMILIES)
+    base = _base(TREE_FAMILIES, max_trials=len(QUICK_FAMILIES) + n_learned + len(others))
     learned = portfolio.learned_configs(base, "binary", n_train)
-    defaults = space.portfolio(base, n_train, covered=covered)
+    defaults = space.portfolio(base, n_train, covered=covered | set(QUICK_FAMILIES))
     assert not any(c.model.family in covered for c in defaults)
-    assert len(defaults) == len(set(TREE_FAMILIES) - covered)
+    assert len(defaults) == len(others)
     result = tune(base, data, TASK, deadline=time.monotonic() + 600)
-    assert [t.config for t in result.trials] == [*learned, *defaults]
+    # the quick defaults run even where the portfolio covers their family: a second each
+    assert [t.config for t in result.trials] == [*_quick(base, n_train), *learned, *defaults]
 
 
 def test_the_search_with_a_portfolio_still_ends_by_its_deadline(data):

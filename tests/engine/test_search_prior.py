@@ -54,9 +54,9 @@ def test_prior_trials_start_the_sampler_but_are_not_this_searchs_trials(data):
     assert result.n_prior == len(priors)
     assert len(result.trials) == 4 == result.n_complete + result.n_pruned + result.n_failed
     assert seen == result.trials
-    # the enqueued configs (base, tree default) keep numbers 0 and 1; the priors follow
+    # the enqueued configs (tree default, base) keep numbers 0 and 1; the priors follow
     assert [t.number for t in result.trials[:2]] == [0, 1]
-    assert [t.config for t in result.trials[:2]] == [base, *portfolio(base, 1000, {"resnet"})]
+    assert [t.config for t in result.trials[:2]] == [*portfolio(base, 1000, {"resnet"}), base]
     own = {t.number for t in result.trials}
     assert own.isdisjoint(range(2, 2 + len(priors)))
     # no prior trial is the best (the priors' 0.99 was never scored on this data) ...
@@ -76,7 +76,7 @@ def test_prior_trials_are_marked_and_added_once_per_study(data, tmp_path):
         result = tune(base, data, CLASSIFY, deadline=time.monotonic() + 20, storage=storage,
                       study_name="job", enqueue=[base], prior=_priors())
         counts.append(result.n_prior)
-    # the first call ran only the base: the tree default still waited, and the sampler
+    # the first call ran only the tree default: the base still waited, and the sampler
     # needs no priors for enqueued configs
     assert counts == [0, len(_priors()), len(_priors())]
     study = optuna.load_study(study_name="job", storage=storage)
@@ -86,11 +86,11 @@ def test_prior_trials_are_marked_and_added_once_per_study(data, tmp_path):
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in marked)
     assert len(study.trials) == len(marked) + 3
     # added after the enqueued configs ran, shifted so that the past best is level with
-    # this search's best so far
+    # the best of the call that added them (the second: it ran the base, trial 1)
     first = [t for t in study.trials if t.number < 2]
     assert all(PRIOR_ATTR not in t.user_attrs for t in first)
     assert min(t.number for t in marked) == 2
-    offset = max(t.value for t in first) - max(p.value for p in _priors())
+    offset = study.trials[1].value - max(p.value for p in _priors())
     assert sorted(t.value for t in marked) == pytest.approx(
         sorted(p.value + offset for p in _priors()))
 
@@ -102,16 +102,17 @@ def test_the_portfolio_leaves_out_the_network_defaults_the_prior_trials_cover(da
     # the tree default stays: it trains in about a second
     assert portfolio(base, 1000, known={"resnet", "hist_gbt"}) == defaults[:1]
 
+    # the tree default is a quick family's: it comes before the given configs
     cold = tune(base, data, CLASSIFY, deadline=time.monotonic() + 30, enqueue=[base])
-    assert [t.config for t in cold.trials] == [base, *defaults]
+    assert [t.config for t in cold.trials] == [defaults[0], base, defaults[1]]
     warm = tune(base, data, CLASSIFY, deadline=time.monotonic() + 30, enqueue=[base],
                 prior=_priors())
-    assert [t.config for t in warm.trials[:2]] == [base, defaults[0]]
+    assert [t.config for t in warm.trials[:2]] == [defaults[0], base]
     assert warm.trials[2].config not in defaults  # sampled, not the resnet default
     mlp_only = [p for p in _priors() if p.params["family"] == "mlp"]
     partly = tune(base, data, CLASSIFY, deadline=time.monotonic() + 30, enqueue=[base],
                   prior=mlp_only)
-    assert [t.config for t in partly.trials] == [base, *defaults]
+    assert [t.config for t in partly.trials] == [defaults[0], base, defaults[1]]
 
 
 def test_past_parameters_fit_this_space_or_are_left_out():
